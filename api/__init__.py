@@ -1,0 +1,1 @@
+"""The REST surface over the orchestration (FastAPI)."""

@@ -1,0 +1,41 @@
+"""The `model` section of a run config."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_MODELS = ("tiny-llama",)
+
+
+class ModelConfig(BaseModel):
+    """Which base model to fine-tune and how to load it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_or_path: str = Field(
+        "builtin:tiny-llama",
+        description=(
+            "The base model: a Hugging Face hub id (e.g. 'HuggingFaceTB/SmolLM2-135M-Instruct'), "
+            "a local model directory, a .gguf file, or 'builtin:tiny-llama' (built locally, "
+            "offline)."
+        ),
+        min_length=1,
+    )
+    revision: str | None = Field(
+        None, description="Hub revision (branch, tag or commit) to load; ignored for local paths."
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Where to run: 'auto' picks CUDA when present, else CPU."
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="Weight dtype: 'auto' uses bfloat16 on a CUDA GPU that supports it, else float32.",
+    )
+    trust_remote_code: bool = Field(
+        False, description="Allow model code from the hub repository to run (off by default)."
+    )
+    chat_template: str | None = Field(
+        None,
+        description="A Jinja chat template to use instead of the tokenizer's own (or when it has none).",
+    )

@@ -1,0 +1,53 @@
+"""The `data` section of a run config."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DataFormat = Literal[
+    "auto", "alpaca", "prompt_completion", "messages", "sharegpt", "preference", "text"
+]
+
+
+class DataConfig(BaseModel):
+    """Where the training data is and how to read and split it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: str = Field(
+        ...,
+        description="Training data: a CSV, JSON or JSONL file, or a directory of them.",
+        min_length=1,
+    )
+    eval: str | None = Field(
+        None,
+        description="Evaluation data (same formats). When absent, eval_fraction of train is held out.",
+    )
+    format: DataFormat = Field(
+        "auto",
+        description=(
+            "Data format: 'auto' detects it from the columns; or one of alpaca "
+            "(instruction/input/output), prompt_completion, messages (OpenAI chat), sharegpt "
+            "(conversations/from/value), preference (prompt/chosen/rejected), text."
+        ),
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Column mapping from a standard name to the name in your file, "
+            "e.g. {\"prompt\": \"question\", \"completion\": \"answer\"}."
+        ),
+    )
+    eval_fraction: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Fraction of the de-duplicated training rows held out for evaluation when no eval file is given.",
+    )
+    seed: int = Field(42, description="Seed of the deterministic train/eval split.")
+    max_length: int = Field(
+        512,
+        gt=0,
+        description="Longest example in tokens; longer rows are dropped and counted in the report.",
+    )
+    deduplicate: bool = Field(True, description="Remove exact duplicate rows before splitting.")

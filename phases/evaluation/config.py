@@ -1,0 +1,34 @@
+"""The `evaluation` section of a run config (metrics, thresholds, generation)."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BUILTIN_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "bertscore", "exact_match", "perplexity")
+
+
+class EvaluationConfig(BaseModel):
+    """What to measure on the eval split, and what counts as good enough."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: list[str] = Field(
+        default_factory=lambda: ["rougeL", "bleu", "exact_match", "perplexity"],
+        description=(
+            "Metrics to compute: rouge1, rouge2, rougeL, bleu, bertscore, exact_match, perplexity, "
+            "or a user metric 'package.module:function' taking (predictions, references) and "
+            "returning a float."
+        ),
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Minimum acceptable value per metric of the tuned model, e.g. {\"rougeL\": 0.6}.",
+    )
+    max_new_tokens: int = Field(64, gt=0, description="Tokens generated per eval example.")
+    batch_size: int = Field(16, gt=0, description="Examples generated together (left padding).")
+    do_sample: bool = Field(False, description="Sample instead of greedy decoding.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature (with do_sample).")
+    max_examples: int | None = Field(
+        None, gt=0, description="Evaluate at most this many eval examples (all by default)."
+    )
+    compare_base: bool = Field(
+        True, description="Also evaluate the base model on the same eval set and report deltas."
+    )

@@ -1,0 +1,1 @@
+"""The post_training phase."""

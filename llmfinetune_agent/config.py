@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from models.config import ModelConfig
 from phases.data.config import DataConfig
@@ -37,18 +44,17 @@ class HitlConfig(BaseModel):
     approve_evaluation: bool = Field(True, description="Ask after evaluation, showing the metrics.")
     approve_fixes: bool = Field(True, description="Ask before applying the debugger's proposed fixes.")
 
-    @model_validator(mode="after")
-    def _fractions_in_range(self) -> HitlConfig:
-        bad = [f for f in self.training_checkpoints if not 0.0 < f < 1.0]
+    @field_validator("training_checkpoints")
+    @classmethod
+    def _fractions_in_range(cls, value: list[float]) -> list[float]:
+        bad = [f for f in value if not 0.0 < f < 1.0]
         if bad:
             raise ValueError(
-                f"training_checkpoints must lie strictly between 0 and 1 (e.g. 0.5 for half way); "
-                f"got {bad}"
+                f"each fraction must lie strictly between 0 and 1 (e.g. 0.5 for half way); got {bad}"
             )
-        if len(set(self.training_checkpoints)) != len(self.training_checkpoints):
-            raise ValueError("training_checkpoints lists the same fraction twice")
-        self.training_checkpoints = sorted(self.training_checkpoints)
-        return self
+        if len(set(value)) != len(value):
+            raise ValueError("the same fraction is listed twice")
+        return sorted(value)
 
 
 class DebuggerConfig(BaseModel):

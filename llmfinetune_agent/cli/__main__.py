@@ -1,0 +1,5 @@
+"""`python -m llmfinetune_agent.cli` runs the same CLI as `finetune-agent`."""
+
+from llmfinetune_agent.cli import app
+
+app()

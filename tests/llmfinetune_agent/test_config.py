@@ -1,0 +1,145 @@
+"""RunConfig validation, error reporting, patches, and the `config` CLI commands."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmfinetune_agent.config import (
+    ConfigError,
+    RunConfig,
+    apply_patch,
+    config_json_schema,
+    load_run_config,
+    parse_run_config,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "configs").glob("*.json"))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "llmfinetune_agent.cli", *args], capture_output=True, text=True
+    )
+
+
+def _issues(data: dict) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        parse_run_config(data)
+    return {i.path: f"{i.message} {i.hint}" for i in info.value.issues}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_shipped_config_validates_and_its_data_exists(path: Path) -> None:
+    config = load_run_config(path)
+    assert Path(config.data.train).exists(), f"{path.name}: {config.data.train} missing"
+
+
+def test_configs_folder_has_the_promised_examples() -> None:
+    methods = {load_run_config(p).training.method for p in CONFIGS}
+    loras = [p for p in CONFIGS if load_run_config(p).training.lora is not None]
+    assert (REPO / "configs" / "quickstart.json") in CONFIGS
+    assert {"sft", "dpo"} <= methods and loras
+
+
+def test_defaults_fill_a_minimal_config() -> None:
+    config = parse_run_config({"data": {"train": "d.jsonl"}})
+    assert config.model.name_or_path == "builtin:tiny-llama"
+    assert config.training.method == "sft" and config.training.lora is None
+    assert config.hitl.approve_plan and config.hitl.training_checkpoints == []
+
+
+def test_unknown_key_names_the_closest_valid_one() -> None:
+    issues = _issues({"data": {"train": "d.jsonl"}, "training": {"learning_rte": 0.1}})
+    assert "learning_rte" in issues["training.learning_rte"]
+    assert "learning_rate" in issues["training.learning_rte"]
+
+
+def test_three_mistakes_are_reported_together() -> None:
+    issues = _issues(
+        {
+            "data": {"train": "d.jsonl", "eval_fraction": 1.5},
+            "training": {"epochs": -1},
+            "hitl": {"training_checkpoints": [0.5, 1.0]},
+        }
+    )
+    assert set(issues) == {"data.eval_fraction", "training.epochs", "hitl.training_checkpoints"}
+
+
+def test_dpo_needs_preference_data() -> None:
+    issues = _issues({"data": {"train": "d.jsonl", "format": "alpaca"}, "training": {"method": "dpo"}})
+    assert "preference" in " ".join(issues.values())
+
+
+def test_threshold_must_name_a_computed_metric() -> None:
+    data = {"data": {"train": "d"}, "evaluation": {"metrics": ["rougeL"], "thresholds": {"bleu": 1}}}
+    assert "bleu" in " ".join(_issues(data).values())
+
+
+def test_unknown_metric_gets_a_suggestion() -> None:
+    data = {"data": {"train": "d"}, "evaluation": {"metrics": ["rouge_l"]}}
+    assert "did you mean 'rougeL'" in " ".join(_issues(data).values())
+
+
+def test_checkpoint_fractions_are_sorted() -> None:
+    config = parse_run_config({"data": {"train": "d"}, "hitl": {"training_checkpoints": [0.75, 0.25]}})
+    assert config.hitl.training_checkpoints == [0.25, 0.75]
+
+
+def test_relative_data_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "cfg").mkdir()
+    path = tmp_path / "cfg" / "run.json"
+    path.write_text(json.dumps({"data": {"train": "data/train.csv"}}))
+    assert load_run_config(path).data.train == str(tmp_path / "cfg" / "data" / "train.csv")
+
+
+def test_invalid_json_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{\n  "data": {"train": "x"},\n  oops\n}')
+    with pytest.raises(ConfigError, match="line 3"):
+        load_run_config(path)
+
+
+def test_patch_is_merged_and_revalidated() -> None:
+    config = parse_run_config({"data": {"train": "d"}, "training": {"lora": {"r": 4}}})
+    patched = apply_patch(config, {"training": {"learning_rate": 1e-4}})
+    assert patched.training.learning_rate == 1e-4 and patched.training.lora.r == 4
+    with pytest.raises(ConfigError, match="training.learning_rate"):
+        apply_patch(config, {"training": {"learning_rate": -1}})
+
+
+def test_schema_describes_every_field() -> None:
+    schema = config_json_schema()
+    assert schema["additionalProperties"] is False
+    for name, definition in schema["$defs"].items():
+        for field, spec in definition.get("properties", {}).items():
+            assert spec.get("description"), f"{name}.{field} has no description"
+    assert RunConfig.model_fields["data"].description
+
+
+def test_cli_validate_reports_every_error_with_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "data": {"train": "d", "eval_fraction": 2},
+                "trainning": {},
+                "hitl": {"training_checkpoints": [1.5]},
+            }
+        )
+    )
+    good = REPO / "configs" / "quickstart.json"
+    result = _cli("config", "validate", str(good), str(bad))
+    assert result.returncode == 2
+    assert f"{good}: OK" in result.stdout
+    for needle in ("data.eval_fraction", "did you mean 'training'", "hitl.training_checkpoints"):
+        assert needle in result.stdout
+
+
+def test_cli_schema_prints_json() -> None:
+    result = _cli("config", "schema")
+    assert result.returncode == 0
+    assert "training" in json.loads(result.stdout)["properties"]

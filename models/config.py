@@ -30,12 +30,16 @@ class ModelConfig(BaseModel):
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
-        description="Weight dtype: 'auto' uses bfloat16 on a CUDA GPU that supports it, else float32.",
+        description=(
+            "Weight dtype: 'auto' uses bfloat16 on a CUDA GPU that supports it, else float32."
+        ),
     )
     trust_remote_code: bool = Field(
         False, description="Allow model code from the hub repository to run (off by default)."
     )
     chat_template: str | None = Field(
         None,
-        description="A Jinja chat template to use instead of the tokenizer's own (or when it has none).",
+        description=(
+            "A Jinja chat template to use instead of the tokenizer's own (or when it has none)."
+        ),
     )

@@ -1,0 +1,17 @@
+"""Where finetune-agent keeps its files: the home directory and the model cache under it."""
+
+import os
+from pathlib import Path
+
+HOME_ENV = "FINETUNE_AGENT_HOME"
+DEFAULT_HOME = "./.finetune-agent"
+
+
+def default_home() -> Path:
+    """The home directory: `$FINETUNE_AGENT_HOME`, else `./.finetune-agent`, as an absolute path."""
+    return Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+
+
+def default_cache_dir() -> Path:
+    """Where built-in models and imported GGUF files are cached: `<home>/models`."""
+    return default_home() / "models"

@@ -38,8 +38,8 @@ _NAMES = _word_list(
 _CITIES = _word_list(
     "London,Paris,Berlin,Madrid,Rome,Tokyo,Delhi,Cairo,Lagos,Lima,Toronto,Chicago,Boston,"
     "Seattle,Sydney,Dublin,Oslo,Vienna,Prague,Warsaw,Istanbul,Seoul,Beijing,Mumbai,Nairobi,"
-    "Mexico City,New York,San Francisco,Buenos Aires,Rio de Janeiro"
-    ",",
+    "Mexico City,New York,San Francisco,Buenos Aires,Rio de Janeiro",
+    sep=",",
 )
 _WORDS = _word_list(
     "the a an and or but if then so of to in on at by for with from as is are was were be "

@@ -1,6 +1,6 @@
 """The `evaluation` section of a run config (metrics, thresholds, generation)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 BUILTIN_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "bertscore", "exact_match", "perplexity")
 
@@ -20,7 +20,10 @@ class EvaluationConfig(BaseModel):
     )
     thresholds: dict[str, float] = Field(
         default_factory=dict,
-        description="Minimum acceptable value per metric of the tuned model, e.g. {\"rougeL\": 0.6}.",
+        description=(
+            'Minimum acceptable value per metric of the tuned model, e.g. {"rougeL": 0.6}; for '
+            "perplexity (lower is better) the value is a maximum. Each key must be in 'metrics'."
+        ),
     )
     max_new_tokens: int = Field(64, gt=0, description="Tokens generated per eval example.")
     batch_size: int = Field(16, gt=0, description="Examples generated together (left padding).")
@@ -29,6 +32,22 @@ class EvaluationConfig(BaseModel):
     max_examples: int | None = Field(
         None, gt=0, description="Evaluate at most this many eval examples (all by default)."
     )
+    exact_match_normalize: bool = Field(
+        True,
+        description=(
+            "For exact_match, compare after lowercasing, stripping and collapsing whitespace."
+        ),
+    )
     compare_base: bool = Field(
         True, description="Also evaluate the base model on the same eval set and report deltas."
     )
+
+    @model_validator(mode="after")
+    def _thresholds_name_metrics(self) -> "EvaluationConfig":
+        unknown = sorted(set(self.thresholds) - set(self.metrics))
+        if unknown:
+            raise ValueError(
+                f"evaluation.thresholds names {unknown}, which are not in evaluation.metrics "
+                f"{self.metrics}; add them to metrics or remove their thresholds."
+            )
+        return self

@@ -1,0 +1,126 @@
+"""`compare_models`: base versus tuned on one eval set, thresholds, and the written report.
+
+The base model's result depends only on the base model, the eval data and the evaluation
+settings, so it is cached under `<cache_dir>/eval_cache/` and reused by later runs (the
+debugger loop re-evaluates the tuned model many times against the same base).
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from models.config import ModelConfig
+from models.paths import default_home
+from phases.evaluation.config import EvaluationConfig
+from phases.evaluation.model_evaluation import evaluate_model, load_checked_examples
+from phases.evaluation.report import check_thresholds, write_report
+from phases.evaluation.results import EvaluationReport, EvaluationResult
+
+# Settings that change no metric value, so they stay out of the cache key.
+_NOT_IN_CACHE_KEY = {"thresholds", "compare_base"}
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_identity(model: ModelConfig | str | Path) -> dict:
+    """What identifies a model's weights: its reference, and for a local dir its files' stamps."""
+    config = model if isinstance(model, ModelConfig) else ModelConfig(name_or_path=str(model))
+    identity = config.model_dump(include={"name_or_path", "revision", "dtype", "chat_template"})
+    local = Path(config.name_or_path).expanduser()
+    if local.exists():  # a rebuilt directory at the same path must not hit the old entry
+        identity["name_or_path"] = str(local.resolve())
+        files = sorted(local.iterdir()) if local.is_dir() else [local]
+        identity["files"] = [
+            (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()
+        ]
+    return identity
+
+
+def base_cache_key(
+    base: ModelConfig | str | Path, eval_path: Path, config: EvaluationConfig
+) -> str:
+    """sha256 over (base model identity, eval data sha256, evaluation settings)."""
+    parts = {
+        "model": model_identity(base),
+        "eval_data": _file_sha256(eval_path),
+        "evaluation": config.model_dump(exclude=_NOT_IN_CACHE_KEY),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _cached_base(
+    config: EvaluationConfig,
+    base: ModelConfig | str,
+    eval_path: Path,
+    cache_dir: Path | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[EvaluationResult, bool]:
+    """The base result from the cache, else evaluated and stored; and whether it was a hit."""
+    entry = (
+        (cache_dir or default_home())
+        / "eval_cache"
+        / f"{base_cache_key(base, eval_path, config)}.json"
+    )
+    if entry.is_file():
+        try:
+            return EvaluationResult.model_validate_json(entry.read_text(encoding="utf-8")), True
+        except ValueError:
+            pass  # a truncated or outdated entry: evaluate again and overwrite it
+    result = evaluate_model(
+        config, model=base, eval_path=eval_path, cache_dir=cache_dir, progress=progress
+    )
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    temporary = entry.with_suffix(".tmp")
+    temporary.write_text(result.model_dump_json(), encoding="utf-8")
+    temporary.replace(entry)  # atomic, so a concurrent reader never sees half a file
+    return result, False
+
+
+def compare_models(
+    config: EvaluationConfig,
+    *,
+    base: ModelConfig | str,
+    tuned: str | Path,
+    eval_path: Path,
+    output_dir: Path,
+    cache_dir: Path | None = None,
+    log_history_path: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate the tuned model (and the base, cached, unless `config.compare_base` is off).
+
+    Writes `evaluation_report.json`, `evaluation_report.md` and `loss.png` (from the Trainer
+    `log_history` JSON, when given) into `output_dir`. `progress(done, total)` is called per
+    generated batch, for the base pass (when not cached) and then for the tuned pass.
+    """
+    load_checked_examples(config, eval_path)  # bad data fails before either model loads
+    base_result, from_cache = None, False
+    if config.compare_base:
+        base_result, from_cache = _cached_base(config, base, Path(eval_path), cache_dir, progress)
+    tuned_result = evaluate_model(
+        config, model=tuned, eval_path=eval_path, cache_dir=cache_dir, progress=progress
+    )
+    base_metrics = base_result.metrics if base_result else {}
+    deltas = {
+        name: value - base_metrics[name]
+        for name, value in tuned_result.metrics.items()
+        if name in base_metrics
+    }
+    checks = check_thresholds(config.thresholds, tuned_result.metrics)
+    report = EvaluationReport(
+        base=base_result,
+        tuned=tuned_result,
+        deltas=deltas,
+        thresholds=checks,
+        passed=all(check.passed for check in checks.values()),
+        base_from_cache=from_cache,
+    )
+    write_report(report, Path(output_dir), log_history_path)
+    return report

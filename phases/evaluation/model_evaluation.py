@@ -1,0 +1,130 @@
+"""`evaluate_model`: one model, one eval set -> metrics and per-example predictions.
+
+The eval data and metric names are checked first, so bad input fails before a model loads;
+then the model is loaded once, answers are generated in batches, and the metrics computed.
+"""
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from models.config import ModelConfig
+from phases.evaluation.config import EvaluationConfig
+from phases.evaluation.eval_data import EvalExample, check_references, load_eval_examples
+from phases.evaluation.generation import generate_answers, reference_loss
+from phases.evaluation.results import EvaluationResult, Prediction
+from phases.evaluation.text_metrics import check_metrics, compute_text_metrics, per_example_rouge_l
+
+ModelRef = str | Path | ModelConfig
+
+
+def model_name(model: ModelRef) -> str:
+    """A readable name of a model reference."""
+    return model.name_or_path if isinstance(model, ModelConfig) else str(model)
+
+
+def load_checked_examples(config: EvaluationConfig, eval_path: Path) -> list[EvalExample]:
+    """Eval examples after every check that needs no model (data, references, metric names)."""
+    examples = load_eval_examples(Path(eval_path), config.max_examples)
+    check_references(examples, config.metrics, Path(eval_path))
+    check_metrics(config.metrics)
+    return examples
+
+
+def _load_for_generation(model: ModelRef, cache_dir: Path | None):
+    from models.loading import load_model_and_tokenizer
+
+    config_or_path = model if isinstance(model, ModelConfig) else str(model)
+    return load_model_and_tokenizer(config_or_path, cache_dir=cache_dir, for_generation=True)
+
+
+def _perplexity(model, tokenizer, examples: list[EvalExample], batch_size: int) -> float:
+    total, count = reference_loss(model, tokenizer, examples, batch_size=batch_size)
+    return math.exp(total / count) if count else float("nan")
+
+
+def _predictions(examples: list[EvalExample], answers: list[str]) -> list[Prediction]:
+    if not answers:  # plain text data: nothing generated
+        return [
+            Prediction(input=e.display_input, expected=None, got=None, score=None) for e in examples
+        ]
+    references = [e.reference for e in examples]
+    scores = per_example_rouge_l(answers, references)
+    return [
+        Prediction(input=e.display_input, expected=e.reference, got=a, score=s)
+        for e, a, s in zip(examples, answers, scores, strict=True)
+    ]
+
+
+def evaluate_loaded(
+    model,
+    tokenizer,
+    examples: list[EvalExample],
+    config: EvaluationConfig,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, float], list[Prediction]]:
+    """Metrics and predictions of an already loaded model (eval mode, left padding)."""
+    answers: list[str] = []
+    if any(e.reference is not None for e in examples):
+        answers = generate_answers(
+            model,
+            tokenizer,
+            examples,
+            max_new_tokens=config.max_new_tokens,
+            batch_size=config.batch_size,
+            do_sample=config.do_sample,
+            temperature=config.temperature,
+            progress=progress,
+        )
+    metrics: dict[str, float] = {}
+    if answers:
+        references = [e.reference for e in examples]
+        metrics = compute_text_metrics(
+            config.metrics,
+            answers,
+            references,
+            exact_match_normalize=config.exact_match_normalize,
+        )
+    if "perplexity" in config.metrics:
+        metrics["perplexity"] = _perplexity(model, tokenizer, examples, config.batch_size)
+    ordered = {name: metrics[name] for name in config.metrics if name in metrics}
+    return ordered, _predictions(examples, answers)
+
+
+def evaluate_model(
+    config: EvaluationConfig,
+    *,
+    model: ModelRef,
+    eval_path: Path,
+    output_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationResult:
+    """Evaluate `model` (hub id, local dir, PEFT adapter dir or ModelConfig) on `eval_path`.
+
+    Raises EvaluationInputError / MetricUnavailableError before loading the model when the
+    data or metrics are unusable. `progress(done, total)` is called after each generated
+    batch. With `output_dir`, writes `evaluation_result.json` there.
+    """
+    started = time.perf_counter()
+    examples = load_checked_examples(config, eval_path)
+    loaded_model, tokenizer = _load_for_generation(model, cache_dir)
+    metrics, predictions = evaluate_loaded(
+        loaded_model, tokenizer, examples, config, progress=progress
+    )
+    result = EvaluationResult(
+        model=model_name(model),
+        metrics=metrics,
+        predictions=predictions,
+        n_examples=len(examples),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / "evaluation_result.json").write_text(
+            json.dumps(result.model_dump(), indent=2), encoding="utf-8"
+        )
+    return result

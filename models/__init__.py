@@ -1,8 +1,55 @@
 """Model and tokenizer loading: hub ids, local directories, GGUF import, built-in tiny models.
 
-Nothing here imports torch or transformers at module level, so the CLI starts fast.
+Nothing here imports torch or transformers at module level, so the CLI starts fast: the
+loading functions are imported on first use.
 """
 
-from models.config import ModelConfig
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ModelConfig"]
+from models.config import ModelConfig
+from models.paths import default_cache_dir, default_home
+
+if TYPE_CHECKING:
+    from models.builtin import build_tiny_llama
+    from models.gguf_import import import_gguf
+    from models.loading import (
+        ModelLoadError,
+        load_model,
+        load_model_and_tokenizer,
+        load_tokenizer,
+        resolve_device,
+        resolve_model_path,
+    )
+
+_LAZY = {
+    "ModelLoadError": "models.loading",
+    "load_model": "models.loading",
+    "load_model_and_tokenizer": "models.loading",
+    "load_tokenizer": "models.loading",
+    "resolve_device": "models.loading",
+    "resolve_model_path": "models.loading",
+    "import_gguf": "models.gguf_import",
+    "build_tiny_llama": "models.builtin",
+}
+
+__all__ = [
+    "ModelConfig",
+    "ModelLoadError",
+    "build_tiny_llama",
+    "default_cache_dir",
+    "default_home",
+    "import_gguf",
+    "load_model",
+    "load_model_and_tokenizer",
+    "load_tokenizer",
+    "resolve_device",
+    "resolve_model_path",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'models' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -1,0 +1,153 @@
+"""Service settings from the environment, and the database URL rules both stores share.
+
+One setting, `FINETUNE_AGENT_DATABASE_URL`, picks the database for the LangGraph checkpointer
+and the run store alike: SQLite under the home directory by default, Postgres when the URL is
+`postgresql://...`. Reading settings never touches the disk; `Settings.ensure_dirs()` does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+from models.paths import DEFAULT_HOME, HOME_ENV
+
+DATABASE_URL_ENV = "FINETUNE_AGENT_DATABASE_URL"
+LEASE_SECONDS_ENV = "FINETUNE_AGENT_LEASE_SECONDS"
+DATA_ROOTS_ENV = "FINETUNE_AGENT_DATA_ROOTS"
+API_KEY_ENV = "FINETUNE_AGENT_API_KEY"
+MAX_CONCURRENT_RUNS_ENV = "FINETUNE_AGENT_MAX_CONCURRENT_RUNS"
+
+_POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+class SettingsError(ValueError):
+    """An environment variable or database URL has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the service keeps its files and database, and how it runs."""
+
+    home: Path
+    """Home directory (runs, model cache, default SQLite database)."""
+    database_url: str
+    """Database for checkpoints and the run store: `sqlite:///...` or `postgresql://...`."""
+    lease_seconds: int = 60
+    """How long a run's claim lives without a heartbeat before another worker may take it."""
+    data_roots: list[Path] = field(default_factory=list)
+    """Directories run configs may read data files from."""
+    api_key: str | None = None
+    """If set, the REST API requires this key."""
+    max_concurrent_runs: int = 1
+    """How many runs execute at once in one service process."""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read settings from `FINETUNE_AGENT_*` environment variables, with defaults."""
+        home = Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+        database_url = os.environ.get(DATABASE_URL_ENV) or default_database_url(home)
+        database_backend(database_url)  # fail early, naming the variable's value
+        roots_text = os.environ.get(DATA_ROOTS_ENV)
+        if roots_text:
+            roots = [Path(p).expanduser().resolve() for p in roots_text.split(os.pathsep) if p]
+        else:
+            roots = [home / "data", Path.cwd().resolve()]
+        return cls(
+            home=home,
+            database_url=database_url,
+            lease_seconds=_positive_int_env(LEASE_SECONDS_ENV, 60),
+            data_roots=roots,
+            api_key=os.environ.get(API_KEY_ENV) or None,
+            max_concurrent_runs=_positive_int_env(MAX_CONCURRENT_RUNS_ENV, 1),
+        )
+
+    @property
+    def runs_dir(self) -> Path:
+        """`<home>/runs`: one directory of artifacts per run."""
+        return self.home / "runs"
+
+    @property
+    def models_cache_dir(self) -> Path:
+        """`<home>/models`: built-in models and imported GGUF files."""
+        return self.home / "models"
+
+    def ensure_dirs(self) -> None:
+        """Create the home, runs and model-cache directories (and the SQLite file's folder)."""
+        for directory in (self.home, self.runs_dir, self.models_cache_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        if database_backend(self.database_url) == "sqlite":
+            path = sqlite_path(self.database_url)
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _positive_int_env(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not a whole number.") from None
+    if value < 1:
+        raise SettingsError(f"{name}={text!r} must be 1 or more.")
+    return value
+
+
+def default_database_url(home: Path) -> str:
+    """The embedded default: a SQLite file in the home directory."""
+    return f"sqlite:///{home / 'finetune-agent.db'}"
+
+
+def database_backend(database_url: str) -> str:
+    """`"sqlite"` or `"postgresql"`; any other URL is a `SettingsError`."""
+    if database_url.startswith("sqlite://"):
+        return "sqlite"
+    if database_url.startswith(_POSTGRES_PREFIXES):
+        return "postgresql"
+    raise SettingsError(
+        f"Unsupported database URL {_redact(database_url)!r} in {DATABASE_URL_ENV}: "
+        "use sqlite:///path/to/file.db or postgresql://user@host:5432/dbname."
+    )
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """The URL for SQLAlchemy: Postgres URLs get the psycopg 3 driver."""
+    if database_backend(database_url) == "postgresql":
+        return "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    return database_url
+
+
+def psycopg_conninfo(database_url: str) -> str:
+    """The URL for psycopg itself (no SQLAlchemy driver suffix)."""
+    if database_backend(database_url) != "postgresql":
+        raise SettingsError(f"{_redact(database_url)!r} is not a postgresql:// URL.")
+    return "postgresql://" + database_url.split("://", 1)[1]
+
+
+def sqlite_path(database_url: str) -> str:
+    """The file path in a `sqlite:///path` URL (`:memory:` for an in-memory database)."""
+    if database_backend(database_url) != "sqlite":
+        raise SettingsError(f"{_redact(database_url)!r} is not a sqlite:/// URL.")
+    rest = database_url[len("sqlite://") :].split("?", 1)[0]
+    if rest in ("", "/", "/:memory:"):
+        return ":memory:"
+    if not rest.startswith("/"):
+        raise SettingsError(
+            f"SQLite URL {database_url!r} needs three slashes: sqlite:///relative.db "
+            "or sqlite:////absolute/path.db."
+        )
+    return unquote(rest[1:])
+
+
+def _redact(database_url: str) -> str:
+    """The URL with any password replaced, for error messages."""
+    scheme, sep, rest = database_url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return database_url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"

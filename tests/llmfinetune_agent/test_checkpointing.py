@@ -1,0 +1,151 @@
+"""Checkpointer: interrupts survive a restart (new saver instance) on SQLite and Postgres."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, Interrupt, interrupt
+
+from llmfinetune_agent.checkpointing import make_serializer, open_checkpointer, thread_checkpoints
+
+PG_BASE_URL = os.environ.get(
+    "FINETUNE_AGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A fresh schema for this module, on the search_path of the returned URL; dropped after."""
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"fa_ckpt_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(PG_BASE_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_BASE_URL}: {exc}")
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'checkpoints.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+class State(TypedDict, total=False):
+    """Plain JSON values only, like the run state."""
+
+    task: str
+    plan: str
+    decision: str
+
+
+def build_graph() -> StateGraph:
+    """plan -> approve (a gate that only asks) -> END."""
+
+    def plan(state: State) -> dict[str, Any]:
+        return {"plan": f"train on {state['task']}"}
+
+    def approve(state: State) -> dict[str, Any]:
+        answer = interrupt(
+            {"kind": "approve_plan", "message": "Approve?", "details": {"plan": state["plan"]}}
+        )
+        return {"decision": answer["decision"]}
+
+    graph = StateGraph(State)
+    graph.add_node("plan", plan)
+    graph.add_node("approve", approve)
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "approve")
+    graph.add_edge("approve", END)
+    return graph
+
+
+def test_interrupt_survives_restart_and_resumes(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="langgraph")
+    thread_id = uuid.uuid4().hex[:12]
+    cfg = {"configurable": {"thread_id": thread_id}}
+    with open_checkpointer(database_url) as saver:
+        graph = build_graph().compile(checkpointer=saver)
+        out = graph.invoke({"task": "json"}, cfg, durability="sync")
+        assert out["plan"] == "train on json"
+        assert len(out["__interrupt__"]) == 1
+
+    # A new saver instance stands in for a restarted process.
+    with open_checkpointer(database_url) as saver:
+        graph = build_graph().compile(checkpointer=saver)
+        state = graph.get_state(cfg)
+        assert state.next == ("approve",)
+        (pending,) = state.interrupts
+        assert isinstance(pending, Interrupt)
+        assert pending.value["kind"] == "approve_plan"
+        assert pending.value["details"] == {"plan": "train on json"}
+
+        out = graph.invoke(
+            Command(resume={pending.id: {"decision": "approve"}}), cfg, durability="sync"
+        )
+        assert out == {"task": "json", "plan": "train on json", "decision": "approve"}
+        assert "__interrupt__" not in out
+        done = graph.get_state(cfg)
+        assert done.next == () and done.interrupts == ()
+
+        history = thread_checkpoints(saver, thread_id)
+    assert [h["step"] for h in history] == sorted((h["step"] for h in history), reverse=True)
+    assert history[0]["node"] == ["approve"] and history[0]["next"] == []
+    assert history[-1]["source"] == "input" and history[-1]["next"] == ["__start__"]
+    gate = next(h for h in history if h["interrupts"])
+    assert gate["interrupts"] == [pending.id] and gate["next"] == ["approve"]
+    assert gate["node"] == ["plan"]
+    assert all(h["time"] and h["checkpoint_id"] for h in history)
+    assert history[0]["parent_checkpoint_id"] == history[1]["checkpoint_id"]
+    # Strict loading must not have blocked any type langgraph itself stores.
+    assert "Blocked deserialization" not in caplog.text
+
+
+def test_sqlite_checkpointer_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "ckpt.db"
+    with open_checkpointer(f"sqlite:///{path}") as saver:
+        assert saver.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+@dataclass
+class NotAllowed:
+    """A type outside langgraph's safe list: strict loading must not rebuild it."""
+
+    secret: str
+
+
+def test_serializer_is_strict() -> None:
+    serde = make_serializer()
+    plain = {"a": [1, 2.5, "x", None, True], "b": {"c": False}}
+    assert serde.loads_typed(serde.dumps_typed(plain)) == plain
+
+    restored = serde.loads_typed(serde.dumps_typed(Interrupt(value={"k": 1}, id="ab" * 16)))
+    assert isinstance(restored, Interrupt) and restored.id == "ab" * 16
+
+    blocked = serde.loads_typed(serde.dumps_typed(NotAllowed(secret="s")))
+    assert not isinstance(blocked, NotAllowed)
+    assert blocked == {"secret": "s"}
+
+    with pytest.raises(TypeError):  # no pickle fallback for unserializable objects
+        serde.dumps_typed(object())

@@ -1,0 +1,140 @@
+"""Cleaning steps on normalized examples: token counting, de-duplication, the length limit and
+the deterministic train/eval split.
+
+The split ranks the distinct examples by sha256(seed, example) and holds out the first ones, so
+it is the same on every machine and Python version, identical rows always land on the same
+side, and adding rows moves few existing ones between train and eval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from phases.data.formats import DroppedRow, Example
+
+TokenCounter = Callable[[str], int]
+
+_WORD_OR_MARK = re.compile(r"\w+|[^\w\s]")
+APPROXIMATE_COUNTER = "approximate: one token per word or punctuation mark"
+
+
+def approximate_token_count(text: str) -> int:
+    """Count words and punctuation marks: a tokenizer-free estimate (subword tokenizers give
+    somewhat more tokens on rare words, fewer on none)."""
+    return len(_WORD_OR_MARK.findall(text))
+
+
+def tokenizer_token_counter(tokenizer: Any) -> TokenCounter:
+    """A counter using a Hugging Face tokenizer (no special tokens); its name goes in the report."""
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    count.counter_name = (
+        f"tokenizer {getattr(tokenizer, 'name_or_path', '') or type(tokenizer).__name__}"
+    )
+    return count
+
+
+def counter_name(count_tokens: TokenCounter | None) -> str:
+    """How tokens were counted, for the report."""
+    if count_tokens is None or count_tokens is approximate_token_count:
+        return APPROXIMATE_COUNTER
+    name = getattr(count_tokens, "counter_name", None)
+    return name or f"custom: {getattr(count_tokens, '__qualname__', repr(count_tokens))}"
+
+
+def rendered_texts(record: dict[str, Any], kind: str) -> list[str]:
+    """The full text(s) of an example that count against max_length (preference: one per reply;
+    the longer one counts)."""
+    if kind == "chat":
+        return ["\n".join(m["content"] for m in record["messages"])]
+    if kind == "prompt_completion":
+        return [f"{record['prompt']}\n{record['completion']}"]
+    if kind == "preference":
+        return [
+            f"{record['prompt']}\n{record['chosen']}",
+            f"{record['prompt']}\n{record['rejected']}",
+        ]
+    return [record["text"]]
+
+
+def count_example_tokens(examples: list[Example], kind: str, count: TokenCounter) -> None:
+    """Set each example's `tokens` to the token count of its full rendering."""
+    for example in examples:
+        example.tokens = max(count(text) for text in rendered_texts(example.record, kind))
+
+
+def deduplicate(examples: list[Example]) -> tuple[list[Example], int]:
+    """The examples without exact repeats (first kept), and how many were removed."""
+    seen: set[str] = set()
+    kept = []
+    for example in examples:
+        if example.key not in seen:
+            seen.add(example.key)
+            kept.append(example)
+    return kept, len(examples) - len(kept)
+
+
+def drop_too_long(
+    examples: list[Example], max_length: int
+) -> tuple[list[Example], list[DroppedRow]]:
+    """Examples within `max_length` tokens, and the others as dropped rows (tokens must be set)."""
+    kept, dropped = [], []
+    for example in examples:
+        if example.tokens <= max_length:
+            kept.append(example)
+        else:
+            detail = f"{example.tokens} tokens, longer than max_length {max_length}"
+            dropped.append(DroppedRow(example.origin, "too_long", detail))
+    return kept, dropped
+
+
+def remove_overlap(train: list[Example], held_out: list[Example]) -> tuple[list[Example], int]:
+    """Train examples identical to none of the held-out ones, and how many were removed."""
+    held = {example.key for example in held_out}
+    kept = [example for example in train if example.key not in held]
+    return kept, len(train) - len(kept)
+
+
+def split_train_eval(
+    examples: list[Example], eval_fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """Hold out round(eval_fraction * distinct examples) examples (at least one when
+    eval_fraction > 0 and there are two or more, never all); both parts keep input order."""
+    keys = list(dict.fromkeys(example.key for example in examples))
+    if eval_fraction <= 0 or len(keys) < 2:
+        return list(examples), []
+    n_eval = min(len(keys) - 1, max(1, round(eval_fraction * len(keys))))
+
+    def rank(key: str) -> str:
+        return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
+
+    held = set(sorted(keys, key=rank)[:n_eval])
+    train = [e for e in examples if e.key not in held]
+    return train, [e for e in examples if e.key in held]
+
+
+def token_stats(lengths: list[int]) -> dict[str, float]:
+    """min, mean, p50, p95 and max of token lengths (linear interpolation between ranks)."""
+    if not lengths:
+        return {}
+    ordered = sorted(lengths)
+    return {
+        "min": ordered[0],
+        "mean": round(sum(ordered) / len(ordered), 2),
+        "p50": _percentile(ordered, 0.50),
+        "p95": _percentile(ordered, 0.95),
+        "max": ordered[-1],
+    }
+
+
+def _percentile(ordered: list[int], q: float) -> float:
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    value = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return round(value, 2)

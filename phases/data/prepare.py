@@ -3,6 +3,9 @@
 Order of the steps: load -> normalize (drop unusable rows) -> de-duplicate -> count tokens and
 drop rows over max_length -> split (or take the eval file, removing train rows it contains).
 The eval file, when given, goes through the same steps and wins every overlap.
+Normalization strips surrounding whitespace and makes line endings "\n", so rows differing
+only in those count as duplicates. max_length is checked on the message text, without the
+chat template's extra tokens.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def import_gguf(gguf_path: Path, output_dir: Path) -> Path:
     _check_readable(gguf_path)
     try:
         model, tokenizer = _load_from_gguf(gguf_path)
-    except (ValueError, OSError, KeyError, NotImplementedError) as error:
+    except (ValueError, OSError, KeyError, NotImplementedError, RuntimeError) as error:
         raise ModelLoadError(f"cannot import GGUF file {gguf_path}: {error}") from error
     _clear_quantization_flags(model)
     model.to(torch.float32)

@@ -143,7 +143,10 @@ def _adapter_base(adapter_dir: Path, cache_dir: Path) -> str:
             f"{adapter_dir / ADAPTER_CONFIG} has no base_model_name_or_path; "
             "cannot tell which base model the adapter belongs to."
         )
-    return resolve_model_path(base, cache_dir=cache_dir)
+    try:
+        return resolve_model_path(base, cache_dir=cache_dir)
+    except ModelLoadError as error:
+        raise ModelLoadError(f"base model of adapter {adapter_dir}: {error}") from error
 
 
 def _is_adapter_dir(path: str) -> bool:
@@ -177,6 +180,8 @@ def _from_pretrained(loader: Callable[..., Any], name: str, **kwargs: Any) -> An
         return loader(name, **kwargs)
     except (OSError, HFValidationError) as error:
         raise _load_error(name, error) from error
+    except ValueError as error:  # e.g. a broken config.json or an unknown model type
+        raise ModelLoadError(f"cannot load model {name!r}: {error}") from error
 
 
 def load_tokenizer(

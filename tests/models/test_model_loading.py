@@ -165,3 +165,20 @@ def test_adapter_without_base_model_is_explained(tmp_path: Path) -> None:
     (adapter_dir / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
     with pytest.raises(ModelLoadError, match="base_model_name_or_path"):
         load_model(str(adapter_dir))
+
+
+def test_broken_model_directory_is_explained(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="cannot load model"):
+        load_model(str(broken))
+
+
+def test_adapter_with_missing_base_names_the_adapter(tmp_path: Path) -> None:
+    adapter_dir = tmp_path / "adapter"
+    adapter_dir.mkdir()
+    settings = {"peft_type": "LORA", "base_model_name_or_path": str(tmp_path / "gone")}
+    (adapter_dir / "adapter_config.json").write_text(json.dumps(settings))
+    with pytest.raises(ModelLoadError, match=f"base model of adapter {adapter_dir}.*not found"):
+        load_model(str(adapter_dir))

@@ -35,14 +35,18 @@ class HitlConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    approve_plan: bool = Field(True, description="Ask before anything runs: model, data, method, cost.")
+    approve_plan: bool = Field(
+        True, description="Ask before anything runs: model, data, method, cost."
+    )
     approve_data: bool = Field(True, description="Ask after the data is prepared, before training.")
     training_checkpoints: list[float] = Field(
         default_factory=list,
         description="Fractions of training (each in (0, 1)) at which to pause and ask to continue.",
     )
     approve_evaluation: bool = Field(True, description="Ask after evaluation, showing the metrics.")
-    approve_fixes: bool = Field(True, description="Ask before applying the debugger's proposed fixes.")
+    approve_fixes: bool = Field(
+        True, description="Ask before applying the debugger's proposed fixes."
+    )
 
     @field_validator("training_checkpoints")
     @classmethod
@@ -62,8 +66,12 @@ class DebuggerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Diagnose a run that misses its thresholds or is rejected.")
-    max_iterations: int = Field(2, ge=0, description="Improvement iterations at most (0: diagnose only).")
+    enabled: bool = Field(
+        True, description="Diagnose a run that misses its thresholds or is rejected."
+    )
+    max_iterations: int = Field(
+        2, ge=0, description="Improvement iterations at most (0: diagnose only)."
+    )
 
 
 class RunConfig(BaseModel):
@@ -71,7 +79,9 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("run", description="A short name for the run, shown in listings.", min_length=1)
+    name: str = Field(
+        "run", description="A short name for the run, shown in listings.", min_length=1
+    )
     task: str = Field(
         "",
         description="What the fine-tuned model should do, in plain words (feeds data generation and the model card).",
@@ -84,11 +94,15 @@ class RunConfig(BaseModel):
     knowledge: KnowledgeConfig = Field(
         default_factory=KnowledgeConfig, description=KnowledgeConfig.__doc__
     )
-    training: TrainingConfig = Field(default_factory=TrainingConfig, description=TrainingConfig.__doc__)
+    training: TrainingConfig = Field(
+        default_factory=TrainingConfig, description=TrainingConfig.__doc__
+    )
     evaluation: EvaluationConfig = Field(
         default_factory=EvaluationConfig, description=EvaluationConfig.__doc__
     )
-    debugger: DebuggerConfig = Field(default_factory=DebuggerConfig, description=DebuggerConfig.__doc__)
+    debugger: DebuggerConfig = Field(
+        default_factory=DebuggerConfig, description=DebuggerConfig.__doc__
+    )
     post_training: PostTrainingConfig = Field(
         default_factory=PostTrainingConfig, description=PostTrainingConfig.__doc__
     )
@@ -168,14 +182,18 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             return []
         ann = field.annotation
         candidates = [ann, *getattr(ann, "__args__", ())]
-        sub = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        sub = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
         if sub is None:
             return []
         model = sub
     return list(model.model_fields)
 
 
-def issues_from_validation(exc: ValidationError, model: type[BaseModel] = RunConfig) -> list[ConfigIssue]:
+def issues_from_validation(
+    exc: ValidationError, model: type[BaseModel] = RunConfig
+) -> list[ConfigIssue]:
     """Turn pydantic's errors into user-facing issues with JSON paths and hints."""
     issues = []
     for err in exc.errors():
@@ -221,7 +239,9 @@ def read_config_json(path: str | Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
-        raise ConfigError(str(path), [ConfigIssue("", f"invalid JSON at {where}: {exc.msg}")]) from None
+        raise ConfigError(
+            str(path), [ConfigIssue("", f"invalid JSON at {where}: {exc.msg}")]
+        ) from None
 
 
 def load_run_config(path: str | Path) -> RunConfig:
@@ -239,8 +259,12 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
             return p
         return str((base / p).resolve())
 
-    data = config.data.model_copy(update={"train": anchor(config.data.train), "eval": anchor(config.data.eval)})
-    knowledge = config.knowledge.model_copy(update={"sources": [anchor(s) for s in config.knowledge.sources]})
+    data = config.data.model_copy(
+        update={"train": anchor(config.data.train), "eval": anchor(config.data.eval)}
+    )
+    knowledge = config.knowledge.model_copy(
+        update={"sources": [anchor(s) for s in config.knowledge.sources]}
+    )
     model = config.model
     if model.name_or_path.startswith((".", "/")) or model.name_or_path.endswith(".gguf"):
         model = model.model_copy(update={"name_or_path": anchor(model.name_or_path)})
@@ -269,3 +293,9 @@ def config_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "finetune-agent run config"
     return schema
+
+
+def changed_sections(old: RunConfig, new: RunConfig) -> list[str]:
+    """Top-level config keys whose values differ between two configs."""
+    a, b = old.model_dump(mode="json"), new.model_dump(mode="json")
+    return [key for key in a if a[key] != b.get(key)]

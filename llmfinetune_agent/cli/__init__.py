@@ -6,7 +6,7 @@ each command imports the config, torch or transformers inside its own body.
 
 import typer
 
-from llmfinetune_agent.cli import config_cmd, data_cmd
+from llmfinetune_agent.cli import config_cmd, data_cmd, phase_cmd, run_cmd
 
 app = typer.Typer(
     name="finetune-agent",
@@ -18,5 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
+run_cmd.register(app)
+phase_cmd.register(app)
 
 __all__ = ["app"]

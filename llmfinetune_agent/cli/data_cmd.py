@@ -7,7 +7,9 @@ import typer
 
 from llmfinetune_agent.cli.exit_codes import BAD_INPUT
 
-app = typer.Typer(help="Inspect training data: detected format, report, samples.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect training data: detected format, report, samples.", no_args_is_help=True
+)
 
 FORMATS = "auto, alpaca, prompt_completion, messages, sharegpt, preference, text"
 

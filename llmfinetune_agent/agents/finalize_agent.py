@@ -1,0 +1,95 @@
+"""The finalize agent: the final model directory, its model card and config, a registry row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from llmfinetune_agent.agents.common import emit, models_cache, run_config
+from llmfinetune_agent.run_store import RunStore, config_hash
+from llmfinetune_agent.settings import Settings
+from llmfinetune_agent.state import RunState
+
+
+def finalize(state: RunState) -> dict[str, Any]:
+    """Graph node: export (merging LoRA when configured), document and register the model."""
+    from phases.post_training.merge import export_final_model
+
+    config = run_config(state)
+    final_dir = Path(state["run_dir"]) / "final"
+    emit("agent", agent="finalize", message=f"writing the final model to {final_dir}")
+    export_final_model(
+        Path(state["training"]["model_path"]),
+        final_dir,
+        merge_lora=config.post_training.merge_lora,
+        cache_dir=models_cache(),
+    )
+    (final_dir / "run_config.json").write_text(config.model_dump_json(indent=2))
+    (final_dir / "README.md").write_text(model_card(state))
+    model_id = _register(state, final_dir)
+    return {"final": {"model_path": str(final_dir), "model_id": model_id}}
+
+
+def _register(state: RunState, final_dir: Path) -> str:
+    """One registry row per run: a re-run of this node after a crash finds the existing row."""
+    store = RunStore(Settings.from_env().database_url)
+    for model in store.list_models(run_id=state["run_id"]):
+        return model.id
+    record = store.register_model(
+        run_id=state["run_id"],
+        path=str(final_dir),
+        base_model=state["config"]["model"]["name_or_path"],
+        config_hash=config_hash(state["config"]),
+        data_hash=state["data"]["data_hash"],
+        metrics=(state.get("evaluation") or {}).get("tuned") or {},
+    )
+    return record.id
+
+
+def model_card(state: RunState) -> str:
+    """A Markdown model card: base model, data hash, config, metrics, decisions."""
+    config, evaluation = state["config"], state.get("evaluation") or {}
+    base, tuned = evaluation.get("base") or {}, evaluation.get("tuned") or {}
+    rows = [f"| {name} | {_fmt(base.get(name))} | {_fmt(value)} |" for name, value in tuned.items()]
+    decisions = [
+        f"- {d['time']} `{d['gate']}`: **{d['decision']}**"
+        + (f" — {d['comment']}" if d.get("comment") else "")
+        + (f" (patch `{json.dumps(d['patch'])}`)" if d.get("patch") else "")
+        for d in state.get("decisions", [])
+    ]
+    return "\n".join(
+        [
+            f"# {config['name']}",
+            "",
+            config.get("task") or "",
+            "",
+            f"- Base model: `{config['model']['name_or_path']}`",
+            f"- Method: {config['training']['method']}"
+            + (" with LoRA" if config["training"]["lora"] else " (full fine-tuning)"),
+            f"- Data hash: `{state['data']['data_hash']}` "
+            f"({state['data']['train_rows']} train / {state['data']['eval_rows']} eval examples)",
+            f"- Run: `{state['run_id']}`",
+            "",
+            "## Metrics",
+            "",
+            "| metric | base | tuned |",
+            "|---|---|---|",
+            *rows,
+            "",
+            "## Decisions",
+            "",
+            *(decisions or ["- none (no gate was enabled)"]),
+            "",
+            "## Config",
+            "",
+            "```json",
+            json.dumps(config, indent=2),
+            "```",
+            "",
+        ]
+    )
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "—"

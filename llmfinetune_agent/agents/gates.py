@@ -1,0 +1,196 @@
+"""Gate nodes: each only asks a human (LangGraph `interrupt`) and records the answer.
+
+A gate re-runs from its first line when resumed, so the payload is built from state alone
+and nothing expensive happens here. One `interrupt()` per gate, never conditional.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from langgraph.types import interrupt
+
+from llmfinetune_agent.agents.orchestrator import checkpoint_key
+from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
+from llmfinetune_agent.state import RunState
+
+OPTIONS = ["approve", "reject", "edit"]
+
+# Which results an edit of a config section makes stale, and which approvals go with them.
+STALE_RESULTS = {
+    "model": ("plan", "training", "evaluation"),
+    "data": ("data", "plan", "training", "evaluation"),
+    "data_generation": ("data", "training", "evaluation"),
+    "knowledge": ("data", "training", "evaluation"),
+    "training": ("plan", "training", "evaluation"),
+    "evaluation": ("evaluation",),
+}
+STALE_APPROVALS = {"data": ("approve_data",), "evaluation": ("approve_evaluation",)}
+
+
+class DecisionError(ValueError):
+    """A resume value that is not a valid decision for the pending gate."""
+
+
+def validate_decision(value: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """Check a resume value; return it normalized, or raise `DecisionError` saying what is wrong.
+
+    Called by the runner before resuming (so an invalid edit keeps the run waiting) and by the
+    gate itself as a second line of defence.
+    """
+    if not isinstance(value, dict):
+        raise DecisionError("a decision is an object like {'decision': 'approve'}")
+    decision = value.get("decision")
+    if decision not in OPTIONS:
+        raise DecisionError(f"decision must be one of {OPTIONS}, got {decision!r}")
+    edits = value.get("edits") or None
+    if decision == "edit":
+        if not isinstance(edits, dict) or not edits:
+            raise DecisionError("an 'edit' decision needs 'edits': a config patch object")
+        try:
+            apply_patch(RunConfig.model_validate(config), edits)
+        except ConfigError as exc:
+            raise DecisionError(
+                "the edit is not a valid config: " + "; ".join(map(str, exc.issues))
+            ) from None
+    comment = value.get("comment") or ""
+    if not isinstance(comment, str):
+        raise DecisionError("comment must be a string")
+    return {
+        "decision": decision,
+        "edits": edits if decision == "edit" else None,
+        "comment": comment,
+    }
+
+
+def _payload(kind: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": kind, "message": message, "details": details, "options": OPTIONS}
+
+
+def _record(state: RunState, gate: str, key: str, value: Any, reject_ends: bool) -> dict[str, Any]:
+    """Apply a decision to state: approvals, the decision log, edits (with invalidation)."""
+    try:
+        value = validate_decision(value, state["config"])
+    except DecisionError as exc:
+        # Only reachable when someone bypasses the runner; keep waiting rather than guess.
+        return {"log": [{"next": gate, "reason": f"invalid decision ignored: {exc}"}]}
+    decision = {
+        "gate": gate,
+        "decision": value["decision"],
+        "patch": value["edits"],
+        "comment": value["comment"],
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "iteration": state.get("iteration", 1),
+    }
+    approved = dict(state.get("approved", {}))
+    update: dict[str, Any] = {"decisions": [decision]}
+    if value["decision"] == "reject":
+        approved[key] = False
+        if reject_ends:
+            why = f": {value['comment']}" if value["comment"] else ""
+            update.update(outcome="cancelled", reason=f"rejected at {gate}{why}")
+    else:
+        approved[key] = True
+        if value["decision"] == "edit":
+            update.update(_apply_edit(state, value["edits"], approved))
+    update["approved"] = approved
+    return update
+
+
+def _apply_edit(
+    state: RunState, patch: dict[str, Any], approved: dict[str, bool]
+) -> dict[str, Any]:
+    """Apply a validated patch; results it makes stale are dropped so they are redone."""
+    old = RunConfig.model_validate(state["config"])
+    new = apply_patch(old, patch)
+    update: dict[str, Any] = {"config": new.model_dump(mode="json")}
+    for section in changed_sections(old, new):
+        for result in STALE_RESULTS.get(section, ()):
+            update[result] = None
+            for gate in STALE_APPROVALS.get(result, ()):
+                approved.pop(gate, None)
+            if result == "training":
+                for key in [k for k in approved if k.startswith("training_checkpoint@")]:
+                    approved.pop(key)
+    Path(state["run_dir"], "config.json").write_text(new.model_dump_json(indent=2))
+    return update
+
+
+def gate_plan(state: RunState) -> dict[str, Any]:
+    """Ask to approve the plan: model, data report, method, estimated cost."""
+    config, data, plan = state["config"], state.get("data") or {}, state.get("plan") or {}
+    details = {
+        "model": config["model"]["name_or_path"],
+        "method": config["training"]["method"],
+        "lora": config["training"]["lora"],
+        "data_report": data.get("report", {}),
+        "estimate": plan,
+    }
+    steps = plan.get("total_steps", "?")
+    message = (
+        f"Plan: {config['training']['method'].upper()} on {config['model']['name_or_path']} "
+        f"with {data.get('train_rows', '?')} training examples, about {steps} steps. Approve?"
+    )
+    value = interrupt(_payload("approve_plan", message, details))
+    return _record(state, "approve_plan", "approve_plan", value, reject_ends=True)
+
+
+def gate_data(state: RunState) -> dict[str, Any]:
+    """Ask to approve the final training data (counts and a sample)."""
+    data = state.get("data") or {}
+    details = {
+        "train_rows": data.get("train_rows"),
+        "eval_rows": data.get("eval_rows"),
+        "kind": data.get("kind"),
+        "sample": data.get("sample", []),
+        "generation": data.get("generation"),
+        "report": data.get("report", {}),
+    }
+    message = (
+        f"Training data ready: {data.get('train_rows')} train / {data.get('eval_rows')} eval "
+        f"examples ({data.get('kind')}). Train on it?"
+    )
+    value = interrupt(_payload("approve_data", message, details))
+    return _record(state, "approve_data", "approve_data", value, reject_ends=True)
+
+
+def gate_training(state: RunState) -> dict[str, Any]:
+    """Ask whether to continue a training run paused at a checkpoint fraction."""
+    training = state.get("training") or {}
+    fraction = training.get("fraction") or 0.0
+    details = {
+        "step": training.get("global_step"),
+        "total_steps": training.get("total_steps"),
+        "loss": training.get("train_loss"),
+        "losses": training.get("recent_losses", []),
+        "eta_seconds": training.get("eta_seconds"),
+        "checkpoint": training.get("checkpoint_path"),
+    }
+    message = f"Training is {fraction:.0%} complete. Continue?"
+    value = interrupt(_payload("training_checkpoint", message, details))
+    return _record(state, "training_checkpoint", checkpoint_key(fraction), value, reject_ends=True)
+
+
+def gate_evaluation(state: RunState) -> dict[str, Any]:
+    """Ask to accept the evaluation (base vs tuned, against thresholds)."""
+    evaluation = state.get("evaluation") or {}
+    details = {
+        key: evaluation.get(key)
+        for key in ("base", "tuned", "deltas", "thresholds", "passed", "report_path")
+    }
+    verdict = "meets" if evaluation.get("passed") else "misses"
+    message = (
+        f"The tuned model {verdict} its thresholds. Accept it? (reject sends it to the debugger)"
+    )
+    value = interrupt(_payload("approve_evaluation", message, details))
+    return _record(state, "approve_evaluation", "approve_evaluation", value, reject_ends=False)
+
+
+def gate_fixes(state: RunState) -> dict[str, Any]:
+    """Ask to apply the debugger's proposed fixes."""
+    diagnoses = state.get("diagnoses") or []
+    message = f"The debugger found {len(diagnoses)} problem(s). Apply the proposed fixes?"
+    value = interrupt(_payload("approve_fixes", message, {"diagnoses": diagnoses}))
+    return _record(state, "approve_fixes", "approve_fixes", value, reject_ends=True)

@@ -1,0 +1,116 @@
+"""The orchestrator: a deterministic policy from state to the next node, with its reason.
+
+The policy reads only state (and the config inside it), so the same state always routes the
+same way — after a crash, a resume, or a fork. Each choice is appended to the run's log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END
+from langgraph.types import Command
+
+from llmfinetune_agent.state import RunState
+
+ENDED = ("completed", "cancelled", "failed")
+
+
+def checkpoint_key(fraction: float) -> str:
+    """The `approved` key of the training gate at one fraction (e.g. 'training_checkpoint@0.5')."""
+    return f"training_checkpoint@{fraction:g}"
+
+
+def next_training_stop(state: RunState) -> float | None:
+    """The first training fraction whose gate has not been passed, or None to train to the end."""
+    hitl = state["config"]["hitl"]
+    approved = state.get("approved", {})
+    for fraction in hitl["training_checkpoints"]:
+        if not approved.get(checkpoint_key(fraction)):
+            return fraction
+    return None
+
+
+def choose_next(state: RunState) -> tuple[str, str]:
+    """Return (node, reason): the whole routing policy of a run, in order of the typical path."""
+    if state.get("outcome") in ENDED:
+        return END, f"the run is {state['outcome']}"
+    for rule in (_data_rules, _training_rules, _evaluation_rules):
+        choice = rule(state)
+        if choice:
+            return choice
+    if not state.get("final"):
+        return "finalize", "the evaluated model is accepted; merge, document and register it"
+    return END, "the model is registered"
+
+
+def _data_rules(state: RunState) -> tuple[str, str] | None:
+    config, approved, data = state["config"], state.get("approved", {}), state.get("data")
+    if not data:
+        return "data_generator", "the seed data has not been validated and split yet"
+    if config["hitl"]["approve_plan"] and not approved.get("approve_plan"):
+        return "gate_plan", "the plan needs approval before any compute is spent"
+    if config["knowledge"]["enabled"] and not data.get("retrieval_done"):
+        return "knowledge_retrieval", "knowledge sources are configured and not yet indexed"
+    if config["data_generation"]["enabled"] and not data.get("generation_done"):
+        return "data_generator", "data generation is enabled and has not run for this data"
+    if config["hitl"]["approve_data"] and not approved.get("approve_data"):
+        return "gate_data", "the final training data needs approval before training"
+    return None
+
+
+def _training_rules(state: RunState) -> tuple[str, str] | None:
+    training = state.get("training")
+    if not training:
+        return "trainer", "the data is ready and no model has been trained yet"
+    status = training["status"]
+    if status == "paused":
+        fraction = training.get("fraction")
+        if fraction is not None and not state.get("approved", {}).get(checkpoint_key(fraction)):
+            return "gate_training", f"training paused at {fraction:.0%} for approval"
+        return "trainer", "the training checkpoint was approved; continue training"
+    if status == "diverged":
+        return _to_debugger(state, f"training diverged at step {training.get('diverged_at_step')}")
+    if status == "cancelled":
+        return "__cancel__", "training was cancelled"
+    return None
+
+
+def _evaluation_rules(state: RunState) -> tuple[str, str] | None:
+    evaluation, approved = state.get("evaluation"), state.get("approved", {})
+    if not evaluation:
+        return "evaluator", "the model is trained and not yet evaluated"
+    if state["config"]["hitl"]["approve_evaluation"]:
+        verdict = approved.get("approve_evaluation")
+        if verdict is None:
+            return "gate_evaluation", "the evaluation needs approval"
+        if verdict is False:
+            return _to_debugger(state, "the reviewer rejected the evaluation")
+        return None
+    if not evaluation.get("passed", True):
+        return _to_debugger(state, "the tuned model misses its thresholds")
+    return None
+
+
+def _to_debugger(state: RunState, why: str) -> tuple[str, str]:
+    """Route to the debugger once per problem; with nothing it can fix, end the run."""
+    if state["config"]["debugger"]["enabled"] and state.get("diagnoses") is None:
+        return "debugger", f"{why}; diagnose it"
+    return "__fail__", f"{why}, and the debugger proposed no fix"
+
+
+def orchestrator(state: RunState) -> Command:
+    """Graph node: pick the next node and record why."""
+    node, reason = choose_next(state)
+    entry: dict[str, Any] = {"next": node, "reason": reason, "iteration": state.get("iteration", 1)}
+    update: dict[str, Any] = {"log": [entry]}
+    if node == "__cancel__":
+        update.update(outcome="cancelled", reason=reason)
+        node = END
+    elif node == "__fail__":
+        rejected = state.get("approved", {}).get("approve_evaluation") is False
+        update.update(outcome="cancelled" if rejected else "failed", reason=reason)
+        node = END
+    elif node == END and state.get("final") and state.get("outcome") not in ENDED:
+        update["outcome"] = "completed"
+    return Command(goto=node, update=update)

@@ -1,0 +1,100 @@
+"""Rich terminal output for runs: the current agent, a training progress bar, gates, results."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+class RunDisplay:
+    """Turns run events into terminal output (plain lines when not on a terminal)."""
+
+    def __init__(self) -> None:
+        self.console = Console(highlight=False)
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def say(self, text: str) -> None:
+        self._stop_bar()
+        self.console.print(text, markup=False)
+
+    def error(self, text: str) -> None:
+        self._stop_bar()
+        self.console.print(f"error: {text}", style="red", markup=False)
+
+    def on_event(self, kind: str, payload: dict[str, Any]) -> None:
+        """Runner callback: one event at a time."""
+        if kind == "training_progress":
+            self._bar("training", payload["step"], payload["total_steps"], loss=payload.get("loss"))
+        elif kind == "evaluation_progress":
+            self._bar("evaluating", payload["done"], payload["total"])
+        elif kind == "route":
+            self.say(f"→ {payload['next']}: {payload['reason']}")
+        elif kind in ("agent", "training_resumed", "decision", "failed"):
+            text = payload.get("message") or json.dumps(payload, default=str)
+            self.say(f"  [{kind}] {text}")
+        elif kind == "data_report":
+            for line in payload.get("summary", []):
+                self.say(f"  {line}")
+
+    def gate(self, pending: dict[str, Any], *, details: bool = False) -> None:
+        self.say(f"⏸ {pending.get('kind')}: {pending.get('message')}")
+        if details:
+            self.console.print_json(json.dumps(pending.get("details", {}), default=str))
+
+    def finished(self, record: Any) -> None:
+        self._stop_bar()
+        style = {"completed": "green", "failed": "red"}.get(record.status, "yellow")
+        self.console.print(f"run {record.id}: {record.status}", style=style)
+        if record.model_path:
+            self.say(f"model: {record.model_path}")
+        if record.error:
+            self.say(f"reason: {record.error}")
+
+    def _bar(self, label: str, done: int, total: int, loss: float | None = None) -> None:
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(label, total=total, info="")
+        info = f"loss {loss:.4f}" if loss is not None else ""
+        self.progress.update(self.task, description=label, completed=done, total=total, info=info)
+
+    def _stop_bar(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def print_run(info: dict[str, Any]) -> None:
+    """Human-readable `runs show`."""
+    console = Console(highlight=False)
+    console.print(f"run {info['id']} ({info['name']}): {info['status']}", markup=False)
+    if info.get("pending_interrupt"):
+        p = info["pending_interrupt"]
+        console.print(f"waiting at {p['kind']}: {p['message']}", markup=False)
+    metrics = info.get("metrics") or {}
+    if metrics.get("tuned"):
+        table = Table("metric", "base", "tuned")
+        for name, value in metrics["tuned"].items():
+            base = metrics.get("base", {}).get(name)
+            table.add_row(name, f"{base:.4f}" if base is not None else "—", f"{value:.4f}")
+        console.print(table)
+    for d in info.get("decisions", []):
+        console.print(
+            f"decision {d['gate']}: {d['decision']} {d.get('comment') or ''}", markup=False
+        )
+    for key in ("model_path", "error", "outcome_reason"):
+        if info.get(key):
+            console.print(f"{key}: {info[key]}", markup=False)

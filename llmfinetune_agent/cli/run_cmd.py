@@ -1,0 +1,226 @@
+"""`finetune-agent run`, `resume` and `runs list|show`: drive runs through the graph."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from llmfinetune_agent.cli.exit_codes import AWAITING_APPROVAL, BAD_INPUT, FAILED, OK
+
+runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
+
+STATUS_EXIT = {"completed": OK, "awaiting_approval": AWAITING_APPROVAL, "cancelled": OK}
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run`, `resume` and the `runs` group to the top-level app."""
+    app.command("run")(run)
+    app.command("resume")(resume)
+    app.add_typer(runs_app, name="runs")
+
+
+def run(
+    config_file: Path = typer.Argument(..., help="Run config JSON file."),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every gate."),
+) -> None:
+    """Start a run: data, plan gate, training, evaluation, finalize — asking at each gate."""
+    from llmfinetune_agent.cli.display import RunDisplay
+    from llmfinetune_agent.config import ConfigError, load_run_config
+    from llmfinetune_agent.runner import open_service
+
+    try:
+        config = load_run_config(config_file)
+    except ConfigError as exc:
+        _fail_input(exc)
+    display = RunDisplay()
+    with open_service() as service:
+        record = service.create_run(config)
+        display.say(f"run {record.id} created ({record.run_dir})")
+        record = service.start(record.id, on_event=display.on_event)
+        record = _drive(service, record, display, auto_approve=auto_approve)
+    raise typer.Exit(_finish(record, display))
+
+
+def resume(
+    run_id: str = typer.Argument(..., help="The run's id (see `finetune-agent runs list`)."),
+    approve: bool = typer.Option(False, "--approve", help="Approve the pending gate."),
+    reject: bool = typer.Option(False, "--reject", help="Reject the pending gate."),
+    edit: str | None = typer.Option(None, "--edit", help="Approve with a config patch (JSON)."),
+    comment: str = typer.Option("", "--comment", help="A comment recorded with the decision."),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every later gate."),
+) -> None:
+    """Continue a run: answer its pending gate, or pick it up after a crash."""
+    from llmfinetune_agent.cli.display import RunDisplay
+    from llmfinetune_agent.runner import RunError, open_service
+
+    decision = _decision_from_flags(approve, reject, edit, comment)
+    display = RunDisplay()
+    with open_service() as service:
+        try:
+            record = service.require(run_id)
+            if decision is None and record.status == "awaiting_approval":
+                if auto_approve:
+                    decision = {"decision": "approve", "comment": "auto-approved"}
+                elif not _interactive():
+                    _print_waiting(display, record)
+                    raise typer.Exit(AWAITING_APPROVAL)
+                else:
+                    decision = _ask(display, record.pending_interrupt)
+            record = service.resume(run_id, decision=decision, on_event=display.on_event)
+        except RunError as exc:
+            display.error(str(exc))
+            raise typer.Exit(
+                BAD_INPUT if exc.code in ("invalid", "not_found") else FAILED
+            ) from None
+        record = _drive(service, record, display, auto_approve=auto_approve)
+    raise typer.Exit(_finish(record, display))
+
+
+@runs_app.command("list")
+def runs_list(
+    status: str | None = typer.Option(None, help="Only runs with this status."),
+    limit: int = typer.Option(50, help="At most this many runs."),
+) -> None:
+    """List runs, newest first."""
+    from llmfinetune_agent.run_store import RunStore
+    from llmfinetune_agent.settings import Settings
+
+    runs, total = RunStore(Settings.from_env().database_url).list_runs(status=status, limit=limit)
+    typer.echo(f"{'id':14}{'status':20}{'node':22}{'created':22}name")
+    for r in runs:
+        created = r.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(f"{r.id:14}{r.status:20}{(r.current_node or '-'):22}{created:22}{r.name}")
+    typer.echo(f"{len(runs)} of {total} run(s)")
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str = typer.Argument(..., help="The run's id."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON."),
+) -> None:
+    """Show a run: status, pending gate, decisions, metrics, model."""
+    from llmfinetune_agent.runner import RunError, describe_run, open_service
+
+    with open_service() as service:
+        try:
+            info = describe_run(service, run_id)
+        except RunError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(BAD_INPUT) from None
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    from llmfinetune_agent.cli.display import print_run
+
+    print_run(info)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _drive(service: Any, record: Any, display: Any, *, auto_approve: bool) -> Any:
+    """Answer gates until the run ends: automatically, at a prompt, or not at all (exit 3)."""
+    from llmfinetune_agent.runner import InvalidDecision
+
+    while record.status == "awaiting_approval":
+        pending = record.pending_interrupt or {}
+        display.gate(pending)
+        if auto_approve:
+            decision = {"decision": "approve", "comment": "auto-approved"}
+        elif _interactive():
+            decision = _ask(display, pending)
+        else:
+            return record
+        try:
+            record = service.resume(
+                record.id,
+                decision=decision,
+                interrupt_id=pending.get("id"),
+                on_event=display.on_event,
+            )
+        except InvalidDecision as exc:
+            display.error(f"{exc} — the run is still waiting")
+    return record
+
+
+def _finish(record: Any, display: Any) -> int:
+    from llmfinetune_agent.runner import BAD_INPUT_PREFIX
+
+    if record.status == "awaiting_approval":
+        _print_waiting(display, record)
+        return AWAITING_APPROVAL
+    display.finished(record)
+    if record.status == "failed":
+        return BAD_INPUT if (record.error or "").startswith(BAD_INPUT_PREFIX) else FAILED
+    return STATUS_EXIT.get(record.status, FAILED)
+
+
+def _print_waiting(display: Any, record: Any) -> None:
+    pending = record.pending_interrupt or {}
+    display.say(
+        f"run {record.id} is waiting for approval at {pending.get('kind')}: {pending.get('message')}"
+    )
+    display.say(f"approve with:  finetune-agent resume {record.id} --approve")
+    display.say(
+        f"(or --reject, or --edit '<json patch>'; details: finetune-agent runs show {record.id})"
+    )
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _decision_from_flags(
+    approve: bool, reject: bool, edit: str | None, comment: str
+) -> dict[str, Any] | None:
+    chosen = [name for name, on in (("approve", approve), ("reject", reject), ("edit", edit)) if on]
+    if len(chosen) > 1:
+        _fail_input(f"choose one of --approve, --reject, --edit (got {', '.join(chosen)})")
+    if not chosen:
+        return None
+    decision: dict[str, Any] = {"decision": chosen[0], "comment": comment}
+    if edit is not None:
+        try:
+            decision["edits"] = json.loads(edit)
+        except json.JSONDecodeError as exc:
+            _fail_input(f"--edit is not valid JSON ({exc.msg} at column {exc.colno})")
+    return decision
+
+
+def _ask(display: Any, pending: dict[str, Any]) -> dict[str, Any]:
+    """The interactive prompt: approve / reject / edit (a JSON patch), with a comment."""
+    display.gate(pending, details=True)
+    while True:
+        choice = typer.prompt("approve / reject / edit", default="approve").strip().lower()
+        if choice in ("a", "approve", "r", "reject", "e", "edit"):
+            break
+        display.error("type approve, reject or edit")
+    decision: dict[str, Any] = {
+        "decision": {"a": "approve", "r": "reject", "e": "edit"}.get(choice, choice)
+    }
+    if decision["decision"] == "edit":
+        while True:
+            text = typer.prompt('config patch as JSON, e.g. {"training": {"learning_rate": 0.001}}')
+            try:
+                decision["edits"] = json.loads(text)
+                break
+            except json.JSONDecodeError as exc:
+                display.error(f"not valid JSON: {exc.msg} at column {exc.colno}")
+    decision["comment"] = typer.prompt("comment", default="", show_default=False)
+    return decision
+
+
+def _fail_input(problem: Any) -> None:
+    from llmfinetune_agent.config import ConfigError
+
+    if isinstance(problem, ConfigError):
+        typer.echo(f"{problem.source}: INVALID", err=True)
+        for issue in problem.issues:
+            typer.echo(f"  - {issue}", err=True)
+    else:
+        typer.echo(f"error: {problem}", err=True)
+    raise typer.Exit(BAD_INPUT)

@@ -1,0 +1,113 @@
+"""The phases of a run called directly, in order, with no graph, gates or stores.
+
+Used by `finetune-agent train|evaluate` and as the baseline that
+`benchmarks/graph_overhead.py` compares the graph against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from llmfinetune_agent.config import RunConfig
+from llmfinetune_agent.settings import Settings
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+def prepare_direct(config: RunConfig, out: Path, *, sample_size: int = 3) -> dict[str, Any]:
+    """Validate and split the data with the base model's tokenizer into `out/data`."""
+    from models import load_tokenizer
+    from phases.data import prepare_data, tokenizer_token_counter
+
+    tokenizer = load_tokenizer(config.model, cache_dir=_cache())
+    prepared = prepare_data(
+        config.data, count_tokens=tokenizer_token_counter(tokenizer), output_dir=out / "data"
+    )
+    report = prepared.report.to_dict()
+    report.pop("dropped", None)  # row-by-row drops stay in data_report.json, out of state
+    return {
+        "train_path": str(out / "data" / "train.jsonl"),
+        "eval_path": str(out / "data" / "eval.jsonl"),
+        "report_path": str(out / "data" / "data_report.json"),
+        "kind": prepared.kind,
+        "format": prepared.format,
+        "train_rows": len(prepared.train),
+        "eval_rows": len(prepared.eval),
+        "data_hash": prepared.report.data_hash,
+        "report": report,
+        "summary": prepared.report.summary_lines(),
+        "sample": prepared.train[:sample_size],
+    }
+
+
+def train_direct(
+    config: RunConfig,
+    out: Path,
+    data: dict[str, Any],
+    *,
+    stop_at_fraction: float | None = None,
+    progress: EventSink | None = None,
+) -> dict[str, Any]:
+    """Train into `out` (to the end, or to a fraction), resuming from a checkpoint there."""
+    from phases.training import train
+
+    result = train(
+        config.training,
+        model=config.model,
+        train_path=Path(data["train_path"]),
+        eval_path=Path(data["eval_path"]) if data["eval_rows"] else None,
+        output_dir=out,
+        max_length=config.data.max_length,
+        stop_at_fraction=stop_at_fraction,
+        progress=(lambda p: progress("training_progress", p.to_dict())) if progress else None,
+        cache_dir=_cache(),
+    )
+    return result.to_dict()
+
+
+def evaluate_direct(
+    config: RunConfig,
+    out: Path,
+    data: dict[str, Any],
+    *,
+    tuned: str,
+    log_history: Path | None = None,
+    progress: EventSink | None = None,
+) -> dict[str, Any]:
+    """Base vs `tuned` on the eval split; the report goes to `out/evaluation`."""
+    from phases.evaluation import compare_models
+
+    report = compare_models(
+        config.evaluation,
+        base=config.model,
+        tuned=tuned,
+        eval_path=Path(data["eval_path"]),
+        output_dir=out / "evaluation",
+        cache_dir=_cache(),
+        log_history_path=log_history,
+        progress=(lambda d, t: progress("evaluation_progress", {"done": d, "total": t}))
+        if progress
+        else None,
+    )
+    return evaluation_summary(report)
+
+
+def evaluation_summary(report: Any) -> dict[str, Any]:
+    """The small, JSON-ready part of an evaluation report that state and the API carry."""
+    return {
+        "base": report.base.metrics if report.base else {},
+        "tuned": report.tuned.metrics,
+        "deltas": report.deltas,
+        "thresholds": {k: v.model_dump(mode="json") for k, v in report.thresholds.items()},
+        "passed": report.passed,
+        "base_from_cache": report.base_from_cache,
+        "report_path": report.files.get("markdown"),
+        "files": report.files,
+        "notes": report.notes,
+    }
+
+
+def _cache() -> Path:
+    return Settings.from_env().models_cache_dir

@@ -1,0 +1,67 @@
+"""The run graph: an orchestrator routing between five agents, finalize, and one gate per
+interrupt kind.
+
+`build()` returns the StateGraph; the API and CLI compile it with their checkpointer
+(`build().compile(checkpointer=saver)`), while the module-level `graph` below is compiled
+without one for LangGraph Studio (`langgraph dev` refuses a graph that brings its own).
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import START, StateGraph
+
+from llmfinetune_agent.agents.data_agent import data_generator
+from llmfinetune_agent.agents.debugger_agent import debugger
+from llmfinetune_agent.agents.evaluator_agent import evaluator
+from llmfinetune_agent.agents.finalize_agent import finalize
+from llmfinetune_agent.agents.gates import (
+    gate_data,
+    gate_evaluation,
+    gate_fixes,
+    gate_plan,
+    gate_training,
+)
+from llmfinetune_agent.agents.knowledge_agent import knowledge_retrieval
+from llmfinetune_agent.agents.orchestrator import orchestrator
+from llmfinetune_agent.agents.trainer_agent import trainer
+from llmfinetune_agent.state import RunState
+
+GRAPH_NAME = "finetune_agent"
+
+AGENTS = {
+    "data_generator": data_generator,
+    "knowledge_retrieval": knowledge_retrieval,
+    "trainer": trainer,
+    "evaluator": evaluator,
+    "debugger": debugger,
+    "finalize": finalize,
+}
+GATES = {
+    "gate_plan": gate_plan,
+    "gate_data": gate_data,
+    "gate_training": gate_training,
+    "gate_evaluation": gate_evaluation,
+    "gate_fixes": gate_fixes,
+}
+GATE_OF_KIND = {
+    "approve_plan": "gate_plan",
+    "approve_data": "gate_data",
+    "training_checkpoint": "gate_training",
+    "approve_evaluation": "gate_evaluation",
+    "approve_fixes": "gate_fixes",
+}
+
+
+def build() -> StateGraph:
+    """The graph's shape: every node returns to the orchestrator, which alone decides."""
+    builder = StateGraph(RunState)
+    destinations = (*AGENTS, *GATES, "__end__")
+    builder.add_node("orchestrator", orchestrator, destinations=destinations)
+    for name, node in {**AGENTS, **GATES}.items():
+        builder.add_node(name, node)
+        builder.add_edge(name, "orchestrator")
+    builder.add_edge(START, "orchestrator")
+    return builder
+
+
+graph = build().compile(name=GRAPH_NAME)

@@ -1,0 +1,307 @@
+"""Executing runs: create, start, resume after a decision or a crash, and read a run's state.
+
+The CLI and the API both go through `RunService`. Every execution first claims the run with a
+compare-and-set on its status row (LangGraph has no per-thread lock), streams the graph with
+`durability="sync"`, logs progress events, and settles the run's status from the graph state.
+"""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from langgraph.types import Command
+
+from llmfinetune_agent.agents.gates import DecisionError, validate_decision
+from llmfinetune_agent.checkpointing import open_checkpointer
+from llmfinetune_agent.config import ConfigError, RunConfig
+from llmfinetune_agent.graph import build
+from llmfinetune_agent.run_store import Heartbeat, RunRecord, RunStore, make_owner
+from llmfinetune_agent.settings import Settings
+
+EventSink = Callable[[str, dict[str, Any]], None]
+BAD_INPUT_PREFIX = "bad input: "  # marks failures caused by the user's data, model or config
+
+
+class RunError(Exception):
+    """A request about a run that cannot be served; `code` maps to HTTP and exit codes."""
+
+    code = "bad_request"
+
+
+class RunNotFound(RunError):
+    """No run has that id."""
+
+    code = "not_found"
+
+
+class RunBusy(RunError):
+    """Another process holds the run (or the interrupt was already answered)."""
+
+    code = "conflict"
+
+
+class InterruptNotPending(RunError):
+    """The interrupt id is not among the run's pending interrupts."""
+
+    code = "conflict"
+
+
+class InvalidDecision(RunError):
+    """The decision (or its edit) is invalid; the run keeps waiting."""
+
+    code = "invalid"
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean bad input (data, model, config): shown as a message, no traceback."""
+    from models import ModelLoadError
+    from phases.data import DataError
+    from phases.evaluation.errors import EvaluationError
+    from phases.training.data import TrainingInputError
+
+    return (ConfigError, DataError, ModelLoadError, TrainingInputError, EvaluationError)
+
+
+class RunService:
+    """Create and drive runs against one database (checkpoints and run store)."""
+
+    def __init__(self, settings: Settings, saver: Any):
+        self.settings = settings
+        self.store = RunStore(settings.database_url, lease_seconds=settings.lease_seconds)
+        self.graph = build().compile(checkpointer=saver)
+
+    # --- creating and reading ---------------------------------------------------------
+
+    def create_run(self, config: RunConfig, *, parent_run_id: str | None = None) -> RunRecord:
+        """A queued run with its directory and the resolved config written there."""
+        run_id = uuid.uuid4().hex[:12]
+        run_dir = self.settings.runs_dir / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
+        return self.store.create_run(
+            run_id=run_id,
+            name=config.name,
+            config=config.model_dump(mode="json"),
+            run_dir=str(run_dir),
+            parent_run_id=parent_run_id,
+        )
+
+    def require(self, run_id: str) -> RunRecord:
+        """The run's record, or `RunNotFound`."""
+        run = self.store.get_run(run_id=run_id)
+        if run is None:
+            raise RunNotFound(f"no run with id '{run_id}'")
+        return run
+
+    def pending_interrupts(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's pending interrupts as `{id, kind, message, details, options}`."""
+        state = self.graph.get_state(_thread(run_id))
+        return [{"id": i.id, **i.value} for i in state.interrupts]
+
+    def state_values(self, run_id: str) -> dict[str, Any]:
+        """The latest graph state of the run (empty before its first step)."""
+        return dict(self.graph.get_state(_thread(run_id)).values or {})
+
+    # --- executing --------------------------------------------------------------------
+
+    def start(self, run_id: str, *, on_event: EventSink | None = None) -> RunRecord:
+        """Execute a queued run until it ends or waits at a gate."""
+        run = self.require(run_id)
+        initial = self._initial(run)
+        return self._execute(run_id, lambda: initial, on_event=on_event)
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        decision: dict[str, Any] | None = None,
+        interrupt_id: str | None = None,
+        on_event: EventSink | None = None,
+    ) -> RunRecord:
+        """Answer a pending interrupt, or (without a decision) continue an interrupted run."""
+        run = self.require(run_id)
+        if decision is None:
+            if self.pending_interrupts(run_id):
+                raise InvalidDecision(
+                    f"run {run_id} is waiting at a gate: give a decision (approve, reject or edit)"
+                )
+            resumed = self.state_values(run_id)
+            initial = None if resumed else self._initial(run)
+            self.store.append_event(run_id=run_id, kind="resumed", payload={"from": run.status})
+            return self._execute(run_id, lambda: initial, on_event=on_event)
+
+        def command() -> Command:
+            # Checked after the claim: two racing resumes cannot both see it pending.
+            pending = {i["id"]: i for i in self.pending_interrupts(run_id)}
+            chosen = interrupt_id or (next(iter(pending)) if len(pending) == 1 else None)
+            if chosen not in pending:
+                raise InterruptNotPending(
+                    f"interrupt '{interrupt_id}' is not pending for run {run_id}"
+                    + (f"; pending: {list(pending)}" if pending else "; nothing is pending")
+                )
+            try:
+                value = validate_decision(decision, self.state_values(run_id)["config"])
+            except DecisionError as exc:
+                raise InvalidDecision(str(exc)) from None
+            return Command(resume={chosen: value})
+
+        return self._execute(run_id, command, on_event=on_event)
+
+    def _initial(self, run: RunRecord) -> dict[str, Any]:
+        return {
+            "run_id": run.id,
+            "run_dir": run.run_dir,
+            "config": run.config,
+            "approved": {},
+            "decisions": [],
+            "log": [],
+            "iteration": 1,
+            "outcome": "running",
+        }
+
+    def _execute(
+        self, run_id: str, make_input: Callable[[], Any], *, on_event: EventSink | None
+    ) -> RunRecord:
+        owner = make_owner()
+        before = self.require(run_id)
+        if not self.store.claim_run(run_id=run_id, owner=owner):
+            raise RunBusy(f"run {run_id} is being executed by another process")
+        try:
+            graph_input = make_input()
+        except RunError:
+            self.store.release_run(run_id=run_id, owner=owner, status=before.status)
+            raise
+        fields: dict[str, Any] = {"status": "failed"}
+        with Heartbeat(self.store, run_id=run_id, owner=owner):
+            try:
+                self._stream(run_id, graph_input, on_event)
+                fields = self._settle(run_id)
+            except user_errors() as exc:
+                fields = {"status": "failed", "error": f"{BAD_INPUT_PREFIX}{exc}"}
+            except Exception as exc:  # a bug or an environment failure: keep the details
+                log = Path(before.run_dir) / "error.log"
+                log.write_text(traceback.format_exc())
+                fields = {"status": "failed", "error": f"{type(exc).__name__}: {exc} (see {log})"}
+            finally:
+                if fields.get("status") == "failed":
+                    self._emit(run_id, "failed", {"error": fields.get("error")}, on_event)
+                self.store.release_run(run_id=run_id, owner=owner, **fields)
+        return self.require(run_id)
+
+    def _stream(self, run_id: str, graph_input: Any, on_event: EventSink | None) -> None:
+        stream = self.graph.stream(
+            graph_input, _thread(run_id), stream_mode=["updates", "custom"], durability="sync"
+        )
+        for mode, chunk in stream:
+            if mode == "custom":
+                self._emit(run_id, chunk.get("kind", "progress"), chunk, on_event)
+                continue
+            for node, update in chunk.items():
+                if node == "__interrupt__":
+                    continue  # settled from get_state once the stream ends
+                self.store.update_run(run_id=run_id, current_node=node)
+                for kind, payload in _update_events(node, update or {}):
+                    self._emit(run_id, kind, payload, on_event)
+
+    def _emit(
+        self, run_id: str, kind: str, payload: dict[str, Any], on_event: EventSink | None
+    ) -> None:
+        self.store.append_event(run_id=run_id, kind=kind, payload=payload)
+        if on_event:
+            on_event(kind, payload)
+
+    def _settle(self, run_id: str) -> dict[str, Any]:
+        """The run-store fields after a stream ends: waiting, completed, cancelled or failed."""
+        state = self.graph.get_state(_thread(run_id))
+        values = state.values or {}
+        if state.interrupts:
+            first = state.interrupts[0]
+            gate = state.next[0] if state.next else None
+            self._emit(run_id, "interrupt", {"id": first.id, **first.value}, None)
+            return {
+                "status": "awaiting_approval",
+                "current_node": gate,
+                "pending_interrupt": {"id": first.id, **first.value},
+            }
+        outcome = values.get("outcome")
+        final = values.get("final") or {}
+        if outcome == "completed":
+            return {
+                "status": "completed",
+                "model_path": final.get("model_path"),
+                "pending_interrupt": None,
+            }
+        if outcome in ("cancelled", "failed"):
+            return {"status": outcome, "error": values.get("reason"), "pending_interrupt": None}
+        return {"status": "failed", "error": "the graph stopped without an outcome"}
+
+
+def _thread(run_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": run_id}}
+
+
+def _update_events(node: str, update: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Small event records from a node's state update (never the whole state)."""
+    for entry in update.get("log") or []:
+        if node == "orchestrator":
+            yield "route", entry
+    for decision in update.get("decisions") or []:
+        yield "decision", dict(decision)
+    if node != "orchestrator":
+        yield "node_finished", {"node": node}
+
+
+@contextmanager
+def open_service(settings: Settings | None = None) -> Iterator[RunService]:
+    """A `RunService` with its checkpointer open for the duration of the block."""
+    settings = settings or Settings.from_env()
+    settings.ensure_dirs()
+    with open_checkpointer(settings.database_url) as saver:
+        yield RunService(settings, saver)
+
+
+def describe_run(service: RunService, run_id: str) -> dict[str, Any]:
+    """What `runs show --json` and `GET /runs/{id}` return for one run."""
+    run = service.require(run_id)
+    values = service.state_values(run_id)
+    pending = service.pending_interrupts(run_id)
+    evaluation = values.get("evaluation") or {}
+    return {
+        "id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "current_node": run.current_node,
+        "pending_interrupt": pending[0] if pending else None,
+        "decisions": values.get("decisions", []),
+        "metrics": {"base": evaluation.get("base") or {}, "tuned": evaluation.get("tuned") or {}},
+        "thresholds_passed": evaluation.get("passed"),
+        "model_path": run.model_path or (values.get("final") or {}).get("model_path"),
+        "error": run.error,
+        "run_dir": run.run_dir,
+        "parent_run_id": run.parent_run_id,
+        "created_at": run.created_at.isoformat(),
+        "updated_at": run.updated_at.isoformat(),
+        "training": _training_summary(values.get("training")),
+        "data": _data_summary(values.get("data")),
+        "routing": values.get("log", []),
+        "outcome_reason": values.get("reason"),
+    }
+
+
+def _training_summary(training: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not training:
+        return None
+    keys = ("status", "global_step", "total_steps", "resumed_from_step", "train_loss", "message")
+    return {k: training.get(k) for k in keys}
+
+
+def _data_summary(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not data:
+        return None
+    keys = ("kind", "format", "train_rows", "eval_rows", "data_hash", "report_path")
+    return {k: data.get(k) for k in keys}

@@ -1,0 +1,61 @@
+"""The graph state of one run: ids, paths, hashes, metrics and the decision log — never models.
+
+State is rewritten into the checkpoint store at every step, so it holds only small, plain
+JSON values. Lists that grow (decisions, the orchestrator's log) use an append reducer.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+GateKind = Literal[
+    "approve_plan", "approve_data", "training_checkpoint", "approve_evaluation", "approve_fixes"
+]
+Outcome = Literal["running", "completed", "cancelled", "failed"]
+
+
+class Decision(TypedDict):
+    """One human (or auto-approve) decision at a gate."""
+
+    gate: str
+    decision: Literal["approve", "reject", "edit"]
+    patch: dict[str, Any] | None
+    comment: str
+    time: str
+    iteration: int
+
+
+class RunState(TypedDict, total=False):
+    """Everything the orchestrator routes on, as small JSON values."""
+
+    run_id: str
+    """The run's id; also the LangGraph thread id."""
+    run_dir: str
+    """Absolute path of the run directory holding every artifact."""
+    config: dict[str, Any]
+    """The current resolved run config (edits are applied here)."""
+    data: dict[str, Any] | None
+    """Prepared data: paths of train/eval jsonl, kind, format, counts, data hash, report path."""
+    plan: dict[str, Any] | None
+    """The training estimate shown at the plan gate (steps, time, memory)."""
+    training: dict[str, Any] | None
+    """Latest training result: status, global/total steps, checkpoint and model paths."""
+    evaluation: dict[str, Any] | None
+    """Base vs tuned metrics, thresholds passed, report paths."""
+    diagnoses: list[dict[str, Any]] | None
+    """The debugger's latest diagnoses with their proposed config patches."""
+    final: dict[str, Any] | None
+    """The finalized model: path, registry id, model card path."""
+    approved: dict[str, bool]
+    """Gates passed in the current iteration (keys: gate name, or 'training_checkpoint@0.5')."""
+    decisions: Annotated[list[Decision], operator.add]
+    """Every decision taken, in order."""
+    log: Annotated[list[dict[str, Any]], operator.add]
+    """The orchestrator's routing decisions, each with its reason."""
+    iteration: int
+    """Improvement iteration, starting at 1."""
+    outcome: Outcome
+    """Where the run stands; 'completed', 'cancelled' and 'failed' end it."""
+    reason: str
+    """Why the run ended, when it ended early."""

@@ -1,0 +1,89 @@
+"""The orchestrator's routing policy on hand-built states (no models, no graph run)."""
+
+from typing import Any
+
+from llmfinetune_agent.agents.orchestrator import choose_next, next_training_stop, orchestrator
+from llmfinetune_agent.config import parse_run_config
+
+
+def _state(**overrides: Any) -> dict[str, Any]:
+    config = parse_run_config(
+        {"data": {"train": "d.jsonl"}, "hitl": {"training_checkpoints": [0.5]}}
+    ).model_dump(mode="json")
+    state = {"config": config, "approved": {}, "decisions": [], "log": [], "outcome": "running"}
+    state.update(overrides)
+    return state
+
+
+DATA = {"train_path": "t", "eval_path": "e", "data_hash": "h", "eval_rows": 2}
+ALL_DATA_GATES = {"approve_plan": True, "approve_data": True}
+
+
+def test_typical_path_in_order() -> None:
+    assert choose_next(_state())[0] == "data_generator"
+    assert choose_next(_state(data=DATA))[0] == "gate_plan"
+    assert choose_next(_state(data=DATA, approved={"approve_plan": True}))[0] == "gate_data"
+    assert choose_next(_state(data=DATA, approved=ALL_DATA_GATES))[0] == "trainer"
+
+
+def test_training_pauses_at_the_checkpoint_gate_then_continues() -> None:
+    paused = {"status": "paused", "fraction": 0.5, "global_step": 5}
+    state = _state(data=DATA, approved=ALL_DATA_GATES, training=paused)
+    assert choose_next(state)[0] == "gate_training"
+    assert next_training_stop(state) == 0.5
+    state["approved"] = {**ALL_DATA_GATES, "training_checkpoint@0.5": True}
+    assert choose_next(state)[0] == "trainer"
+    assert next_training_stop(state) is None
+
+
+def test_evaluation_gate_then_finalize_then_end() -> None:
+    done = {"status": "completed", "model_path": "m"}
+    state = _state(data=DATA, approved=ALL_DATA_GATES, training=done)
+    state["approved"]["training_checkpoint@0.5"] = True
+    assert choose_next(state)[0] == "evaluator"
+    state["evaluation"] = {"passed": False, "tuned": {}}
+    assert choose_next(state)[0] == "gate_evaluation"
+    state["approved"]["approve_evaluation"] = True
+    assert choose_next(state)[0] == "finalize"
+    state["final"] = {"model_path": "f"}
+    command = orchestrator(state)
+    assert command.goto == "__end__" and command.update["outcome"] == "completed"
+
+
+def test_rejected_evaluation_goes_to_the_debugger_and_ends_without_a_fix() -> None:
+    state = _state(
+        data=DATA,
+        approved={**ALL_DATA_GATES, "training_checkpoint@0.5": True, "approve_evaluation": False},
+        training={"status": "completed"},
+        evaluation={"passed": True},
+    )
+    assert choose_next(state)[0] == "debugger"
+    state["diagnoses"] = []
+    command = orchestrator(state)
+    assert command.goto == "__end__" and command.update["outcome"] == "cancelled"
+    assert "no fix" in command.update["reason"]
+
+
+def test_divergence_without_a_fix_fails_the_run() -> None:
+    state = _state(
+        data=DATA,
+        approved=ALL_DATA_GATES,
+        training={"status": "diverged", "diverged_at_step": 3},
+        diagnoses=[],
+    )
+    command = orchestrator(state)
+    assert command.update["outcome"] == "failed" and "step 3" in command.update["reason"]
+
+
+def test_disabled_gates_are_skipped() -> None:
+    state = _state(data=DATA)
+    for gate in ("approve_plan", "approve_data"):
+        state["config"]["hitl"][gate] = False
+    state["config"]["hitl"]["training_checkpoints"] = []
+    assert choose_next(state)[0] == "trainer"
+
+
+def test_every_choice_is_logged_with_a_reason() -> None:
+    command = orchestrator(_state())
+    (entry,) = command.update["log"]
+    assert entry["next"] == "data_generator" and entry["reason"]

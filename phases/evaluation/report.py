@@ -94,7 +94,9 @@ def _thresholds_table(report: EvaluationReport) -> list[str]:
 
 
 def _fenced(text: str | None) -> str:
-    return "```text\n" + (text or "").replace("```", "'''") + "\n```"
+    if not (text or "").strip():
+        return "(empty)"
+    return "```text\n" + text.replace("```", "'''") + "\n```"
 
 
 def _examples(predictions: list[Prediction]) -> list[str]:

@@ -22,6 +22,12 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 
 @pytest.fixture
+def jsonl_file(tmp_path: Path):
+    """Write records to <tmp>/eval.jsonl and return its path."""
+    return lambda records: write_jsonl(tmp_path / "eval.jsonl", records)
+
+
+@pytest.fixture
 def prompt_completion_eval(tmp_path: Path) -> Path:
     """A small prompt/completion eval split."""
     records = [{"prompt": p, "completion": c} for p, c in PAIRS]

@@ -5,9 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from phases.evaluation import EvaluationConfig, evaluate_model
+from phases.evaluation import EvaluationConfig, EvaluationResult, evaluate_model
 from phases.evaluation.eval_data import load_eval_examples
-from phases.evaluation.generation import generate_answers, prompt_ids, reference_loss
+from phases.evaluation.generation import (
+    generate_answers,
+    prompt_ids,
+    reference_loss,
+    teacher_forcing_ids,
+)
 
 
 def test_batched_generation_matches_one_at_a_time(tiny_for_generation, prompt_completion_eval):
@@ -37,6 +42,9 @@ def test_chat_prompt_uses_template_with_generation_prompt(tiny_for_generation, c
     assert text.startswith("<|system|>\nAnswer in JSON.</s>")
     assert text.endswith("<|assistant|>\n")
     assert example.reference == '{"name": "Alice", "age": 30}'
+    full, first = teacher_forcing_ids(tokenizer, example)  # perplexity scores the reply turn
+    assert tokenizer.decode(full[:first]) == text
+    assert tokenizer.decode(full[first:]) == example.reference + "</s>\n"
 
 
 def _hand_loss(model, ids: list[int], first: int) -> tuple[float, int]:
@@ -52,7 +60,7 @@ def _hand_loss(model, ids: list[int], first: int) -> tuple[float, int]:
 
 
 def test_perplexity_is_exp_of_mean_reference_token_loss(
-    tiny_for_generation, prompt_completion_eval, tiny_model_dir: Path
+    tiny_for_generation, prompt_completion_eval, tiny_model_dir: Path, tmp_path: Path
 ):
     model, tokenizer = tiny_for_generation
     examples = load_eval_examples(prompt_completion_eval)
@@ -67,8 +75,14 @@ def test_perplexity_is_exp_of_mean_reference_token_loss(
         (total, count), rel=1e-4
     )
     config = EvaluationConfig(metrics=["perplexity"], batch_size=4, max_new_tokens=4)
-    result = evaluate_model(config, model=tiny_model_dir, eval_path=prompt_completion_eval)
+    result = evaluate_model(
+        config, model=tiny_model_dir, eval_path=prompt_completion_eval, output_dir=tmp_path / "out"
+    )
     assert math.isfinite(result.metrics["perplexity"])
     assert result.metrics["perplexity"] == pytest.approx(math.exp(total / count), rel=1e-4)
     assert result.n_examples == len(examples)
     assert [p.expected for p in result.predictions] == [e.reference for e in examples]
+    saved = EvaluationResult.model_validate_json(
+        (tmp_path / "out/evaluation_result.json").read_text()
+    )
+    assert saved == result

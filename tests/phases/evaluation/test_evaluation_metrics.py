@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from phases.evaluation import MetricUnavailableError, compute_text_metrics
-from phases.evaluation.text_metrics import per_example_rouge_l
+from phases.evaluation.text_metrics import load_metric_module, per_example_rouge_l
 
 SENTENCES = ["the cat sat on the mat", "Alice is 30 years old and lives in Paris."]
 
@@ -46,11 +46,16 @@ def test_exact_match_normalization_option() -> None:
 
 
 def test_bertscore_runs_offline_with_shipped_minilm() -> None:
-    predictions = [SENTENCES[0], "completely unrelated words about weather"]
-    identical = compute_text_metrics(["bertscore"], SENTENCES, SENTENCES)["bertscore"]
-    different = compute_text_metrics(["bertscore"], predictions[1:], SENTENCES[1:])["bertscore"]
-    assert identical == pytest.approx(1.0, abs=1e-4)
-    assert 0.0 < different < 0.9
+    predictions = [*SENTENCES, "completely unrelated words about weather", ""]
+    references = [*SENTENCES, SENTENCES[1], SENTENCES[1]]
+    per_example = load_metric_module("bertscore").compute(
+        predictions=predictions, references=references, use_aggregator=False
+    )["f1"]
+    assert per_example[:2] == pytest.approx([1.0, 1.0], abs=1e-4)
+    assert 0.0 < per_example[2] < 0.9
+    assert per_example[3] == 0.0  # an empty answer scores 0 (bert-score cannot encode it)
+    mean = compute_text_metrics(["bertscore"], predictions, references)["bertscore"]
+    assert mean == pytest.approx(sum(per_example) / 4)
 
 
 def test_bertscore_without_model_package_names_the_install(monkeypatch) -> None:

@@ -72,15 +72,32 @@ class BertScore(evaluate.Metric):
     ):
         model_type = str(model_type or shipped_model_dir())
         num_layers = num_layers if num_layers is not None else layer_count(model_type)
-        precision, recall, f1 = bert_score.score(
-            list(predictions),
-            list(references),
-            model_type=model_type,
-            num_layers=num_layers,
-            batch_size=batch_size,
-            device=device,
-        )
-        scores = {"precision": precision, "recall": recall, "f1": f1}
+        # bert-score cannot encode an empty string with transformers 5 (and an empty answer has
+        # no tokens to match): such pairs score 0, or 1 when both sides are empty.
+        kept = [
+            i
+            for i, (p, r) in enumerate(zip(predictions, references, strict=True))
+            if p.strip() and r.strip()
+        ]
+        scores = {
+            k: [
+                float(not p.strip() and not r.strip())
+                for p, r in zip(predictions, references, strict=True)
+            ]
+            for k in ("precision", "recall", "f1")
+        }
+        if kept:
+            computed = bert_score.score(
+                [predictions[i] for i in kept],
+                [references[i] for i in kept],
+                model_type=model_type,
+                num_layers=num_layers,
+                batch_size=batch_size,
+                device=device,
+            )
+            for key, values in zip(("precision", "recall", "f1"), computed, strict=True):
+                for i, value in zip(kept, values.tolist(), strict=True):
+                    scores[key][i] = value
         if not use_aggregator:
-            return {k: v.tolist() for k, v in scores.items()}
-        return {k: float(v.mean()) for k, v in scores.items()}
+            return scores
+        return {k: sum(v) / len(v) if v else 0.0 for k, v in scores.items()}

@@ -1,0 +1,1 @@
+"""Pieces of the run store (tables, engine, records, claim owners). Import `llmfinetune_agent.run_store`."""

@@ -1,0 +1,92 @@
+"""One SQLAlchemy engine per database URL, shared by every `RunStore` in the process."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import OperationalError
+
+from llmfinetune_agent.settings import database_backend, sqlalchemy_url, sqlite_path
+from llmfinetune_agent.store.schema import Base
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_CREATE_TABLES_LOCK = 7_412_356_001  # any constant bigint, private to finetune-agent
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(database_url: str) -> Engine:
+    """The process-wide engine for `database_url`, created (with its tables) on first use."""
+    with _engines_lock:
+        engine = _engines.get(database_url)
+        if engine is None:
+            engine = _create(database_url)
+            _create_tables(engine)
+            _engines[database_url] = engine
+        return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    """`create_all`, safe when several processes (API, workers) start at once on one database."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:  # the lock serializes creators until this commit
+            conn.execute(select(func.pg_advisory_xact_lock(_CREATE_TABLES_LOCK)))
+            Base.metadata.create_all(conn)
+        return
+    try:
+        Base.metadata.create_all(engine)
+    except OperationalError as exc:  # another process created a table between check and create
+        if "already exists" not in str(exc):
+            raise
+        Base.metadata.create_all(engine)
+
+
+def dispose_engine(database_url: str) -> None:
+    """Close the pooled connections of one URL's engine (tests, shutdown)."""
+    with _engines_lock:
+        engine = _engines.pop(database_url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _create(database_url: str) -> Engine:
+    if database_backend(database_url) == "postgresql":
+        # Sized for an API thread pool of a few dozen; pre-ping survives server-side idle drops.
+        return create_engine(
+            sqlalchemy_url(database_url),
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+    path = sqlite_path(database_url)
+    if path == ":memory:":
+        raise ValueError(
+            "The run store needs a SQLite file (sqlite:///path/to/file.db), not an in-memory "
+            "database: every pooled connection would see a different empty database."
+        )
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        database_url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        # SQLite connections are cheap; many lets concurrent API readers proceed under WAL.
+        pool_size=10,
+        max_overflow=40,
+    )
+    event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"SQLite refused WAL journal mode (got {mode!r})")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe under WAL, much faster commits
+    finally:
+        cursor.close()

@@ -1,1 +1,4 @@
-"""Pieces of the run store (tables, engine, records, claim owners). Import `llmfinetune_agent.run_store`."""
+"""Parts of the run store: tables, engine, records, claim owners.
+
+Import the public API from `llmfinetune_agent.run_store`.
+"""

@@ -1,4 +1,4 @@
-"""Run store: CRUD, claims under races and crashes, gap-free event logs, model registry, settings."""
+"""Run store: CRUD, claims under races and crashes, gap-free event logs, models, settings."""
 
 from __future__ import annotations
 

@@ -1,0 +1,158 @@
+"""Trainer callbacks that make a training call pausable, cancellable, observable and safe.
+
+Imported only inside `train()`: it pulls in transformers.
+
+Order matters: `Trainer` runs callbacks in list order after its own flow callback, so
+`DivergenceGuard` goes after the callbacks that ask for a checkpoint and can veto the save.
+"""
+
+import math
+import time
+from collections.abc import Callable
+
+from transformers import TrainerCallback, TrainerControl, TrainerState
+
+from phases.training.results import TrainingProgress
+
+
+class StepMonitor(TrainerCallback):
+    """The loss and learning rate of the optimizer step just taken.
+
+    The trainer subclass adds each micro-batch loss through `add_micro_loss` (the sum over one
+    step's micro-batches is what Trainer itself logs); the learning rate is read just before the
+    scheduler moves it on, so it is the rate this step used, as in the log history.
+    """
+
+    def __init__(self) -> None:
+        self._pending = 0.0
+        self.step_loss: float | None = None
+        self.learning_rate: float | None = None
+
+    def add_micro_loss(self, loss: float) -> None:
+        """Record one micro-batch loss of the current optimizer step."""
+        self._pending += loss
+
+    def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
+        if optimizer is not None:
+            self.learning_rate = float(optimizer.param_groups[0]["lr"])
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.step_loss, self._pending = self._pending, 0.0
+
+
+class StopAtStep(TrainerCallback):
+    """Stop after the target step and save a checkpoint there.
+
+    The target is `round(fraction * max_steps)` of the whole run's schedule, so a paused run
+    resumed later follows exactly the learning-rate schedule of an uninterrupted one. With no
+    fraction the target is the last step: the final checkpoint makes a finished run idempotent.
+    """
+
+    def __init__(self, fraction: float | None) -> None:
+        self.fraction = fraction
+        self.target_step: int | None = None
+        self.reached = False
+
+    def on_train_begin(self, args, state: TrainerState, control, **kwargs):
+        self.target_step = target_step(state.max_steps, self.fraction)
+
+    def on_step_end(self, args, state: TrainerState, control: TrainerControl, **kwargs):
+        if self.target_step is not None and state.global_step >= self.target_step:
+            self.reached = True
+            control.should_training_stop = True
+            control.should_save = True
+
+
+def target_step(max_steps: int, fraction: float | None) -> int:
+    """The step a segment ends at: a fraction of the whole run (at least 1), or its end."""
+    if fraction is None:
+        return max_steps
+    return min(max_steps, max(1, round(fraction * max_steps)))
+
+
+class CancelOnRequest(TrainerCallback):
+    """Cooperative cancellation: ask `should_stop()` after every step; on True save and stop."""
+
+    def __init__(self, should_stop: Callable[[], bool] | None) -> None:
+        self.should_stop = should_stop
+        self.cancelled = False
+
+    def on_step_end(self, args, state, control: TrainerControl, **kwargs):
+        if self.should_stop is not None and self.should_stop():
+            self.cancelled = True
+            control.should_training_stop = True
+            control.should_save = True
+
+
+class DivergenceGuard(TrainerCallback):
+    """Stop at the first NaN/inf loss, without saving: the weights after it are garbage."""
+
+    def __init__(self, monitor: StepMonitor) -> None:
+        self.monitor = monitor
+        self.diverged_at_step: int | None = None
+
+    def on_step_end(self, args, state: TrainerState, control: TrainerControl, **kwargs):
+        self._check(self.monitor.step_loss, state, control)
+
+    def on_log(self, args, state: TrainerState, control: TrainerControl, logs=None, **kwargs):
+        self._check((logs or {}).get("loss"), state, control)
+
+    def _check(self, loss: float | None, state: TrainerState, control: TrainerControl) -> None:
+        if self.diverged_at_step is None and loss is not None and not math.isfinite(loss):
+            self.diverged_at_step = state.global_step
+        if self.diverged_at_step is not None:
+            control.should_training_stop = True
+            control.should_save = False
+
+
+class ProgressReporter(TrainerCallback):
+    """Emit a `TrainingProgress` after every optimizer step (and keep the last one)."""
+
+    def __init__(
+        self, monitor: StepMonitor, progress: Callable[[TrainingProgress], None] | None
+    ) -> None:
+        self.monitor = monitor
+        self.progress = progress
+        self.last: TrainingProgress | None = None
+        self._start_time = 0.0
+        self._start_step = 0
+        self._start_tokens = 0
+
+    def on_train_begin(self, args, state: TrainerState, control, **kwargs):
+        self._start_time = time.monotonic()
+        self._start_step = state.global_step
+        self._start_tokens = state.num_input_tokens_seen
+
+    def on_step_end(self, args, state: TrainerState, control, **kwargs):
+        elapsed = max(time.monotonic() - self._start_time, 1e-9)
+        steps_done = state.global_step - self._start_step
+        tokens = state.num_input_tokens_seen - self._start_tokens
+        eta = elapsed / steps_done * (state.max_steps - state.global_step) if steps_done else None
+        self.last = TrainingProgress(
+            step=state.global_step,
+            total_steps=state.max_steps,
+            loss=self.monitor.step_loss,
+            learning_rate=self.monitor.learning_rate,
+            tokens_per_second=tokens / elapsed if tokens else None,
+            eta_seconds=eta,
+            epoch=state.epoch,
+        )
+        if self.progress is not None:
+            self.progress(self.last)
+
+
+def make_callbacks(
+    *,
+    stop_at_fraction: float | None,
+    progress: Callable[[TrainingProgress], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> dict[str, TrainerCallback]:
+    """The run's callbacks by role, in the order the trainer must call them."""
+    monitor = StepMonitor()
+    return {
+        "monitor": monitor,
+        "stop": StopAtStep(stop_at_fraction),
+        "cancel": CancelOnRequest(should_stop),
+        "divergence": DivergenceGuard(monitor),
+        "progress": ProgressReporter(monitor, progress),
+    }

@@ -1,0 +1,54 @@
+"""Find the newest resumable Trainer checkpoint in a run's checkpoint directory.
+
+The Trainer writes `trainer_state.json` last, after the weights, optimizer, scheduler and RNG
+state; a `checkpoint-N` directory without a readable one was cut off mid-write (a crash or a
+kill) and is removed so that neither resuming nor checkpoint rotation ever picks it.
+"""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+TRAINER_STATE = "trainer_state.json"
+_CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
+
+
+def is_valid_checkpoint(directory: Path) -> bool:
+    """True when `directory` holds a complete Trainer checkpoint for its step."""
+    match = _CHECKPOINT_DIR.match(directory.name)
+    state_file = directory / TRAINER_STATE
+    if match is None or not state_file.is_file():
+        return False
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return state.get("global_step") == int(match.group(1))
+
+
+def latest_checkpoint(checkpoints_dir: Path, *, remove_broken: bool = True) -> Path | None:
+    """The valid `checkpoint-N` with the largest N, or None; half-written ones are deleted."""
+    if not checkpoints_dir.is_dir():
+        return None
+    best: tuple[int, Path] | None = None
+    for directory in checkpoints_dir.iterdir():
+        match = _CHECKPOINT_DIR.match(directory.name)
+        if match is None or not directory.is_dir():
+            continue
+        if not is_valid_checkpoint(directory):
+            if remove_broken:
+                shutil.rmtree(directory, ignore_errors=True)
+            continue
+        step = int(match.group(1))
+        if best is None or step > best[0]:
+            best = (step, directory)
+    return None if best is None else best[1]
+
+
+def checkpoint_step(checkpoint: Path | None) -> int:
+    """The global step a checkpoint was saved at (0 for none)."""
+    if checkpoint is None:
+        return 0
+    state = json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+    return int(state["global_step"])

@@ -1,0 +1,155 @@
+"""Read a normalized jsonl file and turn it into the records TRL's trainers expect.
+
+Everything here is checked before any model is loaded, so a wrong file fails in
+milliseconds with a message naming the file, line, kind and method.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from phases.training.config import TrainingMethod
+
+# Which normalized kinds each training method can learn from.
+KINDS_FOR_METHOD: dict[str, tuple[str, ...]] = {
+    "sft": ("chat", "prompt_completion", "text"),
+    "dpo": ("preference",),
+    "reward": ("preference",),
+}
+
+# The fields that identify a kind, checked in this order (a preference row also has "prompt").
+_KIND_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("preference", ("prompt", "chosen", "rejected")),
+    ("chat", ("messages",)),
+    ("prompt_completion", ("prompt", "completion")),
+    ("text", ("text",)),
+)
+
+
+class TrainingInputError(ValueError):
+    """The training data cannot be used as given; the message says where and what to do."""
+
+
+@dataclass
+class TrainingData:
+    """Rows of one normalized file, ready for a TRL trainer."""
+
+    path: Path
+    kind: str
+    records: list[dict]
+
+
+def detect_kind(row: dict) -> str | None:
+    """The normalized kind of one row, or None when its fields match no kind."""
+    for kind, fields in _KIND_FIELDS:
+        if all(field in row for field in fields):
+            return kind
+    return None
+
+
+def read_rows(path: Path) -> tuple[str, list[dict]]:
+    """Read a normalized jsonl file; return its kind and rows. Raises TrainingInputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingInputError(f"Training data file not found: {path}")
+    rows: list[dict] = []
+    kind: str | None = None
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            row = _parse_line(path, line_number, line)
+            row_kind = detect_kind(row)
+            if row_kind is None:
+                raise TrainingInputError(
+                    f"{path}, line {line_number}: fields {sorted(row)} match no data kind; expected "
+                    "one of chat (messages), prompt_completion (prompt, completion), preference "
+                    "(prompt, chosen, rejected) or text (text). Run the data phase first."
+                )
+            if kind is not None and row_kind != kind:
+                raise TrainingInputError(
+                    f"{path}, line {line_number}: a '{row_kind}' row in a '{kind}' file; "
+                    "all rows of one file must have the same kind."
+                )
+            kind = row_kind
+            rows.append(row)
+    if kind is None:
+        raise TrainingInputError(f"{path} is empty: there is nothing to train on.")
+    return kind, rows
+
+
+def check_kind(path: Path, kind: str, method: TrainingMethod) -> None:
+    """Raise TrainingInputError unless `method` can train on data of `kind`."""
+    allowed = KINDS_FOR_METHOD[method]
+    if kind in allowed:
+        return
+    hint = (
+        "DPO and reward modelling need preference pairs (prompt, chosen, rejected)."
+        if method in ("dpo", "reward")
+        else "SFT needs chat, prompt_completion or text data; use method 'dpo' or 'reward' "
+        "for preference pairs."
+    )
+    raise TrainingInputError(
+        f"{path} holds '{kind}' data, which training method '{method}' cannot use. {hint}"
+    )
+
+
+def load_training_data(path: Path, method: TrainingMethod) -> TrainingData:
+    """Read, validate and convert one normalized file for `method`."""
+    kind, rows = read_rows(path)
+    check_kind(path, kind, method)
+    records = [_to_trl_record(path, line, kind, row) for line, row in enumerate(rows, start=1)]
+    return TrainingData(path=Path(path), kind=kind, records=records)
+
+
+def _parse_line(path: Path, line_number: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise TrainingInputError(
+            f"{path}, line {line_number}: not valid JSON ({error.msg})."
+        ) from None
+    if not isinstance(row, dict):
+        raise TrainingInputError(f"{path}, line {line_number}: expected a JSON object.")
+    return row
+
+
+def _to_trl_record(path: Path, row_number: int, kind: str, row: dict) -> dict:
+    """One row in the shape TRL reads: only the fields of its kind, strings checked."""
+    if kind == "chat":
+        return _chat_to_prompt_completion(path, row_number, row["messages"])
+    fields = dict(_KIND_FIELDS)[kind]
+    for field in fields:
+        if not isinstance(row[field], str):
+            raise TrainingInputError(
+                f"{path}, row {row_number}: field '{field}' must be a string, "
+                f"got {type(row[field]).__name__}."
+            )
+    return {field: row[field] for field in fields}
+
+
+def _chat_to_prompt_completion(path: Path, row_number: int, messages: object) -> dict:
+    """A chat becomes a conversational prompt/completion pair: prompt = all turns but the last,
+    completion = the final assistant reply. TRL then masks the loss to the completion through
+    the difference of two chat-template renderings, which works with any chat template (it needs
+    no {% generation %} markers, unlike assistant_only_loss)."""
+    where = f"{path}, row {row_number}"
+    if not isinstance(messages, list) or len(messages) < 2:
+        raise TrainingInputError(f"{where}: 'messages' must be a list of at least two turns.")
+    clean = []
+    for turn in messages:
+        if not isinstance(turn, dict) or not isinstance(turn.get("content"), str):
+            raise TrainingInputError(f"{where}: every message needs a string 'content'.")
+        if turn.get("role") not in ("system", "user", "assistant"):
+            raise TrainingInputError(
+                f"{where}: message role {turn.get('role')!r} is not system, user or assistant."
+            )
+        clean.append({"role": turn["role"], "content": turn["content"]})
+    if clean[-1]["role"] != "assistant":
+        raise TrainingInputError(f"{where}: the last message must be the assistant reply.")
+    return {"prompt": clean[:-1], "completion": clean[-1:]}
+
+
+def text_lengths(records: list[dict]) -> list[int]:
+    """Characters per record (a cheap stand-in for tokens, used before tokenizing)."""
+    return [len(json.dumps(record, ensure_ascii=False)) for record in records]

@@ -1,0 +1,69 @@
+"""A rough, documented estimate of a training run for the plan-approval screen.
+
+Steps are exact given the example count (the Trainer's own arithmetic). Time and memory are
+order-of-magnitude guides, from the usual rules of thumb:
+- compute: about 6 x parameters FLOPs per trained token (forward + backward); DPO adds a
+  reference forward (2 x parameters) and, like reward modelling, processes two sequences
+  (chosen and rejected) per example;
+- memory: full fine-tuning with AdamW keeps 16 bytes per parameter (weights, gradients, two
+  optimizer moments in float32), a frozen copy (LoRA base, DPO reference) 4 bytes, the LoRA
+  adapter itself is ignored; activations are not counted.
+"""
+
+import math
+
+from phases.training.config import TrainingConfig
+
+# Sustained training throughput assumed when none is measured (FLOP/s): a few CPU cores, one GPU.
+ASSUMED_FLOPS = {"cpu": 2e10, "cuda": 5e13}
+
+
+def estimate_training(
+    config: TrainingConfig,
+    *,
+    num_examples: int,
+    mean_tokens: float,
+    num_parameters: int | None = None,
+    tokens_per_second: float | None = None,
+    device: str = "cpu",
+) -> dict:
+    """Estimated steps, tokens, time (seconds) and memory (GB) of a run.
+
+    `tokens_per_second`, when measured (e.g. from a previous run's result), replaces the
+    FLOP-based time estimate. Time and memory are None without `num_parameters` (and no
+    measured throughput, for time).
+    """
+    steps_per_epoch = max(
+        1,
+        math.ceil(math.ceil(num_examples / config.batch_size) / config.gradient_accumulation_steps),
+    )
+    total_steps = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
+    sequences = 2 if config.method in ("dpo", "reward") else 1
+    examples_per_step = config.batch_size * config.gradient_accumulation_steps
+    tokens = total_steps * examples_per_step * mean_tokens * sequences
+    return {
+        "total_steps": total_steps,
+        "steps_per_epoch": steps_per_epoch,
+        "tokens": int(tokens),
+        "seconds": _seconds(config, tokens, num_parameters, tokens_per_second, device),
+        "memory_gb": _memory_gb(config, num_parameters),
+        "assumptions": __doc__.split("\n\n", 1)[1].strip(),
+    }
+
+
+def _seconds(config, tokens, num_parameters, tokens_per_second, device) -> float | None:
+    if tokens_per_second:
+        return tokens / tokens_per_second
+    if not num_parameters:
+        return None
+    flops_per_token = 6 * num_parameters + (2 * num_parameters if config.method == "dpo" else 0)
+    return tokens * flops_per_token / ASSUMED_FLOPS.get(device, ASSUMED_FLOPS["cpu"])
+
+
+def _memory_gb(config, num_parameters) -> float | None:
+    if not num_parameters:
+        return None
+    bytes_per_param = 4 if config.lora is not None else 16
+    if config.method == "dpo" and config.lora is None:
+        bytes_per_param += 4  # the frozen reference copy
+    return round(num_parameters * bytes_per_param / 1e9, 3)

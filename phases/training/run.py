@@ -1,0 +1,174 @@
+"""`train()`: one call trains one segment of a run (or all of it) with a TRL trainer.
+
+A call always continues from the newest valid checkpoint in `output_dir/checkpoints`, so the
+same call serves a fresh start, a resume after an approval gate, and recovery after a crash.
+"""
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from models.config import ModelConfig
+from phases.training.checkpoints import checkpoint_step, latest_checkpoint
+from phases.training.config import TrainingConfig
+from phases.training.data import TrainingData, TrainingInputError, load_training_data
+from phases.training.results import TrainingProgress, TrainingResult
+
+MODEL_SUBDIR = "model"
+CHECKPOINTS_SUBDIR = "checkpoints"
+LOG_HISTORY_FILE = "log_history.json"
+ARGS_FILE = "training_args.json"
+
+
+def train(
+    config: TrainingConfig,
+    *,
+    model: ModelConfig | str,
+    train_path: Path,
+    eval_path: Path | None,
+    output_dir: Path,
+    max_length: int = 512,
+    stop_at_fraction: float | None = None,
+    progress: Callable[[TrainingProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    cache_dir: Path | None = None,
+) -> TrainingResult:
+    """Train `model` on `train_path` with `config.method`, resuming from any checkpoint.
+
+    `stop_at_fraction` ends this call at `round(fraction * total_steps)` with status "paused"
+    (the schedule stays that of the whole run); a later call finishes it. `should_stop` is asked
+    after every step (status "cancelled"); a NaN/inf loss ends with status "diverged". On
+    completion the model (or LoRA adapter) and tokenizer are in `output_dir/model`.
+    Raises TrainingInputError for unusable data, before any model is loaded.
+    """
+    if stop_at_fraction is not None and not 0.0 < stop_at_fraction <= 1.0:
+        raise TrainingInputError(f"stop_at_fraction must be in (0, 1], got {stop_at_fraction}.")
+    train_data = load_training_data(Path(train_path), config.method)
+    eval_data = load_training_data(Path(eval_path), config.method) if eval_path else None
+
+    from phases.training.callbacks import make_callbacks, target_step
+    from phases.training.trainers import BUILDERS, common_args, quiet
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints_dir = output_dir / CHECKPOINTS_SUBDIR
+    resume = latest_checkpoint(checkpoints_dir)
+    callbacks = make_callbacks(
+        stop_at_fraction=stop_at_fraction, progress=progress, should_stop=should_stop
+    )
+    trainer = BUILDERS[config.method](
+        config,
+        model=model,
+        train_data=train_data,
+        eval_data=eval_data,
+        base_args=common_args(
+            config, checkpoints_dir=checkpoints_dir, max_length=max_length, has_eval=bool(eval_data)
+        ),
+        work_dir=output_dir,
+        callbacks=list(callbacks.values()),
+        monitor=callbacks["monitor"],
+        cache_dir=cache_dir,
+    )
+    quiet(trainer)
+    total_steps = total_training_steps(trainer)
+    _write_args(output_dir, trainer, config, train_data, total_steps, max_length)
+    resumed_from = checkpoint_step(resume)
+    if resumed_from < total_steps and resumed_from >= target_step(total_steps, stop_at_fraction):
+        # This segment is already done (e.g. the same pause asked twice): train nothing.
+        trainer.state.global_step = resumed_from
+        _read_history(trainer, resume)
+    else:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config)
+
+
+def total_training_steps(trainer) -> int:
+    """The whole run's optimizer steps, as Trainer computes them (epochs or max_steps)."""
+    dataloader = trainer.get_train_dataloader()
+    return int(trainer.set_initial_training_values(trainer.args, dataloader)[-1])
+
+
+def _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config) -> TrainingResult:
+    state = trainer.state
+    history_path = output_dir / LOG_HISTORY_FILE
+    history_path.write_text(json.dumps(_finite(state.log_history), indent=1), encoding="utf-8")
+    diverged_at = callbacks["divergence"].diverged_at_step
+    status, message = _status(state.global_step, total_steps, diverged_at, callbacks, config)
+    model_path = None
+    if status == "completed":
+        model_path = output_dir / MODEL_SUBDIR
+        trainer.model.save_pretrained(model_path)
+        trainer.processing_class.save_pretrained(model_path)
+        message += f" Model saved to {model_path}."
+    checkpoint = latest_checkpoint(output_dir / CHECKPOINTS_SUBDIR)
+    last = callbacks["progress"].last
+    return TrainingResult(
+        status=status,
+        global_step=state.global_step,
+        total_steps=total_steps,
+        resumed_from_step=resumed_from,
+        train_loss=_last_loss(state.log_history, callbacks["monitor"].step_loss),
+        model_path=str(model_path) if model_path else None,
+        checkpoint_path=str(checkpoint) if checkpoint else None,
+        log_history_path=str(history_path),
+        args_path=str(output_dir / ARGS_FILE),
+        message=message,
+        diverged_at_step=diverged_at,
+        tokens_per_second=last.tokens_per_second if last else None,
+    )
+
+
+def _status(step, total, diverged_at, callbacks, config) -> tuple[str, str]:
+    if diverged_at is not None:
+        return "diverged", (
+            f"Training diverged: the loss became NaN or infinite at step {diverged_at}. "
+            f"No model was saved. Lower the learning rate (now {config.learning_rate}) or check "
+            "the data, then train again."
+        )
+    if callbacks["cancel"].cancelled:
+        return "cancelled", f"Cancelled at step {step} of {total}; a checkpoint was saved."
+    if step >= total:
+        return "completed", f"Training completed: {total} steps."
+    return "paused", (
+        f"Paused at step {step} of {total} ({step / max(total, 1):.0%}); "
+        "call train() again with the same output_dir to continue."
+    )
+
+
+def _last_loss(log_history: list[dict], step_loss: float | None) -> float | None:
+    """The most recent logged training loss (the last step's loss when none was logged)."""
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    loss = losses[-1] if losses else step_loss
+    return loss if loss is not None and math.isfinite(loss) else None
+
+
+def _read_history(trainer, checkpoint: Path) -> None:
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    trainer.state.log_history = state.get("log_history", [])
+
+
+def _finite(value):
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _write_args(output_dir, trainer, config, data: TrainingData, total_steps, max_length) -> None:
+    """The resolved Trainer arguments plus what this phase decided, as JSON."""
+    resolved = json.loads(trainer.args.to_json_string())
+    resolved["finetune_agent"] = {
+        "training_config": config.model_dump(mode="json"),
+        "data_kind": data.kind,
+        "train_path": str(data.path),
+        "num_examples": len(data.records),
+        "total_steps": total_steps,
+        "max_length": max_length,
+        "packing": bool(getattr(trainer.args, "packing", False)),
+    }
+    (output_dir / ARGS_FILE).write_text(json.dumps(resolved, indent=1), encoding="utf-8")

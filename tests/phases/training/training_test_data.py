@@ -1,0 +1,47 @@
+"""Tiny, learnable jsonl datasets for the training tests (helpers, not fixtures)."""
+
+import json
+from pathlib import Path
+
+NAMES = ["Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry"]
+CITIES = ["Paris", "Tokyo", "Lima", "Oslo"]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def prompt_completion_rows(n: int = 16) -> list[dict]:
+    return [
+        {
+            "prompt": f"{NAMES[i % 8]} lives in {CITIES[i % 4]}. JSON:",
+            "completion": f' {{"name": "{NAMES[i % 8]}", "city": "{CITIES[i % 4]}"}}',
+        }
+        for i in range(n)
+    ]
+
+
+def chat_rows(n: int = 8) -> list[dict]:
+    return [
+        {
+            "messages": [
+                {"role": "system", "content": "Answer with the city."},
+                {"role": "user", "content": f"Where does {NAMES[i % 8]} live?"},
+                {"role": "assistant", "content": CITIES[i % 4]},
+            ]
+        }
+        for i in range(n)
+    ]
+
+
+def preference_rows(n: int = 16) -> list[dict]:
+    """Chosen answers are JSON with the right name; rejected ones are a vague sentence."""
+    return [
+        {
+            "prompt": f"{NAMES[i % 8]} is {20 + i} years old. JSON:",
+            "chosen": f' {{"name": "{NAMES[i % 8]}", "age": {20 + i}}}',
+            "rejected": " I do not know the answer to that",
+        }
+        for i in range(n)
+    ]

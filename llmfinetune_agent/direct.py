@@ -25,6 +25,11 @@ def prepare_direct(config: RunConfig, out: Path, *, sample_size: int = 3) -> dic
     prepared = prepare_data(
         config.data, count_tokens=tokenizer_token_counter(tokenizer), output_dir=out / "data"
     )
+    if prepared.eval:
+        # Eval data the metrics cannot use fails now, not after hours of training.
+        from phases.evaluation.model_evaluation import load_checked_examples
+
+        load_checked_examples(config.evaluation, out / "data" / "eval.jsonl")
     report = prepared.report.to_dict()
     report.pop("dropped", None)  # row-by-row drops stay in data_report.json, out of state
     return {

@@ -1,0 +1,202 @@
+"""Whole runs through the graph: gates over the CLI, edits, concurrent resumes, crash recovery,
+and the same run on PostgreSQL. A small config (a few training steps) keeps them quick."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from llmfinetune_agent.cli import app
+from llmfinetune_agent.runner import RunError, open_service
+
+REPO = Path(__file__).resolve().parents[2]
+QUICKSTART_DATA = REPO / "configs" / "data" / "quickstart" / "train.jsonl"
+PG_BASE_URL = os.environ.get(
+    "FINETUNE_AGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def small_config(tmp_path: Path, **training: Any) -> Path:
+    """The quickstart config cut down to a few steps and a few eval examples."""
+    config = json.loads((REPO / "configs" / "quickstart.json").read_text())
+    config["data"]["train"] = str(QUICKSTART_DATA)
+    config["training"].update({"max_steps": 4, "save_steps": 2, **training})
+    config["evaluation"].update({"max_examples": 4, "max_new_tokens": 8})
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def cli(*args: str) -> Any:
+    result = CliRunner().invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def show(run_id: str) -> dict[str, Any]:
+    result = cli("runs", "show", run_id, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def run_id_of(output: str) -> str:
+    return output.split("run ", 1)[1].split()[0]
+
+
+def test_gates_over_the_cli_from_plan_to_completed(tmp_path: Path) -> None:
+    started = cli("run", str(small_config(tmp_path)))
+    assert started.exit_code == 3, started.output
+    run_id = run_id_of(started.output)
+    assert f"finetune-agent resume {run_id} --approve" in started.output
+    assert show(run_id)["pending_interrupt"]["kind"] == "approve_plan"
+
+    seen = []
+    for _ in range(6):
+        kind = show(run_id)["pending_interrupt"]["kind"]
+        seen.append(kind)
+        step = cli("resume", run_id, "--approve", "--comment", f"ok {kind}")
+        if step.exit_code != 3:
+            break
+    assert step.exit_code == 0, step.output
+    assert seen == ["approve_plan", "approve_data", "training_checkpoint", "approve_evaluation"]
+
+    info = show(run_id)
+    assert info["status"] == "completed" and info["pending_interrupt"] is None
+    assert [d["gate"] for d in info["decisions"]] == seen
+    assert all(d["decision"] == "approve" and d["comment"] for d in info["decisions"])
+    assert set(info["metrics"]["tuned"]) >= {"rougeL", "bleu", "exact_match", "perplexity"}
+    assert set(info["metrics"]["base"]) == set(info["metrics"]["tuned"])
+
+    final = Path(info["model_path"])
+    assert (final / "README.md").read_text().count("approve") >= 4
+    assert json.loads((final / "run_config.json").read_text())["training"]["max_steps"] == 4
+    from models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(str(final), for_generation=True)
+    ids = tokenizer("Ana is 30 and lives in Rome.", return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+
+
+def test_edit_at_plan_is_applied_and_an_invalid_edit_keeps_waiting(tmp_path: Path) -> None:
+    run_id = run_id_of(cli("run", str(small_config(tmp_path))).output)
+    pending = show(run_id)["pending_interrupt"]
+
+    bad = cli("resume", run_id, "--edit", '{"training": {"learning_rate": -1}}')
+    assert bad.exit_code == 2 and "training.learning_rate" in bad.output
+    assert show(run_id)["pending_interrupt"]["id"] == pending["id"]
+    assert show(run_id)["status"] == "awaiting_approval"
+
+    edited = cli("resume", run_id, "--edit", '{"training": {"learning_rate": 0.0123}}')
+    assert edited.exit_code == 3, edited.output
+    info = show(run_id)
+    assert info["pending_interrupt"]["kind"] == "approve_data"
+    assert info["decisions"][0]["decision"] == "edit"
+    assert info["decisions"][0]["patch"] == {"training": {"learning_rate": 0.0123}}
+    resolved = json.loads((Path(info["run_dir"]) / "config.json").read_text())
+    assert resolved["training"]["learning_rate"] == 0.0123
+
+
+def test_two_concurrent_resumes_only_one_proceeds(tmp_path: Path) -> None:
+    run_id = run_id_of(cli("run", str(small_config(tmp_path))).output)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def approve() -> None:
+        with open_service() as service:
+            barrier.wait()
+            try:
+                service.resume(run_id, decision={"decision": "approve"})
+                outcomes.append("proceeded")
+            except RunError as exc:
+                outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=approve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "proceeded"]
+    info = show(run_id)
+    assert [d["gate"] for d in info["decisions"]] == ["approve_plan"]
+    assert info["pending_interrupt"]["kind"] == "approve_data"
+
+
+@pytest.mark.slow
+def test_sigkill_during_training_then_resume_continues_from_a_checkpoint(tmp_path: Path) -> None:
+    config = small_config(tmp_path, max_steps=40, save_steps=4)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmfinetune_agent.cli", "run", str(config), "--auto-approve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    runs = Path(os.environ["FINETUNE_AGENT_HOME"]) / "runs"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(
+        runs.glob("*/training/*/checkpoints/checkpoint-*/trainer_state.json")
+    ):
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (run_dir,) = runs.iterdir()
+    assert show(run_dir.name)["status"] == "running"  # left by the dead process
+
+    resumed = cli("resume", run_dir.name, "--auto-approve")
+    assert resumed.exit_code == 0, resumed.output
+    info = show(run_dir.name)
+    assert info["status"] == "completed" and info["training"]["global_step"] == 40
+    from llmfinetune_agent.run_store import RunStore
+    from llmfinetune_agent.settings import Settings
+
+    events = RunStore(Settings.from_env().database_url).list_events(run_id=run_dir.name)
+    kinds = [e.kind for e in events]
+    assert "resumed" in kinds
+    (restart,) = [e.payload for e in events if e.kind == "training_resumed"]
+    assert restart["step"] > 0
+
+
+@pytest.fixture
+def postgres_url() -> Any:
+    """A fresh schema on the local PostgreSQL server, on the search_path of the returned URL."""
+    import psycopg
+
+    schema = f"fa_flow_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.mark.postgres
+def test_the_same_run_on_postgres(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINETUNE_AGENT_DATABASE_URL", postgres_url)
+    started = cli("run", str(small_config(tmp_path)))
+    assert started.exit_code == 3, started.output
+    run_id = run_id_of(started.output)
+    finished = cli("resume", run_id, "--approve", "--auto-approve")
+    assert finished.exit_code == 0, finished.output
+    info = show(run_id)
+    assert info["status"] == "completed" and len(info["decisions"]) == 4
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = %s", (run_id,)
+        ).fetchone()
+    assert count > 0

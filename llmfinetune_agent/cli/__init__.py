@@ -4,9 +4,14 @@ Start-up stays fast (`--help` in well under half a second): only typer is import
 each command imports the config, torch or transformers inside its own body.
 """
 
+import os
+
 import typer
 
-from llmfinetune_agent.cli import config_cmd, data_cmd, phase_cmd, run_cmd
+# Our own progress display replaces the libraries' tqdm bars (e.g. "Writing model shards").
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from llmfinetune_agent.cli import config_cmd, data_cmd, phase_cmd, run_cmd  # noqa: E402
 
 app = typer.Typer(
     name="finetune-agent",

@@ -14,7 +14,7 @@ class RunDisplay:
     """Turns run events into terminal output (plain lines when not on a terminal)."""
 
     def __init__(self) -> None:
-        self.console = Console(highlight=False)
+        self.console = Console(highlight=False, soft_wrap=True)
         self.progress: Progress | None = None
         self.task: Any = None
 
@@ -79,7 +79,7 @@ class RunDisplay:
 
 def print_run(info: dict[str, Any]) -> None:
     """Human-readable `runs show`."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     console.print(f"run {info['id']} ({info['name']}): {info['status']}", markup=False)
     if info.get("pending_interrupt"):
         p = info["pending_interrupt"]

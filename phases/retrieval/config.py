@@ -1,6 +1,6 @@
 """The `knowledge` section of a run config (local documents to retrieve passages from)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class KnowledgeConfig(BaseModel):
@@ -16,3 +16,31 @@ class KnowledgeConfig(BaseModel):
     top_k: int = Field(3, gt=0, description="Passages kept per query.")
     chunk_size: int = Field(800, gt=50, description="Characters per chunk.")
     chunk_overlap: int = Field(100, ge=0, description="Characters shared by neighbouring chunks.")
+    embedding_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of the MiniLM embedding similarity in the hybrid score (the rest is BM25); "
+            "0 ranks by BM25 alone and skips loading the encoder."
+        ),
+    )
+    max_queries: int = Field(
+        20, gt=0, description="Queries at most: the task description plus one per seed example."
+    )
+    rag_context: bool = Field(
+        False,
+        description=(
+            "Put the passage a generated example was grounded on into that example's prompt as "
+            "context (RAG-style training examples)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "KnowledgeConfig":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"knowledge.chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"knowledge.chunk_size ({self.chunk_size})"
+            )
+        return self

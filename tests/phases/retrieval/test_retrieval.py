@@ -1,0 +1,115 @@
+"""Retrieval: recall on a labelled corpus, chunking, caching, and bad sources reported by name."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from phases.retrieval import (
+    KnowledgeConfig,
+    build_index,
+    build_queries,
+    chunk_text,
+    load_passages,
+    read_sources,
+    retrieve_passages,
+)
+from tests.phases.retrieval.knowledge_corpus import DOCUMENTS, QUESTIONS, write_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def _recall_at_3(corpus: Path, cache: Path, **settings) -> float:
+    index = build_index(KnowledgeConfig(sources=[str(corpus)], **settings), cache_dir=cache)
+    hits = 0
+    for question, answer in QUESTIONS.items():
+        found = [Path(p.source).name for p in index.search(question, top_k=3)]
+        hits += answer in found
+    return hits / len(QUESTIONS)
+
+
+def test_hybrid_recall_at_3_on_labelled_corpus(corpus: Path, tmp_path: Path) -> None:
+    assert _recall_at_3(corpus, tmp_path) >= 0.9
+    # the cache holds one embedding file per document, reused by the next index
+    cached = sorted((tmp_path / "retrieval").glob("*.npy"))
+    assert len(cached) == len(DOCUMENTS)
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    assert _recall_at_3(corpus, tmp_path) >= 0.9
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+
+
+def test_bm25_only_ranks_without_the_encoder(corpus: Path, tmp_path: Path) -> None:
+    index = build_index(KnowledgeConfig(sources=[str(corpus)], embedding_weight=0.0))
+    assert index.embeddings is None
+    top = index.search("rate limit 429 requests per minute", top_k=1)[0]
+    assert Path(top.source).name == "api_limits.md" and top.score == 1.0
+
+
+def test_markup_and_structured_files_become_plain_text(corpus: Path) -> None:
+    documents, issues = read_sources([str(corpus)])
+    assert issues == []
+    text = {Path(d.source).name: d.text for d in documents}
+    assert "<p>" not in text["passwords.html"] and "p{}" not in text["passwords.html"]
+    assert "expires after one hour" in text["passwords.html"]
+    assert "opening_hours: Monday to Friday" in text["office_hours.json"]
+    assert "Team, 29 euros, up to 10 users" in text["pricing.csv"]
+
+
+def test_chunks_overlap_and_keep_words_whole() -> None:
+    text = " ".join(f"word{i}" for i in range(400))
+    chunks = chunk_text(text, size=120, overlap=30)
+    assert all(len(c) <= 120 for c in chunks)
+    assert all(c.split()[0] in text.split() and c.split()[-1] in text.split() for c in chunks)
+    for left, right in zip(chunks, chunks[1:], strict=False):
+        assert left.split()[-1] in right.split()[:6]  # neighbours share their border words
+    assert chunks[-1].endswith("word399")
+
+
+def test_bad_sources_are_reported_by_name_and_the_rest_is_used(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Refunds are paid within five days.", encoding="utf-8")
+    (folder / "empty.txt").write_text("", encoding="utf-8")
+    (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01")
+    (folder / "latin1.md").write_bytes("Caf\xe9 cr\xe8me br\xfbl\xe9e".encode("latin-1"))
+    (folder / "broken.json").write_text('{"a": ', encoding="utf-8")
+    (folder / "archive.zip").write_bytes(b"PK\x03\x04")
+    missing = tmp_path / "no-such-folder"
+    result = retrieve_passages(
+        KnowledgeConfig(sources=[str(folder), str(missing)], embedding_weight=0.0),
+        ["when are refunds paid"],
+        output_dir=tmp_path / "out",
+    )
+    reasons = {Path(i.source).name: i.reason for i in result.issues}
+    assert "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["image.txt"]
+    assert "UTF-8" in reasons["latin1.md"]
+    assert "invalid JSON at line 1" in reasons["broken.json"]
+    assert "unsupported file type '.zip'" in reasons["archive.zip"]
+    assert "not found" in reasons["no-such-folder"]
+    assert result.documents == 1 and result.chunks == 1
+    summary = "\n".join(result.summary_lines())
+    assert str(folder / "image.txt") in summary and str(missing) in summary
+    passages = load_passages(result.passages_path)
+    assert [Path(p.source).name for p in passages] == ["good.txt"]
+
+
+def test_passages_are_recorded_with_source_chunk_and_score(corpus: Path, tmp_path: Path) -> None:
+    queries = build_queries(
+        "Answer customer questions about shipping.",
+        [{"prompt": "How fast is express delivery?", "completion": "Next day."}],
+        max_queries=5,
+    )
+    assert queries == ["Answer customer questions about shipping.", "How fast is express delivery?"]
+    config = KnowledgeConfig(sources=[str(corpus)], top_k=2, embedding_weight=0.0)
+    result = retrieve_passages(config, queries, output_dir=tmp_path)
+    rows = [json.loads(line) for line in Path(result.passages_path).read_text().splitlines()]
+    assert len(rows) == 4 and {r["rank"] for r in rows} == {1, 2}
+    assert set(rows[0]) == {"id", "query", "rank", "source", "chunk", "score", "text"}
+    express = [r for r in rows if r["query"] == queries[1]]
+    assert Path(express[0]["source"]).name == "shipping.txt"
+    report = json.loads(Path(result.report_path).read_text())
+    assert report["passage_ids"] == result.passage_ids and report["documents"] == 20

@@ -27,3 +27,31 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from models.builtin import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+PG_BASE_URL = os.environ.get(
+    "FINETUNE_AGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A fresh schema on the local PostgreSQL server, on the search_path of the returned URL.
+
+    Fails (rather than skips) when the server is down: `.ci/run` starts it, and the Postgres
+    paths must be tested for real.
+    """
+    import uuid
+
+    import psycopg
+
+    from llmfinetune_agent.run_store import dispose_engine
+
+    schema = f"fa_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_BASE_URL, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
+    yield url
+    dispose_engine(url)
+    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

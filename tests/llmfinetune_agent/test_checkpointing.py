@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -16,26 +14,6 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Interrupt, interrupt
 
 from llmfinetune_agent.checkpointing import make_serializer, open_checkpointer, thread_checkpoints
-
-PG_BASE_URL = os.environ.get(
-    "FINETUNE_AGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A fresh schema for this module, on the search_path of the returned URL; dropped after."""
-    psycopg = pytest.importorskip("psycopg")
-    schema = f"fa_ckpt_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(PG_BASE_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_BASE_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,6 @@ from llmfinetune_agent.runner import RunError, open_service
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART_DATA = REPO / "configs" / "data" / "quickstart" / "train.jsonl"
-PG_BASE_URL = os.environ.get(
-    "FINETUNE_AGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 
 
 def small_config(tmp_path: Path, **training: Any) -> Path:
@@ -166,19 +162,6 @@ def test_sigkill_during_training_then_resume_continues_from_a_checkpoint(tmp_pat
     after_crash = kinds.index("resumed")
     restart = next(e.payload for e in events[after_crash:] if e.kind == "training_resumed")
     assert restart["step"] > 0  # from the last checkpoint, not from step 0
-
-
-@pytest.fixture
-def postgres_url() -> Any:
-    """A fresh schema on the local PostgreSQL server, on the search_path of the returned URL."""
-    import psycopg
-
-    schema = f"fa_flow_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.mark.postgres

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from conftest import PG_BASE_URL
 
 from llmfinetune_agent.run_store import (
     Heartbeat,
@@ -29,28 +30,6 @@ from llmfinetune_agent.settings import (
     sqlalchemy_url,
     sqlite_path,
 )
-
-PG_BASE_URL = os.environ.get(
-    "FINETUNE_AGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A fresh schema for this module, on the search_path of the returned URL; dropped after."""
-    psycopg = pytest.importorskip("psycopg")
-    schema = f"fa_runs_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(PG_BASE_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_BASE_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
-    yield url
-    dispose_engine(url)
-    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

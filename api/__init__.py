@@ -1,1 +1,4 @@
-"""The REST surface over the orchestration (FastAPI)."""
+"""The REST service: FastAPI over `RunService`, one router per resource.
+
+uvicorn --factory api.main:create_app      # or: finetune-agent serve
+"""

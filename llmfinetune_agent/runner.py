@@ -57,6 +57,12 @@ class InvalidDecision(RunError):
     code = "invalid"
 
 
+class RunCancelled(RunError):
+    """Raised by an `on_event` sink to stop a run on request; the run ends `cancelled`."""
+
+    code = "conflict"
+
+
 def user_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean bad input (data, model, config): shown as a message, no traceback."""
     from models import ModelLoadError
@@ -113,7 +119,14 @@ class RunService:
         """Execute a queued run until it ends or waits at a gate."""
         run = self.require(run_id)
         initial = self._initial(run)
-        return self._execute(run_id, lambda: initial, on_event=on_event)
+
+        def make_input() -> dict[str, Any]:
+            # Checked under the claim: a run that has already begun is never restarted.
+            if self.state_values(run_id):
+                raise RunBusy(f"run {run_id} has already started; resume it instead")
+            return initial
+
+        return self._execute(run_id, make_input, on_event=on_event)
 
     def resume(
         self,
@@ -181,6 +194,8 @@ class RunService:
             try:
                 self._stream(run_id, graph_input, on_event)
                 fields = self._settle(run_id)
+            except RunCancelled as exc:
+                fields = {"status": "cancelled", "error": str(exc), "pending_interrupt": None}
             except user_errors() as exc:
                 fields = {"status": "failed", "error": f"{BAD_INPUT_PREFIX}{exc}"}
             except Exception as exc:  # a bug or an environment failure: keep the details

@@ -1,0 +1,59 @@
+"""Dependencies as annotated aliases: the service, its settings, the worker pool, the API key."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.generation import ModelCache
+from api.workers import RunWorkerPool
+from llmfinetune_agent.runner import RunService
+from llmfinetune_agent.settings import Settings
+
+_bearer = HTTPBearer(
+    auto_error=False, description="`Authorization: Bearer <FINETUNE_AGENT_API_KEY>`"
+)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_service(request: Request) -> RunService:
+    return request.app.state.service
+
+
+def get_pool(request: Request) -> RunWorkerPool:
+    return request.app.state.pool
+
+
+def get_models(request: Request) -> ModelCache:
+    return request.app.state.models
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServiceDep = Annotated[RunService, Depends(get_service)]
+PoolDep = Annotated[RunWorkerPool, Depends(get_pool)]
+ModelCacheDep = Annotated[ModelCache, Depends(get_models)]
+
+
+def require_api_key(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """With an API key configured, the request must carry it as a bearer token (401 otherwise)."""
+    if settings.api_key is None:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not secrets.compare_digest(given.encode(), settings.api_key.encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing or wrong API key: send 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+AuthDep = Depends(require_api_key)

@@ -1,0 +1,105 @@
+"""The FastAPI app: routers, error mapping, and the service's lifetime (stores, worker pool).
+
+uvicorn --factory api.main:create_app --host 127.0.0.1 --port 8000
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from api.confinement import PathNotAllowed
+from api.deps import AuthDep
+from api.generation import ModelCache
+from api.routes import artifacts, data, events, health, interrupts, models, runs
+from api.workers import RunWorkerPool
+from llmfinetune_agent.config import ConfigError
+from llmfinetune_agent.runner import RunError, open_service
+from llmfinetune_agent.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_LIMIT_BYTES = 100 * 1024 * 1024
+HTTP_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "bad_request": 400}
+
+DESCRIPTION = """Fine-tune language models with a LangGraph multi-agent pipeline and human
+approvals. Submit a run config to `POST /runs`, follow `GET /runs/{id}/events`, answer gates
+at `POST /runs/{id}/interrupts/{interrupt_id}`, then generate with `POST /models/{id}/generate`.
+With `FINETUNE_AGENT_API_KEY` set, send `Authorization: Bearer <key>` (all but `/healthz`)."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    workers: bool = True,
+    upload_limit_bytes: int = UPLOAD_LIMIT_BYTES,
+) -> FastAPI:
+    """The app. `workers=False` serves the API without executing runs (another process does)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or Settings.from_env()
+        with open_service(resolved) as service:
+            pool = RunWorkerPool(service, size=resolved.max_concurrent_runs if workers else 0)
+            app.state.settings = resolved
+            app.state.service = service
+            app.state.pool = pool
+            app.state.models = ModelCache(cache_dir=resolved.models_cache_dir)
+            app.state.upload_limit_bytes = upload_limit_bytes
+            pool.start()  # the first poll recovers runs a crash left behind
+            try:
+                yield
+            finally:
+                pool.stop()
+
+    app = FastAPI(
+        title="finetune-agent",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    for router in (runs, interrupts, events, artifacts, models, data):
+        app.include_router(router.router, dependencies=[AuthDep])
+    _add_error_handlers(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RunError)
+    async def run_error(_request: Request, exc: RunError) -> JSONResponse:
+        code = HTTP_STATUS.get(exc.code, 400)
+        if code == 422:
+            detail = [{"loc": ["body"], "msg": str(exc), "type": "invalid_decision"}]
+            return JSONResponse({"detail": detail}, status_code=code)
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(PathNotAllowed)
+    async def path_not_allowed(_request: Request, exc: PathNotAllowed) -> JSONResponse:
+        detail = [
+            {
+                "loc": ["body", *issue.path.split(".")],
+                "msg": issue.message,
+                "type": "path_not_allowed",
+                "hint": issue.hint,
+            }
+            for issue in exc.issues
+        ]
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(ConfigError)
+    async def config_error(_request: Request, exc: ConfigError) -> JSONResponse:
+        detail = [
+            {
+                "loc": ["body", *i.path.split(".")],
+                "msg": i.message,
+                "type": "config",
+                "hint": i.hint,
+            }
+            for i in exc.issues
+        ]
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)

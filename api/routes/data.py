@@ -1,0 +1,73 @@
+"""`POST /data`: upload a data file under the first data root, to name it in a run config."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from api.deps import SettingsDep
+from api.schemas import DataUploaded
+
+router = APIRouter(prefix="/data", tags=["data"])
+
+SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DataUploaded,
+    summary="Upload a data file",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+    responses={
+        413: {"description": "The file is larger than the upload limit."},
+        422: {"description": "The file name has an unsupported extension."},
+    },
+)
+async def upload_data(
+    request: Request,
+    settings: SettingsDep,
+    filename: Annotated[
+        str,
+        Query(
+            min_length=1, max_length=200, description="e.g. train.jsonl (.jsonl, .json, .csv, .tsv)"
+        ),
+    ],
+) -> DataUploaded:
+    """Store the request body as a new file under `<first data root>/uploads/`; returns its path."""
+    name = _UNSAFE.sub("_", filename.rsplit("/", 1)[-1]).lstrip(".")
+    if not name.lower().endswith(SUFFIXES):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"filename '{filename}' must end with one of {', '.join(SUFFIXES)}",
+        )
+    folder = settings.data_roots[0] / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{uuid.uuid4().hex[:8]}-{name}"
+    limit = request.app.state.upload_limit_bytes
+    size = 0
+    try:
+        with target.open("wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(
+                        status.HTTP_413_CONTENT_TOO_LARGE,
+                        f"the upload exceeds the limit of {limit} bytes",
+                    )
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return DataUploaded(path=str(target), size=size)

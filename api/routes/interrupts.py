@@ -1,0 +1,50 @@
+"""`/runs/{run_id}/interrupts`: the gates waiting for a human, and answering them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from api.decisions import accept_decision
+from api.deps import PoolDep, ServiceDep, SettingsDep
+from api.schemas import DecisionAccepted, DecisionIn, InterruptPublic, InterruptsPublic
+
+router = APIRouter(prefix="/runs/{run_id}/interrupts", tags=["interrupts"])
+
+
+@router.get(
+    "",
+    response_model=InterruptsPublic,
+    responses={404: {"description": "No run with that id."}},
+    summary="Pending interrupts",
+)
+def list_interrupts(run_id: str, service: ServiceDep) -> InterruptsPublic:
+    """The gates the run waits at (at most one in practice), with what each asks."""
+    service.require(run_id)
+    pending = [InterruptPublic(**i) for i in service.pending_interrupts(run_id)]
+    return InterruptsPublic(data=pending, count=len(pending))
+
+
+@router.post(
+    "/{interrupt_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DecisionAccepted,
+    responses={
+        404: {"description": "No such run, or the run never raised that interrupt."},
+        409: {"description": "The interrupt is no longer pending, or the run is busy."},
+        422: {"description": "A bad decision, or an edit that is not a valid config."},
+    },
+    summary="Answer an interrupt",
+)
+def answer_interrupt(
+    run_id: str,
+    interrupt_id: str,
+    decision: DecisionIn,
+    service: ServiceDep,
+    settings: SettingsDep,
+    pool: PoolDep,
+) -> DecisionAccepted:
+    """Approve, reject or edit (a config patch). The run continues in a worker."""
+    value = decision.model_dump()
+    accept_decision(service, settings, run_id=run_id, interrupt_id=interrupt_id, decision=value)
+    pool.notify()
+    return DecisionAccepted(run_id=run_id, interrupt_id=interrupt_id, status="queued")

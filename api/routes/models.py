@@ -1,0 +1,53 @@
+"""`/models`: the registry of fine-tuned models, and generating text with one."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+
+from api.deps import ModelCacheDep, ServiceDep
+from api.generation import GenerationTooLong, generate
+from api.schemas import GenerateRequest, GenerateResponse, ModelPublic, ModelsPublic
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+NOT_FOUND = {404: {"description": "No model with that id."}}
+
+
+@router.get("", response_model=ModelsPublic, summary="List models")
+def list_models(service: ServiceDep) -> ModelsPublic:
+    """Models produced by completed runs, newest first, with their lineage and metrics."""
+    models = [ModelPublic.from_record(m) for m in service.store.list_models()]
+    return ModelsPublic(data=models, count=len(models))
+
+
+@router.get("/{model_id}", response_model=ModelPublic, responses=NOT_FOUND, summary="Show a model")
+def get_model(model_id: str, service: ServiceDep) -> ModelPublic:
+    """One registered model."""
+    return ModelPublic.from_record(_require(service, model_id))
+
+
+@router.post(
+    "/{model_id}/generate",
+    response_model=GenerateResponse,
+    responses={**NOT_FOUND, 422: {"description": "Bad parameters, or too long for the model."}},
+    summary="Generate text",
+)
+def generate_text(
+    model_id: str, request: GenerateRequest, service: ServiceDep, cache: ModelCacheDep
+) -> GenerateResponse:
+    """Continue a prompt, or answer chat messages, with a fine-tuned model (loaded once)."""
+    record = _require(service, model_id)
+    model, tokenizer, lock = cache.get(model_id, record.path)
+    with lock:
+        try:
+            result = generate(model, tokenizer, request)
+        except GenerationTooLong as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return GenerateResponse(model_id=model_id, **result)
+
+
+def _require(service, model_id: str):
+    model = service.store.get_model(model_id=model_id)
+    if model is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no model with id '{model_id}'")
+    return model

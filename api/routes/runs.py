@@ -1,0 +1,120 @@
+"""`/runs`: submit a run config, list and inspect runs, cancel one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, status
+
+from api.confinement import confine_config
+from api.deps import PoolDep, ServiceDep, SettingsDep
+from api.schemas import (
+    QUICKSTART_EXAMPLE,
+    CancelResult,
+    RunAccepted,
+    RunDetail,
+    RunPublic,
+    RunsPublic,
+    RunStatus,
+)
+from api.workers import CANCEL_EVENT
+from llmfinetune_agent.config import RunConfig
+from llmfinetune_agent.runner import RunBusy, RunService, describe_run
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+ERRORS = {404: {"description": "No run with that id."}}
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RunAccepted,
+    summary="Start a run",
+    responses={
+        422: {"description": "The config is invalid or reads files outside the data roots."}
+    },
+)
+def create_run(
+    config: Annotated[
+        RunConfig,
+        Body(
+            openapi_examples={
+                "quickstart": {"summary": "The quickstart", "value": QUICKSTART_EXAMPLE}
+            }
+        ),
+    ],
+    service: ServiceDep,
+    settings: SettingsDep,
+    pool: PoolDep,
+) -> RunAccepted:
+    """Validate a run config, create the run and queue it for a worker (FIFO).
+
+    Relative data paths are read from the first data root; every data path must lie under a
+    data root (`FINETUNE_AGENT_DATA_ROOTS`).
+    """
+    record = service.create_run(confine_config(config, settings))
+    pool.notify()
+    return RunAccepted(
+        id=record.id,
+        status=record.status,
+        run_dir=record.run_dir,
+        events_url=f"/runs/{record.id}/events",
+    )
+
+
+@router.get("", response_model=RunsPublic, summary="List runs")
+def list_runs(
+    service: ServiceDep,
+    status_: Annotated[
+        RunStatus | None, Query(alias="status", description="Only runs with this status.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> RunsPublic:
+    """Runs, newest first, one page at a time."""
+    runs, count = service.store.list_runs(status=status_, limit=limit, offset=offset)
+    return RunsPublic(data=[RunPublic.from_record(r) for r in runs], count=count)
+
+
+@router.get("/{run_id}", response_model=RunDetail, responses=ERRORS, summary="Show a run")
+def get_run(run_id: str, service: ServiceDep) -> dict:
+    """Status, pending gate, decisions, metrics and model: what `runs show --json` prints."""
+    return describe_run(service, run_id)
+
+
+@router.post(
+    "/{run_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CancelResult,
+    responses={**ERRORS, 409: {"description": "The run has already ended."}},
+    summary="Cancel a run",
+)
+def cancel_run(run_id: str, service: ServiceDep) -> CancelResult:
+    """A queued or waiting run is cancelled at once; a running one stops at its next step."""
+    run = service.require(run_id)
+    if run.status in TERMINAL:
+        raise RunBusy(f"run {run_id} has already ended ({run.status})")
+    if _cancel_now(service, run_id):
+        return CancelResult(id=run_id, status="cancelled", message="cancelled")
+    service.store.append_event(run_id=run_id, kind=CANCEL_EVENT, payload={})
+    if _cancel_now(service, run_id):  # it paused or ended while we asked
+        return CancelResult(id=run_id, status="cancelled", message="cancelled")
+    current = service.require(run_id).status
+    return CancelResult(
+        id=run_id, status=current, message="cancel requested: the run stops at its next step"
+    )
+
+
+def _cancel_now(service: RunService, run_id: str) -> bool:
+    """Cancel an unclaimed queued or waiting run; False if it is running (or ended)."""
+    run = service.require(run_id)
+    if run.status not in ("queued", "awaiting_approval"):
+        return False
+    done = service.store.update_run(
+        run_id=run_id, status="cancelled", error="cancelled on request", pending_interrupt=None
+    )
+    if done:
+        service.store.append_event(run_id=run_id, kind="cancelled", payload={"by": "api"})
+    return done

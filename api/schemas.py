@@ -1,0 +1,266 @@
+"""Request and response bodies, split by use (`RunPublic`, `RunsPublic(data, count)`, ...)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+RunStatus = Literal["queued", "running", "awaiting_approval", "completed", "failed", "cancelled"]
+
+QUICKSTART_EXAMPLE: dict[str, Any] = {
+    "name": "quickstart",
+    "task": "Turn a sentence about a person into JSON with name, age and city.",
+    "model": {"name_or_path": "builtin:tiny-llama"},
+    "data": {"train": "quickstart/train.jsonl", "format": "auto", "eval_fraction": 0.1},
+    "training": {"method": "sft", "lora": None, "epochs": 3, "learning_rate": 0.003},
+    "evaluation": {"metrics": ["rougeL", "exact_match"], "thresholds": {"rougeL": 0.6}},
+    "hitl": {"approve_plan": True, "approve_data": True, "training_checkpoints": [0.5]},
+}
+
+
+class RunPublic(BaseModel):
+    """A run as listed: status, where it is, what it produced."""
+
+    id: str = Field(description="The run id (also the LangGraph thread id).")
+    name: str = Field(description="The run config's name.")
+    status: RunStatus = Field(description="Where the run stands.")
+    current_node: str | None = Field(description="The graph node that ran last (or waits).")
+    pending_interrupt: dict[str, Any] | None = Field(description="The gate waiting, if any.")
+    error: str | None = Field(description="Why the run failed or was cancelled.")
+    model_path: str | None = Field(description="The final model directory of a completed run.")
+    run_dir: str = Field(description="The run directory holding its artifacts.")
+    parent_run_id: str | None = Field(description="The run this one was derived from.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, run: Any) -> RunPublic:
+        """From a `RunRecord`."""
+        fields = {name: getattr(run, name) for name in cls.model_fields}
+        return cls(**fields)
+
+
+class RunsPublic(BaseModel):
+    """One page of runs, newest first, and how many match in all."""
+
+    data: list[RunPublic]
+    count: int = Field(description="Runs matching the filter, over all pages.")
+
+
+class RunDetail(BaseModel):
+    """One run in full: the fields `finetune-agent runs show --json` prints."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    status: RunStatus
+    current_node: str | None
+    pending_interrupt: dict[str, Any] | None
+    decisions: list[dict[str, Any]]
+    metrics: dict[str, Any] = Field(description="`base` and `tuned` metric values.")
+    thresholds_passed: bool | None
+    model_path: str | None
+    error: str | None
+    run_dir: str
+    parent_run_id: str | None
+    created_at: str
+    updated_at: str
+    training: dict[str, Any] | None
+    data: dict[str, Any] | None
+    routing: list[dict[str, Any]] = Field(description="The orchestrator's routing log.")
+    outcome_reason: str | None
+
+
+class RunAccepted(BaseModel):
+    """A run was created and queued for a worker."""
+
+    id: str
+    status: RunStatus
+    run_dir: str
+    events_url: str = Field(description="Follow the run's progress here (server-sent events).")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f9c2a71b0de",
+                    "status": "queued",
+                    "run_dir": "/data/home/runs/3f9c2a71b0de",
+                    "events_url": "/runs/3f9c2a71b0de/events",
+                }
+            ]
+        }
+    )
+
+
+class CancelResult(BaseModel):
+    """What a cancel request did."""
+
+    id: str
+    status: RunStatus = Field(description="The run's status after the request.")
+    message: str
+
+
+class InterruptPublic(BaseModel):
+    """A gate waiting for a human: the same payload in the API, the CLI and Studio."""
+
+    id: str = Field(description="The interrupt id to answer.")
+    kind: str = Field(description="approve_plan, approve_data, training_checkpoint, ...")
+    message: str
+    details: dict[str, Any]
+    options: list[str]
+
+
+class InterruptsPublic(BaseModel):
+    """The run's pending interrupts."""
+
+    data: list[InterruptPublic]
+    count: int
+
+
+class DecisionIn(BaseModel):
+    """The answer to a gate."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision": "approve", "comment": "looks good"},
+                {"decision": "edit", "edits": {"training": {"learning_rate": 0.001}}},
+            ]
+        },
+    )
+
+    decision: Literal["approve", "reject", "edit"]
+    edits: dict[str, Any] | None = Field(None, description="A config patch (for 'edit').")
+    comment: str = Field("", max_length=10_000, description="Recorded with the decision.")
+
+
+class DecisionAccepted(BaseModel):
+    """The decision was accepted; the run is queued to continue with it."""
+
+    run_id: str
+    interrupt_id: str
+    status: RunStatus
+
+
+class ArtifactPublic(BaseModel):
+    """A file in the run directory."""
+
+    path: str = Field(description="Relative to the run directory; download at artifacts/{path}.")
+    size: int = Field(description="Bytes.")
+    modified: datetime
+
+
+class ArtifactsPublic(BaseModel):
+    """Files of the run directory (at most `limit`)."""
+
+    data: list[ArtifactPublic]
+    count: int
+
+
+class ReportPublic(BaseModel):
+    """The run's evaluation report."""
+
+    run_id: str
+    markdown: str = Field(description="The report as Markdown.")
+    report: dict[str, Any] = Field(description="The full report as JSON.")
+
+
+class ModelPublic(BaseModel):
+    """A model a run produced, with its lineage."""
+
+    id: str
+    run_id: str | None
+    path: str
+    base_model: str
+    config_hash: str | None
+    data_hash: str | None
+    metrics: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_record(cls, model: Any) -> ModelPublic:
+        """From a `ModelRecord`."""
+        return cls(**{name: getattr(model, name) for name in cls.model_fields})
+
+
+class ModelsPublic(BaseModel):
+    """Registered models, newest first."""
+
+    data: list[ModelPublic]
+    count: int
+
+
+class ChatMessage(BaseModel):
+    """One chat turn."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class GenerateRequest(BaseModel):
+    """A prompt (or chat messages) and sampling parameters."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"prompt": "Anna is 31 and lives in Oslo.", "max_new_tokens": 32},
+                {
+                    "messages": [{"role": "user", "content": "Tom is 40 and lives in Rome."}],
+                    "do_sample": True,
+                    "temperature": 0.7,
+                    "top_p": 0.9,
+                    "seed": 1,
+                },
+            ]
+        },
+    )
+
+    prompt: str | None = Field(
+        None, min_length=1, max_length=20_000, description="Plain text to continue."
+    )
+    messages: list[ChatMessage] | None = Field(
+        None, min_length=1, max_length=100, description="Chat turns (uses the chat template)."
+    )
+    max_new_tokens: int = Field(64, ge=1, le=1024)
+    do_sample: bool = Field(False, description="Sample (True) or decode greedily (False).")
+    temperature: float = Field(1.0, gt=0.0, le=10.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(50, ge=0, le=1000)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="For reproducible sampling.")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> GenerateRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'prompt' or 'messages'")
+        return self
+
+
+class GenerateResponse(BaseModel):
+    """The generated text."""
+
+    model_id: str
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class DataUploaded(BaseModel):
+    """An uploaded data file: use `path` as `data.train` in a run config."""
+
+    path: str
+    size: int
+
+
+class Health(BaseModel):
+    """The service is up."""
+
+    status: Literal["ok"]
+    database: str = Field(description="sqlite or postgresql")
+    workers: int
+    queued_jobs: int

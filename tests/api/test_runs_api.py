@@ -1,0 +1,68 @@
+"""Listing, cancelling, unknown ids, and recovering a run a crashed process left `running`."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from llmfinetune_agent.config import parse_run_config
+from llmfinetune_agent.runner import open_service
+from tests.api.conftest import small_config, wait_for_status
+
+
+def test_list_filter_paginate_and_cancel(settings) -> None:
+    with TestClient(create_app(settings, workers=False)) as client:
+        ids = [client.post("/runs", json=small_config(f"r{i}")).json()["id"] for i in range(3)]
+        page = client.get("/runs", params={"limit": 2}).json()
+        assert page["count"] == 3 and [r["id"] for r in page["data"]] == ids[::-1][:2]
+        rest = client.get("/runs", params={"limit": 2, "offset": 2}).json()
+        assert [r["id"] for r in rest["data"]] == [ids[0]]
+
+        cancelled = client.post(f"/runs/{ids[1]}/cancel")
+        assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
+        assert client.post(f"/runs/{ids[1]}/cancel").status_code == 409
+        only = client.get("/runs", params={"status": "cancelled"}).json()
+        assert only["count"] == 1 and only["data"][0]["id"] == ids[1]
+        assert client.get("/runs", params={"status": "bogus"}).status_code == 422
+
+        for path in ("/runs/nope", "/runs/nope/interrupts", "/runs/nope/events"):
+            assert client.get(path).status_code == 404, path
+        assert client.post("/runs/nope/cancel").status_code == 404
+        assert (
+            client.post("/runs/nope/interrupts/x", json={"decision": "approve"}).status_code == 404
+        )
+        # A run that never raised that interrupt: 404, not 409.
+        answer = client.post(f"/runs/{ids[0]}/interrupts/{'0' * 32}", json={"decision": "approve"})
+        assert answer.status_code == 404
+
+
+def test_a_crash_left_running_run_is_recovered_at_start_up(settings) -> None:
+    with open_service(settings) as service:
+        run = service.create_run(parse_run_config(small_config()))
+        dead = subprocess.Popen(["true"])  # a pid that no longer exists once waited for
+        dead.wait()
+        owner = f"{socket.gethostname()}:{dead.pid}:crashed"
+        assert service.store.claim_run(run_id=run.id, owner=owner)  # lease still valid
+        assert service.store.get_run(run_id=run.id).status == "running"
+
+    with TestClient(create_app(settings)) as client:
+        waiting = wait_for_status(client, run.id, ("awaiting_approval", "failed"))
+        assert waiting["status"] == "awaiting_approval", waiting["error"]
+        assert waiting["pending_interrupt"]["kind"] == "approve_plan"
+
+        # Approve, then cancel while it works: it ends cancelled, at the next step or gate.
+        interrupt_id = waiting["pending_interrupt"]["id"]
+        approved = client.post(
+            f"/runs/{run.id}/interrupts/{interrupt_id}", json={"decision": "approve"}
+        )
+        assert approved.status_code == 202
+        time.sleep(0.5)
+        assert client.post(f"/runs/{run.id}/cancel").status_code == 202
+        ended = wait_for_status(client, run.id, ("cancelled", "failed", "completed"))
+        assert ended["status"] == "cancelled"
+        time.sleep(1.5)  # and it stays so: no worker picks it up again
+        assert client.get(f"/runs/{run.id}").json()["status"] == "cancelled"

@@ -1,0 +1,42 @@
+"""What the diagnosis phase returns: one `Diagnosis` per problem found, JSON-ready."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Severity = Literal["info", "warning", "error"]
+DiagnosisKind = Literal[
+    "divergence",
+    "lr_too_high",
+    "underfitting",
+    "overfitting",
+    "no_effect",
+    "duplicates",
+    "leakage",
+    "truncation",
+    "too_few_examples",
+    "empty_outputs",
+    "repetition",
+    "never_stops",
+]
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+class Diagnosis(BaseModel):
+    """One problem in a run: what it is, how sure and how bad, the evidence, and a fix."""
+
+    kind: DiagnosisKind = Field(description="What went wrong (e.g. 'divergence', 'leakage').")
+    severity: Severity = Field(description="'error' breaks the model, 'warning' hurts it.")
+    summary: str = Field(description="One sentence for a person.")
+    evidence: dict[str, Any] = Field(
+        default_factory=dict, description="Numbers, steps and examples the summary rests on."
+    )
+    patch: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "A run-config patch that fixes it (deep-merged into the config), or None when no "
+            "config change can (the rationale then says what to do instead)."
+        ),
+    )
+    rationale: str = Field("", description="Why the patch addresses the cause.")
+    expected_effect: str = Field("", description="What should change in the next iteration.")

@@ -1,0 +1,199 @@
+"""Diagnoses from the Trainer log history: divergence, a too-high learning rate, underfitting,
+overfitting. Each takes the log history and the run config (a dict) and returns a Diagnosis or
+None; patches only touch the `training` section."""
+
+import math
+from typing import Any
+
+from phases.diagnosis.numbers import finite, mean, rounded, series
+from phases.diagnosis.results import Diagnosis
+
+SPIKE_FACTOR = 3.0  # a loss this many times the first one is a blow-up, not noise
+GRAD_EXPLOSION_FACTOR = 10.0
+PLATEAU_FRACTION = 0.7  # underfitting: the loss kept more than this share of its start
+SAFE_LEARNING_RATE = {"full": 1e-3, "lora": 5e-3}  # ceilings for a fix that must be stable
+
+
+def train_losses(log_history: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    """(step, loss) of the finite training losses."""
+    return [(s, float(v)) for s, v in series(log_history, "loss") if finite(v)]
+
+
+def _safe_ceiling(training: dict[str, Any]) -> float:
+    return SAFE_LEARNING_RATE["lora" if training.get("lora") else "full"]
+
+
+def _longer(training: dict[str, Any], factor: float) -> dict[str, Any]:
+    """A patch scaling the schedule length (max_steps when set, else epochs)."""
+    if training.get("max_steps"):
+        return {"max_steps": max(1, round(training["max_steps"] * factor))}
+    return {"epochs": rounded(max(training["epochs"] * factor, 0.1), 3)}
+
+
+def check_divergence(
+    log_history: list[dict[str, Any]], config: dict[str, Any], training: dict[str, Any] | None
+) -> Diagnosis | None:
+    """NaN/inf loss or gradient, a loss spike, or an exploding gradient norm."""
+    signals: list[str] = []
+    evidence: dict[str, Any] = {}
+    bad = [(s, v) for key in ("loss", "grad_norm") for s, v in series(log_history, key)]
+    bad = [(s, v) for s, v in bad if not finite(v)]
+    if bad or (training or {}).get("status") == "diverged":
+        step = (training or {}).get("diverged_at_step") or (bad[0][0] if bad else None)
+        signals.append(f"the loss or gradient became NaN/infinite at step {step}")
+        evidence["non_finite_at_step"] = step
+    losses = train_losses(log_history)
+    if len(losses) >= 2:
+        first = losses[0][1]
+        peak_step, peak = max(losses[1:], key=lambda p: p[1])
+        if peak > SPIKE_FACTOR * first and peak > first + 1.0:
+            signals.append(f"the loss jumped from {first:.3g} to {peak:.3g} at step {peak_step}")
+            evidence.update(first_loss=rounded(first), peak_loss=rounded(peak), peak_step=peak_step)
+    norms = [(s, float(v)) for s, v in series(log_history, "grad_norm") if finite(v)]
+    if len(norms) >= 3:
+        start = sorted(v for _, v in norms[:3])[1]
+        norm_step, norm = max(norms, key=lambda p: p[1])
+        if norm > GRAD_EXPLOSION_FACTOR * start and norm > 10.0:
+            signals.append(f"the gradient norm grew from {start:.3g} to {norm:.3g}")
+            evidence.update(grad_norm_start=rounded(start), grad_norm_peak=rounded(norm))
+    if not signals:
+        return None
+    train_cfg = config["training"]
+    lr = train_cfg["learning_rate"]
+    new_lr = rounded(min(lr / 10, _safe_ceiling(train_cfg)), 3)
+    patch: dict[str, Any] = {"learning_rate": new_lr}
+    if train_cfg.get("warmup_ratio", 0) < 0.05:
+        patch["warmup_ratio"] = 0.1
+    if train_cfg.get("max_grad_norm", 1.0) > 1.0:
+        patch["max_grad_norm"] = 1.0
+    evidence.update(signals=signals, learning_rate=lr)
+    return Diagnosis(
+        kind="divergence",
+        severity="error",
+        summary="Training diverged: " + "; ".join(signals) + ".",
+        evidence=evidence,
+        patch={"training": patch},
+        rationale=(
+            f"A learning rate of {lr:g} takes steps too large for this model; the updates "
+            f"overshoot and the loss explodes. {new_lr:g} is a tenth of it (capped at a rate "
+            "known to be stable), with a warm-up and gradient clipping."
+        ),
+        expected_effect="The loss falls steadily with no NaN or spikes; metrics improve.",
+    )
+
+
+def check_lr_too_high(
+    log_history: list[dict[str, Any]], config: dict[str, Any]
+) -> Diagnosis | None:
+    """A loss that goes up and down by large amounts instead of falling."""
+    losses = [v for _, v in train_losses(log_history)]
+    if len(losses) < 6:
+        return None
+    diffs = [b - a for a, b in zip(losses, losses[1:], strict=False)]
+    ups = sum(d > 0 for d in diffs) / len(diffs)
+    amplitude = mean([abs(d) for d in diffs]) / max(mean(losses), 1e-9)
+    if ups < 0.4 or amplitude < 0.1 or mean(losses[-3:]) < 0.8 * losses[0]:
+        return None
+    lr = config["training"]["learning_rate"]
+    new_lr = rounded(lr / 3, 3)
+    return Diagnosis(
+        kind="lr_too_high",
+        severity="warning",
+        summary=(
+            f"The loss oscillates: it rose on {ups:.0%} of steps, moving {amplitude:.0%} of its "
+            "size per step, and ended near where it started."
+        ),
+        evidence={
+            "rising_steps_fraction": rounded(ups, 3),
+            "relative_step_change": rounded(amplitude, 3),
+            "losses": [rounded(v) for v in losses[-10:]],
+            "learning_rate": lr,
+        },
+        patch={"training": {"learning_rate": new_lr}},
+        rationale=f"Smaller steps ({new_lr:g} instead of {lr:g}) stop the optimizer bouncing.",
+        expected_effect="A smoother, lower training loss.",
+    )
+
+
+def check_underfitting(
+    log_history: list[dict[str, Any]], config: dict[str, Any]
+) -> Diagnosis | None:
+    """The training loss stayed high: the model did not learn the data."""
+    losses = [v for _, v in train_losses(log_history)]
+    if len(losses) < 4:
+        return None
+    first, last = losses[0], mean(losses[-3:])
+    if last <= PLATEAU_FRACTION * first:
+        return None
+    train_cfg = config["training"]
+    patch = _longer(train_cfg, 2.0)
+    return Diagnosis(
+        kind="underfitting",
+        severity="warning",
+        summary=(
+            f"The training loss plateaued high: it fell only from {first:.3g} to {last:.3g} "
+            f"({1 - last / first:.0%})."
+        ),
+        evidence={"first_loss": rounded(first), "final_loss": rounded(last), "points": len(losses)},
+        patch={"training": patch},
+        rationale="The model has not seen the data enough to learn it; train twice as long.",
+        expected_effect="A clearly lower training loss and better eval metrics.",
+    )
+
+
+def check_overfitting(
+    log_history: list[dict[str, Any]], config: dict[str, Any]
+) -> Diagnosis | None:
+    """Eval loss rising while train loss falls, or a wide train-eval gap."""
+    evals = [
+        (e.get("step", 0), float(e["eval_loss"]), e.get("epoch"))
+        for e in log_history
+        if finite(e.get("eval_loss"))
+    ]
+    losses = train_losses(log_history)
+    if len(evals) < 2 or len(losses) < 2:
+        return None
+    best_step, best, best_epoch = min(evals, key=lambda p: p[1])
+    last_step, last, _ = evals[-1]
+    train_at_best = mean([v for s, v in losses if s <= best_step][-3:] or [losses[0][1]])
+    train_last = mean([v for _, v in losses[-3:]])
+    rising = last > 1.1 * best and last - best > 0.05 and train_last < train_at_best
+    gap = last - train_last > 1.0 and last > 2.0 * train_last
+    if not (rising or gap):
+        return None
+    train_cfg = config["training"]
+    if rising and train_cfg.get("max_steps"):
+        patch = {"max_steps": max(1, int(best_step))}
+    elif rising and best_epoch:
+        patch = {"epochs": float(max(1, math.ceil(best_epoch)))}
+    else:
+        patch = _longer(train_cfg, 0.5)
+    if patch == {k: train_cfg.get(k) for k in patch}:  # already that short: regularize instead
+        patch = {"weight_decay": 0.1}
+    signals = []
+    if rising:
+        signals.append(
+            f"eval loss was lowest ({best:.3g}) at step {best_step}, then rose to {last:.3g} "
+            f"while the training loss fell from {train_at_best:.3g} to {train_last:.3g}"
+        )
+    if gap:
+        signals.append(f"final eval loss {last:.3g} vs training loss {train_last:.3g}")
+    return Diagnosis(
+        kind="overfitting",
+        severity="warning",
+        summary="The model memorizes the training data: " + "; ".join(signals) + ".",
+        evidence={
+            "best_eval_loss": rounded(best),
+            "best_eval_step": best_step,
+            "final_eval_loss": rounded(last),
+            "final_eval_step": last_step,
+            "final_train_loss": rounded(train_last),
+            "signals": signals,
+        },
+        patch={"training": patch},
+        rationale=(
+            "Training past the point where eval loss is lowest only memorizes the training "
+            "examples; stop there (more, varied data helps most)."
+        ),
+        expected_effect="Eval loss ends near its best value; metrics on new inputs improve.",
+    )

@@ -27,10 +27,20 @@ class StepMonitor(TrainerCallback):
         self._pending = 0.0
         self.step_loss: float | None = None
         self.learning_rate: float | None = None
+        self.gradients_finite = True
 
     def add_micro_loss(self, loss: float) -> None:
         """Record one micro-batch loss of the current optimizer step."""
         self._pending += loss
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        # A finite loss can still give NaN/inf gradients, and one such update poisons every
+        # weight; one norm over the gradients is cheap next to the backward pass.
+        if model is not None:
+            import torch
+
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            self.gradients_finite = bool(torch.isfinite(_total_norm(grads)))
 
     def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
         if optimizer is not None:
@@ -38,6 +48,16 @@ class StepMonitor(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.step_loss, self._pending = self._pending, 0.0
+
+
+def _total_norm(grads: list):
+    import torch
+
+    if not grads:
+        return torch.tensor(0.0)
+    if hasattr(torch.nn.utils, "get_total_norm"):  # torch >= 2.6, one fused pass
+        return torch.nn.utils.get_total_norm(grads)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 class StopAtStep(TrainerCallback):
@@ -85,13 +105,15 @@ class CancelOnRequest(TrainerCallback):
 
 
 class DivergenceGuard(TrainerCallback):
-    """Stop at the first NaN/inf loss, without saving: the weights after it are garbage."""
+    """Stop at the first NaN/inf loss or gradient, without saving: the weights are garbage."""
 
     def __init__(self, monitor: StepMonitor) -> None:
         self.monitor = monitor
         self.diverged_at_step: int | None = None
 
     def on_step_end(self, args, state: TrainerState, control: TrainerControl, **kwargs):
+        if not self.monitor.gradients_finite:
+            self._check(math.nan, state, control)
         self._check(self.monitor.step_loss, state, control)
 
     def on_log(self, args, state: TrainerState, control: TrainerControl, logs=None, **kwargs):
@@ -151,8 +173,8 @@ def make_callbacks(
     monitor = StepMonitor()
     return {
         "monitor": monitor,
+        "progress": ProgressReporter(monitor, progress),
         "stop": StopAtStep(stop_at_fraction),
         "cancel": CancelOnRequest(should_stop),
         "divergence": DivergenceGuard(monitor),
-        "progress": ProgressReporter(monitor, progress),
     }

@@ -122,7 +122,7 @@ def _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config) -
 def _status(step, total, diverged_at, callbacks, config) -> tuple[str, str]:
     if diverged_at is not None:
         return "diverged", (
-            f"Training diverged: the loss became NaN or infinite at step {diverged_at}. "
+            f"Training diverged: the loss or its gradient became NaN or infinite at step {diverged_at}. "
             f"No model was saved. Lower the learning rate (now {config.learning_rate}) or check "
             "the data, then train again."
         )

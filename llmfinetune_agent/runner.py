@@ -17,6 +17,7 @@ from typing import Any
 from langgraph.types import Command
 
 from llmfinetune_agent.agents.gates import DecisionError, validate_decision
+from llmfinetune_agent.agents.improvement import all_iterations
 from llmfinetune_agent.checkpointing import open_checkpointer
 from llmfinetune_agent.config import ConfigError, RunConfig
 from llmfinetune_agent.graph import build
@@ -305,6 +306,8 @@ def describe_run(service: RunService, run_id: str) -> dict[str, Any]:
         "data": _data_summary(values.get("data")),
         "routing": values.get("log", []),
         "outcome_reason": values.get("reason"),
+        "iteration": values.get("iteration", 1),
+        "iterations": all_iterations(values),
     }
 
 

@@ -55,6 +55,8 @@ class RunState(TypedDict, total=False):
     """The orchestrator's routing decisions, each with its reason."""
     iteration: int
     """Improvement iteration, starting at 1."""
+    iterations: Annotated[list[dict[str, Any]], operator.add]
+    """Finished iterations: config patch, metrics, diagnoses, decisions, the fix applied."""
     outcome: Outcome
     """Where the run stands; 'completed', 'cancelled' and 'failed' end it."""
     reason: str

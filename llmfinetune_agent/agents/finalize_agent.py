@@ -81,6 +81,7 @@ def model_card(state: RunState) -> str:
             "",
             *(decisions or ["- none (no gate was enabled)"]),
             "",
+            *_iterations_section(state),
             "## Config",
             "",
             "```json",
@@ -89,6 +90,16 @@ def model_card(state: RunState) -> str:
             "",
         ]
     )
+
+
+def _iterations_section(state: RunState) -> list[str]:
+    """The improvement loop's iteration table, when the debugger's fixes made more than one."""
+    from llmfinetune_agent.agents.improvement import all_iterations, iterations_table
+
+    iterations = all_iterations(state)
+    if len(iterations) < 2:
+        return []
+    return ["## Iterations", "", *iterations_table(iterations), ""]
 
 
 def _fmt(value: Any) -> str:

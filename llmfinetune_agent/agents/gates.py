@@ -12,6 +12,15 @@ from typing import Any
 
 from langgraph.types import interrupt
 
+from llmfinetune_agent.agents.improvement import (
+    PER_ITERATION_GATES,
+    FixSelectionError,
+    all_iterations,
+    fixable,
+    fixes_patch,
+    iteration_record,
+    iterations_table,
+)
 from llmfinetune_agent.agents.orchestrator import checkpoint_key
 from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
 from llmfinetune_agent.state import RunState
@@ -58,15 +67,34 @@ def validate_decision(value: Any, config: dict[str, Any]) -> dict[str, Any]:
     comment = value.get("comment") or ""
     if not isinstance(comment, str):
         raise DecisionError("comment must be a string")
-    return {
+    normalized = {
         "decision": decision,
         "edits": edits if decision == "edit" else None,
         "comment": comment,
     }
+    select = value.get("select")
+    if select is not None:  # approve_fixes only: which diagnoses' patches to apply, by index
+        if not isinstance(select, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in select
+        ):
+            raise DecisionError("select must be a list of diagnosis indexes, e.g. [0, 2]")
+        normalized["select"] = select
+    return normalized
 
 
 def _payload(kind: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"kind": kind, "message": message, "details": details, "options": OPTIONS}
+
+
+def _decision_record(state: RunState, gate: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "gate": gate,
+        "decision": value["decision"],
+        "patch": value["edits"],
+        "comment": value["comment"],
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "iteration": state.get("iteration", 1),
+    }
 
 
 def _record(state: RunState, gate: str, key: str, value: Any, reject_ends: bool) -> dict[str, Any]:
@@ -76,14 +104,7 @@ def _record(state: RunState, gate: str, key: str, value: Any, reject_ends: bool)
     except DecisionError as exc:
         # Only reachable when someone bypasses the runner; keep waiting rather than guess.
         return {"log": [{"next": gate, "reason": f"invalid decision ignored: {exc}"}]}
-    decision = {
-        "gate": gate,
-        "decision": value["decision"],
-        "patch": value["edits"],
-        "comment": value["comment"],
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "iteration": state.get("iteration", 1),
-    }
+    decision = _decision_record(state, gate, value)
     approved = dict(state.get("approved", {}))
     update: dict[str, Any] = {"decisions": [decision]}
     if value["decision"] == "reject":
@@ -146,11 +167,13 @@ def gate_data(state: RunState) -> dict[str, Any]:
         "kind": data.get("kind"),
         "sample": data.get("sample", []),
         "generation": data.get("generation"),
+        "retrieval": data.get("retrieval"),
         "report": data.get("report", {}),
     }
+    generated = (data.get("generation") or {}).get("message")
     message = (
         f"Training data ready: {data.get('train_rows')} train / {data.get('eval_rows')} eval "
-        f"examples ({data.get('kind')}). Train on it?"
+        f"examples ({data.get('kind')}). " + (f"{generated} " if generated else "") + "Train on it?"
     )
     value = interrupt(_payload("approve_data", message, details))
     return _record(state, "approve_data", "approve_data", value, reject_ends=True)
@@ -189,8 +212,64 @@ def gate_evaluation(state: RunState) -> dict[str, Any]:
 
 
 def gate_fixes(state: RunState) -> dict[str, Any]:
-    """Ask to apply the debugger's proposed fixes."""
+    """Ask which of the debugger's fixes to apply: approve all, `select` some by index, edit
+    (your own patch, on top of any selected), or reject (ends the run)."""
     diagnoses = state.get("diagnoses") or []
-    message = f"The debugger found {len(diagnoses)} problem(s). Apply the proposed fixes?"
-    value = interrupt(_payload("approve_fixes", message, {"diagnoses": diagnoses}))
-    return _record(state, "approve_fixes", "approve_fixes", value, reject_ends=True)
+    fixes = fixable(diagnoses)
+    details = {
+        "iteration": state.get("iteration", 1),
+        "max_iterations": state["config"]["debugger"]["max_iterations"],
+        "diagnoses": diagnoses,
+        "proposed_patch": fixes_patch(diagnoses, {"decision": "approve"}) if fixes else None,
+        "how": (
+            'approve applies every proposed patch; add "select": [indexes] to apply only some; '
+            "edit applies your own patch (plus any selected); reject ends the run"
+        ),
+    }
+    kinds = ", ".join(f"#{d['index']} {d['kind']} ({d['severity']})" for d in diagnoses)
+    message = (
+        f"The debugger found {len(diagnoses)} problem(s): {kinds}. "
+        f"Apply the {len(fixes)} proposed fix(es) and start iteration "
+        f"{state.get('iteration', 1) + 1}?"
+    )
+    value = interrupt(_payload("approve_fixes", message, details))
+    try:
+        value = validate_decision(value, state["config"])
+        if value["decision"] == "reject":
+            return _record(state, "approve_fixes", "approve_fixes", value, reject_ends=True)
+        return apply_fixes(state, value)
+    except (DecisionError, FixSelectionError, ConfigError) as exc:
+        return {"log": [{"next": "gate_fixes", "reason": f"invalid decision ignored: {exc}"}]}
+
+
+def apply_fixes(state: RunState, value: dict[str, Any]) -> dict[str, Any]:
+    """Start the next iteration: apply the chosen patch, keep a record of this iteration, and
+    drop the results and per-iteration approvals the patch makes stale (so the orchestrator
+    routes to data preparation or retraining as the patched sections require)."""
+    patch = fixes_patch(state.get("diagnoses") or [], value)
+    decision = {**_decision_record(state, "approve_fixes", value), "patch": patch}
+    if value.get("select") is not None:
+        decision["select"] = value["select"]
+    approved = {
+        k: v
+        for k, v in (state.get("approved") or {}).items()
+        if k not in PER_ITERATION_GATES and not k.startswith("training_checkpoint@")
+    }
+    update = _apply_edit(state, patch, approved)
+    record_state = {**state, "decisions": [*state.get("decisions", []), decision]}
+    update.update(
+        decisions=[decision],
+        iterations=[iteration_record(record_state, patch)],
+        iteration=state.get("iteration", 1) + 1,
+        diagnoses=None,
+        evaluation=None,
+        approved=approved,
+    )
+    _write_iterations_report(state, update)
+    return update
+
+
+def _write_iterations_report(state: RunState, update: dict[str, Any]) -> None:
+    after = {**state, **update, "iterations": [*state.get("iterations", []), *update["iterations"]]}
+    lines = ["# Improvement iterations", "", *iterations_table(all_iterations(after)), ""]
+    Path(state["run_dir"], "iterations.md").write_text("\n".join(lines))

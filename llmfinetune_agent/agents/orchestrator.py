@@ -2,6 +2,8 @@
 
 The policy reads only state (and the config inside it), so the same state always routes the
 same way — after a crash, a resume, or a fork. Each choice is appended to the run's log.
+A failing iteration goes to the debugger, then the fixes gate; approved fixes start the next
+iteration (see `gates.apply_fixes`), up to `debugger.max_iterations`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from langgraph.graph import END
 from langgraph.types import Command
 
+from llmfinetune_agent.agents.improvement import fixable
 from llmfinetune_agent.state import RunState
 
 ENDED = ("completed", "cancelled", "failed")
@@ -93,10 +96,26 @@ def _evaluation_rules(state: RunState) -> tuple[str, str] | None:
 
 
 def _to_debugger(state: RunState, why: str) -> tuple[str, str]:
-    """Route to the debugger once per problem; with nothing it can fix, end the run."""
-    if state["config"]["debugger"]["enabled"] and state.get("diagnoses") is None:
+    """The improvement loop: diagnose once per iteration; then ask to apply the fixes (or apply
+    them when approve_fixes is off) while iterations remain; with no fix, end the run."""
+    config = state["config"]
+    if not config["debugger"]["enabled"]:
+        return "__fail__", f"{why}, and the debugger is disabled"
+    diagnoses = state.get("diagnoses")
+    if diagnoses is None:
         return "debugger", f"{why}; diagnose it"
-    return "__fail__", f"{why}, and the debugger proposed no fix"
+    if not fixable(diagnoses):
+        found = ", ".join(sorted({d["kind"] for d in diagnoses})) or "nothing"
+        return "__fail__", f"{why}, and the debugger proposed no fix (found: {found})"
+    limit, iteration = config["debugger"]["max_iterations"], state.get("iteration", 1)
+    if iteration > limit:
+        return "__fail__", (
+            f"{why}; the debugger proposed fixes, but debugger.max_iterations ({limit}) "
+            "improvement iteration(s) are used up"
+        )
+    if not config["hitl"]["approve_fixes"]:
+        return "__apply_fixes__", f"{why}; apply the debugger's fixes (approve_fixes is off)"
+    return "gate_fixes", f"{why}; the debugger proposes {len(fixable(diagnoses))} fix(es)"
 
 
 def orchestrator(state: RunState) -> Command:
@@ -111,6 +130,19 @@ def orchestrator(state: RunState) -> Command:
         rejected = state.get("approved", {}).get("approve_evaluation") is False
         update.update(outcome="cancelled" if rejected else "failed", reason=reason)
         node = END
+    elif node == "__apply_fixes__":
+        from llmfinetune_agent.agents.gates import apply_fixes  # gates import this module
+
+        update.update(apply_fixes(state, {"decision": "approve", "edits": None, "comment": ""}))
+        return _after_fixes(state, update)
     elif node == END and state.get("final") and state.get("outcome") not in ENDED:
         update["outcome"] = "completed"
     return Command(goto=node, update=update)
+
+
+def _after_fixes(state: RunState, update: dict[str, Any]) -> Command:
+    """Route from the state the auto-applied fixes produce (lists append, as their reducers do)."""
+    appended = {k: [*state.get(k, []), *update[k]] for k in ("decisions", "log", "iterations")}
+    node, reason = choose_next({**state, **update, **appended})
+    entry = {"next": node, "reason": reason, "iteration": update["iteration"]}
+    return Command(goto=node, update={**update, "log": [*update["log"], entry]})

@@ -46,9 +46,13 @@ def latest_checkpoint(checkpoints_dir: Path, *, remove_broken: bool = True) -> P
     return None if best is None else best[1]
 
 
+def checkpoint_state(checkpoint: Path | None) -> dict:
+    """The Trainer state saved in a checkpoint ({} for none)."""
+    if checkpoint is None:
+        return {}
+    return json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+
+
 def checkpoint_step(checkpoint: Path | None) -> int:
     """The global step a checkpoint was saved at (0 for none)."""
-    if checkpoint is None:
-        return 0
-    state = json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
-    return int(state["global_step"])
+    return int(checkpoint_state(checkpoint).get("global_step", 0))

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from models.config import ModelConfig
-from phases.training.checkpoints import checkpoint_step, latest_checkpoint
+from phases.training.checkpoints import checkpoint_state, checkpoint_step, latest_checkpoint
 from phases.training.config import TrainingConfig
 from phases.training.data import TrainingData, TrainingInputError, load_training_data
 from phases.training.results import TrainingProgress, TrainingResult
@@ -72,12 +72,13 @@ def train(
     )
     quiet(trainer)
     total_steps = total_training_steps(trainer)
+    _check_same_run(resume, total_steps)
     _write_args(output_dir, trainer, config, train_data, total_steps, max_length)
     resumed_from = checkpoint_step(resume)
     if resumed_from < total_steps and resumed_from >= target_step(total_steps, stop_at_fraction):
         # This segment is already done (e.g. the same pause asked twice): train nothing.
         trainer.state.global_step = resumed_from
-        _read_history(trainer, resume)
+        trainer.state.log_history = checkpoint_state(resume).get("log_history", [])
     else:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config)
@@ -87,6 +88,17 @@ def total_training_steps(trainer) -> int:
     """The whole run's optimizer steps, as Trainer computes them (epochs or max_steps)."""
     dataloader = trainer.get_train_dataloader()
     return int(trainer.set_initial_training_values(trainer.args, dataloader)[-1])
+
+
+def _check_same_run(checkpoint: Path | None, total_steps: int) -> None:
+    """A checkpoint resumes only the run it came from: same total steps, same schedule."""
+    saved_total = checkpoint_state(checkpoint).get("max_steps")
+    if saved_total is not None and saved_total != total_steps:
+        raise TrainingInputError(
+            f"{checkpoint} belongs to a run of {saved_total} steps, but this configuration and "
+            f"data give {total_steps}. Resume with the same training config and data, or use a "
+            "new output_dir to start over."
+        )
 
 
 def _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config) -> TrainingResult:
@@ -141,11 +153,6 @@ def _last_loss(log_history: list[dict], step_loss: float | None) -> float | None
     losses = [entry["loss"] for entry in log_history if "loss" in entry]
     loss = losses[-1] if losses else step_loss
     return loss if loss is not None and math.isfinite(loss) else None
-
-
-def _read_history(trainer, checkpoint: Path) -> None:
-    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    trainer.state.log_history = state.get("log_history", [])
 
 
 def _finite(value):

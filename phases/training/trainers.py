@@ -23,8 +23,9 @@ _VARIABLE_LENGTH_CV = 0.3
 def use_packing(config: TrainingConfig, data: TrainingData) -> bool:
     """Resolve `packing`: 'auto' packs only on CUDA with variable-length data.
 
-    On CPU, packing was measured slower than padding for short, similar-length examples: the
-    block-diagonal (padding-free) attention path costs more than the little padding it saves.
+    On CPU, plain padding measured faster than packing for short, similar-length examples (see
+    the `packing` field): there is little padding to save, and the padding-free attention path
+    is tuned for GPUs. Lengths are judged in characters, before tokenizing.
     """
     if config.method != "sft" or config.packing == "off":
         return False

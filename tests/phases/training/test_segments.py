@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from training_test_data import prompt_completion_rows, write_jsonl
 
-from phases.training import TrainingConfig, train
+from phases.training import TrainingConfig, TrainingInputError, train
 
 CONFIG = TrainingConfig(
     max_steps=6, batch_size=4, learning_rate=1e-3, warmup_ratio=0.2, logging_steps=1, save_steps=50
@@ -64,6 +64,9 @@ def test_cancel_saves_a_checkpoint_and_a_later_call_finishes(tiny_model_dir: Pat
     )
     assert cancelled.status == "cancelled" and cancelled.global_step == 2
     assert cancelled.model_path is None and cancelled.checkpoint_path.endswith("checkpoint-2")
+    longer = CONFIG.model_copy(update={"max_steps": 8})
+    with pytest.raises(TrainingInputError, match="belongs to a run of 6 steps"):
+        _run(tiny_model_dir, data, tmp_path / "out", config=longer)
     finished = _run(tiny_model_dir, data, tmp_path / "out")
     assert finished.status == "completed" and finished.resumed_from_step == 2
     assert finished.global_step == 6
@@ -93,7 +96,7 @@ _CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from phases.training import TrainingConfig, train
+    from phases.training import TrainingConfig, TrainingInputError, train
 
     model, data, out = sys.argv[1:4]
     config = TrainingConfig(max_steps=400, batch_size=2, save_steps=2, logging_steps=1)

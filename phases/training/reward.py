@@ -8,7 +8,11 @@ from pathlib import Path
 
 
 def score(model_dir: Path, prompt: str, response: str) -> float:
-    """The reward of `response` to `prompt` (higher is better) from the model in `model_dir`."""
+    """The reward of `response` to `prompt` (higher is better) from the model in `model_dir`.
+
+    The loaded model is kept per directory for the process (the last two), so scoring many
+    pairs loads it once; `score.cache_clear()` forgets them after retraining into the same dir.
+    """
     import torch
 
     model, tokenizer = _load(str(Path(model_dir).resolve()))
@@ -39,3 +43,6 @@ def _load(model_dir: str):
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.eval(), tokenizer
+
+
+score.cache_clear = _load.cache_clear

@@ -11,7 +11,14 @@ import typer
 # Our own progress display replaces the libraries' tqdm bars (e.g. "Writing model shards").
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from llmfinetune_agent.cli import config_cmd, data_cmd, phase_cmd, run_cmd, serve_cmd  # noqa: E402
+from llmfinetune_agent.cli import (  # noqa: E402
+    config_cmd,
+    data_cmd,
+    fork_cmd,  # noqa: E402
+    phase_cmd,
+    run_cmd,
+    serve_cmd,
+)
 
 app = typer.Typer(
     name="finetune-agent",
@@ -24,6 +31,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 run_cmd.register(app)
+fork_cmd.register(app, run_cmd.runs_app)
 phase_cmd.register(app)
 serve_cmd.register(app)
 

@@ -1,0 +1,118 @@
+"""Forking a run at its evaluation gate with a patch: the child trains with the patch, reuses
+the parent's data and base evaluation, and the parent's state and files stay untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmfinetune_agent.cli import app
+from llmfinetune_agent.config import load_run_config
+from llmfinetune_agent.fork import CheckpointNotFound, fork_run, run_history
+from llmfinetune_agent.runner import InvalidDecision, open_service
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp_path: Path) -> Path:
+    config = json.loads((REPO / "configs" / "quickstart.json").read_text())
+    config["data"]["train"] = str(REPO / "configs" / "data" / "quickstart" / "train.jsonl")
+    config["training"].update({"max_steps": 2, "save_steps": 100})
+    config["evaluation"].update({"metrics": ["rougeL"], "max_examples": 3, "max_new_tokens": 6})
+    config["hitl"] = {
+        "approve_plan": False,
+        "approve_data": False,
+        "training_checkpoints": [],
+        "approve_evaluation": True,
+        "approve_fixes": True,
+    }
+    path = tmp_path / "fork.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def _files(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_fork_at_the_evaluation_gate_with_a_patch(tmp_path: Path) -> None:
+    with open_service() as service:
+        parent = service.create_run(load_run_config(_config(tmp_path)))
+        assert service.start(parent.id).status == "awaiting_approval"
+        assert service.pending_interrupts(parent.id)[0]["kind"] == "approve_evaluation"
+        history = run_history(service, parent.id)
+        at_gate = next(c for c in history if c["next"] == ["gate_evaluation"])
+        assert {"checkpoint_id", "node", "time"} <= set(at_gate)
+        parent_state = service.state_values(parent.id)
+        parent_files = _files(Path(parent.run_dir))
+
+        with pytest.raises(CheckpointNotFound):
+            fork_run(service, parent.id, checkpoint_id="nope")
+        with pytest.raises(InvalidDecision, match="learning_rate"):
+            fork_run(
+                service,
+                parent.id,
+                checkpoint_id=at_gate["checkpoint_id"],
+                patch={"training": {"learning_rate": -1}},
+            )
+
+        patch = {"training": {"learning_rate": 1e-4}}
+        child = fork_run(service, parent.id, checkpoint_id=at_gate["checkpoint_id"], patch=patch)
+        assert child.parent_run_id == parent.id and child.id != parent.id
+        record = service.resume(child.id)
+        assert record.status == "awaiting_approval", record.error
+        assert service.pending_interrupts(child.id)[0]["kind"] == "approve_evaluation"
+        values = service.state_values(child.id)
+
+        # The parent is unchanged: same state, same files.
+        assert service.state_values(parent.id) == parent_state
+        assert _files(Path(parent.run_dir)) == parent_files
+        assert service.require(parent.id).status == "awaiting_approval"
+
+    # The child trained with the patch, in its own directory...
+    assert values["config"]["training"]["learning_rate"] == 1e-4
+    args = json.loads(Path(values["training"]["args_path"]).read_text())
+    assert args["learning_rate"] == 1e-4
+    assert values["training"]["model_path"].startswith(child.run_dir)
+    # ...on the parent's data, reused (hard links, no new data preparation)...
+    assert values["data"]["data_hash"] == parent_state["data"]["data_hash"]
+    child_train, parent_train = (
+        Path(values["data"]["train_path"]),
+        Path(parent_state["data"]["train_path"]),
+    )
+    assert child_train.parent.parent == Path(child.run_dir)
+    assert child_train.stat().st_ino == parent_train.stat().st_ino
+    after_fork = values["log"][len(parent_state["log"]) :]
+    assert "forked from run" in after_fork[0]["reason"]
+    assert [e["next"] for e in after_fork[1:]] == ["trainer", "evaluator", "gate_evaluation"]
+    # ...and the base model's evaluation came from the cache the parent filled.
+    assert values["evaluation"]["base_from_cache"] is True
+
+
+def test_history_and_fork_over_the_cli(tmp_path: Path) -> None:
+    with open_service() as service:
+        parent = service.create_run(load_run_config(_config(tmp_path)))
+        service.start(parent.id)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["runs", "history", parent.id])
+    assert shown.exit_code == 0, shown.output
+    line = next(line for line in shown.output.splitlines() if "gate_evaluation" in line)
+    checkpoint = line.split()[0]
+    bad = runner.invoke(app, ["fork", parent.id, "--at", checkpoint, "--set", "training.lr=1"])
+    assert bad.exit_code == 2 and "training.lr" in bad.output
+    forked = runner.invoke(
+        app,
+        ["fork", parent.id, "--at", checkpoint, "--set", "evaluation.max_new_tokens=4", "--no-run"],
+    )
+    assert forked.exit_code == 0, forked.output
+    child_id = forked.output.split("run ", 1)[1].split()[0]
+    shown = json.loads(runner.invoke(app, ["runs", "show", child_id, "--json"]).stdout)
+    assert shown["parent_run_id"] == parent.id and shown["status"] == "queued"

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from api.confinement import PathNotAllowed
 from api.deps import AuthDep
 from api.generation import ModelCache
-from api.routes import artifacts, data, events, health, interrupts, models, runs
+from api.routes import artifacts, data, events, health, history, interrupts, models, runs
 from api.workers import RunWorkerPool
 from llmfinetune_agent.config import ConfigError
 from llmfinetune_agent.runner import RunError, open_service
@@ -63,7 +63,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.include_router(health.router)
-    for router in (runs, interrupts, events, artifacts, models, data):
+    for router in (runs, interrupts, events, artifacts, models, data, history):
         app.include_router(router.router, dependencies=[AuthDep])
     _add_error_handlers(app)
     return app

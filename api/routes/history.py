@@ -1,0 +1,95 @@
+"""`/runs/{run_id}/history` and `/runs/{run_id}/fork`: a run's checkpoints, and a new run
+continuing from one of them with a config patch (time travel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.confinement import check_paths
+from api.deps import PoolDep, ServiceDep, SettingsDep
+from api.schemas import RunAccepted
+from llmfinetune_agent.config import RunConfig, apply_patch
+from llmfinetune_agent.fork import fork_run, run_history
+
+router = APIRouter(prefix="/runs/{run_id}", tags=["history"])
+
+PATH_SECTIONS = ("data", "knowledge", "model")  # sections whose patches can name files
+
+
+class CheckpointPublic(BaseModel):
+    """One checkpoint of a run's graph state."""
+
+    checkpoint_id: str = Field(description="Pass it as `checkpoint_id` to fork from here.")
+    parent_checkpoint_id: str | None = None
+    step: int | None = Field(None, description="The graph step that wrote it.")
+    source: str | None = Field(None, description="input, loop or update.")
+    time: str | None = Field(None, description="When it was written (ISO 8601).")
+    node: list[str] = Field(default_factory=list, description="The node(s) that wrote it.")
+    next: list[str] = Field(default_factory=list, description="The node(s) scheduled next.")
+    interrupts: list[str | None] = Field(default_factory=list)
+
+
+class CheckpointsPublic(BaseModel):
+    """A run's checkpoints, newest first."""
+
+    data: list[CheckpointPublic]
+    count: int
+
+
+class ForkIn(BaseModel):
+    """Where to fork from and what to change."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"checkpoint_id": "1f0c...", "patch": {"training": {"learning_rate": 0.0001}}}
+            ]
+        },
+    )
+
+    checkpoint_id: str = Field(min_length=1, description="A checkpoint id (or unique prefix).")
+    patch: dict[str, Any] | None = Field(None, description="A config patch for the new run.")
+
+
+@router.get(
+    "/history",
+    response_model=CheckpointsPublic,
+    responses={404: {"description": "No run with that id."}},
+    summary="A run's checkpoints",
+)
+def list_history(run_id: str, service: ServiceDep) -> CheckpointsPublic:
+    """Every checkpoint of the run, newest first, with the node that wrote it and the next."""
+    history = [CheckpointPublic(**c) for c in run_history(service, run_id)]
+    return CheckpointsPublic(data=history, count=len(history))
+
+
+@router.post(
+    "/fork",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RunAccepted,
+    responses={
+        404: {"description": "No such run, or no such checkpoint."},
+        422: {"description": "The patch is not a valid config, or names disallowed paths."},
+    },
+    summary="Fork a run from a checkpoint",
+)
+def fork(
+    run_id: str, body: ForkIn, service: ServiceDep, settings: SettingsDep, pool: PoolDep
+) -> RunAccepted:
+    """A new run (linked to this one) continuing from the checkpoint with the patch; it is
+    queued for a worker. The parent run is not changed."""
+    if body.patch and set(body.patch) & set(PATH_SECTIONS):
+        parent = RunConfig.model_validate(service.require(run_id).config)
+        check_paths(apply_patch(parent, body.patch), settings)
+    child = fork_run(service, run_id, checkpoint_id=body.checkpoint_id, patch=body.patch)
+    pool.notify()
+    return RunAccepted(
+        id=child.id,
+        status=child.status,
+        run_dir=child.run_dir,
+        events_url=f"/runs/{child.id}/events",
+    )

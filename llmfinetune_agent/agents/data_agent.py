@@ -1,8 +1,10 @@
-"""The data generator agent: validates, de-duplicates and splits the seed data (always), then
-generates synthetic examples when the config enables it.
+"""The data generator agent: validates, de-duplicates and splits the seed data (first visit),
+then generates synthetic examples when the config enables it (second visit).
 
-Generation itself arrives with the synthesis phase; until then an enabled generator says so
-plainly in the data report and at the data gate instead of inventing examples.
+Generation writes `<run_dir>/synthesis/synthetic.jsonl` and `generation_report.json`, merges the
+kept examples with the seed training split into `<run_dir>/data/train_with_synthetic.jsonl`
+and points state at it. When nothing usable comes out (or the generator fails), state says so
+plainly and keeps the seed data, so the data gate asks whether to train on the seeds alone.
 """
 
 from __future__ import annotations
@@ -10,9 +12,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.common import emit, models_cache, run_config
+from llmfinetune_agent.agents.common import emit, models_cache, run_config, run_path
+from llmfinetune_agent.agents.knowledge_agent import retrieved_passage_texts
 from llmfinetune_agent.direct import prepare_direct
 from llmfinetune_agent.state import RunState
+
+# The parts of the generation report that go into state (the rest stays in the report file).
+_STATE_KEYS = (
+    "generator",
+    "requested",
+    "generated",
+    "kept",
+    "dropped",
+    "sample",
+    "stopped_early",
+    "usable",
+    "message",
+    "synthetic_path",
+    "report_path",
+)
 
 
 def data_generator(state: RunState) -> dict[str, Any]:
@@ -20,17 +38,7 @@ def data_generator(state: RunState) -> dict[str, Any]:
     if not state.get("data"):
         data, plan = prepare_seed_data(state)
         return {"data": data, "plan": plan}
-    emit("agent", agent="data_generator", message="synthetic data generation is not available")
-    generation = {
-        "status": "unavailable",
-        "generated": 0,
-        "kept": 0,
-        "message": (
-            "Synthetic data generation is not available in this version; "
-            "training uses the seed data only."
-        ),
-    }
-    return {"data": {**state["data"], "generation_done": True, "generation": generation}}
+    return {"data": generate_synthetic_data(state)}
 
 
 def prepare_seed_data(state: RunState) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -51,3 +59,78 @@ def prepare_seed_data(state: RunState) -> tuple[dict[str, Any], dict[str, Any]]:
     )
     emit("data_report", summary=data["summary"])
     return data, plan
+
+
+def generate_synthetic_data(state: RunState) -> dict[str, Any]:
+    """Generate, filter and merge synthetic examples; return the new `data` state."""
+    from llmfinetune_agent.chat_model import ChatModelError, display_name, generator_chat_model
+    from models import ModelLoadError
+    from phases.data import read_jsonl
+    from phases.synthesis import GenerationError, generate_examples
+
+    config, data = run_config(state), state["data"]
+    if not config.data_generation.enabled:
+        return {**data, "generation_done": True}
+    emit("agent", agent="data_generator", message="generating synthetic examples")
+    try:
+        chat = generator_chat_model(config, cache_dir=models_cache())
+        kept, report = generate_examples(
+            config.data_generation,
+            task=config.task,
+            kind=data["kind"],
+            seeds=read_jsonl(data["train_path"]),
+            eval_records=read_jsonl(data["eval_path"]) if data.get("eval_rows") else [],
+            passages=retrieved_passage_texts(data),
+            passage_context=config.knowledge.enabled and config.knowledge.rag_context,
+            complete=_complete_with(chat),
+            generator_name=display_name(chat),
+            output_dir=run_path(state, "synthesis"),
+            progress=_progress,
+        )
+    except (GenerationError, ChatModelError, ModelLoadError) as exc:
+        message = (
+            f"Generation failed: {exc}. No synthetic examples were added; approve to train on "
+            "the seed data only, or edit data_generation."
+        )
+        emit("agent", agent="data_generator", message=message)
+        failed = {"status": "failed", "generated": 0, "kept": 0, "usable": False}
+        return {**data, "generation_done": True, "generation": {**failed, "message": message}}
+    summary = {key: report.to_dict()[key] for key in _STATE_KEYS}
+    summary["status"] = "done" if report.usable else "no_usable_examples"
+    emit("agent", agent="data_generator", message=report.message)
+    update = {**data, "generation_done": True, "generation": summary}
+    if kept:
+        update.update(_merged(state, data, kept))
+    return update
+
+
+def _merged(state: RunState, data: dict[str, Any], kept: list[dict[str, Any]]) -> dict[str, Any]:
+    """State fields for the merged training set (the seed split is kept for reference)."""
+    from phases.synthesis import MERGED_FILE, merge_training_data
+
+    merged = merge_training_data(
+        Path(data["train_path"]),
+        Path(data["eval_path"]),
+        kept,
+        run_path(state, "data") / MERGED_FILE,
+    )
+    return {
+        **merged,
+        "seed_train_path": data["train_path"],
+        "seed_train_rows": data["train_rows"],
+        "seed_data_hash": data["data_hash"],
+    }
+
+
+def _complete_with(chat: Any):
+    """The synthesis phase's generator function over a langchain-core chat model."""
+
+    def complete(prompts: list[list[dict[str, str]]], temperature: float) -> list[str]:
+        inputs = [[(m["role"], m["content"]) for m in prompt] for prompt in prompts]
+        return [str(reply.content) for reply in chat.batch(inputs, temperature=temperature)]
+
+    return complete
+
+
+def _progress(generated: int, kept: int, requested: int) -> None:
+    emit("generation_progress", generated=generated, kept=kept, requested=requested)

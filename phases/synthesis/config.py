@@ -1,6 +1,8 @@
 """The `data_generation` section of a run config (synthetic examples from seed samples)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DataGenerationConfig(BaseModel):
@@ -14,7 +16,65 @@ class DataGenerationConfig(BaseModel):
         None,
         description="Model that writes the examples (same forms as model.name_or_path); default: the base model.",
     )
+    chat_model: str | None = Field(
+        None,
+        description=(
+            "Instead of a local model: any langchain-core chat model class as 'module:Class', "
+            "e.g. 'langchain_openai:ChatOpenAI' for an OpenAI-compatible endpoint."
+        ),
+    )
+    chat_model_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            'Arguments for chat_model, e.g. {"model": "my-model", "base_url": '
+            '"http://localhost:8000/v1"}; keep API keys in the environment, not here.'
+        ),
+    )
     temperature: float = Field(0.8, gt=0, description="Sampling temperature of the generator.")
     min_quality: float = Field(
         0.5, ge=0.0, le=1.0, description="Drop generated examples scoring below this quality."
     )
+    exemplars_per_prompt: int = Field(
+        3, gt=0, description="Seed examples shown in each generation prompt (drawn at random)."
+    )
+    batch_size: int = Field(8, gt=0, description="Generation prompts sent together.")
+    max_new_tokens: int = Field(
+        160, gt=0, description="Tokens a local generator may write per example."
+    )
+    max_attempts_factor: float = Field(
+        3.0,
+        ge=1.0,
+        description="Stop after num_examples x this many candidates, even if fewer were kept.",
+    )
+    give_up_after: int = Field(
+        16,
+        gt=0,
+        description=(
+            "Stop early when this many candidates were made and none was kept (a generator too "
+            "weak for the task)."
+        ),
+    )
+    near_duplicate_threshold: float = Field(
+        0.85,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "MinHash Jaccard similarity at or above which a generated example counts as a near "
+            "duplicate of a seed, a kept example or an eval example."
+        ),
+    )
+    seed: int = Field(0, description="Random seed for choosing exemplars and passages.")
+
+    @model_validator(mode="after")
+    def _one_generator(self) -> "DataGenerationConfig":
+        if self.generator and self.chat_model:
+            raise ValueError(
+                "data_generation.generator (a local model) and data_generation.chat_model (a "
+                "langchain-core chat model) both name a generator: keep one of them"
+            )
+        if self.chat_model and ":" not in self.chat_model:
+            raise ValueError(
+                f"data_generation.chat_model must look like 'module:Class' "
+                f"(e.g. 'langchain_openai:ChatOpenAI'), got {self.chat_model!r}"
+            )
+        return self

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from knowledge_corpus import DOCUMENTS, QUESTIONS, write_corpus
 
 from phases.retrieval import (
     KnowledgeConfig,
@@ -14,7 +15,6 @@ from phases.retrieval import (
     read_sources,
     retrieve_passages,
 )
-from tests.phases.retrieval.knowledge_corpus import DOCUMENTS, QUESTIONS, write_corpus
 
 
 @pytest.fixture(scope="module")

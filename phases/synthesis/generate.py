@@ -1,0 +1,288 @@
+"""generate_examples: few-shot generation from the seeds (self-instruct style), then filtering.
+
+Each prompt shows a random handful of seed examples (and, with knowledge, one retrieved passage
+to ground the new example on); batches alternate around the configured temperature for variety.
+Every candidate is parsed and filtered, and each drop is counted with its reason. Generation
+stops once `num_examples` are kept, after `num_examples * max_attempts_factor` candidates, or
+early when `give_up_after` candidates yielded nothing usable.
+
+The generator is any function from a batch of chat prompts and a temperature to reply texts;
+the orchestration layer passes a langchain-core chat model (local or remote) in that shape.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phases.synthesis.config import DataGenerationConfig
+from phases.synthesis.filters import (
+    DROP_REASONS,
+    MinHasher,
+    SeedProfile,
+    format_problem,
+    infer_profile,
+    length_problem,
+    max_similarity,
+    normalized_text,
+    quality_score,
+)
+from phases.synthesis.prompts import (
+    common_system_prompt,
+    example_fields,
+    generation_messages,
+    parse_example,
+    render_example,
+)
+
+Messages = list[dict[str, str]]
+Complete = Callable[[list[Messages], float], list[str]]
+Progress = Callable[[int, int, int], None]  # (candidates, kept, requested)
+SYNTHETIC_FILE, REPORT_FILE = "synthetic.jsonl", "generation_report.json"
+_TEMPERATURE_STEPS = (1.0, 1.2, 0.85)
+_EXAMPLES_PER_REASON = 3
+
+
+class GenerationError(RuntimeError):
+    """The generator itself failed (e.g. an API error); the message says which and why."""
+
+
+@dataclass
+class GenerationReport:
+    """What generation produced and what it dropped, by reason."""
+
+    generator: str
+    requested: int
+    generated: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    dropped_examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+    profile: dict[str, Any] = field(default_factory=dict)
+    synthetic_path: str | None = None
+    report_path: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether at least one generated example survived the filters."""
+        return self.kept > 0
+
+    @property
+    def message(self) -> str:
+        """One plain paragraph for the data gate."""
+        drops = ", ".join(f"{reason}: {n}" for reason, n in self.dropped.items()) or "none"
+        if not self.usable:
+            why = " (stopped early)" if self.stopped_early else ""
+            return (
+                f"Generation yielded no usable examples: all {self.generated} candidates from "
+                f"{self.generator} were dropped{why} (dropped: {drops}). The training set is the "
+                "seed data only; approve to train on the seeds alone, or edit "
+                "data_generation.generator to a stronger model."
+            )
+        short = (
+            f" (fewer than the {self.requested} requested)" if self.kept < self.requested else ""
+        )
+        return (
+            f"Generated {self.generated} examples with {self.generator}; kept {self.kept}{short}, "
+            f"dropped {self.generated - self.kept} (dropped: {drops})."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the file written to the run directory)."""
+        out = {k: v for k, v in self.__dict__.items()}
+        out.update(usable=self.usable, message=self.message)
+        return out
+
+
+@dataclass
+class _Pools:
+    """What candidates are compared against: keys and MinHash signatures."""
+
+    hasher: MinHasher
+    keys: set[str]
+    signatures: list[Any]
+    eval_keys: set[str]
+    eval_inputs: set[str]
+    eval_signatures: list[Any]
+
+
+def generate_examples(
+    config: DataGenerationConfig,
+    *,
+    task: str,
+    kind: str,
+    seeds: list[dict[str, Any]],
+    complete: Complete,
+    generator_name: str,
+    eval_records: list[dict[str, Any]] | None = None,
+    passages: list[str] | None = None,
+    passage_context: bool = False,
+    output_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[dict[str, Any]], GenerationReport]:
+    """Generate up to `config.num_examples` kept examples of `kind` from `seeds`.
+
+    Returns the kept records and the report; with `output_dir`, writes `synthetic.jsonl` and
+    `generation_report.json` there. With `passage_context`, a kept example's input is prefixed
+    with the passage it was grounded on. Raises `GenerationError` if `complete` fails.
+    """
+    if not seeds:
+        raise ValueError("generate_examples needs at least one seed example")
+    rng = random.Random(config.seed)
+    profile = infer_profile(seeds, kind)
+    system_prompt = common_system_prompt(seeds) if kind == "chat" else None
+    pools = _pools(seeds, eval_records or [], kind)
+    report = GenerationReport(generator_name, config.num_examples, profile=profile.to_dict())
+    kept: list[dict[str, Any]] = []
+    limit = math.ceil(config.num_examples * config.max_attempts_factor)
+    batch_index = 0
+    while len(kept) < config.num_examples and report.generated < limit:
+        if report.generated >= config.give_up_after and not kept:
+            report.stopped_early = True
+            break
+        size = min(config.batch_size, limit - report.generated)
+        grounds = [rng.choice(passages) if passages else None for _ in range(size)]
+        prompts = [_prompt(task, seeds, kind, config, rng, g) for g in grounds]
+        temperature = config.temperature * _TEMPERATURE_STEPS[batch_index % 3]
+        replies = _call(complete, prompts, temperature, generator_name)
+        batch_index += 1
+        for reply, ground in zip(replies, grounds, strict=True):
+            report.generated += 1
+            record = _judge(reply, kind, system_prompt, profile, pools, config, report)
+            if record is not None and len(kept) < config.num_examples:
+                kept.append(_with_context(record, kind, ground) if passage_context else record)
+        if progress:
+            progress(report.generated, len(kept), config.num_examples)
+    report.kept = len(kept)
+    report.sample = kept[:3]
+    if output_dir is not None:
+        _write(Path(output_dir), kept, report)
+    return kept, report
+
+
+def _prompt(
+    task: str,
+    seeds: list[dict[str, Any]],
+    kind: str,
+    config: DataGenerationConfig,
+    rng: random.Random,
+    passage: str | None,
+) -> Messages:
+    exemplars = rng.sample(seeds, min(config.exemplars_per_prompt, len(seeds)))
+    return generation_messages(task, exemplars, kind, passage)
+
+
+def _call(complete: Complete, prompts: list[Messages], temperature: float, name: str) -> list[str]:
+    try:
+        replies = complete(prompts, temperature)
+    except Exception as exc:  # any backend error: report it with the generator's name
+        raise GenerationError(f"the generator {name} failed: {type(exc).__name__}: {exc}") from exc
+    if len(replies) != len(prompts):
+        raise GenerationError(
+            f"the generator {name} returned {len(replies)} replies for {len(prompts)} prompts"
+        )
+    return replies
+
+
+def _pools(seeds: list[dict[str, Any]], eval_records: list[dict[str, Any]], kind: str) -> _Pools:
+    hasher = MinHasher()
+    return _Pools(
+        hasher=hasher,
+        keys={_key(r) for r in seeds},
+        signatures=[hasher.signature(render_example(r, kind)) for r in seeds],
+        eval_keys={_key(r) for r in eval_records},
+        eval_inputs={normalized_text(example_fields(r, kind)[0]) for r in eval_records},
+        eval_signatures=[hasher.signature(render_example(r, kind)) for r in eval_records],
+    )
+
+
+def _key(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False)
+
+
+def _judge(
+    reply: str,
+    kind: str,
+    system_prompt: str | None,
+    profile: SeedProfile,
+    pools: _Pools,
+    config: DataGenerationConfig,
+    report: GenerationReport,
+) -> dict[str, Any] | None:
+    """The parsed record if it passes every filter; else count the drop and return None."""
+    record, why = parse_example(reply, kind, system_prompt)
+    verdict = ("unparseable", why) if record is None else _filter(record, profile, pools, config)
+    if verdict is None:
+        pools.keys.add(_key(record))
+        pools.signatures.append(pools.hasher.signature(render_example(record, kind)))
+        return record
+    reason, detail = verdict
+    report.dropped[reason] = report.dropped.get(reason, 0) + 1
+    examples = report.dropped_examples.setdefault(reason, [])
+    if len(examples) < _EXAMPLES_PER_REASON:
+        examples.append({"text": reply[:300], "detail": detail})
+    return None
+
+
+def _filter(
+    record: dict[str, Any], profile: SeedProfile, pools: _Pools, config: DataGenerationConfig
+) -> tuple[str, str] | None:
+    """(reason, detail) of the first filter the record fails, in order of cost."""
+    problem = format_problem(record, profile)
+    if problem:
+        return "format", problem
+    too = length_problem(record, profile)
+    if too:
+        return too
+    key = _key(record)
+    if key in pools.eval_keys:
+        return "eval_overlap", "identical to an eval example"
+    if normalized_text(example_fields(record, profile.kind)[0]) in pools.eval_inputs:
+        return "eval_overlap", "its input is an eval example's input"
+    if key in pools.keys:
+        return "duplicate", "identical to a seed or an earlier generated example"
+    signature = pools.hasher.signature(render_example(record, profile.kind))
+    threshold = config.near_duplicate_threshold
+    similar = max_similarity(signature, pools.eval_signatures)
+    if similar >= threshold:
+        return "eval_overlap", f"MinHash similarity {similar:.2f} to an eval example"
+    similar = max_similarity(signature, pools.signatures)
+    if similar >= threshold:
+        return "near_duplicate", f"MinHash similarity {similar:.2f} to a seed or kept example"
+    score, parts = quality_score(record, profile)
+    if score < config.min_quality:
+        return "low_quality", f"quality {score:.2f} < {config.min_quality} ({parts})"
+    return None
+
+
+def _with_context(record: dict[str, Any], kind: str, passage: str | None) -> dict[str, Any]:
+    """The record with `Context: <passage>` before its input (RAG-style training example)."""
+    if not passage:
+        return record
+    prefix = f"Context: {passage.strip()}\n\n"
+    if kind == "chat":
+        messages = [dict(m) for m in record["messages"]]
+        messages[-2]["content"] = prefix + messages[-2]["content"]
+        return {"messages": messages}
+    if kind == "text":
+        return {"text": prefix + record["text"]}
+    return {**record, "prompt": prefix + record["prompt"]}
+
+
+def _write(output_dir: Path, kept: list[dict[str, Any]], report: GenerationReport) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    synthetic, report_path = output_dir / SYNTHETIC_FILE, output_dir / REPORT_FILE
+    synthetic.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+    report.synthetic_path, report.report_path = str(synthetic), str(report_path)
+    report_path.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+
+
+def describe_drop_reasons() -> dict[str, str]:
+    """Each drop reason and what it means, for reports and docs."""
+    return dict(DROP_REASONS)

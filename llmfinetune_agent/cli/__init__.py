@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 from llmfinetune_agent.cli import (  # noqa: E402
     config_cmd,
     data_cmd,
-    fork_cmd,  # noqa: E402
+    fork_cmd,
     phase_cmd,
     run_cmd,
     serve_cmd,

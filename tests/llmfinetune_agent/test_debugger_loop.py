@@ -165,7 +165,6 @@ def _loop_config(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow  # two trainings and an evaluation through the graph: ~15 s idle, ~35 s loaded
 def test_divergence_fix_second_iteration_beats_the_first(tmp_path: Path) -> None:
     from llmfinetune_agent.config import load_run_config
     from llmfinetune_agent.runner import describe_run, open_service

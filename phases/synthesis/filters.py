@@ -39,6 +39,7 @@ class SeedProfile:
     max_chars: list[int]
     json_keys: list[str] | None = None
     extractive: bool = False
+    extractive_keys: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +54,7 @@ class SeedProfile:
             },
             "json_keys": self.json_keys,
             "extractive": self.extractive,
+            "extractive_keys": self.extractive_keys,
         }
 
 
@@ -70,8 +72,22 @@ def infer_profile(seeds: list[dict[str, Any]], kind: str) -> SeedProfile:
         keys = [_json_keys(o) for o in outputs]
         if keys and all(k is not None and k == keys[0] for k in keys):
             profile.json_keys = keys[0]
+            profile.extractive_keys = [
+                key for key in keys[0] if all(_value_in_input(f[0], f[1], key) for f in fields)
+            ]
         profile.extractive = all(grounding(f[0], f[1]) >= 0.9 for f in fields)
     return profile
+
+
+def _value_in_input(source: str, output: str, key: str) -> bool:
+    """Whether the words of the JSON output's `key` value all occur in the input."""
+    try:
+        value = json.loads(output).get(key)
+    except (json.JSONDecodeError, ValueError, AttributeError):
+        return False
+    words = _WORD.findall(str(value).lower())
+    available = set(_WORD.findall(source.lower()))
+    return bool(words) and all(w in available for w in words)
 
 
 def _json_keys(text: str) -> list[str] | None:
@@ -133,7 +149,8 @@ def quality_score(record: dict[str, Any], profile: SeedProfile) -> tuple[float, 
 
     - repetition: share of word 3-grams that are not repeats (degenerate loops score low)
     - characters: share of ordinary characters (letters, digits, punctuation, spaces)
-    - grounding: for extractive seeds, share of output words found in the input
+    - grounding: for extractive seeds, share of output words found in the input; for JSON
+      outputs, share of the keys whose value the seeds always copy from the input that do so
     - distinct: the output is not a copy of the input
     """
     values = example_fields(record, profile.kind)
@@ -145,7 +162,10 @@ def quality_score(record: dict[str, Any], profile: SeedProfile) -> tuple[float, 
         "characters": len(_SANE_CHAR.findall(text)) / len(text) if text else 0.0,
     }
     if profile.kind != "text":
-        if profile.extractive:
+        if profile.extractive_keys:
+            copied = [_value_in_input(values[0], values[1], k) for k in profile.extractive_keys]
+            parts["grounding"] = sum(copied) / len(copied)
+        elif profile.extractive:
             parts["grounding"] = grounding(values[0], values[1])
         parts["distinct"] = 0.0 if values[0].strip() == values[1].strip() else 1.0
     score = 1.0

@@ -153,9 +153,11 @@ def generate_examples(
         replies = _call(complete, prompts, temperature, generator_name)
         batch_index += 1
         for reply, ground in zip(replies, grounds, strict=True):
+            if len(kept) >= config.num_examples:
+                break  # replies past the request are neither judged nor counted
             report.generated += 1
             record = _judge(reply, kind, system_prompt, profile, pools, config, report)
-            if record is not None and len(kept) < config.num_examples:
+            if record is not None:
                 kept.append(_with_context(record, kind, ground) if passage_context else record)
         if progress:
             progress(report.generated, len(kept), config.num_examples)

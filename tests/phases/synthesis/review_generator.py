@@ -13,8 +13,13 @@ import json
 import random
 from pathlib import Path
 
-TASK = "Classify a short product review as JSON with its sentiment and topic."
-TOPICS = ["battery", "screen", "delivery", "price", "keyboard", "speaker", "camera", "charger"]
+TASK = "Classify a short product review as JSON with its sentiment and area."
+# The area is a category the review's words imply, never a word copied from it.
+AREAS = {
+    "hardware": ("battery", "screen", "keyboard", "speaker", "camera", "charger"),
+    "service": ("delivery", "support team", "courier", "return process"),
+    "value": ("price", "subscription", "discount"),
+}
 OPENERS = ("", "Honestly, ", "Sadly, ", "Wow, ", "After a month, ", "So far ", "Overall ")
 GOOD = (
     "works perfectly",
@@ -40,11 +45,11 @@ BAD = (
 
 def review_record(rng: random.Random) -> dict:
     """One chat example of the structured task."""
-    topic, positive = rng.choice(TOPICS), rng.random() < 0.5
+    area, positive = rng.choice(sorted(AREAS)), rng.random() < 0.5
     phrase = rng.choice(GOOD if positive else BAD)
-    review = f"{rng.choice(OPENERS)}the {topic} {phrase}."
+    review = f"{rng.choice(OPENERS)}the {rng.choice(AREAS[area])} {phrase}."
     review = review[0].upper() + review[1:]
-    answer = json.dumps({"sentiment": "positive" if positive else "negative", "topic": topic})
+    answer = json.dumps({"sentiment": "positive" if positive else "negative", "area": area})
     return {
         "messages": [
             {"role": "user", "content": review},

@@ -10,6 +10,7 @@ import typer
 
 # Our own progress display replaces the libraries' tqdm bars (e.g. "Writing model shards").
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 from llmfinetune_agent.cli import (  # noqa: E402
     config_cmd,

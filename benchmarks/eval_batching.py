@@ -1,0 +1,85 @@
+"""Evaluation batching: our batched generation vs one-example-at-a-time `generate`.
+
+Both paths generate greedy answers for the same 64 quickstart prompts with the same model, in
+alternating rounds within this one process (the machine is noisy; the ratio is what counts).
+
+    python benchmarks/eval_batching.py [--rounds 3] [--batch-size 16]
+
+Last line: `RESULT eval_batching_speedup=<one-at-a-time seconds / batched seconds>` (goal >= 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "configs" / "data" / "quickstart" / "train.jsonl"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--examples", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    args = parser.parse_args()
+
+    import torch
+
+    from models import build_tiny_llama, load_model_and_tokenizer
+    from phases.evaluation.eval_data import parse_record
+    from phases.evaluation.generation import generate_answers, prompt_ids
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        # A small real-sized model (4 layers, 256 wide) so generation cost is not all overhead.
+        model_dir = build_tiny_llama(Path(tmp) / "model", hidden_size=256, num_layers=4)
+        model, tokenizer = load_model_and_tokenizer(str(model_dir), for_generation=True)
+    lines = DATA.read_text().splitlines()[: args.examples]
+    examples = [parse_record(json.loads(line), f"{DATA}:{i + 1}") for i, line in enumerate(lines)]
+    eos = tokenizer.eos_token_id
+
+    def batched() -> None:
+        generate_answers(
+            model,
+            tokenizer,
+            examples,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+        )
+
+    def one_at_a_time() -> None:  # the baseline: a plain loop over model.generate
+        with torch.no_grad():
+            for example in examples:
+                ids = torch.tensor([prompt_ids(tokenizer, example)])
+                model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=args.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=eos,
+                )
+
+    timings: dict[str, list[float]] = {"batched": [], "one_at_a_time": []}
+    batched()  # warm-up
+    for _ in range(args.rounds):
+        for name, fn in (("one_at_a_time", one_at_a_time), ("batched", batched)):
+            start = time.perf_counter()
+            fn()
+            timings[name].append(time.perf_counter() - start)
+            print(f"{name:14} {timings[name][-1]:7.2f} s")
+    single, batch = (statistics.median(timings[k]) for k in ("one_at_a_time", "batched"))
+    print(f"median: one at a time {single:.2f} s, batched (batch {args.batch_size}) {batch:.2f} s")
+    print(f"RESULT eval_batching_speedup={single / batch:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -35,7 +35,8 @@ def count_tokens(model_dir: Path, data: Path) -> int:
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rows = [json.loads(line) for line in data.read_text().splitlines()]
-    return sum(len(tokenizer.apply_chat_template(r["messages"], tokenize=True)) for r in rows)
+    texts = [tokenizer.apply_chat_template(r["messages"], tokenize=False) for r in rows]
+    return sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
 
 
 def bare_trl_sft(model_dir: Path, data: Path, out: Path, **sft_args: Any) -> float:

@@ -34,6 +34,12 @@ PG_BASE_URL = os.environ.get(
 )
 
 
+@pytest.fixture(scope="session")
+def postgres_base_url() -> str:
+    """The local PostgreSQL server's URL (env FINETUNE_AGENT_TEST_POSTGRES_URL overrides it)."""
+    return PG_BASE_URL
+
+
 @pytest.fixture(scope="module")
 def postgres_url():
     """A fresh schema on the local PostgreSQL server, on the search_path of the returned URL.

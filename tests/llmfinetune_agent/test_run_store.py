@@ -14,7 +14,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PG_BASE_URL
 
 from llmfinetune_agent.run_store import (
     Heartbeat,
@@ -322,14 +321,16 @@ def test_model_registry_round_trip(store: RunStore) -> None:
 
 
 @pytest.mark.postgres
-def test_processes_starting_together_create_tables_once(postgres_url: str) -> None:
+def test_processes_starting_together_create_tables_once(
+    postgres_url: str, postgres_base_url: str
+) -> None:
     """API and workers start at once on an empty database: none fails creating tables."""
     import psycopg
 
     schema = f"fa_init_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
+    with psycopg.connect(postgres_base_url, autocommit=True) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
+    url = f"{postgres_base_url}?options=-csearch_path%3D{schema}"
     start_at = time.time() + 2.5  # after the imports, all three open the store together
     code = (
         "import sys, time\n"
@@ -351,7 +352,7 @@ def test_processes_starting_together_create_tables_once(postgres_url: str) -> No
         assert RunStore(url).list_runs()[1] == 3
     finally:
         dispose_engine(url)
-        with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
+        with psycopg.connect(postgres_base_url, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 

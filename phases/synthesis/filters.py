@@ -40,6 +40,7 @@ class SeedProfile:
     json_keys: list[str] | None = None
     extractive: bool = False
     extractive_keys: list[str] = field(default_factory=list)
+    categories: dict[str, list[Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +56,7 @@ class SeedProfile:
             "json_keys": self.json_keys,
             "extractive": self.extractive,
             "extractive_keys": self.extractive_keys,
+            "categories": self.categories,
         }
 
 
@@ -75,8 +77,23 @@ def infer_profile(seeds: list[dict[str, Any]], kind: str) -> SeedProfile:
             profile.extractive_keys = [
                 key for key in keys[0] if all(_value_in_input(f[0], f[1], key) for f in fields)
             ]
+            profile.categories = _categories([json.loads(o) for o in outputs], keys[0])
         profile.extractive = all(grounding(f[0], f[1]) >= 0.9 for f in fields)
     return profile
+
+
+def _categories(outputs: list[dict[str, Any]], keys: list[str]) -> dict[str, list[Any]]:
+    """Keys whose seed values form a small closed set (labels): at most a third as many
+    distinct values as seeds (two at least), each a string, number or bool."""
+    found = {}
+    for key in keys:
+        values = [o[key] for o in outputs]
+        if not all(isinstance(v, str | int | float | bool) for v in values):
+            continue
+        distinct = sorted(set(values), key=str)
+        if len(distinct) < len(values) and len(distinct) <= max(2, len(values) // 3):
+            found[key] = distinct
+    return found
 
 
 def _value_in_input(source: str, output: str, key: str) -> bool:
@@ -127,6 +144,10 @@ def format_problem(record: dict[str, Any], profile: SeedProfile) -> str | None:
         return "the seeds' outputs are JSON objects; this output is not"
     if keys != profile.json_keys:
         return f"JSON keys {keys} differ from the seeds' {profile.json_keys}"
+    value = json.loads(output)
+    for key, allowed in profile.categories.items():
+        if value[key] not in allowed:
+            return f"{key} {value[key]!r} is not one of the seeds' values {allowed}"
     return None
 
 

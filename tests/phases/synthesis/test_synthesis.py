@@ -18,6 +18,7 @@ from phases.synthesis import (
     parse_example,
     quality_score,
 )
+from phases.synthesis.filters import format_problem
 
 
 def chat(user: str, answer: str) -> dict:
@@ -80,6 +81,17 @@ def test_parse_example_reads_labels_and_stops_at_a_second_example() -> None:
 def test_profile_infers_json_keys_lengths_and_extraction() -> None:
     profile = infer_profile(SEEDS, "chat")
     assert profile.json_keys == ["age", "city", "name"] and profile.extractive
+    assert profile.extractive_keys == ["age", "city", "name"]
+    labels = [chat("Great battery.", '{"sentiment": "positive", "topic": "battery"}')] * 2
+    assert infer_profile(labels, "chat").extractive_keys == ["topic"]
+    reviews = [
+        chat(f"Review {i}.", json.dumps({"sentiment": s, "stars": i}))
+        for i, s in enumerate(["positive", "negative"] * 3)
+    ]
+    labelled = infer_profile(reviews, "chat")
+    assert labelled.categories == {"sentiment": ["negative", "positive"]}  # stars vary: no set
+    odd = chat("Review 9.", '{"sentiment": "sitive", "stars": 9}')
+    assert "sentiment 'sitive' is not one of the seeds' values" in format_problem(odd, labelled)
     score, parts = quality_score(person("Ana", 20, "Rome"), profile)
     assert score == 1.0 and parts["grounding"] == 1.0
     wrong = chat(

@@ -1,0 +1,146 @@
+"""Latency of `GET /runs` and `GET /runs/{id}` under 50 concurrent clients.
+
+Fills a fresh store (SQLite in a temp home, or FINETUNE_AGENT_DATABASE_URL) with 1,000 runs,
+starts `finetune-agent serve --no-workers` (uvicorn) on loopback in its own process, and has
+50 asyncio clients each issue requests back to back. Prints p50/p99 per endpoint; the last
+line is `RESULT api_p99_ms=<p99 over all requests>` (goal: <= 50).
+
+    python benchmarks/api_latency.py [--runs 1000] [--clients 50] [--requests 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+STATUSES = ("completed", "failed", "cancelled", "awaiting_approval", "queued")
+
+
+def fill_store(database_url: str, home: Path, runs: int) -> list[str]:
+    """`runs` runs with a realistic config, in a mix of statuses; returns their ids."""
+    import json
+
+    from llmfinetune_agent.run_store import RunStore
+
+    repo = Path(__file__).resolve().parent.parent
+    config = json.loads((repo / "configs" / "quickstart.json").read_text())
+    store = RunStore(database_url)
+    ids = []
+    for i in range(runs):
+        run = store.create_run(
+            name=f"bench-{i}",
+            config=config,
+            run_dir=str(home / "runs" / f"bench{i}"),
+            status=STATUSES[i % len(STATUSES)],
+        )
+        ids.append(run.id)
+    return ids
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
+    exe = shutil.which("finetune-agent") or f"{sys.executable} -m llmfinetune_agent.cli"
+    server = subprocess.Popen(
+        [*exe.split(), "serve", "--no-workers", "--port", str(port), "--log-level", "warning"],
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("the server did not start")
+
+
+async def client_loop(
+    client: httpx.AsyncClient, ids: list[str], requests: int, seed: int
+) -> dict[str, list[float]]:
+    rng = random.Random(seed)
+    times: dict[str, list[float]] = {"GET /runs": [], "GET /runs/{id}": []}
+    for i in range(requests):
+        if i % 2 == 0:
+            key, url = "GET /runs", f"/runs?limit=50&offset={rng.randrange(0, 900)}"
+        else:
+            key, url = "GET /runs/{id}", f"/runs/{rng.choice(ids)}"
+        start = time.perf_counter()
+        response = await client.get(url)
+        times[key].append((time.perf_counter() - start) * 1000)
+        response.raise_for_status()
+    return times
+
+
+async def measure(
+    base_url: str, ids: list[str], clients: int, requests: int
+) -> dict[str, list[float]]:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+        await asyncio.gather(*(client.get("/runs?limit=1") for _ in range(clients)))  # warm-up
+        results = await asyncio.gather(
+            *(client_loop(client, ids, requests, seed) for seed in range(clients))
+        )
+    merged: dict[str, list[float]] = {}
+    for result in results:
+        for key, values in result.items():
+            merged.setdefault(key, []).extend(values)
+    return merged
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=40, help="per client")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="fa-bench-"))
+    env = {**os.environ, "FINETUNE_AGENT_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    env.pop("FINETUNE_AGENT_API_KEY", None)
+    database_url = (
+        env.get("FINETUNE_AGENT_DATABASE_URL") or f"sqlite:///{home / 'finetune-agent.db'}"
+    )
+    env["FINETUNE_AGENT_DATABASE_URL"] = database_url
+    ids = fill_store(database_url, home, args.runs)
+    port = free_port()
+    server = start_server(env, port)
+    try:
+        times = asyncio.run(measure(f"http://127.0.0.1:{port}", ids, args.clients, args.requests))
+    finally:
+        server.terminate()
+        server.wait(20)
+        shutil.rmtree(home, ignore_errors=True)
+    every = [v for values in times.values() for v in values]
+    for key, values in times.items():
+        print(
+            f"{key:16} n={len(values):5}  p50={percentile(values, 50):7.1f} ms  "
+            f"p99={percentile(values, 99):7.1f} ms"
+        )
+    print(f"{args.clients} clients, {args.runs} runs in the store, {len(every)} requests")
+    print(f"RESULT api_p99_ms={percentile(every, 99):.1f}")
+
+
+if __name__ == "__main__":
+    main()

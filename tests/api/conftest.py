@@ -35,9 +35,9 @@ def small_config(name: str = "api-small") -> dict[str, Any]:
 
 @pytest.fixture
 def settings(_isolated_home: Path) -> Settings:
-    """Settings read from the environment (the per-test home), data roots = configs/data."""
+    """Settings from the environment (the per-test home); data roots: <home>/data, configs/data."""
     base = Settings.from_env()
-    return dataclasses.replace(base, data_roots=[DATA_ROOT, base.home / "data"])
+    return dataclasses.replace(base, data_roots=[base.home / "data", DATA_ROOT])
 
 
 def free_port() -> int:

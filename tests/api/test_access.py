@@ -53,7 +53,7 @@ def test_data_paths_outside_the_roots_are_422(client, field: str, value: str) ->
 
 
 def test_symlink_out_of_a_root_is_422(client, settings, tmp_path) -> None:
-    root = settings.data_roots[1]
+    root = settings.data_roots[0]
     root.mkdir(parents=True, exist_ok=True)
     (root / "sneaky.jsonl").symlink_to("/etc/passwd")
     config = small_config()

@@ -70,12 +70,17 @@ def test_three_mistakes_are_reported_together() -> None:
 
 
 def test_dpo_needs_preference_data() -> None:
-    issues = _issues({"data": {"train": "d.jsonl", "format": "alpaca"}, "training": {"method": "dpo"}})
+    issues = _issues(
+        {"data": {"train": "d.jsonl", "format": "alpaca"}, "training": {"method": "dpo"}}
+    )
     assert "preference" in " ".join(issues.values())
 
 
 def test_threshold_must_name_a_computed_metric() -> None:
-    data = {"data": {"train": "d"}, "evaluation": {"metrics": ["rougeL"], "thresholds": {"bleu": 1}}}
+    data = {
+        "data": {"train": "d"},
+        "evaluation": {"metrics": ["rougeL"], "thresholds": {"bleu": 1}},
+    }
     assert "bleu" in " ".join(_issues(data).values())
 
 
@@ -85,7 +90,9 @@ def test_unknown_metric_gets_a_suggestion() -> None:
 
 
 def test_checkpoint_fractions_are_sorted() -> None:
-    config = parse_run_config({"data": {"train": "d"}, "hitl": {"training_checkpoints": [0.75, 0.25]}})
+    config = parse_run_config(
+        {"data": {"train": "d"}, "hitl": {"training_checkpoints": [0.75, 0.25]}}
+    )
     assert config.hitl.training_checkpoints == [0.25, 0.75]
 
 

@@ -23,7 +23,7 @@ from pydantic import (
 
 from models.config import ModelConfig
 from phases.data.config import DataConfig
-from phases.evaluation.config import BUILTIN_METRICS, EvaluationConfig
+from phases.evaluation.config import EvaluationConfig
 from phases.post_training.config import PostTrainingConfig
 from phases.retrieval.config import KnowledgeConfig
 from phases.synthesis.config import DataGenerationConfig
@@ -120,26 +120,6 @@ class RunConfig(BaseModel):
             raise ValueError(
                 "training.method 'sft' learns from completions, but data.format is 'preference': "
                 "use method 'dpo' or 'reward' for preference pairs"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _metrics_known(self) -> RunConfig:
-        ev = self.evaluation
-        unknown = [m for m in ev.metrics if m not in BUILTIN_METRICS and ":" not in m]
-        if unknown:
-            hints = [_closest(m, BUILTIN_METRICS) for m in unknown]
-            raise ValueError(
-                f"evaluation.metrics has unknown metric(s) {unknown}"
-                + "".join(f" (did you mean '{h}'?)" for h in hints if h)
-                + f"; built-in metrics are {list(BUILTIN_METRICS)}, or name a user function "
-                "as 'package.module:function'"
-            )
-        stray = [k for k in ev.thresholds if k not in ev.metrics]
-        if stray:
-            raise ValueError(
-                f"evaluation.thresholds names metric(s) {stray} that are not computed: "
-                f"add them to evaluation.metrics {ev.metrics}"
             )
         return self
 

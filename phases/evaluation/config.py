@@ -1,6 +1,8 @@
 """The `evaluation` section of a run config (metrics, thresholds, generation)."""
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import difflib
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 BUILTIN_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "bertscore", "exact_match", "perplexity")
 
@@ -41,6 +43,22 @@ class EvaluationConfig(BaseModel):
     compare_base: bool = Field(
         True, description="Also evaluate the base model on the same eval set and report deltas."
     )
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_known(cls, metrics: list[str]) -> list[str]:
+        unknown = [m for m in metrics if m not in BUILTIN_METRICS and ":" not in m]
+        if unknown:
+            hints = [
+                difflib.get_close_matches(m, BUILTIN_METRICS, n=1, cutoff=0.5) for m in unknown
+            ]
+            raise ValueError(
+                f"unknown metric(s) {unknown}"
+                + "".join(f" (did you mean '{h[0]}'?)" for h in hints if h)
+                + f"; built-in metrics are {list(BUILTIN_METRICS)}, or name a user function "
+                "as 'package.module:function'"
+            )
+        return metrics
 
     @model_validator(mode="after")
     def _thresholds_name_metrics(self) -> "EvaluationConfig":

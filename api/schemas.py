@@ -137,6 +137,10 @@ class DecisionIn(BaseModel):
     decision: Literal["approve", "reject", "edit"]
     edits: dict[str, Any] | None = Field(None, description="A config patch (for 'edit').")
     comment: str = Field("", max_length=10_000, description="Recorded with the decision.")
+    select: list[int] | None = Field(
+        None,
+        description="approve_fixes only: apply just these diagnoses' patches, by index.",
+    )
 
 
 class DecisionAccepted(BaseModel):

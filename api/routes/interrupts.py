@@ -44,7 +44,7 @@ def answer_interrupt(
     pool: PoolDep,
 ) -> DecisionAccepted:
     """Approve, reject or edit (a config patch). The run continues in a worker."""
-    value = decision.model_dump()
+    value = decision.model_dump(exclude_none=True)
     accept_decision(service, settings, run_id=run_id, interrupt_id=interrupt_id, decision=value)
     pool.notify()
     return DecisionAccepted(run_id=run_id, interrupt_id=interrupt_id, status="queued")

@@ -104,11 +104,29 @@ def _open_postgres(conninfo: str) -> Iterator[BaseCheckpointSaver]:
         saver = PostgresSaver(pool, serde=make_serializer())
         with _postgres_setup_lock:
             if conninfo not in _postgres_setup_done:
-                saver.setup()
+                _setup_serialized(pool, saver)
                 _postgres_setup_done.add(conninfo)
         yield saver
     finally:
         pool.close()
+
+
+# Any fixed 64-bit key: serializes PostgresSaver.setup() across processes.
+_SETUP_LOCK_KEY = 0x66696E6574756E65
+
+
+def _setup_serialized(pool: Any, saver: Any) -> None:
+    """Run the saver's migrations under a Postgres advisory lock.
+
+    Two processes starting at once on an empty database otherwise both insert the same
+    migration row and one dies with a unique violation.
+    """
+    with pool.connection() as lock_conn:
+        lock_conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+        try:
+            saver.setup()
+        finally:
+            lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
 
 
 def thread_checkpoints(saver: BaseCheckpointSaver, thread_id: str) -> list[dict[str, Any]]:

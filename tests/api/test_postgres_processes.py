@@ -7,35 +7,13 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.api.conftest import DATA_ROOT, free_port, small_config, wait_for_status
-
-PG_BASE_URL = os.environ.get(
-    "FINETUNE_AGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh schema on the search_path of the returned URL; dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    schema = f"fa_api_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(PG_BASE_URL, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_BASE_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _serve(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:

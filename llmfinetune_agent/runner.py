@@ -7,6 +7,7 @@ compare-and-set on its status row (LangGraph has no per-thread lock), streams th
 
 from __future__ import annotations
 
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from llmfinetune_agent.run_store import Heartbeat, RunRecord, RunStore, make_own
 from llmfinetune_agent.settings import Settings
 
 EventSink = Callable[[str, dict[str, Any]], None]
+PROGRESS_KINDS = ("training_progress", "evaluation_progress")
+PROGRESS_LOG_SECONDS = 1.0
 BAD_INPUT_PREFIX = "bad input: "  # marks failures caused by the user's data, model or config
 
 
@@ -81,6 +84,7 @@ class RunService:
         self.settings = settings
         self.store = RunStore(settings.database_url, lease_seconds=settings.lease_seconds)
         self.graph = build().compile(checkpointer=saver)
+        self._last_progress: dict[tuple[str, str], float] = {}
 
     # --- creating and reading ---------------------------------------------------------
 
@@ -227,9 +231,25 @@ class RunService:
     def _emit(
         self, run_id: str, kind: str, payload: dict[str, Any], on_event: EventSink | None
     ) -> None:
-        self.store.append_event(run_id=run_id, kind=kind, payload=payload)
+        if not self._throttled(run_id, kind, payload):
+            self.store.append_event(run_id=run_id, kind=kind, payload=payload)
         if on_event:
             on_event(kind, payload)
+
+    def _throttled(self, run_id: str, kind: str, payload: dict[str, Any]) -> bool:
+        """Progress events reach the log at most every PROGRESS_LOG_SECONDS (and at the end):
+        one durable write per training step measurably slowed small runs."""
+        if kind not in PROGRESS_KINDS:
+            return False
+        done, total = (
+            payload.get("step", payload.get("done")),
+            payload.get("total_steps", payload.get("total")),
+        )
+        now, key = time.monotonic(), (run_id, kind)
+        if done == total or now - self._last_progress.get(key, 0.0) >= PROGRESS_LOG_SECONDS:
+            self._last_progress[key] = now
+            return False
+        return True
 
     def _settle(self, run_id: str) -> dict[str, Any]:
         """The run-store fields after a stream ends: waiting, completed, cancelled or failed."""

@@ -111,8 +111,7 @@ class RunService:
 
     def pending_interrupts(self, run_id: str) -> list[dict[str, Any]]:
         """The run's pending interrupts as `{id, kind, message, details, options}`."""
-        state = self.graph.get_state(_thread(run_id))
-        return [{"id": i.id, **i.value} for i in state.interrupts]
+        return _interrupts(self.graph.get_state(_thread(run_id)))
 
     def state_values(self, run_id: str) -> dict[str, Any]:
         """The latest graph state of the run (empty before its first step)."""
@@ -277,6 +276,11 @@ class RunService:
         return {"status": "failed", "error": "the graph stopped without an outcome"}
 
 
+def _interrupts(snapshot: Any) -> list[dict[str, Any]]:
+    """Pending interrupts of a state snapshot as `{id, kind, message, details, options}`."""
+    return [{"id": i.id, **i.value} for i in snapshot.interrupts]
+
+
 def _thread(run_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": run_id}}
 
@@ -304,8 +308,9 @@ def open_service(settings: Settings | None = None) -> Iterator[RunService]:
 def describe_run(service: RunService, run_id: str) -> dict[str, Any]:
     """What `runs show --json` and `GET /runs/{id}` return for one run."""
     run = service.require(run_id)
-    values = service.state_values(run_id)
-    pending = service.pending_interrupts(run_id)
+    snapshot = service.graph.get_state(_thread(run_id))  # read once: each read loads a checkpoint
+    values = dict(snapshot.values or {})
+    pending = _interrupts(snapshot)
     evaluation = values.get("evaluation") or {}
     return {
         "id": run.id,

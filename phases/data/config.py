@@ -35,7 +35,7 @@ class DataConfig(BaseModel):
         default_factory=dict,
         description=(
             "Column mapping from a standard name to the name in your file, "
-            "e.g. {\"prompt\": \"question\", \"completion\": \"answer\"}."
+            'e.g. {"prompt": "question", "completion": "answer"}.'
         ),
     )
     eval_fraction: float = Field(

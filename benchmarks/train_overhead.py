@@ -25,7 +25,7 @@ from bench_setup import bare_trl_sft, build_model, chat_data, count_tokens, ours
 # The hyper-parameters both paths use; anything else is each path's own default behaviour
 # with the differences that are not hyper-parameters held equal (no activation checkpointing,
 # float32 on CPU, no intermediate checkpoints, loss on the assistant reply).
-EPOCHS, BATCH, LR, MAX_LENGTH = 1, 8, 2e-4, 128
+EPOCHS, BATCH, LR, MAX_LENGTH = 3, 8, 2e-4, 128
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,8 +112,11 @@ def _open_postgres(conninfo: str) -> Iterator[BaseCheckpointSaver]:
         pool.close()
 
 
-# Any fixed 64-bit key: serializes PostgresSaver.setup() across processes.
-_SETUP_LOCK_KEY = 0x66696E6574756E65
+# Advisory-lock class for PostgresSaver.setup(); the second key is the target schema's hash,
+# so only processes migrating the same schema wait on each other.
+_SETUP_LOCK_CLASS = 0x66696E65
+SETUP_LOCK_WAIT_SECONDS = 300
+_SETUP_LOCK_POLL_SECONDS = 0.2
 
 
 def _setup_serialized(pool: Any, saver: Any) -> None:
@@ -120,13 +124,39 @@ def _setup_serialized(pool: Any, saver: Any) -> None:
 
     Two processes starting at once on an empty database otherwise both insert the same
     migration row and one dies with a unique violation.
+
+    The lock is polled with `pg_try_advisory_lock`, never waited for in `pg_advisory_lock`:
+    the migrations run `CREATE INDEX CONCURRENTLY`, which waits for every transaction open
+    in the database to end, and a blocked `pg_advisory_lock` call is such a transaction.
+    The holder's index build would then wait for the waiter, the waiter for the holder's
+    lock: a deadlock Postgres cannot see (the holder's two sessions are linked only in
+    our process), so both servers hung silently at start-up.
     """
     with pool.connection() as lock_conn:
-        lock_conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+        key = _setup_lock_key(lock_conn)
+        _acquire_setup_lock(lock_conn, key)
         try:
             saver.setup()
         finally:
-            lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+            lock_conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def _setup_lock_key(conn: Any) -> tuple[int, int]:
+    """The (class, schema hash) advisory key for migrating the schema `conn` creates tables in."""
+    row = conn.execute("SELECT hashtext(coalesce(current_schema(), '')) AS h").fetchone()
+    return _SETUP_LOCK_CLASS, row["h"]
+
+
+def _acquire_setup_lock(conn: Any, key: tuple[int, int]) -> None:
+    """Take the setup lock, polling so that no transaction of ours stays open while waiting."""
+    deadline = time.monotonic() + SETUP_LOCK_WAIT_SECONDS
+    while not conn.execute("SELECT pg_try_advisory_lock(%s, %s) AS ok", key).fetchone()["ok"]:
+        if time.monotonic() > deadline:
+            raise CheckpointStoreError(
+                f"Another process has held the checkpoint set-up lock (advisory key {key}) for "
+                f"over {SETUP_LOCK_WAIT_SECONDS} s; look for it in pg_locks/pg_stat_activity."
+            )
+        time.sleep(_SETUP_LOCK_POLL_SECONDS)
 
 
 def thread_checkpoints(saver: BaseCheckpointSaver, thread_id: str) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,3 +129,53 @@ def test_serializer_is_strict() -> None:
 
     with pytest.raises(TypeError):  # no pickle fallback for unserializable objects
         serde.dumps_typed(object())
+
+
+@pytest.mark.postgres
+def test_setup_waiter_does_not_block_concurrent_index_build(postgres_base_url: str) -> None:
+    """A process waiting for the set-up lock must not stall the holder's migrations.
+
+    PostgresSaver's migrations run CREATE INDEX CONCURRENTLY, which waits for every open
+    transaction in the database; a waiter blocked inside `pg_advisory_lock` is one, so the
+    holder and the waiter deadlocked (two `serve` processes hung at start-up).
+    """
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from llmfinetune_agent.checkpointing import _setup_lock_key
+
+    schema = f"fa_test_{uuid.uuid4().hex[:10]}"
+    url = f"{postgres_base_url}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(postgres_base_url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    outcome: dict[str, Any] = {}
+
+    def open_waiting() -> None:
+        try:
+            with open_checkpointer(url) as saver, saver.conn.connection() as conn:
+                query = "SELECT count(*) AS n FROM pg_tables WHERE schemaname = current_schema()"
+                outcome["tables"] = conn.execute(query).fetchone()["n"]
+        except Exception as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    try:
+        with (
+            psycopg.connect(url, autocommit=True, row_factory=dict_row) as holder,
+            psycopg.connect(url, autocommit=True) as migrator,
+        ):
+            key = _setup_lock_key(holder)
+            holder.execute("SELECT pg_advisory_lock(%s, %s)", key)  # "another process" migrates
+            migrator.execute("CREATE TABLE t (x int)")
+            waiter = threading.Thread(target=open_waiting, daemon=True)
+            waiter.start()
+            time.sleep(1.0)  # the waiter is now waiting for the lock
+            assert waiter.is_alive(), outcome
+            migrator.execute("SET statement_timeout = '20s'")
+            migrator.execute("CREATE INDEX CONCURRENTLY t_x_idx ON t (x)")  # timed out before
+            holder.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+            waiter.join(30)
+        assert not waiter.is_alive() and "error" not in outcome, outcome
+        assert outcome["tables"] >= 5  # t + the saver's four tables
+    finally:
+        with psycopg.connect(postgres_base_url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

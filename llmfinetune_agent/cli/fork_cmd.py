@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from llmfinetune_agent.cli.exit_codes import BAD_INPUT, FAILED, OK
+from llmfinetune_agent.cli.exit_codes import BAD_INPUT, OK
 
 
 def register(app: typer.Typer, runs_app: typer.Typer) -> None:
@@ -21,15 +21,10 @@ def runs_history(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON."),
 ) -> None:
     """List a run's checkpoints, newest first: id, the node that wrote it, time, next node."""
+    from llmfinetune_agent.cli.run_cmd import read_run
     from llmfinetune_agent.fork import run_history
-    from llmfinetune_agent.runner import RunError, open_service
 
-    with open_service() as service:
-        try:
-            history = run_history(service, run_id)
-        except RunError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(BAD_INPUT) from None
+    history = read_run(run_history, run_id)
     if as_json:
         typer.echo(json.dumps(history, indent=2, default=str))
         return
@@ -51,7 +46,7 @@ def fork(
 ) -> None:
     """Create a new run continuing from a checkpoint of RUN_ID with a config patch."""
     from llmfinetune_agent.cli.display import RunDisplay
-    from llmfinetune_agent.cli.run_cmd import _drive, _finish
+    from llmfinetune_agent.cli.run_cmd import _drive, _finish, exit_code_for
     from llmfinetune_agent.fork import fork_run
     from llmfinetune_agent.runner import RunError, open_service
 
@@ -62,9 +57,7 @@ def fork(
             child = fork_run(service, run_id, checkpoint_id=at, patch=patch or None)
         except RunError as exc:
             display.error(str(exc))
-            raise typer.Exit(
-                BAD_INPUT if exc.code in ("invalid", "not_found") else FAILED
-            ) from None
+            raise typer.Exit(exit_code_for(exc)) from None
         display.say(f"run {child.id} forked from {run_id} at {at} ({child.run_dir})")
         if not run:
             display.say(f"start it with:  finetune-agent resume {child.id}")

@@ -73,9 +73,7 @@ def resume(
             record = service.resume(run_id, decision=decision, on_event=display.on_event)
         except RunError as exc:
             display.error(str(exc))
-            raise typer.Exit(
-                BAD_INPUT if exc.code in ("invalid", "not_found") else FAILED
-            ) from None
+            raise typer.Exit(exit_code_for(exc)) from None
         record = _drive(service, record, display, auto_approve=auto_approve)
     raise typer.Exit(_finish(record, display))
 
@@ -103,14 +101,9 @@ def runs_show(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON."),
 ) -> None:
     """Show a run: status, pending gate, decisions, metrics, model."""
-    from llmfinetune_agent.runner import RunError, describe_run, open_service
+    from llmfinetune_agent.runner import describe_run
 
-    with open_service() as service:
-        try:
-            info = describe_run(service, run_id)
-        except RunError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(BAD_INPUT) from None
+    info = read_run(describe_run, run_id)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
@@ -120,6 +113,23 @@ def runs_show(
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def exit_code_for(exc: Any) -> int:
+    """A `RunError`'s exit code: the user's mistake (unknown run, invalid decision) is 2."""
+    return BAD_INPUT if exc.code in ("invalid", "not_found") else FAILED
+
+
+def read_run(read: Any, run_id: str) -> Any:
+    """`read(service, run_id)` with an open service; a `RunError` is printed, exit 2."""
+    from llmfinetune_agent.runner import RunError, open_service
+
+    with open_service() as service:
+        try:
+            return read(service, run_id)
+        except RunError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(BAD_INPUT) from None
 
 
 def _drive(service: Any, record: Any, display: Any, *, auto_approve: bool) -> Any:

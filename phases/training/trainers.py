@@ -138,6 +138,17 @@ def load_dataset_cached(data: TrainingData | None, work_dir: Path, split: str):
     )
 
 
+def datasets_and_tokenizer(
+    train_data: TrainingData, eval_data: TrainingData | None, work_dir: Path, tokenizer
+) -> dict:
+    """The trainer arguments every method shares: cached train/eval datasets, the tokenizer."""
+    return {
+        "train_dataset": load_dataset_cached(train_data, work_dir, "train"),
+        "eval_dataset": load_dataset_cached(eval_data, work_dir, "eval"),
+        "processing_class": tokenizer,
+    }
+
+
 def watched(trainer_cls: type[Trainer], monitor: StepMonitor) -> type[Trainer]:
     """`trainer_cls` reporting each micro-batch loss to `monitor`, so NaN is caught per step."""
 
@@ -224,9 +235,7 @@ def build_sft(
     return watched(lean_sft_trainer_class(), monitor)(
         model=causal_lm,
         args=args,
-        train_dataset=load_dataset_cached(train_data, work_dir, "train"),
-        eval_dataset=load_dataset_cached(eval_data, work_dir, "eval"),
-        processing_class=tokenizer,
+        **datasets_and_tokenizer(train_data, eval_data, work_dir, tokenizer),
         peft_config=None if is_adapter(causal_lm) else lora_config(config, "CAUSAL_LM"),
         callbacks=callbacks,
     )
@@ -258,9 +267,7 @@ def build_dpo(
         model=policy,
         ref_model=reference,
         args=args,
-        train_dataset=load_dataset_cached(train_data, work_dir, "train"),
-        eval_dataset=load_dataset_cached(eval_data, work_dir, "eval"),
-        processing_class=tokenizer,
+        **datasets_and_tokenizer(train_data, eval_data, work_dir, tokenizer),
         peft_config=None if is_adapter(policy) else lora_config(config, "CAUSAL_LM"),
         callbacks=callbacks,
     )
@@ -286,9 +293,7 @@ def build_reward(
     return watched(RewardTrainer, monitor)(
         model=scorer,
         args=args,
-        train_dataset=load_dataset_cached(train_data, work_dir, "train"),
-        eval_dataset=load_dataset_cached(eval_data, work_dir, "eval"),
-        processing_class=tokenizer,
+        **datasets_and_tokenizer(train_data, eval_data, work_dir, tokenizer),
         peft_config=lora_config(config, "SEQ_CLS"),
         callbacks=callbacks,
     )

@@ -127,6 +127,27 @@ class DivergenceGuard(TrainerCallback):
             control.should_save = False
 
 
+class LongerSchedule(TrainerCallback):
+    """Continuing another run's checkpoint: take the learning rate from this run's schedule.
+
+    Trainer builds the scheduler for the new total and loads the checkpoint's scheduler state
+    (its step); the lambda keeps the new total, as torch saves no state of a `partial`. But the
+    optimizer's saved param groups carry the rate the *earlier* schedule had reached (0 at the
+    end of a linear decay), and the first step would use it. Reset it to the new schedule's.
+    """
+
+    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+        lambdas = getattr(lr_scheduler, "lr_lambdas", None)
+        if optimizer is None or lambdas is None:
+            return
+        step = lr_scheduler.last_epoch
+        for group, base_lr, fn in zip(
+            optimizer.param_groups, lr_scheduler.base_lrs, lambdas, strict=True
+        ):
+            group["lr"] = base_lr * fn(step)
+        lr_scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
 class ProgressReporter(TrainerCallback):
     """Emit a `TrainingProgress` after every optimizer step (and keep the last one)."""
 
@@ -168,10 +189,14 @@ def make_callbacks(
     stop_at_fraction: float | None,
     progress: Callable[[TrainingProgress], None] | None,
     should_stop: Callable[[], bool] | None,
+    continuing: bool = False,
 ) -> dict[str, TrainerCallback]:
-    """The run's callbacks by role, in the order the trainer must call them."""
+    """The run's callbacks by role, in the order the trainer must call them (`continuing`:
+    the run starts from another run's checkpoint, see `LongerSchedule`)."""
     monitor = StepMonitor()
+    schedule = {"schedule": LongerSchedule()} if continuing else {}
     return {
+        **schedule,
         "monitor": monitor,
         "progress": ProgressReporter(monitor, progress),
         "stop": StopAtStep(stop_at_fraction),

@@ -39,6 +39,8 @@ class TrainingResult:
     message: str
     diverged_at_step: int | None = None
     tokens_per_second: float | None = None
+    continued_from: str | None = None
+    """The earlier run's checkpoint this run continued from (`train(continue_from=...)`)."""
 
     def to_dict(self) -> dict:
         """A JSON-serializable dict."""

@@ -2,6 +2,8 @@
 
 A call always continues from the newest valid checkpoint in `output_dir/checkpoints`, so the
 same call serves a fresh start, a resume after an approval gate, and recovery after a crash.
+With `continue_from` and no checkpoint of its own, it starts from another run's checkpoint
+(same model, data and method) and trains on to a longer schedule's end.
 """
 
 import json
@@ -10,7 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from models.config import ModelConfig
-from phases.training.checkpoints import checkpoint_state, checkpoint_step, latest_checkpoint
+from phases.training.checkpoints import (
+    checkpoint_state,
+    checkpoint_step,
+    is_valid_checkpoint,
+    latest_checkpoint,
+)
 from phases.training.config import TrainingConfig
 from phases.training.data import TrainingData, TrainingInputError, load_training_data
 from phases.training.results import TrainingProgress, TrainingResult
@@ -33,6 +40,7 @@ def train(
     progress: Callable[[TrainingProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     cache_dir: Path | None = None,
+    continue_from: Path | None = None,
 ) -> TrainingResult:
     """Train `model` on `train_path` with `config.method`, resuming from any checkpoint.
 
@@ -40,7 +48,12 @@ def train(
     (the schedule stays that of the whole run); a later call finishes it. `should_stop` is asked
     after every step (status "cancelled"); a NaN/inf loss ends with status "diverged". On
     completion the model (or LoRA adapter) and tokenizer are in `output_dir/model`.
-    Raises TrainingInputError for unusable data, before any model is loaded.
+
+    `continue_from` is a checkpoint of an earlier run with the same model, data and method:
+    when `output_dir/checkpoints` has none of its own, training starts from it (weights,
+    optimizer and step) and runs on to this config's total steps, the learning rate following
+    this longer schedule. Refused unless the checkpoint is valid and its step is below the new
+    total. Raises TrainingInputError for unusable data or checkpoints, before training.
     """
     if stop_at_fraction is not None and not 0.0 < stop_at_fraction <= 1.0:
         raise TrainingInputError(f"stop_at_fraction must be in (0, 1], got {stop_at_fraction}.")
@@ -54,8 +67,14 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoints_dir = output_dir / CHECKPOINTS_SUBDIR
     resume = latest_checkpoint(checkpoints_dir)
+    continued = None
+    if resume is None and continue_from is not None:
+        resume = continued = _continuation(Path(continue_from), config, train_data)
     callbacks = make_callbacks(
-        stop_at_fraction=stop_at_fraction, progress=progress, should_stop=should_stop
+        stop_at_fraction=stop_at_fraction,
+        progress=progress,
+        should_stop=should_stop,
+        continuing=continued is not None,
     )
     trainer = BUILDERS[config.method](
         config,
@@ -72,8 +91,11 @@ def train(
     )
     quiet(trainer)
     total_steps = total_training_steps(trainer)
-    _check_same_run(resume, total_steps)
-    _write_args(output_dir, trainer, config, train_data, total_steps, max_length)
+    if continued is not None:
+        _check_longer_run(continued, total_steps)
+    else:
+        _check_same_run(resume, total_steps)
+    _write_args(output_dir, trainer, config, train_data, total_steps, max_length, continued)
     resumed_from = checkpoint_step(resume)
     if resumed_from < total_steps and resumed_from >= target_step(total_steps, stop_at_fraction):
         # This segment is already done (e.g. the same pause asked twice): train nothing.
@@ -81,7 +103,11 @@ def train(
         trainer.state.log_history = checkpoint_state(resume).get("log_history", [])
     else:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    return _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config)
+    result = _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config)
+    if continued is not None:
+        result.continued_from = str(continued)
+        result.checkpoint_path = result.checkpoint_path or str(continued)
+    return result
 
 
 def total_training_steps(trainer) -> int:
@@ -98,6 +124,46 @@ def _check_same_run(checkpoint: Path | None, total_steps: int) -> None:
             f"{checkpoint} belongs to a run of {saved_total} steps, but this configuration and "
             f"data give {total_steps}. Resume with the same training config and data, or use a "
             "new output_dir to start over."
+        )
+
+
+def _continuation(checkpoint: Path, config: TrainingConfig, data: TrainingData) -> Path:
+    """`checkpoint`, checked to be a complete checkpoint of a run on the same data and method."""
+    if not checkpoint.is_dir() or not is_valid_checkpoint(checkpoint):
+        raise TrainingInputError(
+            f"continue_from={checkpoint} is not a complete Trainer checkpoint (a checkpoint-N "
+            "directory with its trainer_state.json). Pass a checkpoint of the earlier run, or "
+            "train from the base model."
+        )
+    # The earlier run's training_args.json sits two levels up (<run>/checkpoints/checkpoint-N).
+    args_file = checkpoint.parent.parent / ARGS_FILE
+    earlier = {}
+    if args_file.is_file():
+        earlier = json.loads(args_file.read_text(encoding="utf-8")).get("finetune_agent", {})
+    mine = config.model_dump(mode="json")
+    theirs = earlier.get("training_config") or {}
+    same = ("method", "lora", "batch_size", "gradient_accumulation_steps")
+    differ = [f"training.{k}" for k in same if k in theirs and theirs[k] != mine[k]]
+    if earlier.get("num_examples") not in (None, len(data.records)):
+        differ.append(f"the number of examples ({earlier['num_examples']} -> {len(data.records)})")
+    if differ:
+        raise TrainingInputError(
+            f"continue_from={checkpoint} was trained with a different "
+            + ", ".join(differ)
+            + ": continuing needs the same model, data and method. Train from the base model."
+        )
+    return checkpoint
+
+
+def _check_longer_run(checkpoint: Path, total_steps: int) -> None:
+    """Continuing makes sense only towards a total beyond the checkpoint's step."""
+    step = checkpoint_step(checkpoint)
+    if step >= total_steps:
+        raise TrainingInputError(
+            f"continue_from={checkpoint} is at step {step}, but this configuration trains "
+            f"{total_steps} steps in all: nothing is left to train. Lengthen the schedule "
+            "(training.epochs or training.max_steps) beyond that step, or train from the base "
+            "model."
         )
 
 
@@ -166,7 +232,9 @@ def _finite(value):
     return value
 
 
-def _write_args(output_dir, trainer, config, data: TrainingData, total_steps, max_length) -> None:
+def _write_args(
+    output_dir, trainer, config, data: TrainingData, total_steps, max_length, continued
+) -> None:
     """The resolved Trainer arguments plus what this phase decided, as JSON."""
     resolved = json.loads(trainer.args.to_json_string())
     resolved["finetune_agent"] = {
@@ -177,5 +245,6 @@ def _write_args(output_dir, trainer, config, data: TrainingData, total_steps, ma
         "total_steps": total_steps,
         "max_length": max_length,
         "packing": bool(getattr(trainer.args, "packing", False)),
+        "continued_from": str(continued) if continued else None,
     }
     (output_dir / ARGS_FILE).write_text(json.dumps(resolved, indent=1), encoding="utf-8")

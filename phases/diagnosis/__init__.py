@@ -9,15 +9,24 @@ Pure and light: only `probe_generation` loads a model (inside the call).
 
 from phases.diagnosis.diagnose import diagnose_run, read_json, read_rows
 from phases.diagnosis.probe import closes_turn, probe_generation
-from phases.diagnosis.results import SEVERITY_RANK, Diagnosis, DiagnosisKind, Severity
+from phases.diagnosis.results import (
+    SEVERITY_RANK,
+    Diagnosis,
+    DiagnosisKind,
+    Route,
+    Severity,
+    patch_route,
+)
 
 __all__ = [
     "SEVERITY_RANK",
     "Diagnosis",
     "DiagnosisKind",
+    "Route",
     "Severity",
     "closes_turn",
     "diagnose_run",
+    "patch_route",
     "probe_generation",
     "read_json",
     "read_rows",

@@ -136,8 +136,14 @@ def check_underfitting(
         ),
         evidence={"first_loss": rounded(first), "final_loss": rounded(last), "points": len(losses)},
         patch={"training": patch},
-        rationale="The model has not seen the data enough to learn it; train twice as long.",
+        rationale=(
+            "The model has not seen the data enough to learn it; train twice as long. The "
+            "loss was still falling, so the next iteration continues from where this one "
+            "ended (its weights and optimizer state) instead of starting over; the remaining "
+            "steps follow the learning-rate schedule of the longer run."
+        ),
         expected_effect="A clearly lower training loss and better eval metrics.",
+        route="continue",
     )
 
 

@@ -1,4 +1,7 @@
-"""Dependencies as annotated aliases: the service, its settings, the worker pool, the API key."""
+"""Dependencies as annotated aliases: the service, its settings, the worker pool, the API key.
+
+All are `async def`: they only read app state, and FastAPI runs a plain `def` dependency in
+its thread pool, a hop that costs more than the work (benchmarks/api_latency.py)."""
 
 from __future__ import annotations
 
@@ -18,19 +21,19 @@ _bearer = HTTPBearer(
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_service(request: Request) -> RunService:
+async def get_service(request: Request) -> RunService:
     return request.app.state.service
 
 
-def get_pool(request: Request) -> RunWorkerPool:
+async def get_pool(request: Request) -> RunWorkerPool:
     return request.app.state.pool
 
 
-def get_models(request: Request) -> ModelCache:
+async def get_models(request: Request) -> ModelCache:
     return request.app.state.models
 
 
@@ -40,7 +43,7 @@ PoolDep = Annotated[RunWorkerPool, Depends(get_pool)]
 ModelCacheDep = Annotated[ModelCache, Depends(get_models)]
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

@@ -6,11 +6,13 @@ uvicorn --factory api.main:create_app --host 127.0.0.1 --port 8000
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.confinement import PathNotAllowed
 from api.deps import AuthDep
@@ -51,6 +53,9 @@ def create_app(
             app.state.models = ModelCache(cache_dir=resolved.models_cache_dir)
             app.state.upload_limit_bytes = upload_limit_bytes
             pool.start()  # the first poll recovers runs a crash left behind
+            # What start-up built lives as long as the process: keep the cyclic collector
+            # from re-scanning it on every full collection (latency spikes under load).
+            gc.freeze()
             try:
                 yield
             finally:
@@ -61,12 +66,34 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The schema and docs pages are served by `_add_docs`, behind the key like the rest.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.include_router(health.router)
+    _add_docs(app)
     for router in (runs, interrupts, events, artifacts, models, data, history):
         app.include_router(router.router, dependencies=[AuthDep])
     _add_error_handlers(app)
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """`/openapi.json`, `/docs` (Swagger UI) and `/redoc`, each needing the API key when one is
+    set: the schema lists every route and parameter, which is not for anonymous callers."""
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[AuthDep])
+    async def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[AuthDep])
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=[AuthDep])
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -15,13 +15,25 @@ on the run's row, keeps the claim alive with a `Heartbeat`, and releases it with
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from llmfinetune_agent.store.engine import dispose_engine, engine_for
@@ -57,10 +69,42 @@ __all__ = [
 DEFAULT_CLAIMABLE = ("queued", "awaiting_approval", "running")
 _UPDATABLE_FIELDS = ("current_node", "pending_interrupt", "error", "model_path", "config", "status")
 _EVENT_INSERT_ATTEMPTS = 50
+SUMMARY_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "current_node",
+    "pending_interrupt",
+    "error",
+    "model_path",
+    "run_dir",
+    "parent_run_id",
+    "created_at",
+    "updated_at",
+)
+_SUMMARY_COLUMNS = tuple(
+    "pending_interrupt_json" if f == "pending_interrupt" else f for f in SUMMARY_FIELDS
+)
 # Reads and writes go through Core on the tables: no ORM identity map to pay for per row.
 _runs = RunRow.__table__
 _events = EventRow.__table__
 _models = ModelRow.__table__
+
+
+def _summary_statements(by_status: bool) -> tuple[Select, Select]:
+    """The page and count queries of `run_summaries`, built once (keyed by: filter by status)."""
+    where = [_runs.c.status == bindparam("status")] if by_status else []
+    page = (
+        select(*(_runs.c[name] for name in _SUMMARY_COLUMNS))
+        .where(*where)
+        .order_by(_runs.c.created_at.desc(), _runs.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    return page, select(func.count()).select_from(_runs).where(*where)
+
+
+_SUMMARIES = {flag: _summary_statements(flag) for flag in (False, True)}
 
 
 def _new_id() -> str:
@@ -162,6 +206,24 @@ class RunStore:
             rows = conn.execute(page).all()
             total = conn.execute(select(func.count()).select_from(_runs).where(*where)).scalar()
         return [RunRecord.from_row(r) for r in rows], int(total or 0)
+
+    def run_summaries(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """`list_runs` for listings: one page as plain dicts of the `SUMMARY_FIELDS`, without
+        the config (parsing 50 configs per page was most of a `GET /runs`)."""
+        page, count = _SUMMARIES[status is not None]
+        params = {"status": status, "limit": limit, "offset": offset}
+        with self.engine.connect() as conn:
+            rows = conn.execute(page, params).all()
+            total = conn.execute(count, params).scalar()
+        summaries = []
+        for row in rows:
+            summary = dict(zip(SUMMARY_FIELDS, row, strict=True))
+            pending = summary["pending_interrupt"]
+            summary["pending_interrupt"] = json.loads(pending) if pending is not None else None
+            summaries.append(summary)
+        return summaries, int(total or 0)
 
     def update_run(self, *, run_id: str, owner: str | None = None, **fields: Any) -> bool:
         """Change fields of a run: current_node, pending_interrupt, error, model_path, config,

@@ -22,15 +22,19 @@ def test_api_key_is_required_except_for_healthz(settings) -> None:
     app = create_app(dataclasses.replace(settings, api_key="s3cret"), workers=False)
     with TestClient(app) as c:
         assert c.get("/healthz").status_code == 200
-        for path in ("/runs", "/models", "/runs/abc/events"):
+        for path in ("/runs", "/models", "/runs/abc/events", "/openapi.json", "/docs", "/redoc"):
             denied = c.get(path)
             assert denied.status_code == 401, path
             assert denied.headers["www-authenticate"] == "Bearer"
         assert c.get("/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/runs", headers={"Authorization": "Basic s3cret"}).status_code == 401
         assert c.post("/runs", json=small_config()).status_code == 401
-        ok = c.get("/runs", headers={"Authorization": "Bearer s3cret"})
+        key = {"Authorization": "Bearer s3cret"}
+        ok = c.get("/runs", headers=key)
         assert ok.status_code == 200 and ok.json() == {"data": [], "count": 0}
+        schema = c.get("/openapi.json", headers=key)
+        assert schema.status_code == 200 and "/runs/{run_id}" in schema.json()["paths"]
+        assert "swagger-ui" in c.get("/docs", headers=key).text
 
 
 @pytest.mark.parametrize(

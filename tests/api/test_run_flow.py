@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from api.main import create_app
+from api.schemas import RunDetail, RunsPublic
 from llmfinetune_agent.runner import describe_run, open_service
 from tests.api.conftest import live_server, small_config
 
@@ -47,6 +48,11 @@ def test_quickstart_over_http(settings) -> None:
                 gates.append(data["kind"])
                 listed = client.get(f"/runs/{run_id}/interrupts").json()
                 assert listed["count"] == 1 and listed["data"][0]["id"] == data["id"]
+                # The hot reads skip FastAPI's response validation: check them against it here.
+                waiting = RunDetail.model_validate(client.get(f"/runs/{run_id}").json())
+                assert waiting.pending_interrupt["id"] == data["id"]
+                page = RunsPublic.model_validate(client.get("/runs").json())
+                assert page.data[0].pending_interrupt["id"] == data["id"]
                 if racing is None:
                     racing = _answer_twice(client, run_id, data["id"])
                 else:
@@ -55,6 +61,7 @@ def test_quickstart_over_http(settings) -> None:
                     assert done.status_code == 202, done.text
         final = client.get(f"/runs/{run_id}").json()
         assert final["status"] == "completed", final["error"]
+        assert RunDetail.model_validate(final).metrics["tuned"]
         assert kind == "end" and data == {"status": "completed"}
 
         # One approval per gate, in the graph's order; the losing racer changed nothing.

@@ -141,6 +141,14 @@ class DecisionIn(BaseModel):
         None,
         description="approve_fixes only: apply just these diagnoses' patches, by index.",
     )
+    route: Literal["retrain", "continue"] | None = Field(
+        None,
+        description=(
+            "approve_fixes only: 'retrain' from the base model, or 'continue' from the last "
+            "checkpoint (taken when the patch only lengthens the schedule; otherwise the run "
+            "retrains and records why). Default: the diagnoses' routes."
+        ),
+    )
 
 
 class DecisionAccepted(BaseModel):

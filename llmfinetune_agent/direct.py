@@ -54,8 +54,10 @@ def train_direct(
     *,
     stop_at_fraction: float | None = None,
     progress: EventSink | None = None,
+    continue_from: Path | None = None,
 ) -> dict[str, Any]:
-    """Train into `out` (to the end, or to a fraction), resuming from a checkpoint there."""
+    """Train into `out` (to the end, or to a fraction), resuming from a checkpoint there, or,
+    when `out` has none, from `continue_from` (an earlier run's checkpoint, same model/data)."""
     from phases.training import train
 
     result = train(
@@ -68,6 +70,7 @@ def train_direct(
         stop_at_fraction=stop_at_fraction,
         progress=(lambda p: progress("training_progress", p.to_dict())) if progress else None,
         cache_dir=_cache(),
+        continue_from=continue_from,
     )
     return result.to_dict()
 

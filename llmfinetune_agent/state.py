@@ -7,7 +7,7 @@ JSON values. Lists that grow (decisions, the orchestrator's log) use an append r
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 GateKind = Literal[
     "approve_plan", "approve_data", "training_checkpoint", "approve_evaluation", "approve_fixes"
@@ -24,6 +24,11 @@ class Decision(TypedDict):
     comment: str
     time: str
     iteration: int
+    route: NotRequired[str]
+    """approve_fixes: how the next iteration trains (retrain, continue, regenerate_data,
+    reevaluate)."""
+    route_reason: NotRequired[str]
+    """approve_fixes: why that route (e.g. why continuing was not possible)."""
 
 
 class RunState(TypedDict, total=False):
@@ -41,6 +46,9 @@ class RunState(TypedDict, total=False):
     """The training estimate shown at the plan gate (steps, time, memory)."""
     training: dict[str, Any] | None
     """Latest training result: status, global/total steps, checkpoint and model paths."""
+    warm_start: dict[str, Any] | None
+    """The 'continue' route: train on from `checkpoint` (iteration `from_iteration`, at `step`)
+    instead of the base model, while `key` (model, data, settings) still matches."""
     evaluation: dict[str, Any] | None
     """Base vs tuned metrics, thresholds passed, report paths."""
     diagnoses: list[dict[str, Any]] | None

@@ -39,7 +39,7 @@ def debugger(state: RunState) -> dict[str, Any]:
         generation=_probe(config, data, training),
     )
     diagnoses = [
-        {"index": i, **validated_patch(config, d.model_dump(mode="json"))}
+        {"index": i, **with_route(validated_patch(config, d.model_dump(mode="json")))}
         for i, d in enumerate(found)
     ]
     for d in diagnoses:
@@ -63,6 +63,16 @@ def validated_patch(config: RunConfig, diagnosis: dict[str, Any]) -> dict[str, A
     if patched == config:
         return {**diagnosis, "patch": None, "patch_rejected": "it changes nothing"}
     return diagnosis
+
+
+def with_route(diagnosis: dict[str, Any]) -> dict[str, Any]:
+    """The diagnosis with the route its fix takes: its own, else the one its patch implies
+    (None without a patch)."""
+    from phases.diagnosis import patch_route
+
+    patch = diagnosis.get("patch")
+    route = (diagnosis.get("route") or patch_route(patch)) if patch else None
+    return {**diagnosis, "route": route}
 
 
 def _probe(config: RunConfig, data: dict[str, Any], training: dict[str, Any]) -> dict | None:

@@ -56,6 +56,7 @@ def model_card(state: RunState) -> str:
         f"- {d['time']} `{d['gate']}`: **{d['decision']}**"
         + (f" — {d['comment']}" if d.get("comment") else "")
         + (f" (patch `{json.dumps(d['patch'])}`)" if d.get("patch") else "")
+        + (f", route {d['route']}" if d.get("route") else "")
         for d in state.get("decisions", [])
     ]
     return "\n".join(

@@ -13,13 +13,16 @@ from typing import Any
 from langgraph.types import interrupt
 
 from llmfinetune_agent.agents.improvement import (
+    ASKABLE_ROUTES,
     PER_ITERATION_GATES,
     FixSelectionError,
     all_iterations,
+    choose_route,
     fixable,
     fixes_patch,
     iteration_record,
     iterations_table,
+    requested_route,
 )
 from llmfinetune_agent.agents.orchestrator import checkpoint_key
 from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
@@ -79,6 +82,11 @@ def validate_decision(value: Any, config: dict[str, Any]) -> dict[str, Any]:
         ):
             raise DecisionError("select must be a list of diagnosis indexes, e.g. [0, 2]")
         normalized["select"] = select
+    route = value.get("route")
+    if route is not None:  # approve_fixes only: how the next iteration trains
+        if route not in ASKABLE_ROUTES:
+            raise DecisionError(f"route must be one of {list(ASKABLE_ROUTES)}, got {route!r}")
+        normalized["route"] = route
     return normalized
 
 
@@ -133,6 +141,7 @@ def _apply_edit(
             for gate in STALE_APPROVALS.get(result, ()):
                 approved.pop(gate, None)
             if result == "training":
+                update["warm_start"] = None  # retrain from the base unless a fix says otherwise
                 for key in [k for k in approved if k.startswith("training_checkpoint@")]:
                     approved.pop(key)
     Path(state["run_dir"], "config.json").write_text(new.model_dump_json(indent=2))
@@ -221,9 +230,13 @@ def gate_fixes(state: RunState) -> dict[str, Any]:
         "max_iterations": state["config"]["debugger"]["max_iterations"],
         "diagnoses": diagnoses,
         "proposed_patch": fixes_patch(diagnoses, {"decision": "approve"}) if fixes else None,
+        **_proposed_route(state, diagnoses),
         "how": (
             'approve applies every proposed patch; add "select": [indexes] to apply only some; '
-            "edit applies your own patch (plus any selected); reject ends the run"
+            "edit applies your own patch (plus any selected); reject ends the run. "
+            'Add "route": "retrain" to train from the base model, or "continue" to train on '
+            "from this iteration's last checkpoint (possible when the patch only lengthens "
+            "the schedule)"
         ),
     }
     kinds = ", ".join(f"#{d['index']} {d['kind']} ({d['severity']})" for d in diagnoses)
@@ -242,20 +255,50 @@ def gate_fixes(state: RunState) -> dict[str, Any]:
         return {"log": [{"next": "gate_fixes", "reason": f"invalid decision ignored: {exc}"}]}
 
 
+def _proposed_route(state: RunState, diagnoses: list[dict[str, Any]]) -> dict[str, Any]:
+    """The route approving every fix would take, and why (empty when nothing applies)."""
+    try:
+        approve = {"decision": "approve"}
+        patch = fixes_patch(diagnoses, approve)
+        new = apply_patch(RunConfig.model_validate(state["config"]), patch)
+    except (FixSelectionError, ConfigError):
+        return {}
+    route, reason, _ = choose_route(
+        state, new.model_dump(mode="json"), requested_route(diagnoses, approve)
+    )
+    return {"proposed_route": route, "route_reason": reason}
+
+
 def apply_fixes(state: RunState, value: dict[str, Any]) -> dict[str, Any]:
     """Start the next iteration: apply the chosen patch, keep a record of this iteration, and
     drop the results and per-iteration approvals the patch makes stale (so the orchestrator
-    routes to data preparation or retraining as the patched sections require)."""
-    patch = fixes_patch(state.get("diagnoses") or [], value)
-    decision = {**_decision_record(state, "approve_fixes", value), "patch": patch}
+    routes to data preparation or retraining as the patched sections require). On the
+    'continue' route a `warm_start` makes the trainer start from this iteration's last
+    checkpoint instead of the base model."""
+    diagnoses = state.get("diagnoses") or []
+    patch = fixes_patch(diagnoses, value)
+    new = apply_patch(RunConfig.model_validate(state["config"]), patch)
+    route, reason, warm_start = choose_route(
+        state, new.model_dump(mode="json"), requested_route(diagnoses, value)
+    )
+    decision = {
+        **_decision_record(state, "approve_fixes", value),
+        "patch": patch,
+        "route": route,
+        "route_reason": reason,
+    }
     if value.get("select") is not None:
         decision["select"] = value["select"]
+    if value.get("route") is not None:
+        decision["asked_route"] = value["route"]
     approved = {
         k: v
         for k, v in (state.get("approved") or {}).items()
         if k not in PER_ITERATION_GATES and not k.startswith("training_checkpoint@")
     }
     update = _apply_edit(state, patch, approved)
+    if warm_start is not None:
+        update.update(warm_start=warm_start, training=None)
     record_state = {**state, "decisions": [*state.get("decisions", []), decision]}
     update.update(
         decisions=[decision],

@@ -6,7 +6,9 @@ model card share them."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import Any, Literal
 
 from llmfinetune_agent.config import _deep_merge
 from llmfinetune_agent.state import RunState
@@ -14,7 +16,15 @@ from llmfinetune_agent.state import RunState
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 # Approvals that belong to one iteration: the next one asks again.
 PER_ITERATION_GATES = ("approve_evaluation", "approve_fixes")
-DIAGNOSIS_KEYS = ("index", "kind", "severity", "summary", "evidence", "patch")
+DIAGNOSIS_KEYS = ("index", "kind", "severity", "summary", "evidence", "patch", "route")
+# How a fix starts the next iteration ('reevaluate': the patch changes nothing trained).
+IterationRoute = Literal["regenerate_data", "retrain", "continue", "reevaluate"]
+ASKABLE_ROUTES = ("retrain", "continue")  # what a human may ask for at approve_fixes
+DATA_SECTIONS = ("data", "data_generation", "knowledge")
+# Sections a continued training may see patched: none of them changes what is trained.
+NEUTRAL_SECTIONS = ("hitl", "evaluation", "debugger", "post_training")
+LENGTH_KEYS = ("epochs", "max_steps")
+RESUMABLE = ("completed", "paused")
 
 
 class FixSelectionError(ValueError):
@@ -30,16 +40,9 @@ def fixes_patch(diagnoses: list[dict[str, Any]], decision: dict[str, Any]) -> di
     """The config patch a decision applies: the selected diagnoses' patches (all by default on
     approve, none by default on edit), merged least severe first so errors win a conflict,
     then the human's own edits on top."""
-    by_index = {d["index"]: d for d in diagnoses}
-    select = decision.get("select")
-    if select is None:
-        select = (
-            [d["index"] for d in fixable(diagnoses)] if decision["decision"] == "approve" else []
-        )
-    unknown = [i for i in select if i not in by_index]
-    if unknown:
-        raise FixSelectionError(f"no diagnosis with index {unknown}; indexes are {list(by_index)}")
-    chosen = sorted((by_index[i] for i in select), key=lambda d: SEVERITY_ORDER[d["severity"]])
+    chosen = sorted(
+        chosen_diagnoses(diagnoses, decision), key=lambda d: SEVERITY_ORDER[d["severity"]]
+    )
     patch: dict[str, Any] = {}
     for diagnosis in chosen:
         patch = _deep_merge(patch, diagnosis.get("patch") or {})
@@ -52,16 +55,168 @@ def fixes_patch(diagnoses: list[dict[str, Any]], decision: dict[str, Any]) -> di
     return patch
 
 
+def chosen_diagnoses(
+    diagnoses: list[dict[str, Any]], decision: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The diagnoses a decision selects: `select` by index, else every fixable one on approve
+    and none on edit."""
+    by_index = {d["index"]: d for d in diagnoses}
+    select = decision.get("select")
+    if select is None:
+        select = (
+            [d["index"] for d in fixable(diagnoses)] if decision["decision"] == "approve" else []
+        )
+    unknown = [i for i in select if i not in by_index]
+    if unknown:
+        raise FixSelectionError(f"no diagnosis with index {unknown}; indexes are {list(by_index)}")
+    return [by_index[i] for i in select]
+
+
+def requested_route(diagnoses: list[dict[str, Any]], decision: dict[str, Any]) -> str | None:
+    """The route asked for: the decision's own `route`, else 'continue' when a chosen diagnosis
+    proposes it (feasibility is `choose_route`'s business), else None (follow the patch)."""
+    if decision.get("route"):
+        return decision["route"]
+    chosen = chosen_diagnoses(diagnoses, decision)
+    return "continue" if any(d.get("route") == "continue" for d in chosen) else None
+
+
+def choose_route(
+    state: RunState, new_config: dict[str, Any], requested: str | None
+) -> tuple[IterationRoute, str, dict[str, Any] | None]:
+    """(route, reason, warm_start) for the iteration a patch starts.
+
+    The patched sections decide first: a data section means preparing the data again; no
+    training or model change means evaluating the same model again. A training change
+    retrains from the base model, or, when 'continue' is asked for and possible, trains on
+    from the previous iteration's last checkpoint (`warm_start` says from where)."""
+    old = state["config"]
+    sections = [key for key in old if old[key] != new_config.get(key)]
+    data_changed = [s for s in sections if s in DATA_SECTIONS]
+    if data_changed:
+        why = "the data is prepared again, then the model is trained from the base model"
+        return "regenerate_data", f"the patch changes {', '.join(data_changed)}: {why}", None
+    if not {"training", "model"} & set(sections):
+        return (
+            "reevaluate",
+            "the patch changes no training setting: the same model is evaluated again",
+            None,
+        )
+    if requested != "continue":
+        asked = " as asked" if requested == "retrain" else ""
+        return (
+            "retrain",
+            f"the patch changes {', '.join(sections)}: retrain from the base model{asked}",
+            None,
+        )
+    problem = continue_problem(state, new_config, sections)
+    if problem:
+        return (
+            "retrain",
+            f"continuing is not possible ({problem}): retrain from the base model",
+            None,
+        )
+    training, iteration = state["training"], state.get("iteration", 1)
+    step = int(training["global_step"])
+    warm_start = {
+        "checkpoint": training["checkpoint_path"],
+        "from_iteration": iteration,
+        "step": step,
+        "key": continuation_key(old, state["data"]["data_hash"]),
+    }
+    reason = (
+        f"continue from iteration {iteration}'s checkpoint at step {step} (same weights and "
+        "optimizer state) to the longer schedule"
+    )
+    return "continue", reason, warm_start
+
+
+def continue_problem(
+    state: RunState, new_config: dict[str, Any], sections: list[str]
+) -> str | None:
+    """Why the next iteration cannot train on from this one's last checkpoint (None: it can)."""
+    from phases.training.checkpoints import checkpoint_step, is_valid_checkpoint
+
+    training, iteration = state.get("training") or {}, state.get("iteration", 1)
+    if training.get("status") not in RESUMABLE:
+        status = training.get("status") or "not trained"
+        return f"iteration {iteration}'s training is {status}, so its weights are no start point"
+    checkpoint = training.get("checkpoint_path")
+    if not checkpoint or not is_valid_checkpoint(Path(checkpoint)):
+        return f"iteration {iteration} left no usable checkpoint"
+    if checkpoint_step(Path(checkpoint)) != training.get("global_step"):
+        return f"iteration {iteration}'s newest checkpoint is not at its last step"
+    other = [s for s in sections if s not in ("training", *NEUTRAL_SECTIONS)]
+    if other:
+        return f"the patch changes {', '.join(other)}"
+    old_t, new_t = state["config"]["training"], new_config["training"]
+    changed = [k for k in old_t if old_t[k] != new_t.get(k) and k not in LENGTH_KEYS]
+    if changed:
+        return "the patch changes " + ", ".join(f"training.{k}" for k in changed)
+    if new_t.get("max_steps"):
+        longer = new_t["max_steps"] > training["global_step"]
+    else:
+        longer = not old_t.get("max_steps") and new_t["epochs"] > old_t["epochs"]
+    if not longer:
+        return "the patch does not lengthen the training schedule"
+    return None
+
+
+def continuation_key(config: dict[str, Any], data_hash: str) -> str:
+    """What must stay equal for a checkpoint to be continued: the model, the data, and every
+    training setting but the schedule's length."""
+    training = {k: v for k, v in config["training"].items() if k not in LENGTH_KEYS}
+    return json.dumps(
+        [config["model"], data_hash, training, config["data"]["max_length"]], sort_keys=True
+    )
+
+
+def usable_warm_start(state: RunState) -> dict[str, Any] | None:
+    """The state's warm start if it still fits the current config and data (an edit or a fork
+    since may have changed them: then training starts from the base model)."""
+    warm_start, data = state.get("warm_start"), state.get("data") or {}
+    if not warm_start or not data.get("data_hash"):
+        return None
+    if warm_start.get("key") != continuation_key(state["config"], data["data_hash"]):
+        return None
+    return warm_start
+
+
+def fix_decision(state: RunState) -> dict[str, Any] | None:
+    """The approve_fixes decision that started the current iteration (None for the first)."""
+    iteration = state.get("iteration", 1)
+    started = [
+        d
+        for d in state.get("decisions") or []
+        if d.get("gate") == "approve_fixes"
+        and d.get("iteration") == iteration - 1
+        and d.get("decision") != "reject"
+    ]
+    return started[-1] if started else None
+
+
 def iteration_record(state: RunState, fix: dict[str, Any] | None) -> dict[str, Any]:
     """What one iteration leaves behind: the patch that started it, its metrics, training
     outcome, diagnoses and decisions, and the `fix` that starts the next one."""
     iteration = state.get("iteration", 1)
     evaluation, training = state.get("evaluation") or {}, state.get("training") or {}
+    started = fix_decision(state) or {}
     return {
         "iteration": iteration,
         "config_patch": current_patch(state),
+        "route": started.get("route"),
+        "route_reason": started.get("route_reason"),
         "training": {
-            k: training.get(k) for k in ("status", "global_step", "train_loss", "diverged_at_step")
+            k: training.get(k)
+            for k in (
+                "status",
+                "global_step",
+                "total_steps",
+                "resumed_from_step",
+                "continued_from",
+                "train_loss",
+                "diverged_at_step",
+            )
         },
         "metrics": {"base": evaluation.get("base") or {}, "tuned": evaluation.get("tuned") or {}},
         "passed": evaluation.get("passed"),
@@ -88,15 +243,18 @@ def all_iterations(state: RunState) -> list[dict[str, Any]]:
 def iterations_table(iterations: list[dict[str, Any]]) -> list[str]:
     """Markdown lines: one row per iteration with its patch, training, metrics and problems."""
     names = sorted({m for it in iterations for m in it["metrics"]["tuned"]})
-    head = ["iteration", "config patch", "training", *names, "diagnoses"]
+    head = ["iteration", "route", "config patch", "training", *names, "diagnoses"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for it in iterations:
         training = it["training"]
         trained = training.get("status") or "—"
+        if training.get("resumed_from_step") and training.get("continued_from"):
+            trained += f" from step {training['resumed_from_step']}"
         if training.get("train_loss") is not None:
             trained += f" (loss {training['train_loss']:.3g})"
         cells = [
             str(it["iteration"]),
+            it.get("route") or "—",
             _flat(it["config_patch"]) or "—",
             trained,
             *[_number(it["metrics"]["tuned"].get(n)) for n in names],

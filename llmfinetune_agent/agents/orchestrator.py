@@ -13,7 +13,7 @@ from typing import Any
 from langgraph.graph import END
 from langgraph.types import Command
 
-from llmfinetune_agent.agents.improvement import fixable
+from llmfinetune_agent.agents.improvement import fix_decision, fixable, usable_warm_start
 from llmfinetune_agent.state import RunState
 
 ENDED = ("completed", "cancelled", "failed")
@@ -35,7 +35,18 @@ def next_training_stop(state: RunState) -> float | None:
 
 
 def choose_next(state: RunState) -> tuple[str, str]:
-    """Return (node, reason): the whole routing policy of a run, in order of the typical path."""
+    """Return (node, reason): the whole routing policy of a run, in order of the typical path.
+    The first choice of an iteration started by fixes also says which route the fixes took."""
+    node, reason = _choose(state)
+    started = fix_decision(state)
+    iteration = state.get("iteration", 1)
+    first = not any(e.get("iteration") == iteration for e in state.get("log") or [])
+    if started and started.get("route") and first and node != END:
+        reason += f" (iteration {iteration} route '{started['route']}': {started['route_reason']})"
+    return node, reason
+
+
+def _choose(state: RunState) -> tuple[str, str]:
     if state.get("outcome") in ENDED:
         return END, f"the run is {state['outcome']}"
     for rule in (_data_rules, _training_rules, _evaluation_rules):
@@ -65,6 +76,12 @@ def _data_rules(state: RunState) -> tuple[str, str] | None:
 def _training_rules(state: RunState) -> tuple[str, str] | None:
     training = state.get("training")
     if not training:
+        warm_start = usable_warm_start(state)
+        if warm_start:
+            return "trainer", (
+                f"train on from iteration {warm_start['from_iteration']}'s checkpoint at step "
+                f"{warm_start['step']}"
+            )
         return "trainer", "the data is ready and no model has been trained yet"
     status = training["status"]
     if status == "paused":

@@ -1,6 +1,7 @@
 """The improvement loop: debugger -> fixes gate -> next iteration, on hand-built states (fast),
-then a whole run whose first iteration diverges (learning rate 10) and whose second, after the
-approved fix, trains cleanly and beats it."""
+including which route a fix takes (retrain, continue from the checkpoint, regenerate data);
+then whole runs: one whose first iteration diverges (learning rate 10) and whose second, after
+the approved fix, trains cleanly and beats it, and one that underfits and continues."""
 
 from __future__ import annotations
 
@@ -11,8 +12,18 @@ from typing import Any
 
 import pytest
 
-from llmfinetune_agent.agents.gates import apply_fixes
-from llmfinetune_agent.agents.improvement import FixSelectionError, fixes_patch
+from llmfinetune_agent.agents.gates import (
+    DecisionError,
+    _proposed_route,
+    apply_fixes,
+    validate_decision,
+)
+from llmfinetune_agent.agents.improvement import (
+    FixSelectionError,
+    all_iterations,
+    fixes_patch,
+    usable_warm_start,
+)
 from llmfinetune_agent.agents.orchestrator import choose_next, orchestrator
 from llmfinetune_agent.config import parse_run_config
 
@@ -132,6 +143,108 @@ def test_fixes_apply_themselves_when_approve_fixes_is_off(tmp_path: Path) -> Non
     assert [e["next"] for e in command.update["log"]] == ["__apply_fixes__", "trainer"]
 
 
+UNDERFITTING = {
+    "index": 0,
+    "kind": "underfitting",
+    "severity": "warning",
+    "summary": "plateau",
+    "evidence": {"first_loss": 7.0, "final_loss": 6.5},
+    "patch": {"training": {"epochs": 6.0}},
+    "route": "continue",
+}
+APPROVE = {"decision": "approve", "edits": None, "comment": ""}
+
+
+def _trained(tmp_path: Path, step: int = 6, status: str = "completed") -> dict[str, Any]:
+    """A training result whose last checkpoint exists (a Trainer state file at that step)."""
+    checkpoint = tmp_path / "training" / "abc" / "checkpoints" / f"checkpoint-{step}"
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return {
+        "status": status,
+        "global_step": step,
+        "total_steps": step,
+        "model_path": "m",
+        "checkpoint_path": str(checkpoint),
+        "train_loss": 6.5,
+    }
+
+
+def test_underfitting_continues_from_the_last_checkpoint(tmp_path: Path) -> None:
+    state = _state(tmp_path, diagnoses=[UNDERFITTING], training=_trained(tmp_path))
+    assert _proposed_route(state, [UNDERFITTING])["proposed_route"] == "continue"
+    update = apply_fixes(state, APPROVE)
+    assert update["training"] is None and update["config"]["training"]["epochs"] == 6.0
+    warm_start = update["warm_start"]
+    assert warm_start["checkpoint"] == state["training"]["checkpoint_path"]
+    assert (warm_start["from_iteration"], warm_start["step"]) == (1, 6)
+    (decision,) = update["decisions"]
+    assert decision["route"] == "continue" and "step 6" in decision["route_reason"]
+    after = {
+        **state,
+        **update,
+        "decisions": update["decisions"],
+        "iterations": update["iterations"],
+    }
+    assert usable_warm_start(after) == warm_start
+    node, reason = choose_next(after)
+    assert node == "trainer" and "iteration 1's checkpoint at step 6" in reason
+    assert "route 'continue'" in reason
+    assert [it["route"] for it in all_iterations(after)] == [None, "continue"]
+    assert "| 2 | continue |" in (tmp_path / "iterations.md").read_text()
+    # An edit of the learning rate since (or a fork with one) no longer fits the checkpoint.
+    edited = {**after, "config": {**after["config"]}}
+    edited["config"]["training"] = {**after["config"]["training"], "learning_rate": 1e-4}
+    assert usable_warm_start(edited) is None
+
+
+def test_a_learning_rate_fix_asked_to_continue_retrains_and_says_why(tmp_path: Path) -> None:
+    state = _state(tmp_path, diagnoses=[DIVERGENCE], training=_trained(tmp_path))
+    update = apply_fixes(state, {**APPROVE, "route": "continue"})
+    (decision,) = update["decisions"]
+    assert decision["route"] == "retrain" and decision["asked_route"] == "continue"
+    assert "training.learning_rate" in decision["route_reason"]
+    assert update["warm_start"] is None and update["training"] is None
+    node, reason = choose_next({**state, **update})
+    assert node == "trainer" and "continuing is not possible" in reason
+
+
+def test_continue_needs_a_usable_last_checkpoint_and_a_longer_schedule(tmp_path: Path) -> None:
+    def route(training: dict[str, Any], diagnosis: dict[str, Any] = UNDERFITTING, **value: Any):
+        state = _state(tmp_path, diagnoses=[diagnosis], training=training)
+        (decision,) = apply_fixes(state, {**APPROVE, **value})["decisions"]
+        return decision["route"], decision["route_reason"]
+
+    diverged = {**_trained(tmp_path), "status": "diverged"}
+    taken, why = route(diverged)
+    assert taken == "retrain" and "training is diverged" in why
+    assert "no usable checkpoint" in route({**_trained(tmp_path), "checkpoint_path": None})[1]
+    shorter = {**UNDERFITTING, "patch": {"training": {"epochs": 2.0}}}
+    assert "does not lengthen" in route(_trained(tmp_path), shorter)[1]
+    assert route(_trained(tmp_path), route="retrain")[0] == "retrain"
+    with_data = {
+        **UNDERFITTING,
+        "patch": {"training": {"epochs": 6.0}, "data": {"deduplicate": True}},
+    }
+    assert route(_trained(tmp_path), with_data, route="continue")[0] == "regenerate_data"
+    evaluation_only = {**UNDERFITTING, "patch": {"evaluation": {"max_new_tokens": 64}}}
+    assert route(_trained(tmp_path), evaluation_only)[0] == "reevaluate"
+
+
+def test_a_later_retraining_fix_clears_the_warm_start(tmp_path: Path) -> None:
+    warm = {"checkpoint": "c", "from_iteration": 1, "step": 6, "key": "k"}
+    state = _state(tmp_path, diagnoses=[DIVERGENCE], training=_trained(tmp_path), warm_start=warm)
+    assert apply_fixes(state, APPROVE)["warm_start"] is None
+
+
+def test_a_decision_route_must_be_retrain_or_continue() -> None:
+    assert (
+        validate_decision({"decision": "approve", "route": "continue"}, {})["route"] == "continue"
+    )
+    with pytest.raises(DecisionError, match="route must be one of"):
+        validate_decision({"decision": "approve", "route": "sideways"}, {})
+
+
 def _loop_config(tmp_path: Path) -> Path:
     config = json.loads((REPO / "configs" / "quickstart.json").read_text())
     config["data"]["train"] = str(REPO / "configs" / "data" / "quickstart" / "train.jsonl")
@@ -205,3 +318,83 @@ def service_training_history(run_dir: str, iteration: dict[str, Any]) -> Path:
         Path(run_dir, "training").glob("*/log_history.json"), key=lambda p: p.stat().st_mtime
     )
     return histories[-1]
+
+
+def _underfitting_config(tmp_path: Path) -> Path:
+    """Six steps at a modest rate: the loss is still falling when training stops."""
+    config = json.loads(_loop_config(tmp_path).read_text())
+    config["training"].update({"learning_rate": 1e-3, "max_steps": 6})
+    config["hitl"]["approve_evaluation"] = True  # the reviewer rejects iteration 1
+    path = tmp_path / "underfit.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def _reject_then_fix(tmp_path: Path, fix: dict[str, Any]) -> dict[str, Any]:
+    """Run iteration 1, reject its evaluation, check the underfitting fix, apply `fix`, accept
+    iteration 2; return `describe_run` and the first approve_fixes payload."""
+    from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.runner import describe_run, open_service
+
+    with open_service() as service:
+        run = service.create_run(load_run_config(_underfitting_config(tmp_path)))
+        record = service.start(run.id)
+        assert service.pending_interrupts(run.id)[0]["kind"] == "approve_evaluation", record.error
+        service.resume(run.id, decision={"decision": "reject", "comment": "too weak"})
+        pending = service.pending_interrupts(run.id)[0]
+        assert pending["kind"] == "approve_fixes"
+        service.resume(run.id, decision=fix)
+        assert service.pending_interrupts(run.id)[0]["kind"] == "approve_evaluation"
+        record = service.resume(run.id, decision={"decision": "approve"})
+        assert record.status == "completed", record.error
+        return {"info": describe_run(service, run.id), "fixes": pending["details"]}
+
+
+def test_underfitting_fix_continues_from_iteration_ones_checkpoint(tmp_path: Path) -> None:
+    result = _reject_then_fix(tmp_path, {"decision": "approve", "comment": "train longer"})
+    fixes, info = result["fixes"], result["info"]
+    underfitting = next(d for d in fixes["diagnoses"] if d["kind"] == "underfitting")
+    assert underfitting["route"] == "continue"
+    assert underfitting["patch"] == {"training": {"max_steps": 12}}
+    assert fixes["proposed_route"] == "continue"
+
+    first, second = info["iterations"]
+    assert first["training"]["global_step"] == 6 and first["route"] is None
+    assert second["route"] == "continue" and "step 6" in second["route_reason"]
+    trained = second["training"]
+    assert trained["status"] == "completed" and trained["resumed_from_step"] == 6
+    assert trained["global_step"] == trained["total_steps"] == 12
+    assert trained["continued_from"].endswith("checkpoint-6")
+    assert trained["train_loss"] < first["training"]["train_loss"]
+    losses = {e["step"]: e["loss"] for e in _history(info["run_dir"]) if "loss" in e}
+    assert sorted(losses) == list(range(1, 13))
+    # Step 7 starts where step 6 ended, not from the base model's loss at step 1.
+    assert abs(losses[7] - losses[6]) < 0.3 * (losses[1] - losses[6])
+    assert any("train on from iteration 1's checkpoint" in e["reason"] for e in info["routing"])
+    card = (Path(info["model_path"]) / "README.md").read_text()
+    assert "| 2 | continue |" in card
+    assert "| 2 | continue |" in (Path(info["run_dir"]) / "iterations.md").read_text()
+
+
+def test_a_retrain_route_overrides_continue_and_starts_from_step_zero(tmp_path: Path) -> None:
+    fix = {"decision": "approve", "route": "retrain", "comment": "from scratch"}
+    info = _reject_then_fix(tmp_path, fix)["info"]
+    first, second = info["iterations"]
+    assert second["route"] == "retrain" and "as asked" in second["route_reason"]
+    trained = second["training"]
+    assert trained["resumed_from_step"] == 0 and trained["continued_from"] is None
+    assert trained["global_step"] == trained["total_steps"] == 12
+    losses = {e["step"]: e["loss"] for e in _history(info["run_dir"]) if "loss" in e}
+    assert losses[1] == pytest.approx(first_loss_of_iteration_one(info["run_dir"]))
+
+
+def _history(run_dir: str) -> list[dict[str, Any]]:
+    return json.loads(service_training_history(run_dir, {}).read_text())
+
+
+def first_loss_of_iteration_one(run_dir: str) -> float:
+    """Step 1's loss in the oldest training directory (iteration 1 trained first)."""
+    histories = sorted(
+        Path(run_dir, "training").glob("*/log_history.json"), key=lambda p: p.stat().st_mtime
+    )
+    return next(e["loss"] for e in json.loads(histories[0].read_text()) if "loss" in e)

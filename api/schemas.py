@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api import examples as ex
+
 RunStatus = Literal["queued", "running", "awaiting_approval", "completed", "failed", "cancelled"]
 
 QUICKSTART_EXAMPLE: dict[str, Any] = {
@@ -22,6 +24,8 @@ QUICKSTART_EXAMPLE: dict[str, Any] = {
 
 class RunPublic(BaseModel):
     """A run as listed: status, where it is, what it produced."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.RUN_SUMMARY, ex.RUN_WAITING))
 
     id: str = Field(description="The run id (also the LangGraph thread id).")
     name: str = Field(description="The run config's name.")
@@ -45,6 +49,10 @@ class RunPublic(BaseModel):
 class RunsPublic(BaseModel):
     """One page of runs, newest first, and how many match in all."""
 
+    model_config = ConfigDict(
+        json_schema_extra=ex.examples({"data": [ex.RUN_WAITING, ex.RUN_SUMMARY], "count": 2})
+    )
+
     data: list[RunPublic]
     count: int = Field(description="Runs matching the filter, over all pages.")
 
@@ -52,7 +60,7 @@ class RunsPublic(BaseModel):
 class RunDetail(BaseModel):
     """One run in full: the fields `finetune-agent runs show --json` prints."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=ex.examples(ex.RUN_DETAIL))
 
     id: str
     name: str
@@ -99,6 +107,8 @@ class RunAccepted(BaseModel):
 class CancelResult(BaseModel):
     """What a cancel request did."""
 
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.CANCELLED))
+
     id: str
     status: RunStatus = Field(description="The run's status after the request.")
     message: str
@@ -106,6 +116,8 @@ class CancelResult(BaseModel):
 
 class InterruptPublic(BaseModel):
     """A gate waiting for a human: the same payload in the API, the CLI and Studio."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.INTERRUPT))
 
     id: str = Field(description="The interrupt id to answer.")
     kind: str = Field(description="approve_plan, approve_data, training_checkpoint, ...")
@@ -116,6 +128,8 @@ class InterruptPublic(BaseModel):
 
 class InterruptsPublic(BaseModel):
     """The run's pending interrupts."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples({"data": [ex.INTERRUPT], "count": 1}))
 
     data: list[InterruptPublic]
     count: int
@@ -154,6 +168,8 @@ class DecisionIn(BaseModel):
 class DecisionAccepted(BaseModel):
     """The decision was accepted; the run is queued to continue with it."""
 
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.DECISION_ACCEPTED))
+
     run_id: str
     interrupt_id: str
     status: RunStatus
@@ -170,12 +186,16 @@ class ArtifactPublic(BaseModel):
 class ArtifactsPublic(BaseModel):
     """Files of the run directory (at most `limit`)."""
 
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ARTIFACTS))
+
     data: list[ArtifactPublic]
     count: int
 
 
 class ReportPublic(BaseModel):
     """The run's evaluation report."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.REPORT))
 
     run_id: str
     markdown: str = Field(description="The report as Markdown.")
@@ -184,6 +204,8 @@ class ReportPublic(BaseModel):
 
 class ModelPublic(BaseModel):
     """A model a run produced, with its lineage."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.MODEL))
 
     id: str
     run_id: str | None
@@ -202,6 +224,8 @@ class ModelPublic(BaseModel):
 
 class ModelsPublic(BaseModel):
     """Registered models, newest first."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples({"data": [ex.MODEL], "count": 1}))
 
     data: list[ModelPublic]
     count: int
@@ -256,6 +280,8 @@ class GenerateRequest(BaseModel):
 class GenerateResponse(BaseModel):
     """The generated text."""
 
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.GENERATED))
+
     model_id: str
     text: str
     prompt_tokens: int
@@ -265,12 +291,16 @@ class GenerateResponse(BaseModel):
 class DataUploaded(BaseModel):
     """An uploaded data file: use `path` as `data.train` in a run config."""
 
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.UPLOADED))
+
     path: str
     size: int
 
 
 class Health(BaseModel):
     """The service is up."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.HEALTH))
 
     status: Literal["ok"]
     database: str = Field(description="sqlite or postgresql")

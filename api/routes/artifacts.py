@@ -74,7 +74,15 @@ def list_artifacts(
     response_class=FileResponse,
     responses={
         **NOT_FOUND,
-        200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+        200: {
+            "content": {
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": '{"name": "Anna", "age": 31, "city": "Oslo"}',
+                }
+            },
+            "description": "The file (e.g. `data/train.jsonl`, `final/README.md`).",
+        },
     },
     summary="Download an artifact",
 )

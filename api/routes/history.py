@@ -35,6 +35,28 @@ class CheckpointPublic(BaseModel):
 class CheckpointsPublic(BaseModel):
     """A run's checkpoints, newest first."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "data": [
+                        {
+                            "checkpoint_id": "1f1e6323-e34c-641f-8012-b74d32e70629",
+                            "parent_checkpoint_id": "1f1e6323-e32e-65dd-8011-9a1d815ef6d1",
+                            "step": 18,
+                            "source": "loop",
+                            "time": "2026-11-22T05:04:49.159454+00:00",
+                            "node": ["finalize"],
+                            "next": ["orchestrator"],
+                            "interrupts": [],
+                        }
+                    ],
+                    "count": 1,
+                }
+            ]
+        }
+    )
+
     data: list[CheckpointPublic]
     count: int
 

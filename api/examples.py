@@ -1,0 +1,155 @@
+"""Response examples for the OpenAPI document, trimmed from a real quickstart run.
+
+Kept apart from `api.schemas` so the models stay readable; `tests/api/test_openapi.py` checks
+that each example validates against the model it illustrates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RUN_ID = "3d3b70c9259c"
+RUN_DIR = f"/srv/finetune-agent/runs/{RUN_ID}"
+MODEL_PATH = f"{RUN_DIR}/final"
+DATA_HASH = "8d565793f80ee1d140e32488eea352a598b1e6bd2daed4023566c6001a420371"
+METRICS = {
+    "base": {"rougeL": 0.0, "bleu": 0.0, "exact_match": 0.0, "perplexity": 2202.98},
+    "tuned": {"rougeL": 0.6458, "bleu": 0.7495, "exact_match": 0.0, "perplexity": 1.5719},
+}
+
+INTERRUPT: dict[str, Any] = {
+    "id": "78a70e1e1d697f388f5cececed5b91bd",
+    "kind": "approve_plan",
+    "message": (
+        "Plan: SFT on builtin:tiny-llama with 216 training examples, about 216 steps. Approve?"
+    ),
+    "details": {
+        "model": "builtin:tiny-llama",
+        "method": "sft",
+        "lora": None,
+        "data_report": {"kind": "chat", "train_rows": 216, "eval_rows": 24, "warnings": []},
+        "estimate": {"total_steps": 216, "steps_per_epoch": 27, "seconds": 13.5},
+    },
+    "options": ["approve", "reject", "edit"],
+}
+
+RUN_SUMMARY: dict[str, Any] = {
+    "id": RUN_ID,
+    "name": "quickstart",
+    "status": "completed",
+    "current_node": "orchestrator",
+    "pending_interrupt": None,
+    "error": None,
+    "model_path": MODEL_PATH,
+    "run_dir": RUN_DIR,
+    "parent_run_id": None,
+    "created_at": "2026-11-22T05:04:33.866404+00:00",
+    "updated_at": "2026-11-22T05:04:49.164767+00:00",
+}
+
+RUN_WAITING: dict[str, Any] = {
+    **RUN_SUMMARY,
+    "id": "d15663495116",
+    "status": "awaiting_approval",
+    "current_node": "gate_plan",
+    "model_path": None,
+    "run_dir": "/srv/finetune-agent/runs/d15663495116",
+    "pending_interrupt": INTERRUPT,
+}
+
+DECISION = {
+    "gate": "approve_plan",
+    "decision": "approve",
+    "patch": None,
+    "comment": "looks good",
+    "time": "2026-11-22T05:04:37+00:00",
+    "iteration": 1,
+}
+
+RUN_DETAIL: dict[str, Any] = {
+    **RUN_SUMMARY,
+    "decisions": [DECISION],
+    "metrics": METRICS,
+    "thresholds_passed": True,
+    "training": {
+        "status": "completed",
+        "global_step": 216,
+        "total_steps": 216,
+        "resumed_from_step": 108,
+        "train_loss": 0.389,
+        "message": "Training completed: 216 steps.",
+    },
+    "data": {
+        "kind": "chat",
+        "format": "messages",
+        "train_rows": 216,
+        "eval_rows": 24,
+        "data_hash": DATA_HASH,
+        "report_path": f"{RUN_DIR}/data/data_report.json",
+    },
+    "routing": [
+        {
+            "next": "data_generator",
+            "reason": "the seed data has not been validated and split yet",
+            "iteration": 1,
+        },
+        {"next": "__end__", "reason": "the model is registered", "iteration": 1},
+    ],
+    "outcome_reason": None,
+    "iteration": 1,
+    "iterations": [],
+}
+
+CANCELLED = {"id": RUN_ID, "status": "cancelled", "message": "cancelled"}
+
+DECISION_ACCEPTED = {
+    "run_id": "d15663495116",
+    "interrupt_id": INTERRUPT["id"],
+    "status": "queued",
+}
+
+ARTIFACTS = {
+    "data": [
+        {"path": "config.json", "size": 2284, "modified": "2026-11-22T05:04:33.866355Z"},
+        {"path": "data/train.jsonl", "size": 37726, "modified": "2026-11-22T05:04:37.958452Z"},
+        {
+            "path": "evaluation/evaluation_report.md",
+            "size": 2210,
+            "modified": "2026-11-22T05:04:49.116297Z",
+        },
+    ],
+    "count": 3,
+}
+
+REPORT = {
+    "run_id": RUN_ID,
+    "markdown": "# Evaluation report\n\n**Result: PASSED**\n\n| metric | base | tuned | delta |\n",
+    "report": {"passed": True, "base": {"metrics": METRICS["base"]}},
+}
+
+MODEL = {
+    "id": "675c7933fda7",
+    "run_id": RUN_ID,
+    "path": MODEL_PATH,
+    "base_model": "builtin:tiny-llama",
+    "config_hash": "20e9154b6aeefb6f7975a67001316f166a90886b050298daa9b71238135d0187",
+    "data_hash": DATA_HASH,
+    "metrics": METRICS["tuned"],
+    "created_at": "2026-11-22T05:04:49.156361Z",
+}
+
+GENERATED = {
+    "model_id": MODEL["id"],
+    "text": '{"name": "Anna", "age": 31, "city": "Oslo"}',
+    "prompt_tokens": 24,
+    "completion_tokens": 19,
+}
+
+UPLOADED = {"path": "/srv/finetune-agent/data/uploads/train.jsonl", "size": 37726}
+
+HEALTH = {"status": "ok", "database": "sqlite", "workers": 1, "queued_jobs": 0}
+
+
+def examples(*values: dict[str, Any]) -> dict[str, Any]:
+    """`json_schema_extra` for a model: its examples, as OpenAPI 3.1 lists them."""
+    return {"examples": list(values)}

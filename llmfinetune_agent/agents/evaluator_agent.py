@@ -1,11 +1,18 @@
-"""The evaluator agent: base vs tuned model on the eval split, against the thresholds."""
+"""The evaluator agent: base vs tuned model on the eval split, against the thresholds.
+
+A run that diverged has no final model, but often a checkpoint saved before the blow-up: that
+checkpoint is evaluated (marked as such) so the iteration has metrics the next one can be
+compared with. A diverged run never passes, and metrics that are not finite are kept as null.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from llmfinetune_agent.agents.common import emit, run_config
+from llmfinetune_agent.config import RunConfig
 from llmfinetune_agent.direct import evaluate_direct
 from llmfinetune_agent.state import RunState
 
@@ -13,14 +20,93 @@ from llmfinetune_agent.state import RunState
 def evaluator(state: RunState) -> dict[str, Any]:
     """Graph node: evaluate, write the report into the run directory, keep the numbers in state."""
     training = state["training"]
-    emit("agent", agent="evaluator", message="evaluating base and tuned models")
-    summary = evaluate_direct(
-        run_config(state),
-        Path(state["run_dir"]),
-        state["data"],
-        tuned=training["model_path"],
-        log_history=Path(training["log_history_path"]),
-        progress=lambda kind, payload: emit(kind, **payload),
-    )
+    config = run_config(state)
+    if training["status"] == "diverged":
+        summary = _evaluate_diverged(state, config, training)
+    else:
+        emit("agent", agent="evaluator", message="evaluating base and tuned models")
+        summary = _evaluate(state, config, training["model_path"])
+    summary = finite_summary(summary)
     emit("evaluation_result", tuned=summary["tuned"], passed=summary["passed"])
     return {"evaluation": summary}
+
+
+def _evaluate(state: RunState, config: RunConfig, tuned: str) -> dict[str, Any]:
+    return evaluate_direct(
+        config,
+        Path(state["run_dir"]),
+        state["data"],
+        tuned=tuned,
+        log_history=Path(state["training"]["log_history_path"]),
+        progress=lambda kind, payload: emit(kind, **payload),
+    )
+
+
+def _evaluate_diverged(
+    state: RunState, config: RunConfig, training: dict[str, Any]
+) -> dict[str, Any]:
+    """The newest checkpoint saved before the divergence, evaluated and marked as such."""
+    from phases.training.checkpoints import checkpoint_step
+
+    checkpoint = training["checkpoint_path"]
+    step, diverged_at = checkpoint_step(Path(checkpoint)), training.get("diverged_at_step")
+    note = (
+        f"Training diverged at step {diverged_at}: these are the metrics of its last checkpoint "
+        f"before that, at step {step} of {training.get('total_steps')} ({checkpoint})."
+    )
+    emit(
+        "agent", agent="evaluator", message=f"evaluating the diverged run's step-{step} checkpoint"
+    )
+    try:
+        summary = _evaluate(state, config, checkpoint)
+    except OverflowError:
+        # perplexity = exp(mean token loss) overflows a float past ~709 nats per token: it is
+        # not finite. Evaluate the other metrics, and keep perplexity (and its bound) failing.
+        summary = _evaluate(state, _without_perplexity(config), checkpoint)
+        summary["tuned"]["perplexity"] = math.inf
+        bound = config.evaluation.thresholds.get("perplexity")
+        if bound is not None:
+            summary["thresholds"]["perplexity"] = {
+                "threshold": bound,
+                "value": None,
+                "higher_is_better": False,
+                "passed": False,
+            }
+        note += " Its perplexity overflows (the mean token loss exceeds 709 nats): not finite."
+    summary.update(
+        passed=False,  # a diverged run is never accepted, whatever its checkpoint scores
+        diverged_at_step=diverged_at,
+        checkpoint_step=step,
+        notes=[note, *summary.get("notes", [])],
+    )
+    return summary
+
+
+def _without_perplexity(config: RunConfig) -> RunConfig:
+    evaluation = config.evaluation.model_copy(
+        update={
+            "metrics": [m for m in config.evaluation.metrics if m != "perplexity"],
+            "thresholds": {
+                k: v for k, v in config.evaluation.thresholds.items() if k != "perplexity"
+            },
+        }
+    )
+    return config.model_copy(update={"evaluation": evaluation})
+
+
+def finite_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with NaN/inf metrics as None (JSON has no such numbers), named in
+    `not_finite` so a reader can tell "not finite" from "not computed"."""
+    out = dict(summary)
+    not_finite: set[str] = set()
+    for part in ("base", "tuned", "deltas"):
+        values = dict(summary.get(part) or {})
+        for name, value in values.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                values[name] = None
+                if part != "deltas":
+                    not_finite.add(f"{part}.{name}")
+        out[part] = values
+    if not_finite:
+        out["not_finite"] = sorted(not_finite)
+    return out

@@ -219,6 +219,9 @@ def iteration_record(state: RunState, fix: dict[str, Any] | None) -> dict[str, A
             )
         },
         "metrics": {"base": evaluation.get("base") or {}, "tuned": evaluation.get("tuned") or {}},
+        "not_finite": evaluation.get("not_finite") or [],
+        # A diverged training is evaluated at its last checkpoint before the blow-up.
+        "evaluated_checkpoint_step": evaluation.get("checkpoint_step"),
         "passed": evaluation.get("passed"),
         "diagnoses": [{k: d.get(k) for k in DIAGNOSIS_KEYS} for d in state.get("diagnoses") or []],
         "decisions": [d for d in state.get("decisions", []) if d.get("iteration") == iteration],
@@ -250,6 +253,10 @@ def iterations_table(iterations: list[dict[str, Any]]) -> list[str]:
         trained = training.get("status") or "—"
         if training.get("resumed_from_step") and training.get("continued_from"):
             trained += f" from step {training['resumed_from_step']}"
+        if training.get("diverged_at_step") is not None:
+            trained += f" at step {training['diverged_at_step']}"
+        if it.get("evaluated_checkpoint_step") is not None:
+            trained += f", evaluated at step {it['evaluated_checkpoint_step']}"
         if training.get("train_loss") is not None:
             trained += f" (loss {training['train_loss']:.3g})"
         cells = [
@@ -257,7 +264,12 @@ def iterations_table(iterations: list[dict[str, Any]]) -> list[str]:
             it.get("route") or "—",
             _flat(it["config_patch"]) or "—",
             trained,
-            *[_number(it["metrics"]["tuned"].get(n)) for n in names],
+            *[
+                "not finite"
+                if f"tuned.{n}" in it.get("not_finite", [])
+                else _number(it["metrics"]["tuned"].get(n))
+                for n in names
+            ],
             ", ".join(f"{d['kind']} ({d['severity']})" for d in it["diagnoses"]) or "—",
         ]
         lines.append("| " + " | ".join(cells) + " |")

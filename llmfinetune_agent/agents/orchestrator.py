@@ -3,7 +3,9 @@
 The policy reads only state (and the config inside it), so the same state always routes the
 same way — after a crash, a resume, or a fork. Each choice is appended to the run's log.
 A failing iteration goes to the debugger, then the fixes gate; approved fixes start the next
-iteration (see `gates.apply_fixes`), up to `debugger.max_iterations`.
+iteration (see `gates.apply_fixes`), up to `debugger.max_iterations`. A diverged training is
+evaluated at its last checkpoint (when one was saved) before the debugger, without the
+evaluation gate: a diverged run is never accepted.
 """
 
 from __future__ import annotations
@@ -90,7 +92,11 @@ def _training_rules(state: RunState) -> tuple[str, str] | None:
             return "gate_training", f"training paused at {fraction:.0%} for approval"
         return "trainer", "the training checkpoint was approved; continue training"
     if status == "diverged":
-        return _to_debugger(state, f"training diverged at step {training.get('diverged_at_step')}")
+        why = f"training diverged at step {training.get('diverged_at_step')}"
+        if training.get("checkpoint_path") and not state.get("evaluation"):
+            # The last checkpoint before the blow-up gives this iteration metrics to compare with.
+            return "evaluator", f"{why}; evaluate its last checkpoint before diagnosing it"
+        return _to_debugger(state, why)
     if status == "cancelled":
         return "__cancel__", "training was cancelled"
     return None

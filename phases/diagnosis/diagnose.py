@@ -63,11 +63,14 @@ def diagnose_run(
         check_leakage(train_rows, eval_rows, data_report),
         check_truncation(data_report, cfg),
         check_too_few(train_rows, data_report),
-        check_no_effect(evaluation, cfg),
-        check_empty_outputs(predictions),
-        check_repetition(predictions),
-        check_never_stops(generation, cfg),
     ]
+    if found[0] is None:  # a blown-up model's answers are noise the divergence already explains
+        found += [
+            check_no_effect(evaluation, cfg),
+            check_empty_outputs(predictions),
+            check_repetition(predictions),
+            check_never_stops(generation, cfg),
+        ]
     diagnoses = [d for d in found if d is not None]
     return sorted(diagnoses, key=lambda d: -SEVERITY_RANK[d.severity])
 

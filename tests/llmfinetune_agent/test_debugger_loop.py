@@ -1,7 +1,8 @@
 """The improvement loop: debugger -> fixes gate -> next iteration, on hand-built states (fast),
 including which route a fix takes (retrain, continue from the checkpoint, regenerate data);
-then whole runs: one whose first iteration diverges (learning rate 10) and whose second, after
-the approved fix, trains cleanly and beats it, and one that underfits and continues."""
+then whole runs: one whose first iteration diverges (learning rate 10; its last checkpoint
+before the blow-up is evaluated) and whose second, after the approved fix, trains cleanly and
+beats its metrics, and one that underfits and continues."""
 
 from __future__ import annotations
 
@@ -251,8 +252,8 @@ def _loop_config(tmp_path: Path) -> Path:
     config["training"].update(
         {
             "learning_rate": 10.0,
-            "max_steps": 4,
-            "save_steps": 100,
+            "max_steps": 12,  # iteration 1 blows up at step 3; iteration 2 trains all 12
+            "save_steps": 1,  # iteration 1 leaves a checkpoint before it blows up
             "logging_steps": 1,
             "warmup_ratio": 0.0,
         }
@@ -297,19 +298,29 @@ def test_divergence_fix_second_iteration_beats_the_first(tmp_path: Path) -> None
 
     first, second = info["iterations"]
     assert [first["iteration"], second["iteration"]] == [1, 2]
-    assert "divergence" in [d["kind"] for d in first["diagnoses"]]
+    assert [d["kind"] for d in first["diagnoses"]] == ["divergence"]  # its noise is not blamed
     assert second["config_patch"] == first["fix"] and second["diagnoses"] == []
-    # Iteration 1 blew up (no model to evaluate); iteration 2 trained and beat both it and base.
-    assert first["training"]["status"] == "diverged" and first["metrics"]["tuned"] == {}
+    assert second["route"] == "retrain"
+    # Iteration 1 blew up; its last checkpoint before that was evaluated, marked as such: its
+    # perplexity is not finite (e^(thousands of nats)) and it never passes.
+    diverged_at = first["training"]["diverged_at_step"]
+    assert first["training"]["status"] == "diverged" and first["passed"] is False
+    assert 0 < first["evaluated_checkpoint_step"] < diverged_at
+    assert first["metrics"]["tuned"]["perplexity"] is None
+    assert first["not_finite"] == ["tuned.perplexity"]
+    # Iteration 2 trained cleanly and beats iteration 1 (and the base) on its metrics.
     assert second["training"]["status"] == "completed" and second["passed"] is True
     assert second["training"]["train_loss"] < first["training"]["train_loss"] / 100
-    assert second["metrics"]["tuned"]["perplexity"] < second["metrics"]["base"]["perplexity"]
+    tuned, base = second["metrics"]["tuned"], second["metrics"]["base"]
+    assert math.isfinite(tuned["perplexity"]) and tuned["perplexity"] < base["perplexity"]
+    assert tuned["rougeL"] > first["metrics"]["tuned"]["rougeL"]
     history = json.loads(Path(service_training_history(info["run_dir"], second)).read_text())
     losses = [e["loss"] for e in history if "loss" in e]
     assert losses and all(v is not None and math.isfinite(v) for v in losses)
     assert max(losses) < 3 * losses[0]
     card = (Path(info["model_path"]) / "README.md").read_text()
-    assert "## Iterations" in card and "| 1 |" in card and "| 2 |" in card
+    assert "## Iterations" in card and "| 1 |" in card and "| 2 | retrain |" in card
+    assert f"diverged at step {diverged_at}, evaluated at step" in card and "not finite" in card
 
 
 def service_training_history(run_dir: str, iteration: dict[str, Any]) -> Path:

@@ -75,6 +75,17 @@ def test_divergence_without_a_fix_fails_the_run() -> None:
     assert command.update["outcome"] == "failed" and "step 3" in command.update["reason"]
 
 
+def test_divergence_with_a_checkpoint_is_evaluated_then_diagnosed_without_the_gate() -> None:
+    diverged = {"status": "diverged", "diverged_at_step": 3, "checkpoint_path": "c/checkpoint-2"}
+    approved = {**ALL_DATA_GATES, "training_checkpoint@0.5": True}
+    state = _state(data=DATA, approved=approved, training=diverged)
+    node, reason = choose_next(state)
+    assert node == "evaluator" and "step 3" in reason and "last checkpoint" in reason
+    state["evaluation"] = {"passed": False, "tuned": {"rougeL": 0.0, "perplexity": None}}
+    node, reason = choose_next(state)  # never the evaluation gate: a diverged run is not accepted
+    assert node == "debugger" and "step 3" in reason
+
+
 def test_disabled_gates_are_skipped() -> None:
     state = _state(data=DATA)
     for gate in ("approve_plan", "approve_data"):

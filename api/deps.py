@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.generation import ModelCache
+from api.listing import ListingCache
 from api.workers import RunWorkerPool
 from llmfinetune_agent.runner import RunService
 from llmfinetune_agent.settings import Settings
@@ -37,10 +38,15 @@ async def get_models(request: Request) -> ModelCache:
     return request.app.state.models
 
 
+async def get_listing(request: Request) -> ListingCache:
+    return request.app.state.listing
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[RunService, Depends(get_service)]
 PoolDep = Annotated[RunWorkerPool, Depends(get_pool)]
 ModelCacheDep = Annotated[ModelCache, Depends(get_models)]
+ListingDep = Annotated[ListingCache, Depends(get_listing)]
 
 
 async def require_api_key(

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from api.confinement import PathNotAllowed
 from api.deps import AuthDep
 from api.generation import ModelCache
+from api.listing import ListingCache
 from api.routes import artifacts, data, events, health, history, interrupts, models, runs
 from api.workers import RunWorkerPool
 from llmfinetune_agent.config import ConfigError
@@ -51,6 +52,7 @@ def create_app(
             app.state.service = service
             app.state.pool = pool
             app.state.models = ModelCache(cache_dir=resolved.models_cache_dir)
+            app.state.listing = ListingCache(service.store)
             app.state.upload_limit_bytes = upload_limit_bytes
             pool.start()  # the first poll recovers runs a crash left behind
             # What start-up built lives as long as the process: keep the cyclic collector

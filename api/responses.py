@@ -23,10 +23,15 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def dumps(content: Any) -> bytes:
+    """JSON bytes via orjson (NaN/inf become null, as JSON has neither)."""
+    return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
 class FastJSONResponse(Response):
-    """A JSON response serialized with orjson (NaN/inf become null, as JSON has neither)."""
+    """A JSON response serialized with `dumps`; give it bytes to send them as they are."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
+        return content if isinstance(content, bytes) else dumps(content)

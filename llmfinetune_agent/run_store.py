@@ -50,6 +50,7 @@ from llmfinetune_agent.store.schema import (
     EventRow,
     ModelRow,
     RunRow,
+    StoreMetaRow,
     UTCDateTime,
     utcnow,
 )
@@ -105,6 +106,11 @@ def _summary_statements(by_status: bool) -> tuple[Select, Select]:
 
 
 _SUMMARIES = {flag: _summary_statements(flag) for flag in (False, True)}
+_meta = StoreMetaRow.__table__
+_RUNS_VERSION = select(_meta.c.runs_version).where(_meta.c.id == 1)
+_BUMP_RUNS_VERSION = (
+    update(_meta).where(_meta.c.id == 1).values(runs_version=_meta.c.runs_version + 1)
+)
 
 
 def _new_id() -> str:
@@ -182,6 +188,7 @@ class RunStore:
         )
         with self.engine.begin() as conn:
             conn.execute(insert(_runs).values(**values))
+            conn.execute(_BUMP_RUNS_VERSION)
         return RunRecord.from_row(SimpleNamespace(**values))
 
     def get_run(self, *, run_id: str) -> RunRecord | None:
@@ -248,7 +255,15 @@ class RunStore:
         """One UPDATE statement; True if it changed exactly one row (the compare-and-set)."""
         stmt = update(RunRow).where(*conditions).values(**values, updated_at=utcnow())
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            changed = conn.execute(stmt).rowcount == 1
+            if changed:
+                conn.execute(_BUMP_RUNS_VERSION)
+            return changed
+
+    def runs_version(self) -> int:
+        """A counter that changes whenever any run is created or updated (by any process)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(_RUNS_VERSION).scalar_one())
 
     # -- claims -------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, status
 
 from api.confinement import confine_config
-from api.deps import PoolDep, ServiceDep, SettingsDep
+from api.deps import ListingDep, PoolDep, ServiceDep, SettingsDep
 from api.responses import FastJSONResponse
 from api.schemas import (
     QUICKSTART_EXAMPLE,
@@ -64,11 +64,11 @@ def create_run(
     )
 
 
-# The two hot reads run on the event loop: each is an indexed query or two well under a
+# The two hot reads run on the event loop: each is a few indexed queries well under a
 # millisecond (WAL/MVCC readers never wait for writers), cheaper than a thread-pool hop.
 @router.get("", response_model=RunsPublic, summary="List runs")
 async def list_runs(
-    service: ServiceDep,
+    listing: ListingDep,
     status_: Annotated[
         RunStatus | None, Query(alias="status", description="Only runs with this status.")
     ] = None,
@@ -76,8 +76,7 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> FastJSONResponse:
     """Runs, newest first, one page at a time."""
-    runs, count = service.store.run_summaries(status=status_, limit=limit, offset=offset)
-    return FastJSONResponse({"data": runs, "count": count})
+    return FastJSONResponse(listing.page(status=status_, limit=limit, offset=offset))
 
 
 @router.get("/{run_id}", response_model=RunDetail, responses=ERRORS, summary="Show a run")

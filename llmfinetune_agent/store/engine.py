@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
 from llmfinetune_agent.settings import database_backend, sqlalchemy_url, sqlite_path
-from llmfinetune_agent.store.schema import Base
+from llmfinetune_agent.store.schema import Base, StoreMetaRow
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _CREATE_TABLES_LOCK = 7_412_356_001  # any constant bigint, private to finetune-agent
@@ -35,6 +37,9 @@ def _create_tables(engine: Engine) -> None:
         with engine.begin() as conn:  # the lock serializes creators until this commit
             conn.execute(select(func.pg_advisory_xact_lock(_CREATE_TABLES_LOCK)))
             Base.metadata.create_all(conn)
+            conn.execute(
+                pg_insert(StoreMetaRow).values(id=1, runs_version=0).on_conflict_do_nothing()
+            )
         return
     try:
         Base.metadata.create_all(engine)
@@ -42,6 +47,10 @@ def _create_tables(engine: Engine) -> None:
         if "already exists" not in str(exc):
             raise
         Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlite_insert(StoreMetaRow).values(id=1, runs_version=0).on_conflict_do_nothing()
+        )
 
 
 def dispose_engine(database_url: str) -> None:

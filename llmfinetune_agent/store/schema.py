@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -72,6 +72,17 @@ class RunRow(Base):
     parent_run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StoreMetaRow(Base):
+    """One row (id 1): `runs_version` goes up by one in the same transaction as every write to
+    `runs`, so a reader can tell with one primary-key read whether anything there changed
+    (the API's listing cache). A counter, not a timestamp: clocks of several hosts disagree."""
+
+    __tablename__ = "store_meta"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    runs_version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class EventRow(Base):

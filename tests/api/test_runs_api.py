@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 
 from fastapi.testclient import TestClient
@@ -38,6 +39,26 @@ def test_list_filter_paginate_and_cancel(settings) -> None:
         # A run that never raised that interrupt: 404, not 409.
         answer = client.post(f"/runs/{ids[0]}/interrupts/{'0' * 32}", json={"decision": "approve"})
         assert answer.status_code == 404
+
+
+def test_listing_shows_a_change_made_by_another_process_at_once(settings) -> None:
+    """`GET /runs` pages are cached, keyed by the store's runs_version: a write through another
+    process (another service, a CLI) is visible on the next request."""
+    with TestClient(create_app(settings, workers=False)) as client:
+        run_id = client.post("/runs", json=small_config()).json()["id"]
+        assert client.get("/runs").json()["data"][0]["status"] == "queued"
+        assert client.get("/runs").json()["data"][0]["status"] == "queued"  # from the cache
+        script = (
+            "import sys; from llmfinetune_agent.run_store import RunStore; "
+            "RunStore(sys.argv[1]).update_run(run_id=sys.argv[2], status='cancelled', "
+            "error='cancelled elsewhere')"
+        )
+        subprocess.run(
+            [sys.executable, "-c", script, settings.database_url, run_id], check=True, timeout=120
+        )
+        listed = client.get("/runs").json()["data"][0]
+        assert listed["status"] == "cancelled" and listed["error"] == "cancelled elsewhere"
+        assert client.get("/runs", params={"status": "queued"}).json()["count"] == 0
 
 
 def test_a_crash_left_running_run_is_recovered_at_start_up(settings) -> None:

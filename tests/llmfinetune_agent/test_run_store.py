@@ -299,6 +299,29 @@ def test_event_seq_collision_is_retried(postgres_url: str) -> None:
 # -- model registry -------------------------------------------------------------------------
 
 
+def test_runs_version_moves_with_every_run_write_and_only_then(store: RunStore) -> None:
+    """The listing cache's token: any create or update (from any store on the database)."""
+    other = RunStore(store.database_url)  # another process's view of the same database
+    start = store.runs_version()
+    run = other.create_run(name="v", config={"a": 1}, run_dir="/tmp/v")
+    after_create = store.runs_version()
+    assert after_create > start
+    store.get_run(run_id=run.id)
+    store.run_summaries()
+    assert store.runs_version() == after_create  # reads change nothing
+    owner = make_owner()
+    assert other.claim_run(run_id=run.id, owner=owner)
+    after_claim = store.runs_version()
+    assert after_claim > after_create
+    assert not store.claim_run(run_id=run.id, owner=make_owner())  # a failed CAS writes nothing
+    assert store.runs_version() == after_claim
+    assert other.renew_lease(run_id=run.id, owner=owner)
+    assert other.release_run(run_id=run.id, owner=owner, status="completed")
+    assert store.runs_version() == after_claim + 2
+    summaries, count = store.run_summaries(status="completed")
+    assert count >= 1 and summaries[0]["id"] == run.id and summaries[0]["status"] == "completed"
+
+
 def test_model_registry_round_trip(store: RunStore) -> None:
     run_id = new_run(store)
     metrics = {"rougeL": 0.71, "perplexity": 3.2}

@@ -153,6 +153,14 @@ class RunStore:
         self.database_url = database_url
         self.lease_seconds = lease_seconds
         self.engine = engine_for(database_url)  # shared per URL; creates the tables once
+        # Reads need no transaction: READ COMMITTED gives each statement its own snapshot
+        # anyway, and on Postgres the BEGIN and the ROLLBACK at check-in were two of a read's
+        # four round trips. (SQLite's driver opens no transaction for a SELECT already.)
+        self.reader = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine
+        )
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -193,7 +201,7 @@ class RunStore:
 
     def get_run(self, *, run_id: str) -> RunRecord | None:
         """The run's current snapshot, or None if there is no such run."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(_runs).where(_runs.c.id == run_id)).first()
         return RunRecord.from_row(row) if row is not None else None
 
@@ -209,7 +217,7 @@ class RunStore:
             .limit(limit)
             .offset(offset)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(page).all()
             total = conn.execute(select(func.count()).select_from(_runs).where(*where)).scalar()
         return [RunRecord.from_row(r) for r in rows], int(total or 0)
@@ -221,7 +229,7 @@ class RunStore:
         the config (parsing 50 configs per page was most of a `GET /runs`)."""
         page, count = _SUMMARIES[status is not None]
         params = {"status": status, "limit": limit, "offset": offset}
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(page, params).all()
             total = conn.execute(count, params).scalar()
         summaries = []
@@ -262,7 +270,7 @@ class RunStore:
 
     def runs_version(self) -> int:
         """A counter that changes whenever any run is created or updated (by any process)."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(_RUNS_VERSION).scalar_one())
 
     # -- claims -------------------------------------------------------------------------------
@@ -280,7 +288,7 @@ class RunStore:
         allowed = tuple(allowed_from)
         for status in allowed:
             _check_status(status)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             seen = conn.execute(
                 select(RunRow.status, RunRow.owner, RunRow.lease_until).where(RunRow.id == run_id)
             ).first()
@@ -335,7 +343,7 @@ class RunStore:
             .order_by(RunRow.created_at)
         )
         now = utcnow()
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         return [
             r.id
@@ -387,7 +395,7 @@ class RunStore:
             .order_by(EventRow.seq)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [EventRecord.from_row(r) for r in conn.execute(query)]
 
     # -- model registry -----------------------------------------------------------------------
@@ -422,11 +430,11 @@ class RunStore:
         query = select(_models).order_by(ModelRow.created_at.desc(), ModelRow.id)
         if run_id is not None:
             query = query.where(ModelRow.run_id == run_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [ModelRecord.from_row(r) for r in conn.execute(query)]
 
     def get_model(self, *, model_id: str) -> ModelRecord | None:
         """One registered model, or None."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(_models).where(_models.c.id == model_id)).first()
         return ModelRecord.from_row(row) if row is not None else None

@@ -57,22 +57,9 @@ def _evaluate_diverged(
     emit(
         "agent", agent="evaluator", message=f"evaluating the diverged run's step-{step} checkpoint"
     )
-    try:
-        summary = _evaluate(state, config, checkpoint)
-    except OverflowError:
-        # perplexity = exp(mean token loss) overflows a float past ~709 nats per token: it is
-        # not finite. Evaluate the other metrics, and keep perplexity (and its bound) failing.
-        summary = _evaluate(state, _without_perplexity(config), checkpoint)
-        summary["tuned"]["perplexity"] = math.inf
-        bound = config.evaluation.thresholds.get("perplexity")
-        if bound is not None:
-            summary["thresholds"]["perplexity"] = {
-                "threshold": bound,
-                "value": None,
-                "higher_is_better": False,
-                "passed": False,
-            }
-        note += " Its perplexity overflows (the mean token loss exceeds 709 nats): not finite."
+    summary = _evaluate(state, config, checkpoint)
+    if not math.isfinite((summary.get("tuned") or {}).get("perplexity", 0.0)):
+        note += " Its perplexity is not finite (the mean token loss is NaN or past 709 nats)."
     summary.update(
         passed=False,  # a diverged run is never accepted, whatever its checkpoint scores
         diverged_at_step=diverged_at,
@@ -80,18 +67,6 @@ def _evaluate_diverged(
         notes=[note, *summary.get("notes", [])],
     )
     return summary
-
-
-def _without_perplexity(config: RunConfig) -> RunConfig:
-    evaluation = config.evaluation.model_copy(
-        update={
-            "metrics": [m for m in config.evaluation.metrics if m != "perplexity"],
-            "thresholds": {
-                k: v for k, v in config.evaluation.thresholds.items() if k != "perplexity"
-            },
-        }
-    )
-    return config.model_copy(update={"evaluation": evaluation})
 
 
 def finite_summary(summary: dict[str, Any]) -> dict[str, Any]:

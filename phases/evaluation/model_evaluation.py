@@ -42,7 +42,12 @@ def _load_for_generation(model: ModelRef, cache_dir: Path | None):
 
 def _perplexity(model, tokenizer, examples: list[EvalExample], batch_size: int) -> float:
     total, count = reference_loss(model, tokenizer, examples, batch_size=batch_size)
-    return math.exp(total / count) if count else float("nan")
+    if not count:
+        return float("nan")
+    try:
+        return math.exp(total / count)
+    except OverflowError:  # a mean token loss past ~709 nats (a blown-up model): not finite
+        return math.inf
 
 
 def _predictions(examples: list[EvalExample], answers: list[str]) -> list[Prediction]:

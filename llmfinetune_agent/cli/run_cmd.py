@@ -51,6 +51,14 @@ def resume(
     reject: bool = typer.Option(False, "--reject", help="Reject the pending gate."),
     edit: str | None = typer.Option(None, "--edit", help="Approve with a config patch (JSON)."),
     comment: str = typer.Option("", "--comment", help="A comment recorded with the decision."),
+    select: str | None = typer.Option(
+        None, "--select", help="approve_fixes: apply only these diagnoses, e.g. 0,2."
+    ),
+    route: str | None = typer.Option(
+        None,
+        "--route",
+        help="approve_fixes: 'retrain' from the base model or 'continue' from the checkpoint.",
+    ),
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every later gate."),
 ) -> None:
     """Continue a run: answer its pending gate, or pick it up after a crash."""
@@ -58,6 +66,10 @@ def resume(
     from llmfinetune_agent.runner import RunError, open_service
 
     decision = _decision_from_flags(approve, reject, edit, comment)
+    if select is not None or route is not None:
+        if decision is None or decision["decision"] == "reject":
+            _fail_input("--select and --route go with --approve or --edit")
+        decision.update(_fix_options(select, route))
     display = RunDisplay()
     with open_service() as service:
         try:
@@ -199,6 +211,21 @@ def _decision_from_flags(
         except json.JSONDecodeError as exc:
             _fail_input(f"--edit is not valid JSON ({exc.msg} at column {exc.colno})")
     return decision
+
+
+def _fix_options(select: str | None, route: str | None) -> dict[str, Any]:
+    """`--select 0,2` and `--route continue` as decision fields (validated again by the gate)."""
+    options: dict[str, Any] = {}
+    if select is not None:
+        try:
+            options["select"] = [int(part) for part in select.split(",") if part.strip()]
+        except ValueError:
+            _fail_input(f"--select takes diagnosis indexes like 0,2 (got {select!r})")
+    if route is not None:
+        if route not in ("retrain", "continue"):
+            _fail_input(f"--route is 'retrain' or 'continue' (got {route!r})")
+        options["route"] = route
+    return options
 
 
 def _ask(display: Any, pending: dict[str, Any]) -> dict[str, Any]:

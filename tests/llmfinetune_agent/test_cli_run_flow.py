@@ -183,3 +183,41 @@ def test_the_same_run_on_postgres(
             "SELECT count(*) FROM checkpoints WHERE thread_id = %s", (run_id,)
         ).fetchone()
     assert count > 0
+
+
+def test_fixes_gate_over_the_cli_select_and_route(tmp_path: Path) -> None:
+    """Reject an evaluation, then approve one diagnosis's fix with `--select` and force the
+    route with `--route`: iteration 2 retrains from step 0 with that fix alone."""
+    small = small_config(tmp_path, max_steps=6, learning_rate=1e-3, logging_steps=1)
+    config = json.loads(small.read_text())  # six logged steps, loss still falling: underfitting
+    config["hitl"].update(approve_plan=False, approve_data=False, training_checkpoints=[])
+    config["evaluation"]["thresholds"] = {"rougeL": 0.99}
+    path = tmp_path / "fixes.json"
+    path.write_text(json.dumps(config))
+
+    started = cli("run", str(path))
+    assert started.exit_code == 3, started.output
+    run_id = run_id_of(started.output)
+    rejected = cli("resume", run_id, "--reject", "--comment", "too weak")
+    assert rejected.exit_code == 3, rejected.output
+    pending = show(run_id)["pending_interrupt"]
+    assert pending["kind"] == "approve_fixes"
+    fixable = [d for d in pending["details"]["diagnoses"] if d["patch"]]
+    chosen = next(d for d in fixable if d["kind"] == "underfitting")
+
+    bad = cli("resume", run_id, "--approve", "--route", "sideways")
+    assert bad.exit_code == 2 and "--route is 'retrain' or 'continue'" in bad.output
+    bad = cli("resume", run_id, "--reject", "--select", "0")
+    assert bad.exit_code == 2 and "go with --approve or --edit" in bad.output
+    assert show(run_id)["pending_interrupt"]["id"] == pending["id"]  # still waiting
+
+    fixed = cli(
+        "resume", run_id, "--approve", "--select", str(chosen["index"]), "--route", "retrain"
+    )
+    assert fixed.exit_code == 3, fixed.output  # iteration 2 waits at its evaluation gate
+    info = show(run_id)
+    first, second = info["iterations"]
+    assert first["fix"] == chosen["patch"] and second["route"] == "retrain"
+    assert first["decisions"][-1]["select"] == [chosen["index"]]
+    assert info["training"]["resumed_from_step"] == 0
+    assert info["training"]["total_steps"] > first["training"]["global_step"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from llmfinetune_agent.agents.common import emit, run_config
+from llmfinetune_agent.agents.improvement import write_iterations_report
 from llmfinetune_agent.config import RunConfig
 from llmfinetune_agent.direct import evaluate_direct
 from llmfinetune_agent.state import RunState
@@ -27,8 +28,19 @@ def evaluator(state: RunState) -> dict[str, Any]:
         emit("agent", agent="evaluator", message="evaluating base and tuned models")
         summary = _evaluate(state, config, training["model_path"])
     summary = finite_summary(summary)
+    _add_iterations(state, summary)
     emit("evaluation_result", tuned=summary["tuned"], passed=summary["passed"])
     return {"evaluation": summary}
+
+
+def _add_iterations(state: RunState, summary: dict[str, Any]) -> None:
+    """From iteration 2 on, the report ends with the table of every iteration, this one
+    included (also written to `iterations.md`)."""
+    table = write_iterations_report({**state, "evaluation": summary})
+    markdown = (summary.get("files") or {}).get("markdown")
+    if table and markdown:
+        with Path(markdown).open("a", encoding="utf-8") as report:
+            report.write("\n".join(["", "## Iterations", "", *table, ""]))
 
 
 def _evaluate(state: RunState, config: RunConfig, tuned: str) -> dict[str, Any]:

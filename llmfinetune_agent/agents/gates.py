@@ -16,13 +16,12 @@ from llmfinetune_agent.agents.improvement import (
     ASKABLE_ROUTES,
     PER_ITERATION_GATES,
     FixSelectionError,
-    all_iterations,
     choose_route,
     fixable,
     fixes_patch,
     iteration_record,
-    iterations_table,
     requested_route,
+    write_iterations_report,
 )
 from llmfinetune_agent.agents.orchestrator import checkpoint_key
 from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
@@ -314,5 +313,4 @@ def apply_fixes(state: RunState, value: dict[str, Any]) -> dict[str, Any]:
 
 def _write_iterations_report(state: RunState, update: dict[str, Any]) -> None:
     after = {**state, **update, "iterations": [*state.get("iterations", []), *update["iterations"]]}
-    lines = ["# Improvement iterations", "", *iterations_table(all_iterations(after)), ""]
-    Path(state["run_dir"], "iterations.md").write_text("\n".join(lines))
+    write_iterations_report(after)

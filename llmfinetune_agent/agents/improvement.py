@@ -290,3 +290,15 @@ def _flat(patch: dict[str, Any] | None, prefix: str = "") -> str:
 
 def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) else "—"
+
+
+def write_iterations_report(state: RunState) -> list[str]:
+    """Write `iterations.md` (every iteration so far, the current one included) into the run
+    directory; returns the table's lines (empty, and nothing written, before iteration 2)."""
+    iterations = all_iterations(state)
+    if len(iterations) < 2:
+        return []
+    table = iterations_table(iterations)
+    lines = ["# Improvement iterations", "", *table, ""]
+    Path(state["run_dir"], "iterations.md").write_text("\n".join(lines))
+    return table

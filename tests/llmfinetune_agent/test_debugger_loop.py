@@ -320,6 +320,14 @@ def test_divergence_fix_second_iteration_beats_the_first(tmp_path: Path) -> None
     assert max(losses) < 3 * losses[0]
     card = (Path(info["model_path"]) / "README.md").read_text()
     assert "## Iterations" in card and "| 1 |" in card and "| 2 | retrain |" in card
+    # The run's report (GET /runs/{id}/report) and iterations.md show both, iteration 2's
+    # metrics included.
+    report = Path(info["run_dir"], "evaluation", "evaluation_report.md").read_text()
+    table = Path(info["run_dir"], "iterations.md").read_text()
+    for text in (report, table):
+        row = next(line for line in text.splitlines() if line.startswith("| 2 | retrain |"))
+        assert f"{tuned['rougeL']:.4g}" in row, row
+        assert any(line.startswith("| 1 |") for line in text.splitlines())
     assert f"diverged at step {diverged_at}, evaluated at step" in card and "not finite" in card
 
 

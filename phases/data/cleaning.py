@@ -29,14 +29,26 @@ def approximate_token_count(text: str) -> int:
 
 
 def tokenizer_token_counter(tokenizer: Any) -> TokenCounter:
-    """A counter using a Hugging Face tokenizer (no special tokens); its name goes in the report."""
+    """A counter using a Hugging Face tokenizer (no special tokens); its name goes in the report.
+
+    With a chat template, the counter also gets `count_chat(messages)`: the length of the
+    conversation as the trainer sees it, role markers and end tokens included, so that
+    max_length drops exactly the rows training would otherwise truncate (cutting off a reply's
+    end token teaches the model never to stop)."""
 
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    count.counter_name = (
-        f"tokenizer {getattr(tokenizer, 'name_or_path', '') or type(tokenizer).__name__}"
-    )
+    name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+    count.counter_name = f"tokenizer {name}"
+    if getattr(tokenizer, "chat_template", None):
+
+        def count_chat(messages: list[dict[str, str]]) -> int:
+            rendered = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)
+            return len(rendered["input_ids"])
+
+        count.count_chat = count_chat
+        count.counter_name = f"tokenizer {name} (chat rows with its chat template)"
     return count
 
 
@@ -64,9 +76,14 @@ def rendered_texts(record: dict[str, Any], kind: str) -> list[str]:
 
 
 def count_example_tokens(examples: list[Example], kind: str, count: TokenCounter) -> None:
-    """Set each example's `tokens` to the token count of its full rendering."""
+    """Set each example's `tokens` to the token count of its full rendering (for chat rows,
+    through the chat template when the counter has one: see `tokenizer_token_counter`)."""
+    count_chat = getattr(count, "count_chat", None) if kind == "chat" else None
     for example in examples:
-        example.tokens = max(count(text) for text in rendered_texts(example.record, kind))
+        if count_chat is not None:
+            example.tokens = count_chat(example.record["messages"])
+        else:
+            example.tokens = max(count(text) for text in rendered_texts(example.record, kind))
 
 
 def deduplicate(examples: list[Example]) -> tuple[list[Example], int]:

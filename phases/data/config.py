@@ -48,6 +48,9 @@ class DataConfig(BaseModel):
     max_length: int = Field(
         512,
         gt=0,
-        description="Longest example in tokens; longer rows are dropped and counted in the report.",
+        description=(
+            "Longest example in tokens (chat rows as rendered by the chat template, as the "
+            "trainer sees them); longer rows are dropped and counted in the report."
+        ),
     )
     deduplicate: bool = Field(True, description="Remove exact duplicate rows before splitting.")

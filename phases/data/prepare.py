@@ -4,8 +4,9 @@ Order of the steps: load -> normalize (drop unusable rows) -> de-duplicate -> co
 drop rows over max_length -> split (or take the eval file, removing train rows it contains).
 The eval file, when given, goes through the same steps and wins every overlap.
 Normalization strips surrounding whitespace and makes line endings "\n", so rows differing
-only in those count as duplicates. max_length is checked on the message text, without the
-chat template's extra tokens.
+only in those count as duplicates. max_length is checked on the text the trainer sees: chat
+rows through the tokenizer's chat template when the counter has one (role markers and end
+tokens included), other rows on their text.
 """
 
 from __future__ import annotations

@@ -230,3 +230,30 @@ def test_tokenizer_counter_counts_real_tokens(tmp_path: Path) -> None:
     assert prepared.report.token_counter == "tokenizer word-level"
     assert prepared.train == [{"text": text}]
     assert prepared.report.dropped[0].detail == "16 tokens, longer than max_length 10"
+
+
+def test_chat_rows_are_counted_through_the_chat_template(tmp_path: Path, tiny_model_dir) -> None:
+    """max_length applies to what the trainer sees: role markers and end tokens count, so a
+    row whose text fits but whose rendering does not is dropped, not silently truncated."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    count = tokenizer_token_counter(tokenizer)
+    short = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]
+    long = [
+        {"role": "user", "content": "Anna is 31 and lives in Oslo."},
+        {"role": "assistant", "content": '{"name": "Anna", "age": 31, "city": "Oslo"}'},
+    ]
+    text_tokens = count("\n".join(m["content"] for m in long))
+    rendered = tokenizer.apply_chat_template(long, tokenize=True, return_dict=True)
+    template_tokens = len(rendered["input_ids"])
+    assert count.count_chat(long) == template_tokens > text_tokens
+    path = write_rows(tmp_path, "c", [{"messages": short}, {"messages": long}], "jsonl")
+    config = _config(path, max_length=template_tokens - 1, eval_fraction=0)
+    prepared = prepare_data(config, count_tokens=count)
+    assert "chat template" in prepared.report.token_counter
+    assert prepared.train == [{"messages": short}]
+    (dropped,) = prepared.report.dropped
+    assert (
+        dropped.detail == f"{template_tokens} tokens, longer than max_length {template_tokens - 1}"
+    )

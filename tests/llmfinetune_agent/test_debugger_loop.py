@@ -417,3 +417,34 @@ def first_loss_of_iteration_one(run_dir: str) -> float:
         Path(run_dir, "training").glob("*/log_history.json"), key=lambda p: p.stat().st_mtime
     )
     return next(e["loss"] for e in json.loads(histories[0].read_text()) if "loss" in e)
+
+
+def test_a_continued_iteration_still_stops_at_its_training_gates(tmp_path: Path) -> None:
+    """With a gate at 75% of the longer schedule (step 9 of 12), iteration 2 continues from
+    step 6, stops at step 9 for approval, then finishes."""
+    from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.runner import describe_run, open_service
+
+    config = json.loads(_underfitting_config(tmp_path).read_text())
+    config["hitl"]["training_checkpoints"] = [0.75]
+    path = tmp_path / "gated.json"
+    path.write_text(json.dumps(config))
+    with open_service() as service:
+        run = service.create_run(load_run_config(path))
+        service.start(run.id)
+        assert service.pending_interrupts(run.id)[0]["kind"] == "training_checkpoint"
+        service.resume(run.id, decision={"decision": "approve"})  # iteration 1's gate
+        service.resume(run.id, decision={"decision": "reject", "comment": "too weak"})
+        assert service.pending_interrupts(run.id)[0]["kind"] == "approve_fixes"
+        service.resume(run.id, decision={"decision": "approve"})
+        gate = service.pending_interrupts(run.id)[0]
+        assert gate["kind"] == "training_checkpoint"
+        paused = service.state_values(run.id)["training"]
+        assert (paused["resumed_from_step"], paused["global_step"]) == (6, 9)
+        service.resume(run.id, decision={"decision": "approve"})
+        assert service.pending_interrupts(run.id)[0]["kind"] == "approve_evaluation"
+        record = service.resume(run.id, decision={"decision": "approve"})
+        assert record.status == "completed", record.error
+        second = describe_run(service, run.id)["iterations"][1]
+    assert second["route"] == "continue"
+    assert second["training"]["global_step"] == 12 and second["training"]["status"] == "completed"

@@ -213,18 +213,27 @@ def _decision_from_flags(
     return decision
 
 
-def _fix_options(select: str | None, route: str | None) -> dict[str, Any]:
-    """`--select 0,2` and `--route continue` as decision fields (validated again by the gate)."""
+def _fix_options(
+    select: str | None, route: str | None, *, exit_on_error: bool = True
+) -> dict[str, Any]:
+    """`--select 0,2` and `--route continue` as decision fields (validated again by the gate).
+    A bad value exits with code 2, or raises ValueError for the interactive prompt."""
     options: dict[str, Any] = {}
+    problem = None
     if select is not None:
         try:
             options["select"] = [int(part) for part in select.split(",") if part.strip()]
         except ValueError:
-            _fail_input(f"--select takes diagnosis indexes like 0,2 (got {select!r})")
+            problem = f"select: diagnosis indexes like 0,2 (got {select!r})"
     if route is not None:
-        if route not in ("retrain", "continue"):
-            _fail_input(f"--route is 'retrain' or 'continue' (got {route!r})")
-        options["route"] = route
+        if route in ("retrain", "continue"):
+            options["route"] = route
+        else:
+            problem = f"route: 'retrain' or 'continue' (got {route!r})"
+    if problem and exit_on_error:
+        _fail_input(problem)
+    if problem:
+        raise ValueError(problem)
     return options
 
 
@@ -247,8 +256,28 @@ def _ask(display: Any, pending: dict[str, Any]) -> dict[str, Any]:
                 break
             except json.JSONDecodeError as exc:
                 display.error(f"not valid JSON: {exc.msg} at column {exc.colno}")
+    if pending.get("kind") == "approve_fixes" and decision["decision"] != "reject":
+        decision.update(_ask_fix_options(display, decision["decision"]))
     decision["comment"] = typer.prompt("comment", default="", show_default=False)
     return decision
+
+
+def _ask_fix_options(display: Any, choice: str) -> dict[str, Any]:
+    """approve_fixes: which diagnoses to apply (by index) and the route, Enter for defaults."""
+    default = "all with a patch" if choice == "approve" else "none"
+    while True:
+        text = typer.prompt(
+            f"diagnoses to apply, e.g. 0,2 [{default}]", default="", show_default=False
+        )
+        route = typer.prompt(
+            "route: retrain / continue [as proposed]", default="", show_default=False
+        )
+        try:
+            return _fix_options(
+                text.strip() or None, route.strip().lower() or None, exit_on_error=False
+            )
+        except ValueError as exc:
+            display.error(str(exc))
 
 
 def _fail_input(problem: Any) -> None:

@@ -206,7 +206,7 @@ def test_fixes_gate_over_the_cli_select_and_route(tmp_path: Path) -> None:
     chosen = next(d for d in fixable if d["kind"] == "underfitting")
 
     bad = cli("resume", run_id, "--approve", "--route", "sideways")
-    assert bad.exit_code == 2 and "--route is 'retrain' or 'continue'" in bad.output
+    assert bad.exit_code == 2 and "route: 'retrain' or 'continue'" in bad.output
     bad = cli("resume", run_id, "--reject", "--select", "0")
     assert bad.exit_code == 2 and "go with --approve or --edit" in bad.output
     assert show(run_id)["pending_interrupt"]["id"] == pending["id"]  # still waiting
@@ -221,3 +221,29 @@ def test_fixes_gate_over_the_cli_select_and_route(tmp_path: Path) -> None:
     assert first["decisions"][-1]["select"] == [chosen["index"]]
     assert info["training"]["resumed_from_step"] == 0
     assert info["training"]["total_steps"] > first["training"]["global_step"]
+
+
+def test_the_interactive_fixes_prompt_asks_for_indexes_and_route() -> None:
+    from llmfinetune_agent.cli.display import RunDisplay
+    from llmfinetune_agent.cli.run_cmd import _ask
+
+    pending = {
+        "id": "i1",
+        "kind": "approve_fixes",
+        "message": "The debugger found 2 problem(s).",
+        "details": {"diagnoses": []},
+        "options": ["approve", "reject", "edit"],
+    }
+    answers = "approve\n0,x\ncontinue\n0,2\ncontinue\nlonger\n"  # a bad index list is asked again
+    with CliRunner().isolation(input=answers) as streams:
+        decision = _ask(RunDisplay(), pending)
+        shown = b"".join(stream.getvalue() for stream in streams if stream is not None)
+    assert decision == {
+        "decision": "approve",
+        "select": [0, 2],
+        "route": "continue",
+        "comment": "longer",
+    }
+    assert b"select: diagnosis indexes like 0,2" in shown
+    with CliRunner().isolation(input="reject\nno\n"):
+        assert _ask(RunDisplay(), pending) == {"decision": "reject", "comment": "no"}

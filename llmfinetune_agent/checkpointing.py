@@ -21,6 +21,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from llmfinetune_agent.settings import database_backend, psycopg_conninfo, sqlite_path
 
 SQLITE_TIMEOUT_SECONDS = 30
+CONNECT_TIMEOUT_SECONDS = 10
 _postgres_setup_done: set[str] = set()
 _postgres_setup_lock = threading.Lock()
 
@@ -77,10 +78,19 @@ def _open_sqlite(path: str) -> Iterator[BaseCheckpointSaver]:
 
 @contextmanager
 def _open_postgres(conninfo: str) -> Iterator[BaseCheckpointSaver]:
+    import psycopg
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool, PoolTimeout
 
+    try:  # one plain connection first: the pool would retry for its whole timeout, silently
+        psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointStoreError(
+            f"Cannot connect to the Postgres checkpoint database: {reason}. "
+            "Check FINETUNE_AGENT_DATABASE_URL and that the server is running."
+        ) from exc
     pool = ConnectionPool(
         conninfo,
         min_size=1,

@@ -109,7 +109,7 @@ def database_backend(database_url: str) -> str:
     if database_url.startswith(_POSTGRES_PREFIXES):
         return "postgresql"
     raise SettingsError(
-        f"Unsupported database URL {_redact(database_url)!r} in {DATABASE_URL_ENV}: "
+        f"Unsupported database URL {redacted_url(database_url)!r} in {DATABASE_URL_ENV}: "
         "use sqlite:///path/to/file.db or postgresql://user@host:5432/dbname."
     )
 
@@ -124,14 +124,14 @@ def sqlalchemy_url(database_url: str) -> str:
 def psycopg_conninfo(database_url: str) -> str:
     """The URL for psycopg itself (no SQLAlchemy driver suffix)."""
     if database_backend(database_url) != "postgresql":
-        raise SettingsError(f"{_redact(database_url)!r} is not a postgresql:// URL.")
+        raise SettingsError(f"{redacted_url(database_url)!r} is not a postgresql:// URL.")
     return "postgresql://" + database_url.split("://", 1)[1]
 
 
 def sqlite_path(database_url: str) -> str:
     """The file path in a `sqlite:///path` URL (`:memory:` for an in-memory database)."""
     if database_backend(database_url) != "sqlite":
-        raise SettingsError(f"{_redact(database_url)!r} is not a sqlite:/// URL.")
+        raise SettingsError(f"{redacted_url(database_url)!r} is not a sqlite:/// URL.")
     rest = database_url[len("sqlite://") :].split("?", 1)[0]
     if rest in ("", "/", "/:memory:"):
         return ":memory:"
@@ -143,7 +143,7 @@ def sqlite_path(database_url: str) -> str:
     return unquote(rest[1:])
 
 
-def _redact(database_url: str) -> str:
+def redacted_url(database_url: str) -> str:
     """The URL with any password replaced, for error messages."""
     scheme, sep, rest = database_url.partition("://")
     credentials, at, host = rest.rpartition("@")

@@ -36,4 +36,39 @@ fork_cmd.register(app, run_cmd.runs_app)
 phase_cmd.register(app)
 serve_cmd.register(app)
 
-__all__ = ["app"]
+__all__ = ["app", "database_problem", "main"]
+
+
+def main() -> None:
+    """The console script: `app`, with an unreachable database reported in one line (exit 1)
+    instead of a driver traceback, whichever command met it."""
+    try:
+        app()
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        typer.echo(f"error: {problem}", err=True)
+        raise SystemExit(1) from None
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """A one-line description if `exc` means the run database cannot be used, else None."""
+    from llmfinetune_agent.checkpointing import CheckpointStoreError
+
+    if isinstance(exc, CheckpointStoreError):
+        return str(exc)
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return None
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    from llmfinetune_agent.settings import Settings, redacted_url
+
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    url = redacted_url(Settings.from_env().database_url)
+    return (
+        f"cannot use the run database {url}: {reason}. "
+        "Check FINETUNE_AGENT_DATABASE_URL and that the server is running."
+    )

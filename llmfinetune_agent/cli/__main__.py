@@ -1,5 +1,5 @@
 """`python -m llmfinetune_agent.cli` runs the same CLI as `finetune-agent`."""
 
-from llmfinetune_agent.cli import app
+from llmfinetune_agent.cli import main
 
-app()
+main()

@@ -22,9 +22,14 @@ def serve(
     import uvicorn
 
     from api.main import create_app
+    from llmfinetune_agent.runner import open_service
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(
             f"warning: binding {host}: set FINETUNE_AGENT_API_KEY to require a key", err=True
         )
+    # Open the stores once before uvicorn does: an unreachable database then ends the command
+    # with one line (see cli.main), not a lifespan traceback from inside the server.
+    with open_service():
+        pass
     uvicorn.run(create_app(workers=workers), host=host, port=port, log_level=log_level)

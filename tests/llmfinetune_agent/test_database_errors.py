@@ -1,0 +1,47 @@
+"""An unreachable run database ends any command with one clear line and exit code 1: no
+driver traceback, no password echoed, no minutes of silent retrying."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket is closed
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["runs", "list"], "cannot use the run database postgresql://agent:***@127.0.0.1"),
+        (["run", str(REPO / "configs" / "quickstart.json")], "Postgres checkpoint database"),
+        (["serve", "--port", "0"], "Postgres checkpoint database"),
+    ],
+)
+def test_an_unreachable_database_is_one_line(args: list[str], says: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "FINETUNE_AGENT_HOME": str(tmp_path),
+        "FINETUNE_AGENT_DATABASE_URL": f"postgresql://agent:s3cret@127.0.0.1:{_closed_port()}/x",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "llmfinetune_agent.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "s3cret" not in done.stderr + done.stdout
+    (line,) = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: ") and says in line and "Connection refused" in line

@@ -5,8 +5,9 @@ starts `finetune-agent serve --no-workers` (uvicorn) on loopback in its own proc
 50 clients, each on its own keep-alive connection, issue requests back to back (a closed loop:
 a client sends its next request when the last one is answered), after a warm-up. Prints
 p50/p99 per endpoint; the last line is `RESULT api_p99_ms=<p99 over all requests>` (goal:
-<= 50). The runs have no checkpoints: a completed quickstart's `GET /runs/{id}` reads its
-state too, ~0.15 ms more per request on this machine.
+<= 50). Every run carries real graph state: the setup runs the quickstart once (about 30 s)
+and copies its final checkpoint to each run's thread, so `GET /runs/{id}` loads and decodes a
+completed run's state (decisions, routing log, data report, metrics) as it would in use.
 
     python benchmarks/api_latency.py [--runs 1000] [--clients 50] [--requests 100]
 """
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -51,6 +53,37 @@ def fill_store(database_url: str, home: Path, runs: int) -> list[str]:
         )
         ids.append(run.id)
     return ids
+
+
+def give_runs_real_state(env: dict[str, str], ids: list[str]) -> None:
+    """Run the quickstart for real in this store, then copy its final checkpoint to every run."""
+    from llmfinetune_agent.checkpointing import open_checkpointer
+
+    repo = Path(__file__).resolve().parent.parent
+    exe = shutil.which("finetune-agent") or f"{sys.executable} -m llmfinetune_agent.cli"
+    quickstart = subprocess.run(
+        [*exe.split(), "run", str(repo / "configs" / "quickstart.json"), "--auto-approve"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    done = re.search(r"run ([0-9a-f]+): completed", quickstart.stdout)
+    if done is None:
+        raise RuntimeError(f"the quickstart did not complete:\n{quickstart.stdout[-2000:]}")
+    with open_checkpointer(env["FINETUNE_AGENT_DATABASE_URL"]) as saver:
+        source = saver.get_tuple(_thread(done.group(1)))
+        for run_id in ids:
+            saver.put(
+                _thread(run_id),
+                source.checkpoint,
+                source.metadata,
+                source.checkpoint["channel_versions"],
+            )
+
+
+def _thread(run_id: str) -> dict:
+    return {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
 
 
 def free_port() -> int:
@@ -163,9 +196,12 @@ def main() -> None:
     )
     env["FINETUNE_AGENT_DATABASE_URL"] = database_url
     ids = fill_store(database_url, home, args.runs)
+    give_runs_real_state(env, ids)
     port = free_port()
     server = start_server(env, port)
     try:
+        shown = httpx.get(f"http://127.0.0.1:{port}/runs/{ids[0]}").json()
+        assert shown["decisions"] and shown["metrics"]["tuned"], "the runs carry no state"
         times = asyncio.run(measure(port, ids, args.clients, args.requests))
     finally:
         server.terminate()

@@ -106,6 +106,7 @@ def _summary_statements(by_status: bool) -> tuple[Select, Select]:
 
 
 _SUMMARIES = {flag: _summary_statements(flag) for flag in (False, True)}
+_GET_RUN = select(_runs).where(_runs.c.id == bindparam("run_id"))  # built once: a hot read
 _meta = StoreMetaRow.__table__
 _RUNS_VERSION = select(_meta.c.runs_version).where(_meta.c.id == 1)
 _BUMP_RUNS_VERSION = (
@@ -202,7 +203,7 @@ class RunStore:
     def get_run(self, *, run_id: str) -> RunRecord | None:
         """The run's current snapshot, or None if there is no such run."""
         with self.reader.connect() as conn:
-            row = conn.execute(select(_runs).where(_runs.c.id == run_id)).first()
+            row = conn.execute(_GET_RUN, {"run_id": run_id}).first()
         return RunRecord.from_row(row) if row is not None else None
 
     def list_runs(

@@ -109,26 +109,17 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PathNotAllowed)
     async def path_not_allowed(_request: Request, exc: PathNotAllowed) -> JSONResponse:
-        detail = [
-            {
-                "loc": ["body", *issue.path.split(".")],
-                "msg": issue.message,
-                "type": "path_not_allowed",
-                "hint": issue.hint,
-            }
-            for issue in exc.issues
-        ]
-        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return _body_issues(exc.issues, "path_not_allowed")
 
     @app.exception_handler(ConfigError)
     async def config_error(_request: Request, exc: ConfigError) -> JSONResponse:
-        detail = [
-            {
-                "loc": ["body", *i.path.split(".")],
-                "msg": i.message,
-                "type": "config",
-                "hint": i.hint,
-            }
-            for i in exc.issues
-        ]
-        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return _body_issues(exc.issues, "config")
+
+
+def _body_issues(issues: list, kind: str) -> JSONResponse:
+    """422 with one FastAPI-style field error per config issue (`loc` is its JSON path)."""
+    detail = [
+        {"loc": ["body", *i.path.split(".")], "msg": i.message, "type": kind, "hint": i.hint}
+        for i in issues
+    ]
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)

@@ -18,7 +18,7 @@ from fastapi import Response
 def _default(value: Any) -> Any:
     if isinstance(value, PurePath):
         return str(value)
-    if isinstance(value, set | frozenset | tuple):
+    if isinstance(value, set | frozenset):  # orjson writes lists and tuples itself
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 

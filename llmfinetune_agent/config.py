@@ -275,7 +275,8 @@ def config_json_schema() -> dict[str, Any]:
     return schema
 
 
-def changed_sections(old: RunConfig, new: RunConfig) -> list[str]:
-    """Top-level config keys whose values differ between two configs."""
-    a, b = old.model_dump(mode="json"), new.model_dump(mode="json")
+def changed_sections(old: RunConfig | dict[str, Any], new: RunConfig | dict[str, Any]) -> list[str]:
+    """Top-level config keys whose values differ between two configs (models or JSON dicts)."""
+    a = old.model_dump(mode="json") if isinstance(old, RunConfig) else old
+    b = new.model_dump(mode="json") if isinstance(new, RunConfig) else new
     return [key for key in a if a[key] != b.get(key)]

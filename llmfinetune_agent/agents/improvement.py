@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from llmfinetune_agent.config import _deep_merge
+from llmfinetune_agent.config import _deep_merge, changed_sections
 from llmfinetune_agent.state import RunState
+from phases.diagnosis.results import DATA_SECTIONS, TRAINING_SECTIONS
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 # Approvals that belong to one iteration: the next one asks again.
@@ -20,7 +21,6 @@ DIAGNOSIS_KEYS = ("index", "kind", "severity", "summary", "evidence", "patch", "
 # How a fix starts the next iteration ('reevaluate': the patch changes nothing trained).
 IterationRoute = Literal["regenerate_data", "retrain", "continue", "reevaluate"]
 ASKABLE_ROUTES = ("retrain", "continue")  # what a human may ask for at approve_fixes
-DATA_SECTIONS = ("data", "data_generation", "knowledge")
 # Sections a continued training may see patched: none of them changes what is trained.
 NEUTRAL_SECTIONS = ("hitl", "evaluation", "debugger", "post_training")
 LENGTH_KEYS = ("epochs", "max_steps")
@@ -91,12 +91,12 @@ def choose_route(
     retrains from the base model, or, when 'continue' is asked for and possible, trains on
     from the previous iteration's last checkpoint (`warm_start` says from where)."""
     old = state["config"]
-    sections = [key for key in old if old[key] != new_config.get(key)]
+    sections = changed_sections(old, new_config)
     data_changed = [s for s in sections if s in DATA_SECTIONS]
     if data_changed:
         why = "the data is prepared again, then the model is trained from the base model"
         return "regenerate_data", f"the patch changes {', '.join(data_changed)}: {why}", None
-    if not {"training", "model"} & set(sections):
+    if not set(TRAINING_SECTIONS) & set(sections):
         return (
             "reevaluate",
             "the patch changes no training setting: the same model is evaluated again",

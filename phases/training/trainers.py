@@ -117,25 +117,29 @@ def load_dataset_cached(data: TrainingData | None, work_dir: Path, split: str):
     """A `datasets.Dataset` backed by an Arrow file under `work_dir`.
 
     A file-backed dataset lets `datasets` cache every `map` TRL runs (chat rendering,
-    tokenization, labels) in `work_dir/datasets-cache`, so a resumed segment tokenizes nothing
-    again. The prepared jsonl is rewritten only when its content changes, which keeps the
-    cache fingerprint stable across calls.
+    tokenization, labels) next to its Arrow file in `work_dir/datasets-cache/<split>`, so a
+    resumed segment tokenizes nothing again. The Arrow file (and the readable copy in
+    `work_dir/data/<split>.jsonl`) is rewritten only when the records change, which keeps the
+    cache fingerprint stable across calls. It is built from the records themselves, never by
+    re-reading the jsonl: `load_dataset("json")` infers types, turning a completion such as
+    "2024-01-05" into a timestamp.
     """
     if data is None:
         return None
-    from datasets import load_dataset
+    import shutil
+
+    from datasets import Dataset, load_from_disk
 
     prepared = work_dir / "data" / f"{split}.jsonl"
+    arrow_dir = work_dir / "datasets-cache" / split
     content = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data.records)
-    if not prepared.is_file() or prepared.read_text(encoding="utf-8") != content:
+    unchanged = prepared.is_file() and prepared.read_text(encoding="utf-8") == content
+    if not (unchanged and (arrow_dir / "dataset_info.json").is_file()):
+        shutil.rmtree(arrow_dir, ignore_errors=True)  # its map caches belong to the old records
         prepared.parent.mkdir(parents=True, exist_ok=True)
+        Dataset.from_list(data.records).save_to_disk(str(arrow_dir))
         prepared.write_text(content, encoding="utf-8")
-    return load_dataset(
-        "json",
-        data_files=str(prepared),
-        split="train",
-        cache_dir=str(work_dir / "datasets-cache"),
-    )
+    return load_from_disk(str(arrow_dir))
 
 
 def datasets_and_tokenizer(

@@ -3,6 +3,9 @@
 A run that diverged has no final model, but often a checkpoint saved before the blow-up: that
 checkpoint is evaluated (marked as such) so the iteration has metrics the next one can be
 compared with. A diverged run never passes, and metrics that are not finite are kept as null.
+
+The summary kept in state carries the metrics, one `checks` entry per threshold rule and a few
+`examples` (worst, best, random rows with base and tuned answers) for the evaluation gate.
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.common import emit, run_config
+from llmfinetune_agent.agents.common import emit, models_cache, run_config
 from llmfinetune_agent.agents.improvement import write_iterations_report
 from llmfinetune_agent.config import RunConfig
-from llmfinetune_agent.direct import evaluate_direct
 from llmfinetune_agent.state import RunState
 
 
@@ -44,14 +46,20 @@ def _add_iterations(state: RunState, summary: dict[str, Any]) -> None:
 
 
 def _evaluate(state: RunState, config: RunConfig, tuned: str) -> dict[str, Any]:
-    return evaluate_direct(
-        config,
-        Path(state["run_dir"]),
-        state["data"],
+    """Base vs `tuned` on the eval split; the report goes to `<run_dir>/evaluation`."""
+    from phases.evaluation import compare_models
+
+    report = compare_models(
+        config.evaluation,
+        base=config.model,
         tuned=tuned,
-        log_history=Path(state["training"]["log_history_path"]),
-        progress=lambda kind, payload: emit(kind, **payload),
+        eval_path=Path(state["data"]["eval_path"]),
+        output_dir=Path(state["run_dir"]) / "evaluation",
+        cache_dir=models_cache(),
+        log_history_path=Path(state["training"]["log_history_path"]),
+        progress=lambda done, total: emit("evaluation_progress", done=done, total=total),
     )
+    return report.summary()
 
 
 def _evaluate_diverged(

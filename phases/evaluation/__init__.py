@@ -9,8 +9,15 @@ from phases.evaluation.comparison import compare_models
 from phases.evaluation.config import BUILTIN_METRICS, EvaluationConfig
 from phases.evaluation.errors import EvaluationError, EvaluationInputError, MetricUnavailableError
 from phases.evaluation.model_evaluation import evaluate_model
-from phases.evaluation.results import EvaluationReport, EvaluationResult, Prediction, ThresholdCheck
+from phases.evaluation.results import (
+    EvaluationReport,
+    EvaluationResult,
+    ExampleRow,
+    Prediction,
+    ThresholdCheck,
+)
 from phases.evaluation.text_metrics import compute_text_metrics
+from phases.evaluation.thresholds import ThresholdRule
 
 __all__ = [
     "BUILTIN_METRICS",
@@ -19,9 +26,11 @@ __all__ = [
     "EvaluationInputError",
     "EvaluationReport",
     "EvaluationResult",
+    "ExampleRow",
     "MetricUnavailableError",
     "Prediction",
     "ThresholdCheck",
+    "ThresholdRule",
     "compare_models",
     "compute_text_metrics",
     "evaluate_model",

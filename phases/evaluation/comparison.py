@@ -3,6 +3,7 @@
 The base model's result depends only on the base model, the eval data and the evaluation
 settings, so it is cached under `<cache_dir>/eval_cache/` and reused by later runs (the
 debugger loop re-evaluates the tuned model many times against the same base).
+Thresholds are checked against the tuned metrics (and the base's, for relative rules).
 """
 
 import hashlib
@@ -12,13 +13,22 @@ from pathlib import Path
 
 from models.config import ModelConfig
 from models.paths import default_home
-from phases.evaluation.config import EvaluationConfig
-from phases.evaluation.model_evaluation import evaluate_model, load_checked_examples
-from phases.evaluation.report import check_thresholds, write_report
+from phases.evaluation.config import JSON_DEFAULT_METRICS, EvaluationConfig
+from phases.evaluation.examples import select_examples
+from phases.evaluation.model_evaluation import (
+    evaluate_model,
+    load_checked_examples,
+    metrics_config,
+)
+from phases.evaluation.report import write_report
 from phases.evaluation.results import EvaluationReport, EvaluationResult
+from phases.evaluation.thresholds import check_thresholds
 
 # Settings that change no metric value, so they stay out of the cache key.
 _NOT_IN_CACHE_KEY = {"thresholds", "compare_base"}
+# Bumped when a metric's definition changes, so older cached base results are not reused
+# (2: exact_match compares JSON as parsed JSON; per-row scores).
+METRICS_VERSION = 2
 
 
 def _file_sha256(path: Path) -> str:
@@ -51,6 +61,7 @@ def base_cache_key(
         "model": model_identity(base),
         "eval_data": _file_sha256(eval_path),
         "evaluation": config.model_dump(exclude=_NOT_IN_CACHE_KEY),
+        "metrics_version": METRICS_VERSION,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -100,7 +111,8 @@ def compare_models(
     `log_history` JSON, when given) into `output_dir`. `progress(done, total)` is called per
     generated batch, for the base pass (when not cached) and then for the tuned pass.
     """
-    load_checked_examples(config, eval_path)  # bad data fails before either model loads
+    examples = load_checked_examples(config, eval_path)  # bad data fails before a model loads
+    configured, config = config, metrics_config(config, examples)
     base_result, from_cache = None, False
     if config.compare_base:
         base_result, from_cache = _cached_base(config, base, Path(eval_path), cache_dir, progress)
@@ -113,14 +125,31 @@ def compare_models(
         for name, value in tuned_result.metrics.items()
         if name in base_metrics
     }
-    checks = check_thresholds(config.thresholds, tuned_result.metrics)
+    checks = check_thresholds(config.thresholds, tuned_result.metrics, base_metrics)
     report = EvaluationReport(
         base=base_result,
         tuned=tuned_result,
         deltas=deltas,
-        thresholds=checks,
-        passed=all(check.passed for check in checks.values()),
+        checks=checks,
+        passed=all(check.passed for check in checks),
+        examples=select_examples(tuned_result, base_result),
         base_from_cache=from_cache,
+        notes=_added_metrics_note(configured, config),
     )
     write_report(report, Path(output_dir), log_history_path)
     return report
+
+
+def _added_metrics_note(configured: EvaluationConfig, used: EvaluationConfig) -> list[str]:
+    """Say which metrics the data added to the configured ones, and why."""
+    added = [m for m in used.metrics if m not in configured.metrics]
+    if not added:
+        return []
+    json_added = [m for m in added if m in JSON_DEFAULT_METRICS]
+    why = (
+        "the references are JSON objects, so exact match and per-field accuracy show whether "
+        "the answers are right and not only shaped right"
+        if json_added
+        else "a threshold names them"
+    )
+    return [f"Added to the configured metrics: {', '.join(added)} ({why})."]

@@ -4,7 +4,28 @@ import difflib
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-BUILTIN_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "bertscore", "exact_match", "perplexity")
+from phases.evaluation.json_metrics import JSON_ROW_METRICS
+from phases.evaluation.thresholds import (
+    SHAPES,
+    Threshold,
+    direction_problems,
+    normalize_thresholds,
+    uses_base,
+)
+
+BUILTIN_METRICS = (
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "bleu",
+    "bertscore",
+    "exact_match",
+    "json_valid",
+    "json_field_accuracy",
+    "perplexity",
+)
+# Added to the metrics when (nearly) every reference is a JSON object.
+JSON_DEFAULT_METRICS = ("exact_match", *JSON_ROW_METRICS)
 
 
 class EvaluationConfig(BaseModel):
@@ -15,16 +36,24 @@ class EvaluationConfig(BaseModel):
     metrics: list[str] = Field(
         default_factory=lambda: ["rougeL", "bleu", "exact_match", "perplexity"],
         description=(
-            "Metrics to compute: rouge1, rouge2, rougeL, bleu, bertscore, exact_match, perplexity, "
-            "or a user metric 'package.module:function' taking (predictions, references) and "
-            "returning a float."
+            "Metrics to compute: rouge1, rouge2, rougeL, bleu, bertscore, exact_match, "
+            "json_valid, json_field_accuracy, perplexity, or a user metric "
+            "'package.module:function' taking (predictions, references) and returning a float. "
+            "When at least 90% of the eval references are JSON objects, exact_match, json_valid "
+            "and json_field_accuracy are added to this list by default (ROUGE on JSON rewards "
+            "copying the format); exact_match then compares JSON references as parsed JSON "
+            "(key order and whitespace do not matter)."
         ),
     )
-    thresholds: dict[str, float] = Field(
+    thresholds: dict[str, Threshold] = Field(
         default_factory=dict,
         description=(
-            'Minimum acceptable value per metric of the tuned model, e.g. {"rougeL": 0.6}; for '
-            "perplexity (lower is better) the value is a maximum. Each key must be in 'metrics'."
+            "What the tuned model must reach, per metric: "
+            + SHAPES
+            + ". above_base/below_base compare with the base model (tuned >= base + above_base; "
+            'tuned <= base - below_base for perplexity), e.g. {"exact_match": {"min": 0.8}, '
+            '"rougeL": {"above_base": 0.1}}. Each key must be in \'metrics\' (or be '
+            "json_valid / json_field_accuracy, which are then computed)."
         ),
     )
     max_new_tokens: int = Field(64, gt=0, description="Tokens generated per eval example.")
@@ -60,12 +89,39 @@ class EvaluationConfig(BaseModel):
             )
         return metrics
 
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _threshold_shapes(cls, thresholds: object) -> object:
+        return normalize_thresholds(thresholds)
+
     @model_validator(mode="after")
     def _thresholds_name_metrics(self) -> "EvaluationConfig":
-        unknown = sorted(set(self.thresholds) - set(self.metrics))
+        unknown = sorted(set(self.thresholds) - set(self.metrics) - set(JSON_ROW_METRICS))
         if unknown:
             raise ValueError(
                 f"evaluation.thresholds names {unknown}, which are not in evaluation.metrics "
                 f"{self.metrics}; add them to metrics or remove their thresholds."
             )
+        problems = direction_problems(self.thresholds)
+        if problems:
+            raise ValueError("evaluation.thresholds: " + "; ".join(problems) + ".")
+        relative = uses_base(self.thresholds)
+        if relative and not self.compare_base:
+            raise ValueError(
+                f"evaluation.thresholds for {relative} compare with the base model, but "
+                "evaluation.compare_base is false; set it to true or use min/max."
+            )
         return self
+
+    def with_metrics_for(self, references: list[str | None]) -> "EvaluationConfig":
+        """This config with the metrics the data calls for: the JSON metrics when (nearly) all
+        references are JSON objects, and any metric a threshold names."""
+        from phases.evaluation.json_metrics import JSON_DEFAULT_SHARE, json_reference_share
+
+        wanted = list(self.metrics)
+        if json_reference_share(references) >= JSON_DEFAULT_SHARE:
+            wanted += [m for m in JSON_DEFAULT_METRICS if m not in wanted]
+        wanted += [m for m in self.thresholds if m not in wanted]
+        if wanted == self.metrics:
+            return self
+        return self.model_copy(update={"metrics": wanted})

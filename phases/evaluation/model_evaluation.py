@@ -2,6 +2,7 @@
 
 The eval data and metric names are checked first, so bad input fails before a model loads;
 then the model is loaded once, answers are generated in batches, and the metrics computed.
+When (nearly) every reference is a JSON object, the JSON metrics join the configured ones.
 """
 
 import json
@@ -12,8 +13,10 @@ from pathlib import Path
 
 from models.config import ModelConfig
 from phases.evaluation.config import EvaluationConfig
+from phases.evaluation.errors import EvaluationInputError
 from phases.evaluation.eval_data import EvalExample, check_references, load_eval_examples
 from phases.evaluation.generation import generate_answers, reference_loss
+from phases.evaluation.json_metrics import JSON_ROW_METRICS, parse_structured, row_scores
 from phases.evaluation.results import EvaluationResult, Prediction
 from phases.evaluation.text_metrics import check_metrics, compute_text_metrics, per_example_rouge_l
 
@@ -28,9 +31,27 @@ def model_name(model: ModelRef) -> str:
 def load_checked_examples(config: EvaluationConfig, eval_path: Path) -> list[EvalExample]:
     """Eval examples after every check that needs no model (data, references, metric names)."""
     examples = load_eval_examples(Path(eval_path), config.max_examples)
-    check_references(examples, config.metrics, Path(eval_path))
-    check_metrics(config.metrics)
+    metrics = metrics_config(config, examples).metrics
+    check_references(examples, metrics, Path(eval_path))
+    check_metrics(metrics)
+    _check_json_references(examples, metrics, Path(eval_path))
     return examples
+
+
+def metrics_config(config: EvaluationConfig, examples: list[EvalExample]) -> EvaluationConfig:
+    """`config` with the metrics these examples call for (see `with_metrics_for`)."""
+    return config.with_metrics_for([e.reference for e in examples])
+
+
+def _check_json_references(examples: list[EvalExample], metrics: list[str], path: Path) -> None:
+    wanted = [m for m in metrics if m in JSON_ROW_METRICS]
+    references = [e.reference for e in examples if e.reference is not None]
+    if wanted and not any(parse_structured(r) is not None for r in references):
+        raise EvaluationInputError(
+            f"{path}: {', '.join(wanted)} compare JSON answers, but none of the "
+            f"{len(references)} references is a JSON object or array; remove them from "
+            "evaluation.metrics and evaluation.thresholds."
+        )
 
 
 def _load_for_generation(model: ModelRef, cache_dir: Path | None):
@@ -50,17 +71,36 @@ def _perplexity(model, tokenizer, examples: list[EvalExample], batch_size: int) 
         return math.inf
 
 
-def _predictions(examples: list[EvalExample], answers: list[str]) -> list[Prediction]:
+def row_metric(config: EvaluationConfig, has_answers: bool) -> str | None:
+    """The per-row score that ranks examples: JSON field accuracy for JSON data, else ROUGE-L."""
+    if not has_answers:
+        return None
+    return "json_field_accuracy" if "json_field_accuracy" in config.metrics else "rougeL"
+
+
+def _predictions(
+    examples: list[EvalExample], answers: list[str], config: EvaluationConfig
+) -> list[Prediction]:
     if not answers:  # plain text data: nothing generated
         return [
             Prediction(input=e.display_input, expected=None, got=None, score=None) for e in examples
         ]
     references = [e.reference for e in examples]
-    scores = per_example_rouge_l(answers, references)
-    return [
-        Prediction(input=e.display_input, expected=e.reference, got=a, score=s)
-        for e, a, s in zip(examples, answers, scores, strict=True)
-    ]
+    rouge = per_example_rouge_l(answers, references)
+    ranked_by = row_metric(config, True)
+    predictions = []
+    for e, a, r in zip(examples, answers, rouge, strict=True):
+        scores = {
+            "rougeL": r,
+            **row_scores(a, e.reference, config.metrics, normalize=config.exact_match_normalize),
+        }
+        score = scores.get(ranked_by, scores["exact_match"])  # a non-JSON row in JSON data
+        predictions.append(
+            Prediction(
+                input=e.display_input, expected=e.reference, got=a, score=score, scores=scores
+            )
+        )
+    return predictions
 
 
 def evaluate_loaded(
@@ -71,7 +111,8 @@ def evaluate_loaded(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, float], list[Prediction]]:
-    """Metrics and predictions of an already loaded model (eval mode, left padding)."""
+    """Metrics and predictions of an already loaded model (eval mode, left padding); the
+    metrics are `config.metrics` as given (see `metrics_config` for the data's defaults)."""
     answers: list[str] = []
     if any(e.reference is not None for e in examples):
         answers = generate_answers(
@@ -96,7 +137,7 @@ def evaluate_loaded(
     if "perplexity" in config.metrics:
         metrics["perplexity"] = _perplexity(model, tokenizer, examples, config.batch_size)
     ordered = {name: metrics[name] for name in config.metrics if name in metrics}
-    return ordered, _predictions(examples, answers)
+    return ordered, _predictions(examples, answers, config)
 
 
 def evaluate_model(
@@ -111,11 +152,12 @@ def evaluate_model(
     """Evaluate `model` (hub id, local dir, PEFT adapter dir or ModelConfig) on `eval_path`.
 
     Raises EvaluationInputError / MetricUnavailableError before loading the model when the
-    data or metrics are unusable. `progress(done, total)` is called after each generated
+    data or metrics are unusable. JSON-object references add the JSON metrics. `progress(done, total)` is called after each generated
     batch. With `output_dir`, writes `evaluation_result.json` there.
     """
     started = time.perf_counter()
     examples = load_checked_examples(config, eval_path)
+    config = metrics_config(config, examples)
     loaded_model, tokenizer = _load_for_generation(model, cache_dir)
     metrics, predictions = evaluate_loaded(
         loaded_model, tokenizer, examples, config, progress=progress
@@ -126,6 +168,7 @@ def evaluate_model(
         predictions=predictions,
         n_examples=len(examples),
         seconds=round(time.perf_counter() - started, 3),
+        row_metric=row_metric(config, any(p.got is not None for p in predictions)),
     )
     if output_dir is not None:
         Path(output_dir).mkdir(parents=True, exist_ok=True)

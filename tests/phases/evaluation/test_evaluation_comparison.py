@@ -78,22 +78,30 @@ def test_compare_reports_and_reuses_cached_base(
     assert second.tuned.metrics == first.tuned.metrics
 
     _check_report_files(tmp_path / "first", with_plot=True)
+    first_md = (tmp_path / "first" / "evaluation_report.md").read_text()
+    assert "**Result: FAILED**: perplexity" in first_md  # the missed threshold is said first
     _check_report_files(tmp_path / "second", with_plot=False)
 
 
 def _check_report_files(directory: Path, *, with_plot: bool) -> None:
     saved = json.loads((directory / "evaluation_report.json").read_text())
-    assert set(saved) >= {"base", "tuned", "deltas", "thresholds", "passed"}
+    assert set(saved) >= {"base", "tuned", "deltas", "checks", "passed", "examples"}
+    examples = saved["examples"]
+    assert [e["which"] for e in examples] == ["worst"] * 2 + ["best"] * 2 + ["random"] * 2
+    for example in examples:  # each row carries both models' answers to the same input
+        row = example["row"]
+        assert example["base_output"] == saved["base"]["predictions"][row]["got"]
+        assert example["tuned_output"] == saved["tuned"]["predictions"][row]["got"]
     markdown = (directory / "evaluation_report.md").read_text()
     for section in (
         "## Metrics",
         "| rougeL |",
         "## Thresholds",
-        "Best 5 tuned examples",
-        "Worst 5 tuned examples",
+        "## Examples",
         "Input:",
-        "Expected:",
-        "Got:",
+        "Reference:",
+        "Base output:",
+        "Tuned output:",
         "## Loss",
     ):
         assert section in markdown, section

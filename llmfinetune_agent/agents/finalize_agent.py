@@ -78,6 +78,8 @@ def model_card(state: RunState) -> str:
             "|---|---|---|",
             *rows,
             "",
+            *_thresholds_section(evaluation),
+            *_usage_section(state),
             "## Decisions",
             "",
             *(decisions or ["- none (no gate was enabled)"]),
@@ -91,6 +93,63 @@ def model_card(state: RunState) -> str:
             "",
         ]
     )
+
+
+def _thresholds_section(evaluation: dict[str, Any]) -> list[str]:
+    """The thresholds the tuned model was held to, and whether it met each one."""
+    checks = evaluation.get("checks") or []
+    if not checks:
+        return ["## Thresholds", "", "No thresholds were set.", ""]
+    signs = {"min": ">=", "max": "<=", "above_base": ">= base +", "below_base": "<= base -"}
+    rows = [
+        f"| {c['metric']} | {signs.get(c['rule'], c['rule'])} {c['bound']:g} "
+        f"| {_fmt(c.get('required'))} | {_fmt(c.get('base'))} | {_fmt(c.get('tuned'))} "
+        f"| {'pass' if c['passed'] else 'FAIL'} |"
+        for c in checks
+    ]
+    verdict = "passed" if evaluation.get("passed") else "did NOT pass"
+    return [
+        "## Thresholds",
+        "",
+        f"The tuned model {verdict} its thresholds.",
+        "",
+        "| metric | rule | required | base | tuned | result |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def _usage_section(state: RunState) -> list[str]:
+    """How to load this folder with transformers and generate, the way it was trained."""
+    chat = (state.get("data") or {}).get("kind") == "chat"
+    example = next(iter((state.get("evaluation") or {}).get("examples") or []), {})
+    prompt = (example.get("input") or "Your input here").rpartition("user: ")[2]
+    if chat:
+        encode = [
+            f"messages = [{{'role': 'user', 'content': {prompt!r}}}]",
+            "inputs = tokenizer.apply_chat_template(",
+            "    messages, add_generation_prompt=True, return_dict=True, return_tensors='pt'",
+            ")",
+        ]
+    else:  # prompt/completion data is trained on the raw prompt text, with no chat template
+        encode = [f"inputs = tokenizer({prompt!r}, return_tensors='pt')"]
+    return [
+        "## Usage",
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "",
+        f"path = {str(Path(state['run_dir']) / 'final')!r}  # the folder of this card",
+        "tokenizer = AutoTokenizer.from_pretrained(path)",
+        "model = AutoModelForCausalLM.from_pretrained(path)",
+        *encode,
+        "output = model.generate(**inputs, max_new_tokens=64, do_sample=False)",
+        "print(tokenizer.decode(output[0][inputs['input_ids'].shape[1]:], "
+        "skip_special_tokens=True))",
+        "```",
+        "",
+    ]
 
 
 def _iterations_section(state: RunState) -> list[str]:

@@ -89,8 +89,18 @@ def validate_decision(value: Any, config: dict[str, Any]) -> dict[str, Any]:
     return normalized
 
 
-def _payload(kind: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": kind, "message": message, "details": details, "options": OPTIONS}
+def _payload(
+    kind: str, message: str, details: dict[str, Any], default: str = "approve"
+) -> dict[str, Any]:
+    """The interrupt value; `default` is the answer a prompt offers when the user just hits
+    enter ("reject" when the evaluation missed its thresholds)."""
+    return {
+        "kind": kind,
+        "message": message,
+        "details": details,
+        "options": OPTIONS,
+        "default": default,
+    }
 
 
 def _decision_record(state: RunState, gate: str, value: dict[str, Any]) -> dict[str, Any]:
@@ -211,11 +221,20 @@ def gate_evaluation(state: RunState) -> dict[str, Any]:
         key: evaluation.get(key)
         for key in ("base", "tuned", "deltas", "thresholds", "passed", "report_path")
     }
-    verdict = "meets" if evaluation.get("passed") else "misses"
-    message = (
-        f"The tuned model {verdict} its thresholds. Accept it? (reject sends it to the debugger)"
-    )
-    value = interrupt(_payload("approve_evaluation", message, details))
+    details["checks"] = evaluation.get("checks") or []
+    details["examples"] = evaluation.get("examples") or []
+    passed = bool(evaluation.get("passed"))
+    failed = [c["summary"] for c in details["checks"] if not c.get("passed")]
+    if passed:
+        met = "; ".join(c["summary"] for c in details["checks"]) or "no thresholds set"
+        verdict, question = f"PASSED: {met}", "The tuned model meets its thresholds. Accept it?"
+    else:
+        reasons = failed or (evaluation.get("notes") or ["the evaluation did not pass"])[:1]
+        verdict = "FAILED: " + "; ".join(reasons).rstrip(".")
+        question = "The tuned model misses its thresholds. Accept it anyway?"
+    message = f"{verdict}. {question} (reject sends it to the debugger)"
+    default = "approve" if passed else "reject"
+    value = interrupt(_payload("approve_evaluation", message, details, default=default))
     return _record(state, "approve_evaluation", "approve_evaluation", value, reject_ends=False)
 
 

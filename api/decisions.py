@@ -13,7 +13,11 @@ from typing import Any
 
 from api.confinement import check_paths
 from api.workers import DECISION_EVENT, all_events
-from llmfinetune_agent.agents.gates import DecisionError, validate_decision
+from llmfinetune_agent.agents.gates import (
+    DecisionError,
+    validate_decision,
+    validate_gate_decision,
+)
 from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch
 from llmfinetune_agent.run_store import make_owner
 from llmfinetune_agent.runner import (
@@ -56,11 +60,16 @@ def accept_decision(
             f"(the run is {service.require(run_id).status})"
         )
     try:
-        pending = {i["id"] for i in service.pending_interrupts(run_id)}
+        pending = {i["id"]: i.get("kind", "") for i in service.pending_interrupts(run_id)}
         if interrupt_id not in pending:
             raise InterruptNotPending(f"interrupt '{interrupt_id}' was already answered")
-        config = service.state_values(run_id).get("config") or run.config
+        values = service.state_values(run_id)
+        config = values.get("config") or run.config
         check_decision(decision, config, settings)
+        try:  # what the gate itself needs (approve_fixes: something to apply)
+            validate_gate_decision(decision, {**values, "config": config}, pending[interrupt_id])
+        except DecisionError as exc:
+            raise InvalidDecision(str(exc)) from None
     except BaseException:
         service.store.release_run(run_id=run_id, owner=owner, status=run.status)
         raise

@@ -17,7 +17,7 @@ from typing import Any
 
 from langgraph.types import Command
 
-from llmfinetune_agent.agents.gates import DecisionError, validate_decision
+from llmfinetune_agent.agents.gates import DecisionError, validate_gate_decision
 from llmfinetune_agent.agents.improvement import all_iterations
 from llmfinetune_agent.checkpointing import open_checkpointer
 from llmfinetune_agent.config import ConfigError, RunConfig
@@ -162,7 +162,8 @@ class RunService:
                     + (f"; pending: {list(pending)}" if pending else "; nothing is pending")
                 )
             try:
-                value = validate_decision(decision, self.state_values(run_id)["config"])
+                kind = pending[chosen].get("kind", "")
+                value = validate_gate_decision(decision, self.state_values(run_id), kind)
             except DecisionError as exc:
                 raise InvalidDecision(str(exc)) from None
             return Command(resume={chosen: value})

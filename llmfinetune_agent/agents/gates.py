@@ -21,6 +21,7 @@ from llmfinetune_agent.agents.improvement import (
     fixes_patch,
     iteration_record,
     requested_route,
+    reviewer_rejection,
     write_iterations_report,
 )
 from llmfinetune_agent.agents.orchestrator import checkpoint_key
@@ -243,9 +244,11 @@ def gate_fixes(state: RunState) -> dict[str, Any]:
     (your own patch, on top of any selected), or reject (ends the run)."""
     diagnoses = state.get("diagnoses") or []
     fixes = fixable(diagnoses)
+    rejection = reviewer_rejection(state)
     details = {
         "iteration": state.get("iteration", 1),
         "max_iterations": state["config"]["debugger"]["max_iterations"],
+        "reviewer_comment": rejection["comment"] if rejection else None,
         "diagnoses": diagnoses,
         "proposed_patch": fixes_patch(diagnoses, {"decision": "approve"}) if fixes else None,
         **_proposed_route(state, diagnoses),
@@ -257,20 +260,65 @@ def gate_fixes(state: RunState) -> dict[str, Any]:
             "the schedule)"
         ),
     }
-    kinds = ", ".join(f"#{d['index']} {d['kind']} ({d['severity']})" for d in diagnoses)
-    message = (
-        f"The debugger found {len(diagnoses)} problem(s): {kinds}. "
-        f"Apply the {len(fixes)} proposed fix(es) and start iteration "
-        f"{state.get('iteration', 1) + 1}?"
-    )
-    value = interrupt(_payload("approve_fixes", message, details))
+    value = interrupt(_payload("approve_fixes", _fixes_message(state, diagnoses), details))
     try:
-        value = validate_decision(value, state["config"])
+        value = validate_gate_decision(value, state, "approve_fixes")
         if value["decision"] == "reject":
             return _record(state, "approve_fixes", "approve_fixes", value, reject_ends=True)
         return apply_fixes(state, value)
     except (DecisionError, FixSelectionError, ConfigError) as exc:
         return {"log": [{"next": "gate_fixes", "reason": f"invalid decision ignored: {exc}"}]}
+
+
+def _fixes_message(state: RunState, diagnoses: list[dict[str, Any]]) -> str:
+    """The fixes gate's question: the reviewer's comment, what the debugger found, and what
+    approving (or editing) would start."""
+    fixes, rejection = fixable(diagnoses), reviewer_rejection(state)
+    iteration, debugger = state.get("iteration", 1), state["config"]["debugger"]
+    parts = []
+    if rejection:
+        said = f': "{rejection["comment"]}"' if rejection["comment"] else ""
+        parts.append(f"You rejected iteration {iteration}'s evaluation{said}.")
+    if not debugger["enabled"]:
+        parts.append("The debugger is disabled.")
+    elif diagnoses:
+        kinds = ", ".join(f"#{d['index']} {d['kind']} ({d['severity']})" for d in diagnoses)
+        parts.append(f"The debugger found {len(diagnoses)} problem(s): {kinds}.")
+    else:
+        parts.append("The debugger found no problem.")
+    if iteration > debugger["max_iterations"]:
+        parts.append(
+            f"debugger.max_iterations ({debugger['max_iterations']}) is used up; going on is "
+            "your call."
+        )
+    if fixes:
+        parts.append(
+            f"Apply the {len(fixes)} proposed fix(es) and start iteration {iteration + 1}?"
+        )
+    else:
+        parts.append(
+            f"No fix is proposed: edit (your own config patch) starts iteration {iteration + 1}, "
+            "reject ends the run."
+        )
+    return " ".join(parts)
+
+
+def validate_gate_decision(value: Any, state: RunState, kind: str) -> dict[str, Any]:
+    """`validate_decision`, plus what the pending gate itself needs: at approve_fixes an
+    approve or edit must leave a valid patch to apply. Raise `DecisionError` (the run keeps
+    waiting) or return the normalized decision."""
+    normalized = validate_decision(value, state["config"])
+    if kind != "approve_fixes" or normalized["decision"] == "reject":
+        return normalized
+    try:
+        patch = fixes_patch(state.get("diagnoses") or [], normalized)
+        apply_patch(RunConfig.model_validate(state["config"]), patch)
+    except FixSelectionError as exc:
+        raise DecisionError(str(exc)) from None
+    except ConfigError as exc:
+        issues = "; ".join(map(str, exc.issues))
+        raise DecisionError(f"the combined patch is not a valid config: {issues}") from None
+    return normalized
 
 
 def _proposed_route(state: RunState, diagnoses: list[dict[str, Any]]) -> dict[str, Any]:

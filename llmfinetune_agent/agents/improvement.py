@@ -47,6 +47,11 @@ def fixes_patch(diagnoses: list[dict[str, Any]], decision: dict[str, Any]) -> di
     for diagnosis in chosen:
         patch = _deep_merge(patch, diagnosis.get("patch") or {})
     patch = _deep_merge(patch, decision.get("edits") or {})
+    if not patch and not fixable(diagnoses):
+        raise FixSelectionError(
+            "nothing to apply: the debugger proposed no fix. Give your own patch with edit "
+            '(e.g. --edit \'{"training": {"epochs": 2}}\'), or reject to end the run'
+        )
     if not patch:
         raise FixSelectionError(
             "nothing to apply: the selected diagnoses carry no patch; select others, give an "
@@ -195,17 +200,37 @@ def fix_decision(state: RunState) -> dict[str, Any] | None:
     return started[-1] if started else None
 
 
+def reviewer_rejection(state: RunState) -> dict[str, Any] | None:
+    """The reviewer's reject decision at the current iteration's evaluation gate (None when
+    the evaluation was not rejected)."""
+    if (state.get("approved") or {}).get("approve_evaluation") is not False:
+        return None
+    iteration = state.get("iteration", 1)
+    rejects = [
+        d
+        for d in state.get("decisions") or []
+        if d.get("gate") == "approve_evaluation"
+        and d.get("iteration") == iteration
+        and d.get("decision") == "reject"
+    ]
+    return rejects[-1] if rejects else None
+
+
 def iteration_record(state: RunState, fix: dict[str, Any] | None) -> dict[str, Any]:
     """What one iteration leaves behind: the patch that started it, its metrics, training
-    outcome, diagnoses and decisions, and the `fix` that starts the next one."""
+    outcome, diagnoses and decisions, the reviewer's comment when the evaluation was
+    rejected, and the `fix` that starts the next one."""
     iteration = state.get("iteration", 1)
     evaluation, training = state.get("evaluation") or {}, state.get("training") or {}
     started = fix_decision(state) or {}
+    rejection = reviewer_rejection(state)
     return {
         "iteration": iteration,
         "config_patch": current_patch(state),
         "route": started.get("route"),
         "route_reason": started.get("route_reason"),
+        "rejected": rejection is not None,
+        "reviewer_comment": rejection["comment"] if rejection else None,
         "training": {
             k: training.get(k)
             for k in (
@@ -246,7 +271,7 @@ def all_iterations(state: RunState) -> list[dict[str, Any]]:
 def iterations_table(iterations: list[dict[str, Any]]) -> list[str]:
     """Markdown lines: one row per iteration with its patch, training, metrics and problems."""
     names = sorted({m for it in iterations for m in it["metrics"]["tuned"]})
-    head = ["iteration", "route", "config patch", "training", *names, "diagnoses"]
+    head = ["iteration", "route", "config patch", "training", *names, "diagnoses", "review"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for it in iterations:
         training = it["training"]
@@ -271,9 +296,18 @@ def iterations_table(iterations: list[dict[str, Any]]) -> list[str]:
                 for n in names
             ],
             ", ".join(f"{d['kind']} ({d['severity']})" for d in it["diagnoses"]) or "—",
+            _review(it),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _review(iteration: dict[str, Any]) -> str:
+    """The review cell: whether the reviewer rejected the iteration, and their comment."""
+    if not iteration.get("rejected"):
+        return "—"
+    comment = " ".join((iteration.get("reviewer_comment") or "").split()).replace("|", "\\|")
+    return f'rejected: "{comment}"' if comment else "rejected"
 
 
 def _flat(patch: dict[str, Any] | None, prefix: str = "") -> str:

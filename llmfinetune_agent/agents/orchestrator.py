@@ -3,7 +3,9 @@
 The policy reads only state (and the config inside it), so the same state always routes the
 same way — after a crash, a resume, or a fork. Each choice is appended to the run's log.
 A failing iteration goes to the debugger, then the fixes gate; approved fixes start the next
-iteration (see `gates.apply_fixes`), up to `debugger.max_iterations`. A diverged training is
+iteration (see `gates.apply_fixes`), up to `debugger.max_iterations`. A reviewer's rejection
+of the evaluation always reaches the fixes gate (their own patch is an answer there); only a
+reject at that gate ends the run. A diverged training is
 evaluated at its last checkpoint (when one was saved) before the debugger, without the
 evaluation gate: a diverged run is never accepted.
 """
@@ -120,17 +122,25 @@ def _evaluation_rules(state: RunState) -> tuple[str, str] | None:
 
 def _to_debugger(state: RunState, why: str) -> tuple[str, str]:
     """The improvement loop: diagnose once per iteration; then ask to apply the fixes (or apply
-    them when approve_fixes is off) while iterations remain; with no fix, end the run."""
+    them when approve_fixes is off) while iterations remain. A reviewer's rejection always
+    reaches the fixes gate, where the reviewer may give their own patch; without a reviewer,
+    a run with no fix (or no iteration left) ends failed."""
     config = state["config"]
+    rejected = state.get("approved", {}).get("approve_evaluation") is False
     if not config["debugger"]["enabled"]:
+        if rejected:
+            return "gate_fixes", f"{why}; the debugger is disabled: ask for the reviewer's own fix"
         return "__fail__", f"{why}, and the debugger is disabled"
     diagnoses = state.get("diagnoses")
     if diagnoses is None:
         return "debugger", f"{why}; diagnose it"
-    if not fixable(diagnoses):
+    fixes = fixable(diagnoses)
+    limit, iteration = config["debugger"]["max_iterations"], state.get("iteration", 1)
+    if rejected:
+        return _after_rejection(state, why, fixes, iteration <= limit)
+    if not fixes:
         found = ", ".join(sorted({d["kind"] for d in diagnoses})) or "nothing"
         return "__fail__", f"{why}, and the debugger proposed no fix (found: {found})"
-    limit, iteration = config["debugger"]["max_iterations"], state.get("iteration", 1)
     if iteration > limit:
         return "__fail__", (
             f"{why}; the debugger proposed fixes, but debugger.max_iterations ({limit}) "
@@ -138,7 +148,25 @@ def _to_debugger(state: RunState, why: str) -> tuple[str, str]:
         )
     if not config["hitl"]["approve_fixes"]:
         return "__apply_fixes__", f"{why}; apply the debugger's fixes (approve_fixes is off)"
-    return "gate_fixes", f"{why}; the debugger proposes {len(fixable(diagnoses))} fix(es)"
+    return "gate_fixes", f"{why}; the debugger proposes {len(fixes)} fix(es)"
+
+
+def _after_rejection(
+    state: RunState, why: str, fixes: list[dict[str, Any]], iterations_left: bool
+) -> tuple[str, str]:
+    """A human rejected the evaluation: apply the debugger's fixes unasked only when
+    approve_fixes is off and they may (fixes exist, iterations remain); otherwise ask."""
+    if fixes and iterations_left and not state["config"]["hitl"]["approve_fixes"]:
+        return "__apply_fixes__", f"{why}; apply the debugger's fixes (approve_fixes is off)"
+    if not fixes:
+        return "gate_fixes", f"{why}; the debugger proposes no fix: ask for the reviewer's own"
+    if not iterations_left:
+        limit = state["config"]["debugger"]["max_iterations"]
+        return "gate_fixes", (
+            f"{why}; debugger.max_iterations ({limit}) is used up: ask the reviewer whether to "
+            "go on"
+        )
+    return "gate_fixes", f"{why}; the debugger proposes {len(fixes)} fix(es)"
 
 
 def orchestrator(state: RunState) -> Command:
@@ -150,8 +178,7 @@ def orchestrator(state: RunState) -> Command:
         update.update(outcome="cancelled", reason=reason)
         node = END
     elif node == "__fail__":
-        rejected = state.get("approved", {}).get("approve_evaluation") is False
-        update.update(outcome="cancelled" if rejected else "failed", reason=reason)
+        update.update(outcome="failed", reason=reason)
         node = END
     elif node == "__apply_fixes__":
         from llmfinetune_agent.agents.gates import apply_fixes  # gates import this module

@@ -4,3 +4,4 @@ OK = 0
 FAILED = 1
 BAD_INPUT = 2
 AWAITING_APPROVAL = 3
+CANCELLED = 4  # a gate was rejected (or the run was cancelled on request)

@@ -9,11 +9,11 @@ from typing import Any
 
 import typer
 
-from llmfinetune_agent.cli.exit_codes import AWAITING_APPROVAL, BAD_INPUT, FAILED, OK
+from llmfinetune_agent.cli.exit_codes import AWAITING_APPROVAL, BAD_INPUT, CANCELLED, FAILED, OK
 
 runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 
-STATUS_EXIT = {"completed": OK, "awaiting_approval": AWAITING_APPROVAL, "cancelled": OK}
+STATUS_EXIT = {"completed": OK, "awaiting_approval": AWAITING_APPROVAL, "cancelled": CANCELLED}
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,11 @@ Normalized records, one JSON object per line in train.jsonl / eval.jsonl, by dat
   "preference":        {"prompt": str, "chosen": str, "rejected": str}
   "text":              {"text": str}
 
+Values stay text end to end: no reader infers types, so a prompt or completion such as "007",
+"2024-01-05", "true", "null" or "1e3" is written exactly as read. A JSON number or boolean in a
+text field becomes the text it was written with (`1.50` -> "1.50", `true` -> "true"); JSON null
+is a missing value.
+
     from phases.data import DataConfig, prepare_data
     prepared = prepare_data(DataConfig(train="train.jsonl"), output_dir=Path("out"))
     print("\\n".join(prepared.report.summary_lines()))

@@ -3,6 +3,11 @@ where they came from, so every later message can point at a file and a line.
 
 A directory is read non-recursively: its `.csv`, `.tsv`, `.json` and `.jsonl` files, sorted by
 name (hidden files skipped). Files must be UTF-8 (a byte-order mark is accepted).
+
+Values stay text: nothing here infers types. A CSV cell is always the string as written
+("007", "2024-01-05", "true", "null" and "1e3" stay exactly that), and a JSON number is kept as
+the text it was written with (`JsonNumber`), so `1e3` or `1.50` in a text field becomes "1e3"
+or "1.50", never 1000.0 or 1.5.
 """
 
 from __future__ import annotations
@@ -31,6 +36,16 @@ _QUOTING_HINT = (
     'double quotes, with inner quotes doubled ("").'
 )
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+class JsonNumber(str):
+    """A JSON number kept as the text it was written with: `1.50` stays "1.50", `1e3` "1e3".
+    Being a `str`, it is usable wherever a text field is expected."""
+
+
+def json_loads(text: str) -> Any:
+    """`json.loads`, with every number kept as its written text (`JsonNumber`), not a float."""
+    return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber)
 
 
 @dataclass(frozen=True)
@@ -173,7 +188,7 @@ def _parse_jsonl(path: Path, text: str) -> list[Record]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json_loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"{path} line {number}, column {exc.colno}: invalid JSON: {exc.msg}. "
@@ -189,7 +204,7 @@ def _parse_jsonl(path: Path, text: str) -> list[Record]:
 
 def _parse_json(path: Path, text: str) -> list[Record]:
     try:
-        data = json.loads(text)
+        data = json_loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and _first_line_is_object(text):
             return _parse_jsonl(path, text)  # JSON Lines saved with a .json name
@@ -293,4 +308,6 @@ def _json_type(value: Any) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
     if value is None:
         return "null"
+    if isinstance(value, JsonNumber):
+        return "a number"
     return names.get(type(value), "a number")

@@ -1,8 +1,10 @@
 """Turn one raw row of a known source format into a normalized record, or say why it is unusable.
 
-Every text field is stripped of surrounding whitespace and its line endings made "\\n"; a row
-that cannot be used raises `RowProblem(reason, detail)`, which the caller counts and reports.
-Reasons: "empty_field", "invalid_value", "role_order" (see REASON_TEXT in phases.data.report).
+Every text field is stripped of surrounding whitespace and its line endings made "\\n"; values
+keep their text otherwise (no type is inferred): a JSON number or boolean in a text field becomes
+the text it was written with (`1e3` -> "1e3", `true` -> "true"), while JSON null counts as
+missing. A row that cannot be used raises `RowProblem(reason, detail)`, which the caller counts
+and reports. Reasons: "empty_field", "invalid_value", "role_order" (see REASON_TEXT in phases.data.report).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import math
 from collections.abc import Callable
 from typing import Any
+
+from phases.data.loading import json_loads
 
 Converter = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -39,6 +43,8 @@ def text_field(value: Any, name: str) -> str:
     """A required text value, cleaned; RowProblem when missing, empty or not text."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         raise RowProblem("empty_field", f"'{name}' is missing")
+    if isinstance(value, bool):  # JSON true/false in a text field: the text as written
+        value = "true" if value else "false"
     if not isinstance(value, str):
         raise RowProblem("invalid_value", f"'{name}' is {type(value).__name__}, expected text")
     text = value.replace("\r\n", "\n").strip()
@@ -172,7 +178,7 @@ def _turn_list(value: Any, field: str) -> list[Any]:
         raise RowProblem("empty_field", f"'{field}' is missing")
     if isinstance(value, str):  # CSV cells and some JSON exports hold the list as JSON text
         try:
-            value = json.loads(value)
+            value = json_loads(value)
         except json.JSONDecodeError as exc:
             raise RowProblem(
                 "invalid_value", f"'{field}' is not valid JSON (column {exc.colno}: {exc.msg})"
@@ -229,7 +235,7 @@ def _as_chat(value: Any, field: str) -> list[dict[str, str]] | None:
     """A list of role/content dicts (also from JSON text); None when `value` is plain text."""
     if isinstance(value, str) and value.lstrip().startswith("["):
         try:
-            parsed = json.loads(value)
+            parsed = json_loads(value)
         except json.JSONDecodeError:
             return None
         is_chat = (

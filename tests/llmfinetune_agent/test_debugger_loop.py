@@ -18,6 +18,7 @@ from llmfinetune_agent.agents.gates import (
     _proposed_route,
     apply_fixes,
     validate_decision,
+    validate_gate_decision,
 )
 from llmfinetune_agent.agents.improvement import (
     FixSelectionError,
@@ -123,6 +124,54 @@ def test_select_by_index_and_edit_pick_the_patch(tmp_path: Path) -> None:
     )
     assert update["data"] is None and update["config"]["data"]["deduplicate"] is True
     assert choose_next({**state, **update})[0] == "data_generator"  # a data fix re-prepares
+
+
+def _rejected(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """Iteration 1's evaluation, rejected by the reviewer with a comment."""
+    reject = {"gate": "approve_evaluation", "decision": "reject", "patch": None}
+    decision = {**reject, "comment": "ages are all 30", "time": "t", "iteration": 1}
+    state = _state(tmp_path, approved={"approve_evaluation": False}, decisions=[decision])
+    state["config"]["hitl"]["approve_evaluation"] = True
+    state.update(overrides)
+    return state
+
+
+def test_a_rejection_always_reaches_the_fixes_gate(tmp_path: Path) -> None:
+    assert choose_next(_rejected(tmp_path))[0] == "debugger"
+    for diagnoses in ([], [INFO], [DIVERGENCE]):
+        node, reason = choose_next(_rejected(tmp_path, diagnoses=diagnoses))
+        assert node == "gate_fixes", reason
+    # No iteration left: the reviewer still decides (a missed threshold alone would fail).
+    node, reason = choose_next(_rejected(tmp_path, diagnoses=[DIVERGENCE], iteration=3))
+    assert node == "gate_fixes" and "max_iterations (2) is used up" in reason
+    disabled = _rejected(tmp_path)
+    disabled["config"]["debugger"]["enabled"] = False
+    assert choose_next(disabled)[0] == "gate_fixes"
+
+
+def test_a_rejection_with_approve_fixes_off_applies_fixes_or_else_asks(tmp_path: Path) -> None:
+    state = _rejected(tmp_path, diagnoses=[DIVERGENCE])
+    state["config"]["hitl"]["approve_fixes"] = False
+    command = orchestrator(state)
+    assert command.goto == "trainer" and command.update["iteration"] == 2
+    (record,) = command.update["iterations"]
+    assert record["rejected"] and record["reviewer_comment"] == "ages are all 30"
+    for diagnoses, iteration in (([INFO], 1), ([DIVERGENCE], 3)):
+        state = _rejected(tmp_path, diagnoses=diagnoses, iteration=iteration)
+        state["decisions"][0]["iteration"] = iteration
+        state["config"]["hitl"]["approve_fixes"] = False
+        assert orchestrator(state).goto == "gate_fixes"
+
+
+def test_approve_with_nothing_to_apply_is_refused_edit_and_reject_are_not(tmp_path: Path) -> None:
+    state = _rejected(tmp_path, diagnoses=[INFO])
+    with pytest.raises(DecisionError, match="the debugger proposed no fix.*edit.*reject"):
+        validate_gate_decision({"decision": "approve"}, state, "approve_fixes")
+    edit = {"decision": "edit", "edits": {"training": {"learning_rate": 1e-3}}}
+    assert validate_gate_decision(edit, state, "approve_fixes")["decision"] == "edit"
+    assert validate_gate_decision({"decision": "reject"}, state, "approve_fixes")
+    # Elsewhere an approval needs nothing to apply.
+    assert validate_gate_decision({"decision": "approve"}, state, "approve_evaluation")
 
 
 def test_no_fix_or_no_iterations_left_ends_the_run(tmp_path: Path) -> None:
@@ -246,9 +295,18 @@ def test_a_decision_route_must_be_retrain_or_continue() -> None:
         validate_decision({"decision": "approve", "route": "sideways"}, {})
 
 
-def _loop_config(tmp_path: Path) -> Path:
+def quickstart_config() -> dict[str, Any]:
+    """configs/quickstart.json on the tiny built-in model, its data paths made absolute."""
     config = json.loads((REPO / "configs" / "quickstart.json").read_text())
-    config["data"]["train"] = str(REPO / "configs" / "data" / "quickstart" / "train.jsonl")
+    config["model"]["name_or_path"] = "builtin:tiny-llama"
+    for key in ("train", "eval"):
+        if config["data"].get(key):
+            config["data"][key] = str(REPO / "configs" / config["data"][key])
+    return config
+
+
+def _loop_config(tmp_path: Path) -> Path:
+    config = quickstart_config()
     config["training"].update(
         {
             "learning_rate": 10.0,
@@ -448,3 +506,110 @@ def test_a_continued_iteration_still_stops_at_its_training_gates(tmp_path: Path)
         second = describe_run(service, run.id)["iterations"][1]
     assert second["route"] == "continue"
     assert second["training"]["global_step"] == 12 and second["training"]["status"] == "completed"
+
+
+def _reviewed_config(tmp_path: Path, **debugger: Any) -> Path:
+    """Four steps, then the evaluation gate (the only gate before approve_fixes)."""
+    config = quickstart_config()
+    config["training"].update({"max_steps": 4, "save_steps": 2, "logging_steps": 1})
+    config["evaluation"].update({"max_examples": 4, "max_new_tokens": 8})
+    config["debugger"].update(debugger)
+    config["hitl"].update(approve_plan=False, approve_data=False, training_checkpoints=[])
+    path = tmp_path / "reviewed.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.mark.slow
+def test_reject_with_a_comment_waits_at_the_fixes_gate_and_an_edit_starts_iteration_two(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from llmfinetune_agent.cli import app
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(app, list(args))
+
+    def show(run_id: str) -> dict[str, Any]:
+        return json.loads(cli("runs", "show", run_id, "--json").stdout)
+
+    started = cli("run", str(_reviewed_config(tmp_path)))
+    assert started.exit_code == 3, started.output
+    run_id = started.output.split("run ", 1)[1].split()[0]
+    assert show(run_id)["pending_interrupt"]["kind"] == "approve_evaluation"
+
+    rejected = cli("resume", run_id, "--reject", "--comment", "every age is 30")
+    assert rejected.exit_code == 3, rejected.output  # waiting again, not cancelled
+    info = show(run_id)
+    pending = info["pending_interrupt"]
+    assert info["status"] == "awaiting_approval" and pending["kind"] == "approve_fixes"
+    assert pending["details"]["reviewer_comment"] == "every age is 30"
+    assert '"every age is 30"' in pending["message"]
+
+    edited = cli("resume", run_id, "--edit", '{"training": {"max_steps": 6}}', "--route", "retrain")
+    assert edited.exit_code == 3, edited.output  # iteration 2 waits at its evaluation gate
+    info = show(run_id)
+    assert info["iteration"] == 2 and info["pending_interrupt"]["kind"] == "approve_evaluation"
+    first, second = info["iterations"]
+    assert first["rejected"] and first["reviewer_comment"] == "every age is 30"
+    assert first["fix"]["training"]["max_steps"] == 6 and second["route"] == "retrain"
+    assert info["training"]["global_step"] == 6
+    row = next(
+        line
+        for line in (Path(info["run_dir"]) / "iterations.md").read_text().splitlines()
+        if line.startswith("| 1 |")
+    )
+    assert row.endswith('rejected: "every age is 30" |'), row
+
+    # Only a reject at approve_fixes ends the run, and a cancelled run has its own exit code.
+    assert cli("resume", run_id, "--reject").exit_code == 3
+    assert show(run_id)["pending_interrupt"]["kind"] == "approve_fixes"
+    ended = cli("resume", run_id, "--reject", "--comment", "enough")
+    assert ended.exit_code == 4, ended.output
+    info = show(run_id)
+    assert info["status"] == "cancelled" and "rejected at approve_fixes" in info["error"]
+
+
+@pytest.mark.slow
+def test_with_no_fix_to_apply_approve_is_refused_before_resume_cli_and_rest(
+    tmp_path: Path,
+) -> None:
+    """The debugger off: nothing is proposed. Approving is refused (exit 2 / HTTP 422) and the
+    run keeps waiting; the reviewer's own patch goes on to iteration 2."""
+    import httpx
+    from typer.testing import CliRunner
+
+    from api.main import create_app
+    from llmfinetune_agent.cli import app
+    from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.runner import InvalidDecision, open_service
+    from llmfinetune_agent.settings import Settings
+    from tests.api.conftest import live_server
+
+    with open_service() as service:
+        run = service.create_run(load_run_config(_reviewed_config(tmp_path, enabled=False)))
+        service.start(run.id)
+        service.resume(run.id, decision={"decision": "reject", "comment": "wrong cities"})
+        (pending,) = service.pending_interrupts(run.id)
+        assert pending["kind"] == "approve_fixes" and pending["details"]["diagnoses"] == []
+        assert "The debugger is disabled" in pending["message"]
+        with pytest.raises(InvalidDecision, match="proposed no fix"):
+            service.resume(run.id, decision={"decision": "approve"})
+
+    refused = CliRunner().invoke(app, ["resume", run.id, "--approve"])
+    assert refused.exit_code == 2 and "--edit" in refused.output, refused.output
+    with live_server(create_app(Settings.from_env())) as url:
+        answer = httpx.post(
+            f"{url}/runs/{run.id}/interrupts/{pending['id']}", json={"decision": "approve"}
+        )
+    assert answer.status_code == 422 and "proposed no fix" in answer.text
+
+    with open_service() as service:
+        assert service.pending_interrupts(run.id)[0]["id"] == pending["id"]  # still waiting
+        edit = {"decision": "edit", "edits": {"training": {"max_steps": 5}}}
+        record = service.resume(run.id, decision=edit)
+        assert record.status == "awaiting_approval"
+        assert service.pending_interrupts(run.id)[0]["kind"] == "approve_evaluation"
+        values = service.state_values(run.id)
+    assert values["iteration"] == 2 and values["training"]["global_step"] == 5

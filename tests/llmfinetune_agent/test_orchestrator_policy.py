@@ -50,7 +50,7 @@ def test_evaluation_gate_then_finalize_then_end() -> None:
     assert command.goto == "__end__" and command.update["outcome"] == "completed"
 
 
-def test_rejected_evaluation_goes_to_the_debugger_and_ends_without_a_fix() -> None:
+def test_rejected_evaluation_goes_to_the_debugger_then_the_fixes_gate_even_without_a_fix() -> None:
     state = _state(
         data=DATA,
         approved={**ALL_DATA_GATES, "training_checkpoint@0.5": True, "approve_evaluation": False},
@@ -60,8 +60,8 @@ def test_rejected_evaluation_goes_to_the_debugger_and_ends_without_a_fix() -> No
     assert choose_next(state)[0] == "debugger"
     state["diagnoses"] = []
     command = orchestrator(state)
-    assert command.goto == "__end__" and command.update["outcome"] == "cancelled"
-    assert "no fix" in command.update["reason"]
+    assert command.goto == "gate_fixes" and "outcome" not in command.update
+    assert "reviewer's own" in command.update["log"][0]["reason"]
 
 
 def test_divergence_without_a_fix_fails_the_run() -> None:

@@ -176,9 +176,9 @@ BAD_CHATS = {
         "messages[1] is a 'system'",
     ),
     "non_string": (
-        [{"role": "user", "content": 5}, {"role": "assistant", "content": "c"}],
+        [{"role": "user", "content": {"text": "a"}}, {"role": "assistant", "content": "c"}],
         "invalid_value",
-        "messages[0].content' is int",
+        "messages[0].content' is dict",
     ),
     "unknown_role": (
         [{"role": "tool", "content": "x"}, {"role": "assistant", "content": "c"}],
@@ -225,7 +225,7 @@ def test_row_level_problems_in_other_formats(tmp_path: Path) -> None:
     rows = [
         {"instruction": "ok", "output": "fine"},
         {"instruction": "", "output": "x"},
-        {"instruction": "number", "output": 42},
+        {"instruction": "object", "output": {"n": 42}},
         {"instruction": "bad", "output": "broken \ufffd text"},
     ]
     path = write_rows(tmp_path, "alp", rows, "json")
@@ -233,14 +233,14 @@ def test_row_level_problems_in_other_formats(tmp_path: Path) -> None:
     assert [e.record for e in normalized.examples] == [{"prompt": "ok", "completion": "fine"}]
     assert [(d.reason, d.detail) for d in normalized.dropped][:2] == [
         ("empty_field", "'instruction' is empty"),
-        ("invalid_value", "'output' is int, expected text"),
+        ("invalid_value", "'output' is dict, expected text"),
     ]
     assert normalized.dropped[2].reason == "invalid_value"
     assert [d.origin.rsplit(" ", 1)[1] for d in normalized.dropped] == [
         "6",
         "10",
-        "14",
-    ]  # "[" then 4 lines per object
+        "16",
+    ]  # "[" then 4 lines per object, 6 for the one holding an object
 
 
 def test_identical_chosen_and_rejected_are_dropped(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from phases.diagnosis.content_checks import check_format_only, check_ignores_input
 from phases.diagnosis.data_checks import (
     check_duplicates,
     check_leakage,
@@ -53,11 +54,10 @@ def diagnose_run(
     history = log_history or []
     found: list[Diagnosis | None] = [check_divergence(history, cfg, training)]
     if found[0] is None:  # a blow-up explains any odd curve: don't pile on
-        found += [
-            check_lr_too_high(history, cfg),
-            check_overfitting(history, cfg),
-            check_underfitting(history, cfg),
-        ]
+        too_high = check_lr_too_high(history, cfg)
+        found += [too_high, check_overfitting(history, cfg)]
+        if too_high is None:  # a loss pushed up by the learning rate needs no longer training
+            found.append(check_underfitting(history, cfg, training, predictions))
     found += [
         check_duplicates(train_rows, data_report, cfg),
         check_leakage(train_rows, eval_rows, data_report),
@@ -67,6 +67,8 @@ def diagnose_run(
     if found[0] is None:  # a blown-up model's answers are noise the divergence already explains
         found += [
             check_no_effect(evaluation, cfg),
+            check_ignores_input(predictions, cfg),
+            check_format_only(predictions, cfg),
             check_empty_outputs(predictions),
             check_repetition(predictions),
             check_never_stops(generation, cfg),

@@ -11,6 +11,8 @@ DiagnosisKind = Literal[
     "underfitting",
     "overfitting",
     "no_effect",
+    "ignores_input",
+    "format_only",
     "duplicates",
     "leakage",
     "truncation",

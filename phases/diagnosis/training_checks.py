@@ -11,6 +11,11 @@ from phases.diagnosis.results import Diagnosis
 SPIKE_FACTOR = 3.0  # a loss this many times the first one is a blow-up, not noise
 GRAD_EXPLOSION_FACTOR = 10.0
 PLATEAU_FRACTION = 0.7  # underfitting: the loss kept more than this share of its start
+RISE_FACTOR = 1.2  # lr_too_high: a final loss this far above the first made the model worse
+PEAK_FACTOR = 2.0  # lr_too_high: a climb to this many times the first loss is overshooting
+POOR_ANSWER_SCORE = 0.3  # underfitting: mean per-row ROUGE-L of the answers below this
+STILL_FALLING_DROP = 0.15  # ... and the loss fell this much over its last third, or
+FEW_STEPS = 20  # ... training took fewer optimizer steps than this
 SAFE_LEARNING_RATE = {"full": 1e-3, "lora": 5e-3}  # ceilings for a fix that must be stable
 
 
@@ -85,8 +90,57 @@ def check_divergence(
 def check_lr_too_high(
     log_history: list[dict[str, Any]], config: dict[str, Any]
 ) -> Diagnosis | None:
-    """A loss that goes up and down by large amounts instead of falling."""
+    """A loss that ends above where it started, rises several-fold on the way, or goes up and
+    down by large amounts instead of falling (all without NaN: that is divergence)."""
     losses = [v for _, v in train_losses(log_history)]
+    if len(losses) < 2:
+        return None
+    first, end = losses[0], mean(losses[-min(3, len(losses) - 1) :])
+    peak = max(losses[1:])
+    signals: list[str] = []
+    rose = end > RISE_FACTOR * first and end - first > 0.5
+    if rose:
+        signals.append(f"the loss rose from {first:.3g} to {end:.3g} instead of falling")
+    if peak > PEAK_FACTOR * first and peak > first + 1.0:
+        signals.append(f"it climbed to {peak:.3g}, {peak / first:.1f}x its first value")
+    oscillation = _oscillation(losses)
+    if oscillation:
+        signals.append(
+            f"it rose on {oscillation[0]:.0%} of steps, moving {oscillation[1]:.0%} of its size "
+            "per step, and ended near where it started"
+        )
+    if not signals:
+        return None
+    train_cfg = config["training"]
+    lr = train_cfg["learning_rate"]
+    overshoot = len(signals) > 1 or not oscillation  # a rise, not only a bounce
+    new_lr = rounded(min(lr / 10, _safe_ceiling(train_cfg)) if overshoot else lr / 3, 3)
+    return Diagnosis(
+        kind="lr_too_high",
+        severity="error" if rose else "warning",  # trained to worse than it started
+        summary="The learning rate is too high: " + "; ".join(signals) + ".",
+        evidence={
+            "first_loss": rounded(first),
+            "final_loss": rounded(end),
+            "peak_loss": rounded(peak),
+            "rising_steps_fraction": rounded(oscillation[0], 3) if oscillation else None,
+            "losses": [rounded(v) for v in losses[-10:]],
+            "learning_rate": lr,
+            "signals": signals,
+        },
+        patch={"training": {"learning_rate": new_lr}},
+        rationale=(
+            f"Steps of {lr:g} overshoot the minimum, so the loss climbs or bounces; "
+            f"{new_lr:g} lets the optimizer descend"
+            + (" (capped at a rate known to be stable)." if overshoot else ".")
+        ),
+        expected_effect="A training loss that falls smoothly below its first value.",
+    )
+
+
+def _oscillation(losses: list[float]) -> tuple[float, float] | None:
+    """(share of rising steps, mean step size relative to the loss) for a loss that bounces
+    without making progress; None for any other curve."""
     if len(losses) < 6:
         return None
     diffs = [b - a for a, b in zip(losses, losses[1:], strict=False)]
@@ -94,57 +148,86 @@ def check_lr_too_high(
     amplitude = mean([abs(d) for d in diffs]) / max(mean(losses), 1e-9)
     if ups < 0.4 or amplitude < 0.1 or mean(losses[-3:]) < 0.8 * losses[0]:
         return None
-    lr = config["training"]["learning_rate"]
-    new_lr = rounded(lr / 3, 3)
-    return Diagnosis(
-        kind="lr_too_high",
-        severity="warning",
-        summary=(
-            f"The loss oscillates: it rose on {ups:.0%} of steps, moving {amplitude:.0%} of its "
-            "size per step, and ended near where it started."
-        ),
-        evidence={
-            "rising_steps_fraction": rounded(ups, 3),
-            "relative_step_change": rounded(amplitude, 3),
-            "losses": [rounded(v) for v in losses[-10:]],
-            "learning_rate": lr,
-        },
-        patch={"training": {"learning_rate": new_lr}},
-        rationale=f"Smaller steps ({new_lr:g} instead of {lr:g}) stop the optimizer bouncing.",
-        expected_effect="A smoother, lower training loss.",
-    )
+    return ups, amplitude
+
+
+def _poor_answers(predictions: list[dict[str, Any]] | None) -> float | None:
+    """The mean per-row score of the tuned answers (ROUGE-L; exact match where no score),
+    or None without predictions that have references."""
+    rows = [p for p in predictions or [] if str(p.get("expected") or "").strip()]
+    if not rows:
+        return None
+    scores = [
+        float(p["score"])
+        if finite(p.get("score"))
+        else float(" ".join(str(p.get("got") or "").split()) == " ".join(p["expected"].split()))
+        for p in rows
+    ]
+    return mean(scores)
 
 
 def check_underfitting(
-    log_history: list[dict[str, Any]], config: dict[str, Any]
+    log_history: list[dict[str, Any]],
+    config: dict[str, Any],
+    training: dict[str, Any] | None = None,
+    predictions: list[dict[str, Any]] | None = None,
 ) -> Diagnosis | None:
-    """The training loss stayed high: the model did not learn the data."""
+    """The model did not learn the data: the training loss stayed high, or training stopped
+    after a few steps while the loss was still falling and the answers are still poor."""
     losses = [v for _, v in train_losses(log_history)]
-    if len(losses) < 4:
+    if len(losses) < 2:
         return None
-    first, last = losses[0], mean(losses[-3:])
-    if last <= PLATEAU_FRACTION * first:
+    first, last = losses[0], mean(losses[-min(3, len(losses) - 1) :])
+    steps = (training or {}).get("global_step") or (train_losses(log_history)[-1][0])
+    answer_score = _poor_answers(predictions)
+    poor = answer_score is not None and answer_score < POOR_ANSWER_SCORE
+    still_falling = _recent_drop(losses) >= STILL_FALLING_DROP
+    signals: list[str] = []
+    if last > PLATEAU_FRACTION * first:
+        signals.append(
+            f"the loss fell only from {first:.3g} to {last:.3g} ({1 - last / first:.0%})"
+        )
+    if poor and (still_falling or steps < FEW_STEPS):
+        signals.append(
+            f"training stopped after {steps} steps with the loss still falling "
+            f"({_recent_drop(losses):.0%} over its last stretch) and answers scoring "
+            f"{answer_score:.2f} against the references"
+        )
+    if not signals:
         return None
-    train_cfg = config["training"]
-    patch = _longer(train_cfg, 2.0)
+    patch = _longer(config["training"], 2.0 if len(signals) == 1 or steps >= FEW_STEPS else 4.0)
     return Diagnosis(
         kind="underfitting",
         severity="warning",
-        summary=(
-            f"The training loss plateaued high: it fell only from {first:.3g} to {last:.3g} "
-            f"({1 - last / first:.0%})."
-        ),
-        evidence={"first_loss": rounded(first), "final_loss": rounded(last), "points": len(losses)},
+        summary="The model has not learned the data yet: " + "; ".join(signals) + ".",
+        evidence={
+            "first_loss": rounded(first),
+            "final_loss": rounded(last),
+            "points": len(losses),
+            "steps": steps,
+            "recent_loss_drop": rounded(_recent_drop(losses), 3),
+            "mean_answer_score": None if answer_score is None else rounded(answer_score, 3),
+            "signals": signals,
+        },
         patch={"training": patch},
         rationale=(
-            "The model has not seen the data enough to learn it; train twice as long. The "
-            "loss was still falling, so the next iteration continues from where this one "
-            "ended (its weights and optimizer state) instead of starting over; the remaining "
-            "steps follow the learning-rate schedule of the longer run."
+            "The model has not seen the data enough to learn it; train longer. The loss was "
+            "still falling, so the next iteration continues from where this one ended (its "
+            "weights and optimizer state) instead of starting over; the remaining steps follow "
+            "the learning-rate schedule of the longer run."
         ),
         expected_effect="A clearly lower training loss and better eval metrics.",
         route="continue",
     )
+
+
+def _recent_drop(losses: list[float]) -> float:
+    """How much the loss fell over the last third of the logged points, relative to its
+    value there (0 when it did not fall)."""
+    if len(losses) < 2:
+        return 0.0
+    start = losses[-max(2, len(losses) // 3 + 1)]
+    return max(0.0, (start - losses[-1]) / max(start, 1e-9))
 
 
 def check_overfitting(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -112,6 +112,11 @@ _RUNS_VERSION = select(_meta.c.runs_version).where(_meta.c.id == 1)
 _BUMP_RUNS_VERSION = (
     update(_meta).where(_meta.c.id == 1).values(runs_version=_meta.c.runs_version + 1)
 )
+
+
+def claim_is_dead(owner: str | None, lease_until: datetime | None) -> bool:
+    """A claim nobody holds any more: no lease, a lease that ran out, or a gone owner process."""
+    return lease_until is None or lease_until < utcnow() or owner_process_is_gone(owner)
 
 
 def _new_id() -> str:
@@ -314,6 +319,16 @@ class RunStore:
             "lease_until": now + timedelta(seconds=self.lease_seconds),
         }
         return self._update_one(conditions, values)
+
+    def is_interrupted(self, run: RunRecord) -> bool:
+        """True for a `running` run whose claim is dead (lease ran out, or its owner process on
+        this host is gone): a crash or SIGKILL stopped it, and `resume` would pick it up.
+
+        A display-only reading; the stored status stays `running`, which claiming relies on.
+        """
+        if run.status != "running":
+            return False
+        return claim_is_dead(run.owner, run.lease_until)
 
     def renew_lease(self, *, run_id: str, owner: str) -> bool:
         """Extend the owner's lease by `lease_seconds`; False if the run is no longer theirs."""

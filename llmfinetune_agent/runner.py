@@ -29,6 +29,7 @@ EventSink = Callable[[str, dict[str, Any]], None]
 PROGRESS_KINDS = ("training_progress", "evaluation_progress")
 PROGRESS_LOG_SECONDS = 1.0
 BAD_INPUT_PREFIX = "bad input: "  # marks failures caused by the user's data, model or config
+ENDED = ("completed", "failed", "cancelled")
 
 
 class RunError(Exception):
@@ -47,6 +48,17 @@ class RunBusy(RunError):
     """Another process holds the run (or the interrupt was already answered)."""
 
     code = "conflict"
+
+
+class RunEnded(RunError):
+    """The run has already ended (completed, failed or cancelled): there is nothing to resume."""
+
+    code = "conflict"
+
+    def __init__(self, run: RunRecord) -> None:
+        self.status = run.status
+        reason = f": {run.error}" if run.error and run.status != "completed" else ""
+        super().__init__(f"run {run.id} has already ended: {run.status}{reason}")
 
 
 class InterruptNotPending(RunError):
@@ -142,6 +154,8 @@ class RunService:
     ) -> RunRecord:
         """Answer a pending interrupt, or (without a decision) continue an interrupted run."""
         run = self.require(run_id)
+        if run.status in ENDED:
+            raise RunEnded(run)
         if decision is None:
             if self.pending_interrupts(run_id):
                 raise InvalidDecision(
@@ -188,6 +202,9 @@ class RunService:
         owner = make_owner()
         before = self.require(run_id)
         if not self.store.claim_run(run_id=run_id, owner=owner):
+            now = self.require(run_id)
+            if now.status in ENDED:
+                raise RunEnded(now)
             raise RunBusy(f"run {run_id} is being executed by another process")
         try:
             graph_input = make_input()
@@ -317,8 +334,11 @@ def describe_run(service: RunService, run_id: str) -> dict[str, Any]:
         "id": run.id,
         "name": run.name,
         "status": run.status,
+        "interrupted": service.store.is_interrupted(run),
         "current_node": run.current_node,
-        "pending_interrupt": pending[0] if pending else None,
+        # An accepted decision (queued, or running with it) leaves the gate in the checkpoint
+        # until a worker resumes; only a run still waiting has a gate for a human.
+        "pending_interrupt": pending[0] if pending and run.status == "awaiting_approval" else None,
         "decisions": values.get("decisions", []),
         "metrics": {"base": evaluation.get("base") or {}, "tuned": evaluation.get("tuned") or {}},
         "thresholds_passed": evaluation.get("passed"),

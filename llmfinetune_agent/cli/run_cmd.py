@@ -14,6 +14,7 @@ from llmfinetune_agent.cli.exit_codes import AWAITING_APPROVAL, BAD_INPUT, CANCE
 runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 
 STATUS_EXIT = {"completed": OK, "awaiting_approval": AWAITING_APPROVAL, "cancelled": CANCELLED}
+ENDED_EXIT = {"completed": OK, "cancelled": CANCELLED, "failed": FAILED}  # resume on an ended run
 
 
 def register(app: typer.Typer) -> None:
@@ -74,6 +75,8 @@ def resume(
     with open_service() as service:
         try:
             record = service.require(run_id)
+            if record.status in ENDED_EXIT:
+                raise typer.Exit(_print_ended(display, record))
             if decision is None and record.status == "awaiting_approval":
                 if auto_approve:
                     decision = {"decision": "approve", "comment": "auto-approved"}
@@ -99,12 +102,17 @@ def runs_list(
     from llmfinetune_agent.run_store import RunStore
     from llmfinetune_agent.settings import Settings
 
-    runs, total = RunStore(Settings.from_env().database_url).list_runs(status=status, limit=limit)
+    store = RunStore(Settings.from_env().database_url)
+    runs, total = store.list_runs(status=status, limit=limit)
+    interrupted = [r.id for r in runs if store.is_interrupted(r)]
     typer.echo(f"{'id':14}{'status':20}{'node':22}{'created':22}name")
     for r in runs:
         created = r.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        typer.echo(f"{r.id:14}{r.status:20}{(r.current_node or '-'):22}{created:22}{r.name}")
+        shown = "interrupted" if r.id in interrupted else r.status
+        typer.echo(f"{r.id:14}{shown:20}{(r.current_node or '-'):22}{created:22}{r.name}")
     typer.echo(f"{len(runs)} of {total} run(s)")
+    for run_id in interrupted:
+        typer.echo(_interrupted_line(run_id))
 
 
 @runs_app.command("show")
@@ -122,6 +130,8 @@ def runs_show(
     from llmfinetune_agent.cli.display import print_run
 
     print_run(info)
+    if info.get("interrupted"):
+        typer.echo(_interrupted_line(run_id))
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -179,6 +189,29 @@ def _finish(record: Any, display: Any) -> int:
     if record.status == "failed":
         return BAD_INPUT if (record.error or "").startswith(BAD_INPUT_PREFIX) else FAILED
     return STATUS_EXIT.get(record.status, FAILED)
+
+
+def _interrupted_line(run_id: str) -> str:
+    return (
+        f"run {run_id} was interrupted (its process is gone): "
+        f"resume it with finetune-agent resume {run_id}"
+    )
+
+
+def _print_ended(display: Any, record: Any) -> int:
+    """`resume` on a run that has ended: say how it ended; the exit code says it too."""
+    how = {"completed": "completed", "cancelled": "was cancelled", "failed": "failed"}
+    text = f"run {record.id} has already ended: it {how[record.status]}"
+    if record.error and record.status != "completed":
+        text += f" ({record.error})"
+    display.say(f"{text}; there is nothing to resume.")
+    if record.model_path:
+        display.say(f"model: {record.model_path}")
+    display.say(
+        f"details: finetune-agent runs show {record.id}; to go on from a checkpoint: "
+        f"finetune-agent runs history {record.id}, then finetune-agent fork {record.id} --at <id>"
+    )
+    return ENDED_EXIT[record.status]
 
 
 def _print_waiting(display: Any, record: Any) -> None:

@@ -53,7 +53,7 @@ class EvaluationConfig(BaseModel):
             + ". above_base/below_base compare with the base model (tuned >= base + above_base; "
             'tuned <= base - below_base for perplexity), e.g. {"exact_match": {"min": 0.8}, '
             '"rougeL": {"above_base": 0.1}}. Each key must be in \'metrics\' (or be '
-            "json_valid / json_field_accuracy, which are then computed)."
+            "exact_match / json_valid / json_field_accuracy, which are then computed)."
         ),
     )
     max_new_tokens: int = Field(64, gt=0, description="Tokens generated per eval example.")
@@ -96,7 +96,7 @@ class EvaluationConfig(BaseModel):
 
     @model_validator(mode="after")
     def _thresholds_name_metrics(self) -> "EvaluationConfig":
-        unknown = sorted(set(self.thresholds) - set(self.metrics) - set(JSON_ROW_METRICS))
+        unknown = sorted(set(self.thresholds) - set(self.metrics) - set(JSON_DEFAULT_METRICS))
         if unknown:
             raise ValueError(
                 f"evaluation.thresholds names {unknown}, which are not in evaluation.metrics "

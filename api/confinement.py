@@ -1,8 +1,9 @@
 """Keeping a submitted config to the files it may read: data paths under the data roots.
 
 A config is a request to read files on the server; without this, `{"data": {"train":
-"/etc/passwd"}}` would be a way to read them. Relative paths are anchored at the first data
-root; symlinks are resolved before the check.
+"/etc/passwd"}}` would be a way to read them. Relative paths are read from the first data root
+that holds every one of them (else from the first root); symlinks and `..` are resolved before
+the check, so a relative path cannot climb out of its root either.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from llmfinetune_agent.config import ConfigIssue, RunConfig, resolve_paths
 from llmfinetune_agent.settings import Settings
+
+ROOTS_ENV = "FINETUNE_AGENT_DATA_ROOTS"
 
 
 class PathNotAllowed(ValueError):
@@ -30,14 +33,22 @@ def inside(path: Path, roots: list[Path]) -> bool:
 
 def confine_config(config: RunConfig, settings: Settings) -> RunConfig:
     """The config with absolute paths, or `PathNotAllowed` naming each offending field."""
-    resolved = resolve_paths(config, settings.data_roots[0])
-    check_paths(resolved, settings)
-    return resolved
+    roots = settings.data_roots
+    candidates = [resolve_paths(config, root) for root in roots]
+    chosen = next((c for c in candidates if _all_exist(c, settings)), candidates[0])
+    check_paths(chosen, settings, tried=_tried(config, candidates, roots, settings))
+    return chosen
 
 
-def check_paths(config: RunConfig, settings: Settings) -> None:
-    """Raise `PathNotAllowed` if a data, knowledge or local model path is not allowed."""
+def check_paths(
+    config: RunConfig, settings: Settings, *, tried: dict[str, str] | None = None
+) -> None:
+    """Raise `PathNotAllowed` if a data, knowledge or local model path is not allowed.
+
+    `tried` maps a field given as a relative path to where it was looked for (the message).
+    """
     roots_text = ", ".join(map(str, settings.data_roots))
+    tried = tried or {}
     issues = []
     for field, value, roots in _local_paths(config, settings):
         path = Path(value)
@@ -50,9 +61,40 @@ def check_paths(config: RunConfig, settings: Settings) -> None:
                 )
             )
         elif not path.exists():
-            issues.append(ConfigIssue(field, f"'{value}' does not exist", "check the path"))
+            issues.append(_missing(field, value, tried.get(field)))
     if issues:
         raise PathNotAllowed(issues)
+
+
+def _missing(field: str, value: str, tried: str | None) -> ConfigIssue:
+    if tried is None:
+        return ConfigIssue(field, f"'{value}' does not exist", "check the path")
+    return ConfigIssue(
+        field,
+        tried,
+        f"relative paths are read from the data roots ({ROOTS_ENV}), not from the config "
+        "file's folder: use a path relative to a data root, or an absolute path under one",
+    )
+
+
+def _tried(
+    config: RunConfig, candidates: list[RunConfig], roots: list[Path], settings: Settings
+) -> dict[str, str]:
+    """For each relative path of `config`: the resolved path looked for under each root."""
+    original = {field: value for field, value, _ in _local_paths(config, settings)}
+    tried: dict[str, list[str]] = {}
+    for root, candidate in zip(roots, candidates, strict=True):
+        for field, value, _ in _local_paths(candidate, settings):
+            if value != original.get(field):  # it was relative, anchored at this root
+                tried.setdefault(field, []).append(f"'{value}' (data root {root})")
+    return {
+        field: f"'{original[field]}' not found: looked for " + " and ".join(places)
+        for field, places in tried.items()
+    }
+
+
+def _all_exist(config: RunConfig, settings: Settings) -> bool:
+    return all(Path(value).exists() for _, value, _ in _local_paths(config, settings))
 
 
 def _local_paths(config: RunConfig, settings: Settings) -> Iterator[tuple[str, str, list[Path]]]:

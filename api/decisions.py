@@ -18,7 +18,7 @@ from llmfinetune_agent.agents.gates import (
     validate_decision,
     validate_gate_decision,
 )
-from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch
+from llmfinetune_agent.config import ConfigError, ConfigIssue, RunConfig, apply_patch
 from llmfinetune_agent.run_store import make_owner
 from llmfinetune_agent.runner import (
     InterruptNotPending,
@@ -78,12 +78,14 @@ def accept_decision(
         kind=DECISION_EVENT,
         payload={"interrupt_id": interrupt_id, "decision": decision},
     )
-    service.store.release_run(run_id=run_id, owner=owner, status="queued")
+    service.store.release_run(run_id=run_id, owner=owner, status="queued", pending_interrupt=None)
 
 
 def check_decision(decision: dict[str, Any], config: dict[str, Any], settings: Settings) -> None:
     """`InvalidDecision` for a bad decision or edit; `PathNotAllowed` for an edit reading files
-    outside the data roots."""
+    outside the data roots; `ConfigError` (issues at `edits.<field>`) for an edit that makes
+    the config invalid."""
+    _check_edits(decision, config)
     try:
         value = validate_decision(decision, config)
     except DecisionError as exc:
@@ -94,3 +96,19 @@ def check_decision(decision: dict[str, Any], config: dict[str, Any], settings: S
         except ConfigError as exc:  # validate_decision already caught these; keep it total
             raise InvalidDecision(str(exc)) from None
         check_paths(edited, settings)
+
+
+def _check_edits(decision: dict[str, Any], config: dict[str, Any]) -> None:
+    """An edit's config errors, each named by its place in the request: `edits.<field>`."""
+    edits = decision.get("edits")
+    if decision.get("decision") != "edit" or not isinstance(edits, dict) or not edits:
+        return  # nothing to check here; validate_decision says what is missing
+    try:
+        apply_patch(RunConfig.model_validate(config), edits)
+    except ConfigError as exc:
+        issues = [ConfigIssue(_under_edits(i.path), i.message, i.hint) for i in exc.issues]
+        raise ConfigError("edit", issues) from None
+
+
+def _under_edits(path: str) -> str:
+    return f"edits.{path}" if path else "edits"

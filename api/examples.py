@@ -37,6 +37,7 @@ RUN_SUMMARY: dict[str, Any] = {
     "id": RUN_ID,
     "name": "quickstart",
     "status": "completed",
+    "interrupted": False,
     "current_node": "orchestrator",
     "pending_interrupt": None,
     "error": None,
@@ -143,6 +144,7 @@ GENERATED = {
     "text": '{"name": "Anna", "age": 31, "city": "Oslo"}',
     "prompt_tokens": 24,
     "completion_tokens": 19,
+    "chat_template": True,
 }
 
 UPLOADED = {"path": "/srv/finetune-agent/data/uploads/train.jsonl", "size": 37726}

@@ -44,20 +44,58 @@ class ModelCache:
             return entry
 
 
-class GenerationTooLong(ValueError):
+class GenerationInputError(ValueError):
+    """A request this model cannot answer as asked (a 422)."""
+
+
+class GenerationTooLong(GenerationInputError):
     """Prompt plus `max_new_tokens` exceed the model's context window."""
 
 
-def generate(model: Any, tokenizer: Any, request: GenerateRequest) -> dict[str, Any]:
-    """Generate a continuation: `{text, prompt_tokens, completion_tokens}`."""
-    import torch
+PLAIN_TEXT_KINDS = ("prompt_completion", "preference", "text")
+"""Data kinds TRL trains on as raw text, without the chat template."""
 
+
+def uses_chat_template(request: GenerateRequest, tokenizer: Any, trained_on: str | None) -> bool:
+    """Whether the input goes through the chat template: always for `messages`; for a `prompt`
+    as `raw` says, else as the model was trained (`trained_on`: its data kind, if known)."""
+    if request.messages is not None:
+        return True
+    if request.raw is not None:
+        return not request.raw
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    return has_template and trained_on not in PLAIN_TEXT_KINDS
+
+
+def model_input(request: GenerateRequest, tokenizer: Any, templated: bool) -> str:
+    """The text the model sees: the prompt as is, or the chat rendered with the template."""
+    if not templated:
+        return request.prompt or ""
+    if not getattr(tokenizer, "chat_template", None):
+        raise GenerationInputError(
+            "the model's tokenizer has no chat template: send a 'prompt' with \"raw\": true"
+        )
     if request.messages is not None:
         messages = [m.model_dump() for m in request.messages]
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     else:
-        text = request.prompt or ""
-    inputs = tokenizer(text, return_tensors="pt", add_special_tokens=request.messages is None)
+        messages = [{"role": "user", "content": request.prompt or ""}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def generate(
+    model: Any, tokenizer: Any, request: GenerateRequest, *, trained_on: str | None = None
+) -> dict[str, Any]:
+    """Generate an answer: `{text, prompt_tokens, completion_tokens, chat_template}`.
+
+    `trained_on` is the kind of data the model was fine-tuned on (`chat`, `prompt_completion`,
+    ...): a `prompt` is templated the same way the trainer formatted its examples.
+    """
+    import torch
+
+    templated = uses_chat_template(request, tokenizer, trained_on)
+    text = model_input(request, tokenizer, templated)
+    # A rendered template already holds the special tokens (BOS) it wants.
+    inputs = tokenizer(text, return_tensors="pt", add_special_tokens=not templated)
     prompt_len = inputs["input_ids"].shape[1]
     window = getattr(model.config, "max_position_embeddings", None)
     if window is not None and prompt_len + request.max_new_tokens > window:
@@ -84,4 +122,5 @@ def generate(model: Any, tokenizer: Any, request: GenerateRequest) -> dict[str, 
         "text": tokenizer.decode(new_tokens, skip_special_tokens=True),
         "prompt_tokens": int(prompt_len),
         "completion_tokens": int(new_tokens.shape[0]),
+        "chat_template": templated,
     }

@@ -44,5 +44,16 @@ class ListingCache:
             cached = self._windows[status] = _Window(version, runs, count)
         if offset + limit > len(cached.runs) and len(cached.runs) < cached.count:
             runs, count = self.store.run_summaries(status=status, limit=limit, offset=offset)
-            return dumps({"data": runs, "count": count})
-        return dumps({"data": cached.runs[offset : offset + limit], "count": cached.count})
+        else:
+            runs, count = cached.runs[offset : offset + limit], cached.count
+        return dumps({"data": self._marked(runs), "count": count})
+
+    def _marked(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The runs with `interrupted` set: read at every request, since a process dying
+        changes no row (so no version) and only `running` runs can be interrupted."""
+        dead = (
+            set(self.store.recover_orphans())
+            if any(r["status"] == "running" for r in runs)
+            else set()
+        )
+        return [{**r, "interrupted": r["id"] in dead} for r in runs]

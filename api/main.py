@@ -11,16 +11,18 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from api.confinement import PathNotAllowed
 from api.deps import AuthDep
+from api.docs_page import add_docs
 from api.generation import ModelCache
 from api.listing import ListingCache
 from api.routes import artifacts, data, events, health, history, interrupts, models, runs
 from api.workers import RunWorkerPool
-from llmfinetune_agent.config import ConfigError
+from llmfinetune_agent.config import ConfigError, parse_run_config
 from llmfinetune_agent.runner import RunError, open_service
 from llmfinetune_agent.settings import Settings
 
@@ -68,34 +70,17 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        # The schema and docs pages are served by `_add_docs`, behind the key like the rest.
+        # The schema (behind the key) and the offline docs page are served by `add_docs`.
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
     )
     app.include_router(health.router)
-    _add_docs(app)
+    add_docs(app)
     for router in (runs, interrupts, events, artifacts, models, data, history):
         app.include_router(router.router, dependencies=[AuthDep])
     _add_error_handlers(app)
     return app
-
-
-def _add_docs(app: FastAPI) -> None:
-    """`/openapi.json`, `/docs` (Swagger UI) and `/redoc`, each needing the API key when one is
-    set: the schema lists every route and parameter, which is not for anonymous callers."""
-
-    @app.get("/openapi.json", include_in_schema=False, dependencies=[AuthDep])
-    async def openapi_schema() -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @app.get("/docs", include_in_schema=False, dependencies=[AuthDep])
-    async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
-
-    @app.get("/redoc", include_in_schema=False, dependencies=[AuthDep])
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -114,6 +99,17 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConfigError)
     async def config_error(_request: Request, exc: ConfigError) -> JSONResponse:
         return _body_issues(exc.issues, "config")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A run config gets the CLI's messages ("unknown key 'lerning_rate'", "did you mean
+        # 'learning_rate'?"), not pydantic's bare ones.
+        if request.method == "POST" and request.url.path == "/runs" and isinstance(exc.body, dict):
+            try:
+                parse_run_config(exc.body, source="request body")
+            except ConfigError as config_exc:
+                return _body_issues(config_exc.issues, "config")
+        return await request_validation_exception_handler(request, exc)
 
 
 def _body_issues(issues: list, kind: str) -> JSONResponse:

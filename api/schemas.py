@@ -30,6 +30,11 @@ class RunPublic(BaseModel):
     id: str = Field(description="The run id (also the LangGraph thread id).")
     name: str = Field(description="The run config's name.")
     status: RunStatus = Field(description="Where the run stands.")
+    interrupted: bool = Field(
+        False,
+        description="A `running` run whose process is gone (killed, crashed): nothing executes "
+        "it until a worker or `finetune-agent resume <id>` picks it up.",
+    )
     current_node: str | None = Field(description="The graph node that ran last (or waits).")
     pending_interrupt: dict[str, Any] | None = Field(description="The gate waiting, if any.")
     error: str | None = Field(description="Why the run failed or was cancelled.")
@@ -65,6 +70,11 @@ class RunDetail(BaseModel):
     id: str
     name: str
     status: RunStatus
+    interrupted: bool = Field(
+        False,
+        description="A `running` run whose process is gone (killed, crashed): nothing executes "
+        "it until a worker or `finetune-agent resume <id>` picks it up.",
+    )
     current_node: str | None
     pending_interrupt: dict[str, Any] | None
     decisions: list[dict[str, Any]]
@@ -258,10 +268,20 @@ class GenerateRequest(BaseModel):
     )
 
     prompt: str | None = Field(
-        None, min_length=1, max_length=20_000, description="Plain text to continue."
+        None,
+        min_length=1,
+        max_length=20_000,
+        description="The user's text. Put through the chat template as one user turn when "
+        "the model has a template and was not trained on plain prompt/completion text; "
+        "`raw` overrides.",
     )
     messages: list[ChatMessage] | None = Field(
         None, min_length=1, max_length=100, description="Chat turns (uses the chat template)."
+    )
+    raw: bool | None = Field(
+        None,
+        description="`true`: give `prompt` to the model as it is (no chat template); "
+        "`false`: always template it; unset: as the model was trained.",
     )
     max_new_tokens: int = Field(64, ge=1, le=1024)
     do_sample: bool = Field(False, description="Sample (True) or decode greedily (False).")
@@ -274,6 +294,8 @@ class GenerateRequest(BaseModel):
     def _one_input(self) -> GenerateRequest:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("give exactly one of 'prompt' or 'messages'")
+        if self.messages is not None and self.raw:
+            raise ValueError("'raw' applies to 'prompt'; chat 'messages' always use the template")
         return self
 
 
@@ -286,6 +308,9 @@ class GenerateResponse(BaseModel):
     text: str
     prompt_tokens: int
     completion_tokens: int
+    chat_template: bool = Field(
+        description="Whether the input went through the model's chat template."
+    )
 
 
 class DataUploaded(BaseModel):

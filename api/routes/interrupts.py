@@ -18,9 +18,14 @@ router = APIRouter(prefix="/runs/{run_id}/interrupts", tags=["interrupts"])
     summary="Pending interrupts",
 )
 def list_interrupts(run_id: str, service: ServiceDep) -> InterruptsPublic:
-    """The gates the run waits at (at most one in practice), with what each asks."""
-    service.require(run_id)
-    pending = [InterruptPublic(**i) for i in service.pending_interrupts(run_id)]
+    """The gates the run waits at (at most one in practice), with what each asks.
+
+    A gate whose decision was accepted (202) is no longer listed, even before a worker has
+    resumed the run with it: the run is then `queued` or `running`, not waiting.
+    """
+    run = service.require(run_id)
+    waiting = run.status == "awaiting_approval"
+    pending = [InterruptPublic(**i) for i in service.pending_interrupts(run_id)] if waiting else []
     return InterruptsPublic(data=pending, count=len(pending))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import ModelCacheDep, ServiceDep
-from api.generation import GenerationTooLong, generate
+from api.generation import GenerationInputError, generate
 from api.schemas import GenerateRequest, GenerateResponse, ModelPublic, ModelsPublic
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -35,13 +35,19 @@ def get_model(model_id: str, service: ServiceDep) -> ModelPublic:
 def generate_text(
     model_id: str, request: GenerateRequest, service: ServiceDep, cache: ModelCacheDep
 ) -> GenerateResponse:
-    """Continue a prompt, or answer chat messages, with a fine-tuned model (loaded once)."""
+    """Answer a prompt or chat messages with a fine-tuned model (loaded once).
+
+    A `prompt` is formatted as the model's training data was: through the chat template for a
+    model tuned on chat data, as plain text for one tuned on prompt/completion text. `raw`
+    chooses explicitly.
+    """
     record = _require(service, model_id)
+    trained_on = _trained_on(service, record)
     model, tokenizer, lock = cache.get(model_id, record.path)
     with lock:
         try:
-            result = generate(model, tokenizer, request)
-        except GenerationTooLong as exc:
+            result = generate(model, tokenizer, request, trained_on=trained_on)
+        except GenerationInputError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return GenerateResponse(model_id=model_id, **result)
 
@@ -51,3 +57,10 @@ def _require(service, model_id: str):
     if model is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no model with id '{model_id}'")
     return model
+
+
+def _trained_on(service, record) -> str | None:
+    """The kind of data (`chat`, `prompt_completion`, ...) the model's run trained on."""
+    if record.run_id is None or service.store.get_run(run_id=record.run_id) is None:
+        return None
+    return (service.state_values(record.run_id).get("data") or {}).get("kind")

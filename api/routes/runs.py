@@ -51,8 +51,8 @@ def create_run(
 ) -> RunAccepted:
     """Validate a run config, create the run and queue it for a worker (FIFO).
 
-    Relative data paths are read from the first data root; every data path must lie under a
-    data root (`FINETUNE_AGENT_DATA_ROOTS`).
+    Relative data paths are read from the first data root that holds them all; every data
+    path must lie under a data root (`FINETUNE_AGENT_DATA_ROOTS`).
     """
     record = service.create_run(confine_config(config, settings))
     pool.notify()

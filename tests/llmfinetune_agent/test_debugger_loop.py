@@ -297,7 +297,7 @@ def test_a_decision_route_must_be_retrain_or_continue() -> None:
 
 def quickstart_config() -> dict[str, Any]:
     """configs/quickstart.json on the tiny built-in model, its data paths made absolute."""
-    config = json.loads((REPO / "configs" / "quickstart.json").read_text())
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     config["model"]["name_or_path"] = "builtin:tiny-llama"
     for key in ("train", "eval"):
         if config["data"].get(key):

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(tmp_path: Path) -> Path:
-    config = json.loads((REPO / "configs" / "quickstart.json").read_text())
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     config["data"]["train"] = str(REPO / "configs" / "data" / "quickstart" / "train.jsonl")
     config["training"].update({"max_steps": 2, "save_steps": 100})
     config["evaluation"].update({"metrics": ["rougeL"], "max_examples": 3, "max_new_tokens": 6})

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from llmfinetune_agent.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "configs" / "quickstart.json"
+QUICKSTART = REPO / "configs" / "quickstart-tiny.json"
 QUICKSTART_DATA = REPO / "configs" / "data" / "quickstart" / "train.jsonl"
 
 

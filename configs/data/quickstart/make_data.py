@@ -9,18 +9,100 @@ import json
 import random
 from pathlib import Path
 
-TRAIN_NAMES = (
-    "Hana Kenji Omar Amara Arjun Lucia Mateo Ingrid Tariq Mei Sven Aisha Pablo Greta Ravi "
-    "Nadia Jonas Leila Tomas Ayumi Kwame Elena Farid Sofia Dmitri Zara Hugo Priya Emil Noor "
-    "Bruno Anika Rafael Lina Oskar Yara Felix Chiara Idris Maja"
-).split()
-EVAL_NAMES = "Beatriz Wojtek Soraya Anselm Keiko Thabo Ines Lorcan Marisol Baptiste".split()
-TRAIN_CITIES = (
-    "Madrid,Berlin,Lima,Cairo,Athens,Oslo,Lisbon,Vienna,Prague,Dublin,Toronto,Nairobi,Seoul,"
-    "Hanoi,Bogota,Quito,Warsaw,Helsinki,Zurich,Mumbai,Accra,Manila,Rome,Tokyo,Sydney,"
-    "Buenos Aires,New York,Cape Town"
-).split(",")
-EVAL_CITIES = "Montreal,Krakow,Valparaiso,Bergen,Porto,Kyoto,Tbilisi,Rio de Janeiro".split(",")
+TRAIN_NAMES = [
+    "Hana",
+    "Kenji",
+    "Omar",
+    "Amara",
+    "Arjun",
+    "Lucia",
+    "Mateo",
+    "Ingrid",
+    "Tariq",
+    "Mei",
+    "Sven",
+    "Aisha",
+    "Pablo",
+    "Greta",
+    "Ravi",
+    "Nadia",
+    "Jonas",
+    "Leila",
+    "Tomas",
+    "Ayumi",
+    "Kwame",
+    "Elena",
+    "Farid",
+    "Sofia",
+    "Dmitri",
+    "Zara",
+    "Hugo",
+    "Priya",
+    "Emil",
+    "Noor",
+    "Bruno",
+    "Anika",
+    "Rafael",
+    "Lina",
+    "Oskar",
+    "Yara",
+    "Felix",
+    "Chiara",
+    "Idris",
+    "Maja",
+]
+EVAL_NAMES = [
+    "Beatriz",
+    "Wojtek",
+    "Soraya",
+    "Anselm",
+    "Keiko",
+    "Thabo",
+    "Ines",
+    "Lorcan",
+    "Marisol",
+    "Baptiste",
+]
+TRAIN_CITIES = [
+    "Madrid",
+    "Berlin",
+    "Lima",
+    "Cairo",
+    "Athens",
+    "Oslo",
+    "Lisbon",
+    "Vienna",
+    "Prague",
+    "Dublin",
+    "Toronto",
+    "Nairobi",
+    "Seoul",
+    "Hanoi",
+    "Bogota",
+    "Quito",
+    "Warsaw",
+    "Helsinki",
+    "Zurich",
+    "Mumbai",
+    "Accra",
+    "Manila",
+    "Rome",
+    "Tokyo",
+    "Sydney",
+    "Buenos Aires",
+    "New York",
+    "Cape Town",
+]
+EVAL_CITIES = [
+    "Montreal",
+    "Krakow",
+    "Valparaiso",
+    "Bergen",
+    "Porto",
+    "Kyoto",
+    "Tbilisi",
+    "Rio de Janeiro",
+]
 TEMPLATES = (
     "{name} is {age} years old and lives in {city}.",
     "{name} ({age}) is based in {city}.",

@@ -35,7 +35,9 @@ class RunPublic(BaseModel):
         description="A `running` run whose process is gone (killed, crashed): nothing executes "
         "it until a worker or `finetune-agent resume <id>` picks it up.",
     )
-    current_node: str | None = Field(description="The graph node that ran last (or waits).")
+    current_node: str | None = Field(
+        description="The graph node running now (or that ran last, or the gate that waits)."
+    )
     pending_interrupt: dict[str, Any] | None = Field(description="The gate waiting, if any.")
     error: str | None = Field(description="Why the run failed or was cancelled.")
     model_path: str | None = Field(description="The final model directory of a completed run.")
@@ -86,7 +88,11 @@ class RunDetail(BaseModel):
     parent_run_id: str | None
     created_at: str
     updated_at: str
-    training: dict[str, Any] | None
+    training: dict[str, Any] | None = Field(
+        description="The training segment: while the trainer runs, status 'running' with its "
+        "newest global_step, total_steps, train_loss and eta_seconds (seconds left, from this "
+        "segment's time per step); afterwards the segment's result."
+    )
     data: dict[str, Any] | None
     routing: list[dict[str, Any]] = Field(description="The orchestrator's routing log.")
     outcome_reason: str | None

@@ -414,6 +414,18 @@ class RunStore:
         with self.reader.connect() as conn:
             return [EventRecord.from_row(r) for r in conn.execute(query)]
 
+    def latest_event(self, *, run_id: str, kind: str, after_seq: int = 0) -> EventRecord | None:
+        """The run's newest event of `kind` with seq > `after_seq`, or None."""
+        query = (
+            select(_events)
+            .where(EventRow.run_id == run_id, EventRow.kind == kind, EventRow.seq > after_seq)
+            .order_by(EventRow.seq.desc())
+            .limit(1)
+        )
+        with self.reader.connect() as conn:
+            row = conn.execute(query).first()
+        return EventRecord.from_row(row) if row is not None else None
+
     # -- model registry -----------------------------------------------------------------------
 
     def register_model(

@@ -28,6 +28,16 @@ from llmfinetune_agent.settings import Settings
 EventSink = Callable[[str, dict[str, Any]], None]
 PROGRESS_KINDS = ("training_progress", "evaluation_progress")
 PROGRESS_LOG_SECONDS = 1.0
+NODE_STARTED = "node_started"
+TRAINING_SUMMARY_KEYS = (
+    "status",
+    "global_step",
+    "total_steps",
+    "resumed_from_step",
+    "train_loss",
+    "eta_seconds",
+    "message",
+)
 BAD_INPUT_PREFIX = "bad input: "  # marks failures caused by the user's data, model or config
 ENDED = ("completed", "failed", "cancelled")
 
@@ -231,17 +241,22 @@ class RunService:
         return self.require(run_id)
 
     def _stream(self, run_id: str, graph_input: Any, on_event: EventSink | None) -> None:
+        modes = ["updates", "custom", "tasks"]
         stream = self.graph.stream(
-            graph_input, _thread(run_id), stream_mode=["updates", "custom"], durability="sync"
+            graph_input, _thread(run_id), stream_mode=modes, durability="sync"
         )
         for mode, chunk in stream:
             if mode == "custom":
                 self._emit(run_id, chunk.get("kind", "progress"), chunk, on_event)
                 continue
+            if mode == "tasks":
+                if "input" in chunk:  # a node starts: `runs show` names it while it works
+                    self.store.update_run(run_id=run_id, current_node=chunk["name"])
+                    self._emit(run_id, NODE_STARTED, {"node": chunk["name"]}, on_event)
+                continue
             for node, update in chunk.items():
                 if node == "__interrupt__":
                     continue  # settled from get_state once the stream ends
-                self.store.update_run(run_id=run_id, current_node=node)
                 for kind, payload in _update_events(node, update or {}):
                     self._emit(run_id, kind, payload, on_event)
 
@@ -348,7 +363,7 @@ def describe_run(service: RunService, run_id: str) -> dict[str, Any]:
         "parent_run_id": run.parent_run_id,
         "created_at": run.created_at.isoformat(),
         "updated_at": run.updated_at.isoformat(),
-        "training": _training_summary(values.get("training")),
+        "training": _live_training(service, run) or _training_summary(values.get("training")),
         "data": _data_summary(values.get("data")),
         "routing": values.get("log", []),
         "outcome_reason": values.get("reason"),
@@ -360,8 +375,31 @@ def describe_run(service: RunService, run_id: str) -> dict[str, Any]:
 def _training_summary(training: dict[str, Any] | None) -> dict[str, Any] | None:
     if not training:
         return None
-    keys = ("status", "global_step", "total_steps", "resumed_from_step", "train_loss", "message")
-    return {k: training.get(k) for k in keys}
+    return {k: training.get(k) for k in TRAINING_SUMMARY_KEYS}
+
+
+def _live_training(service: RunService, run: RunRecord) -> dict[str, Any] | None:
+    """While the trainer runs: the newest step, total, loss and ETA of this segment, from the
+    event log (the graph state only has them once the segment ends); None otherwise."""
+    if run.status != "running" or run.current_node != "trainer":
+        return None
+    started = service.store.latest_event(run_id=run.id, kind=NODE_STARTED)
+    event = service.store.latest_event(
+        run_id=run.id, kind="training_progress", after_seq=started.seq if started else 0
+    )
+    live = dict.fromkeys(TRAINING_SUMMARY_KEYS) | {"status": "running"}
+    if event is None:
+        return live | {"message": "starting: loading the model and data"}
+    p = event.payload
+    return live | {
+        "global_step": p.get("step"),
+        "total_steps": p.get("total_steps"),
+        "train_loss": p.get("loss"),
+        "eta_seconds": p.get("eta_seconds"),
+        "learning_rate": p.get("learning_rate"),
+        "progress_at": event.time.isoformat(),
+        "message": f"training: step {p.get('step')} of {p.get('total_steps')}",
+    }
 
 
 def _data_summary(data: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -1,17 +1,19 @@
 """The trainer agent: trains to the next approval fraction (or to the end), resuming from the
 newest checkpoint of the same configuration — after a gate, a crash, or a restart alike. On the
-improvement loop's 'continue' route it starts from the previous iteration's last checkpoint."""
+improvement loop's 'continue' route it starts from the previous iteration's last checkpoint;
+a gate that checkpoint is already past is not asked again (no new steps to review)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from llmfinetune_agent.agents.common import emit, run_config, run_path
 from llmfinetune_agent.agents.improvement import usable_warm_start
-from llmfinetune_agent.agents.orchestrator import next_training_stop
+from llmfinetune_agent.agents.orchestrator import checkpoint_key, next_training_stop
 from llmfinetune_agent.direct import train_direct
 from llmfinetune_agent.state import RunState
 
@@ -47,14 +49,75 @@ def trainer(state: RunState) -> dict[str, Any]:
         message=f"training ({config.training.method}{start})",
         stop_at=stop_at,
     )
-    summary = train_direct(
-        config,
-        training_dir(state),
-        state["data"],
-        stop_at_fraction=stop_at,
-        progress=lambda kind, payload: emit(kind, **payload),
-        continue_from=Path(warm_start["checkpoint"]) if warm_start else None,
+    last_progress: dict[str, Any] = {}
+
+    def forward(kind: str, payload: dict[str, Any]) -> None:
+        if kind == "training_progress":
+            last_progress.update(payload)
+        emit(kind, **payload)
+
+    def segment(fraction: float | None) -> dict[str, Any]:
+        return train_direct(
+            config,
+            training_dir(state),
+            state["data"],
+            stop_at_fraction=fraction,
+            progress=forward,
+            continue_from=Path(warm_start["checkpoint"]) if warm_start else None,
+        )
+
+    summary = segment(stop_at)
+    update: dict[str, Any] = {}
+    if _nothing_new(summary):
+        summary, stop_at, update = _skip_passed_gates(state, summary, segment)
+    _report(summary)
+    summary["fraction"] = stop_at if summary["status"] == "paused" else None
+    summary["eta_seconds"] = last_progress.get("eta_seconds")
+    summary["recent_losses"] = _recent_losses(summary["log_history_path"])
+    return {**update, "training": summary, "evaluation": None}
+
+
+def _nothing_new(summary: dict[str, Any]) -> bool:
+    """A segment that started at another iteration's checkpoint already past its stop."""
+    return bool(
+        summary["continued_from"]
+        and summary["status"] == "paused"
+        and summary["global_step"] == summary["resumed_from_step"]
     )
+
+
+def _skip_passed_gates(
+    state: RunState,
+    summary: dict[str, Any],
+    segment: Callable[[float | None], dict[str, Any]],
+) -> tuple[dict[str, Any], float | None, dict[str, Any]]:
+    """Mark the gates at or before the continued step as passed and train to the next one.
+
+    The earlier iteration's steps were reviewed then; a gate here would show no new step.
+    """
+    from phases.training.callbacks import target_step
+
+    step, total = summary["resumed_from_step"], summary["total_steps"]
+    approved = dict(state.get("approved", {}))
+    fractions = state["config"]["hitl"]["training_checkpoints"]
+    pending = [f for f in fractions if not approved.get(checkpoint_key(f))]
+    passed = [f for f in pending if target_step(total, f) <= step]
+    approved.update({checkpoint_key(f): True for f in passed})
+    stop_at = next((f for f in pending if f not in passed), None)
+    emit(
+        "training_gates_passed",
+        fractions=passed,
+        step=step,
+        total_steps=total,
+        reason=f"the continued checkpoint is already at step {step} of {total}",
+    )
+    summary = segment(stop_at)
+    summary["gates_passed_at_start"] = passed
+    return summary, stop_at, {"approved": approved}
+
+
+def _report(summary: dict[str, Any]) -> None:
+    """Events for where this segment started and how it ended."""
     if summary["continued_from"]:
         emit(
             "training_continued",
@@ -63,10 +126,7 @@ def trainer(state: RunState) -> dict[str, Any]:
         )
     elif summary["resumed_from_step"]:
         emit("training_resumed", step=summary["resumed_from_step"])
-    summary["fraction"] = stop_at if summary["status"] == "paused" else None
-    summary["recent_losses"] = _recent_losses(summary["log_history_path"])
     emit("training_result", **{k: summary[k] for k in ("status", "global_step", "total_steps")})
-    return {"training": summary, "evaluation": None}
 
 
 def _recent_losses(log_history_path: str) -> list[dict[str, float]]:

@@ -77,6 +77,24 @@ class RunDisplay:
             self.progress = None
 
 
+def running_line(info: dict[str, Any]) -> str:
+    """'running: trainer, step 120 of 1200, loss 2.3412, about 1m 05s left'."""
+    text = f"running: {info['current_node']}"
+    training = info.get("training") or {}
+    if info["current_node"] != "trainer" or training.get("status") != "running":
+        return text
+    if training.get("global_step") is None:
+        return f"{text}, {training.get('message') or 'starting'}"
+    text += f", step {training['global_step']} of {training['total_steps']}"
+    if training.get("train_loss") is not None:
+        text += f", loss {training['train_loss']:.4f}"
+    eta = training.get("eta_seconds")
+    if eta is not None:
+        minutes, seconds = divmod(round(eta), 60)
+        text += f", about {minutes}m {seconds:02d}s left" if minutes else f", about {seconds}s left"
+    return text
+
+
 def print_run(info: dict[str, Any]) -> None:
     """Human-readable `runs show`."""
     console = Console(highlight=False, soft_wrap=True)
@@ -84,6 +102,8 @@ def print_run(info: dict[str, Any]) -> None:
     if info.get("pending_interrupt"):
         p = info["pending_interrupt"]
         console.print(f"waiting at {p['kind']}: {p['message']}", markup=False)
+    if info["status"] == "running" and info.get("current_node"):
+        console.print(running_line(info), markup=False)
     metrics = info.get("metrics") or {}
     if metrics.get("tuned"):
         table = Table("metric", "base", "tuned")

@@ -1,0 +1,192 @@
+"""Progress seen from outside a run: `runs show` while the trainer works, the training gate's
+ETA, and a continued iteration's gate after new steps.
+
+    python -m pytest -q tests/llmfinetune_agent/test_progress.py
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+WORDS = ["red", "green", "blue", "amber", "violet", "cyan", "black", "white"]
+
+
+def _write_config(tmp_path: Path, **overrides: Any) -> Path:
+    """A tiny-model run on 24 prompt/completion rows; only the training gates ask (by default)."""
+    rows = [
+        {"prompt": f"Colour {i}: {WORDS[i % 8]}. Repeat it.", "completion": f" {WORDS[i % 8]}"}
+        for i in range(24)
+    ]
+    data = tmp_path / "colours.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "name": "progress",
+        "task": "Repeat the colour.",
+        "model": {"name_or_path": "builtin:tiny-llama"},
+        "data": {"train": str(data), "eval_fraction": 0.1, "max_length": 32},
+        "training": {
+            "method": "sft",
+            "lora": None,
+            "max_steps": 6,
+            "batch_size": 2,
+            "learning_rate": 1e-3,
+            "warmup_ratio": 0.0,
+            "logging_steps": 1,
+            "save_steps": 1000,
+        },
+        "evaluation": {"metrics": ["exact_match"], "max_examples": 2, "max_new_tokens": 4},
+        "debugger": {"enabled": True, "max_iterations": 2},
+        "post_training": {"merge_lora": False, "quantize": None},
+        "hitl": {
+            "approve_plan": False,
+            "approve_data": False,
+            "training_checkpoints": [0.5],
+            "approve_evaluation": False,
+            "approve_fixes": True,
+        },
+    }
+    for section, values in overrides.items():
+        config[section].update(values)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def _start_in_background(run_id: str, *, paced_steps: int = 0) -> threading.Thread:
+    """Execute the run in another thread with its own service, as a worker process would.
+
+    The runner logs training progress at most once per PROGRESS_LOG_SECONDS; a fast machine
+    can run a whole segment inside one such window. The event sink handed to the runner
+    (as the CLI's display is) therefore takes that long over each of the first `paced_steps`
+    progress events, so each of them reaches the log, however fast the steps are.
+    """
+    from llmfinetune_agent.runner import PROGRESS_LOG_SECONDS, open_service
+
+    paced = {"left": paced_steps}
+
+    def slow_reader(kind: str, _payload: dict[str, Any]) -> None:
+        if kind == "training_progress" and paced["left"] > 0:
+            paced["left"] -= 1
+            time.sleep(PROGRESS_LOG_SECONDS + 0.05)
+
+    def work() -> None:
+        with open_service() as service:
+            service.start(run_id, on_event=slow_reader)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def _watch_training(service: Any, run_id: str, thread: threading.Thread) -> list[dict[str, Any]]:
+    """`describe_run` every 0.2 s until the background execution stops: the views taken while
+    the trainer was the running node and had reported a step."""
+    from llmfinetune_agent.runner import describe_run
+
+    seen = []
+    while thread.is_alive():
+        info = describe_run(service, run_id)
+        training = info["training"] or {}
+        training_now = info["status"] == "running" and info["current_node"] == "trainer"
+        if training_now and training.get("global_step") is not None:
+            seen.append(training)
+        time.sleep(0.2)
+    thread.join()
+    return seen
+
+
+@pytest.mark.slow
+def test_runs_show_names_the_trainer_with_step_loss_and_eta_while_it_trains(
+    tmp_path: Path,
+) -> None:
+    from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.runner import describe_run, open_service
+
+    path = _write_config(tmp_path, training={"max_steps": 40})
+    with open_service() as service:
+        run = service.create_run(load_run_config(path))
+        thread = _start_in_background(run.id, paced_steps=4)
+        seen = _watch_training(service, run.id, thread)
+        info = describe_run(service, run.id)
+
+    assert info["status"] == "awaiting_approval", info["error"]
+    assert len(seen) >= 2, "no live training progress was visible while the trainer ran"
+    steps = [view["global_step"] for view in seen]
+    assert steps == sorted(steps) and steps[-1] > steps[0]
+    for view in seen:
+        assert view["status"] == "running"
+        assert view["total_steps"] == 40
+        assert 0 < view["global_step"] <= 20  # the gate at 50% stops this segment
+        assert view["train_loss"] > 0
+        assert view["eta_seconds"] > 0
+
+    gate = info["pending_interrupt"]
+    assert gate["kind"] == "training_checkpoint" and info["current_node"] == "gate_training"
+    assert gate["details"]["step"] == 20
+    assert isinstance(gate["details"]["eta_seconds"], float) and gate["details"]["eta_seconds"] > 0
+    assert info["training"]["eta_seconds"] == gate["details"]["eta_seconds"]
+
+
+def test_a_finished_segment_is_shown_from_the_graph_state(tmp_path: Path) -> None:
+    """At the gate the run is no longer training: `training` is the paused segment itself."""
+    from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.runner import describe_run, open_service
+
+    with open_service() as service:
+        run = service.create_run(load_run_config(_write_config(tmp_path)))
+        service.start(run.id)
+        info = describe_run(service, run.id)
+        events = [e.kind for e in service.store.list_events(run_id=run.id)]
+    training = info["training"]
+    assert (training["status"], training["global_step"], training["total_steps"]) == (
+        "paused",
+        3,
+        6,
+    )
+    assert training["eta_seconds"] > 0
+    assert info["pending_interrupt"]["details"]["eta_seconds"] == training["eta_seconds"]
+    assert events.index("node_started") < events.index("training_progress")
+
+
+@pytest.mark.slow
+def test_a_continued_iteration_asks_at_its_gate_only_after_new_steps(tmp_path: Path) -> None:
+    """Iteration 1 trains 6 steps; iteration 2 continues from step 6 to 12. Its 50% gate
+    (step 6) was passed before it started: it is not asked; its 75% gate (step 9) is, after
+    three new steps."""
+    from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.runner import describe_run, open_service
+
+    path = _write_config(
+        tmp_path,
+        hitl={"training_checkpoints": [0.5, 0.75], "approve_evaluation": True},
+    )
+    with open_service() as service:
+        run = service.create_run(load_run_config(path))
+        service.start(run.id)
+        for _ in range(2):  # iteration 1's gates at steps 3 and 4 (75% of 6, rounded)
+            assert service.pending_interrupts(run.id)[0]["kind"] == "training_checkpoint"
+            service.resume(run.id, decision={"decision": "approve"})
+        assert service.pending_interrupts(run.id)[0]["kind"] == "approve_evaluation"
+        service.resume(run.id, decision={"decision": "reject", "comment": "train longer"})
+        assert service.pending_interrupts(run.id)[0]["kind"] == "approve_fixes"
+        longer = {"decision": "edit", "edits": {"training": {"max_steps": 12}}, "route": "continue"}
+        service.resume(run.id, decision=longer)
+
+        gate = service.pending_interrupts(run.id)[0]
+        paused = service.state_values(run.id)["training"]
+        info = describe_run(service, run.id)
+
+    assert info["iteration"] == 2
+    assert gate["kind"] == "training_checkpoint", gate
+    assert gate["message"].startswith("Training is 75% complete")
+    assert paused["continued_from"].endswith("checkpoint-6")
+    assert (paused["resumed_from_step"], paused["global_step"]) == (6, 9)
+    assert gate["details"]["step"] == 9 > paused["resumed_from_step"]
+    assert paused["gates_passed_at_start"] == [0.5]
+    assert isinstance(gate["details"]["eta_seconds"], float)

@@ -13,8 +13,9 @@ from rich.table import Table
 class RunDisplay:
     """Turns run events into terminal output (plain lines when not on a terminal)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, gate_json: bool = False) -> None:
         self.console = Console(highlight=False, soft_wrap=True)
+        self.gate_json = gate_json  # `--json`: a gate's full payload instead of its summary
         self.progress: Progress | None = None
         self.task: Any = None
 
@@ -34,17 +35,34 @@ class RunDisplay:
             self._bar("evaluating", payload["done"], payload["total"])
         elif kind == "route":
             self.say(f"→ {payload['next']}: {payload['reason']}")
-        elif kind in ("agent", "training_resumed", "decision", "failed"):
+        elif kind == "decision":
+            self.say(f"  [decision] {decision_line(payload)}")
+        elif kind in ("agent", "training_resumed", "failed"):
             text = payload.get("message") or json.dumps(payload, default=str)
             self.say(f"  [{kind}] {text}")
         elif kind == "data_report":
             for line in payload.get("summary", []):
                 self.say(f"  {line}")
 
-    def gate(self, pending: dict[str, Any], *, details: bool = False) -> None:
-        self.say(f"⏸ {pending.get('kind')}: {pending.get('message')}")
-        if details:
-            self.console.print_json(json.dumps(pending.get("details", {}), default=str))
+    def gate(self, pending: dict[str, Any], *, config: dict[str, Any] | None = None) -> None:
+        """Show a pending gate: its summary screen, or with `--json` its whole payload."""
+        self._stop_bar()
+        if self.gate_json:
+            self.console.print(json.dumps(pending, indent=2, default=str), markup=False)
+            return
+        from llmfinetune_agent.cli.gate_screens import gate_screen
+
+        self.console.print(gate_screen(pending, config=config))
+
+    def revised_plan(self, estimate: dict[str, Any], note: str, *, before: dict[str, Any]) -> None:
+        """After an edit at the plan gate: the new estimate, next to the one it replaces."""
+        from llmfinetune_agent.cli.gate_screens import estimate_line
+
+        self.console.print(f"revised plan: {estimate_line(estimate)}", style="bold", markup=False)
+        if before:
+            self.console.print(f"  was:        {estimate_line(before)}", style="dim", markup=False)
+        if note:
+            self.console.print(f"  ({note})", style="dim", markup=False)
 
     def finished(self, record: Any) -> None:
         self._stop_bar()
@@ -75,6 +93,18 @@ class RunDisplay:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def decision_line(decision: dict[str, Any]) -> str:
+    """'approve_plan: edit {"training": {"epochs": 2}} — two epochs'."""
+    from llmfinetune_agent.cli.readable import compact_json
+
+    text = f"{decision.get('gate')}: {decision.get('decision')}"
+    if decision.get("patch"):
+        text += f" {compact_json(decision['patch'])}"
+    if decision.get("route"):
+        text += f" (route {decision['route']})"
+    return text + (f" — {decision['comment']}" if decision.get("comment") else "")
 
 
 def running_line(info: dict[str, Any]) -> str:

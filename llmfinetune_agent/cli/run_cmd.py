@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
 def run(
     config_file: Path = typer.Argument(..., help="Run config JSON file."),
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every gate."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Show each gate's full payload as JSON instead of its summary."
+    ),
 ) -> None:
     """Start a run: data, plan gate, training, evaluation, finalize — asking at each gate."""
     from llmfinetune_agent.cli.display import RunDisplay
@@ -37,7 +40,7 @@ def run(
         config = load_run_config(config_file)
     except ConfigError as exc:
         _fail_input(exc)
-    display = RunDisplay()
+    display = RunDisplay(gate_json=as_json)
     with open_service() as service:
         record = service.create_run(config)
         display.say(f"run {record.id} created ({record.run_dir})")
@@ -61,6 +64,9 @@ def resume(
         help="approve_fixes: 'retrain' from the base model or 'continue' from the checkpoint.",
     ),
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every later gate."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Show each gate's full payload as JSON instead of its summary."
+    ),
 ) -> None:
     """Continue a run: answer its pending gate, or pick it up after a crash."""
     from llmfinetune_agent.cli.display import RunDisplay
@@ -71,21 +77,25 @@ def resume(
         if decision is None or decision["decision"] == "reject":
             _fail_input("--select and --route go with --approve or --edit")
         decision.update(_fix_options(select, route))
-    display = RunDisplay()
+    display = RunDisplay(gate_json=as_json)
     with open_service() as service:
         try:
             record = service.require(run_id)
             if record.status in ENDED_EXIT:
                 raise typer.Exit(_print_ended(display, record))
+            pending = record.pending_interrupt or {}
+            asked = decision is None and record.status == "awaiting_approval" and not auto_approve
             if decision is None and record.status == "awaiting_approval":
                 if auto_approve:
                     decision = {"decision": "approve", "comment": "auto-approved"}
-                elif not _interactive():
-                    _print_waiting(display, record)
-                    raise typer.Exit(AWAITING_APPROVAL)
                 else:
-                    decision = _ask(display, record.pending_interrupt)
-            record = service.resume(run_id, decision=decision, on_event=display.on_event)
+                    config = _run_config(service, record)
+                    display.gate(pending, config=config)
+                    if not _interactive():
+                        _print_waiting(display, record)
+                        raise typer.Exit(AWAITING_APPROVAL)
+                    decision = _ask(display, pending, check=_edit_check(config))
+            record = _answer(service, record, display, decision, ask_again=asked)
         except RunError as exc:
             display.error(str(exc))
             raise typer.Exit(exit_code_for(exc)) from None
@@ -159,24 +169,81 @@ def _drive(service: Any, record: Any, display: Any, *, auto_approve: bool) -> An
     from llmfinetune_agent.runner import InvalidDecision
 
     while record.status == "awaiting_approval":
-        pending = record.pending_interrupt or {}
-        display.gate(pending)
+        pending, config = record.pending_interrupt or {}, _run_config(service, record)
+        display.gate(pending, config=config)
+        asking = _interactive() and not auto_approve
         if auto_approve:
             decision = {"decision": "approve", "comment": "auto-approved"}
-        elif _interactive():
-            decision = _ask(display, pending)
+        elif asking:
+            decision = _ask(display, pending, check=_edit_check(config))
         else:
             return record
         try:
-            record = service.resume(
+            record = _answer(service, record, display, decision, ask_again=asking)
+        except InvalidDecision as exc:
+            display.error(f"{exc} — the run is still waiting")
+            return record
+    return record
+
+
+def _answer(
+    service: Any, record: Any, display: Any, decision: dict[str, Any] | None, *, ask_again: bool
+) -> Any:
+    """Resume with `decision`. An invalid one raises `InvalidDecision`, or (at a prompt) is
+    explained right above a new prompt, without reprinting the gate's screen."""
+    from llmfinetune_agent.runner import InvalidDecision
+
+    pending = record.pending_interrupt or {}
+    while True:
+        _show_revised_plan(service, record, display, decision)
+        try:
+            return service.resume(
                 record.id,
                 decision=decision,
                 interrupt_id=pending.get("id"),
                 on_event=display.on_event,
             )
         except InvalidDecision as exc:
-            display.error(f"{exc} — the run is still waiting")
-    return record
+            if not ask_again:
+                raise
+            display.error(f"{exc} — the run is still waiting; answer again")
+            decision = _ask(display, pending, check=_edit_check(_run_config(service, record)))
+
+
+def _run_config(service: Any, record: Any) -> dict[str, Any] | None:
+    return (service.state_values(record.id) or {}).get("config")
+
+
+def _edit_check(config: dict[str, Any] | None) -> Any:
+    """A check of a typed config patch against the run's config: the problem, or None."""
+    from llmfinetune_agent.agents.gates import DecisionError, validate_decision
+
+    def check(edits: Any) -> str | None:
+        if config is None:
+            return None  # nothing to check against here; the runner still validates
+        try:
+            validate_decision({"decision": "edit", "edits": edits}, config)
+        except DecisionError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+def _show_revised_plan(
+    service: Any, record: Any, display: Any, decision: dict[str, Any] | None
+) -> None:
+    """An edit at the plan gate: show the plan it leads to before the run goes on."""
+    pending = record.pending_interrupt or {}
+    if pending.get("kind") != "approve_plan" or not decision or not decision.get("edits"):
+        return
+    from llmfinetune_agent.cli.plan_preview import revised_estimate
+
+    config = _run_config(service, record)
+    details = pending.get("details") or {}
+    revised = revised_estimate(config, decision["edits"], details) if config else None
+    if revised:
+        display.revised_plan(*revised, before=details.get("estimate") or {})
 
 
 def _finish(record: Any, display: Any) -> int:
@@ -215,10 +282,10 @@ def _print_ended(display: Any, record: Any) -> int:
 
 
 def _print_waiting(display: Any, record: Any) -> None:
+    from llmfinetune_agent.cli.gate_screens import question
+
     pending = record.pending_interrupt or {}
-    display.say(
-        f"run {record.id} is waiting for approval at {pending.get('kind')}: {pending.get('message')}"
-    )
+    display.say(f"run {record.id} is waiting at {pending.get('kind')}: {question(pending)}")
     display.say(f"approve with:  finetune-agent resume {record.id} --approve")
     display.say(
         f"(or --reject, or --edit '<json patch>'; details: finetune-agent runs show {record.id})"
@@ -270,29 +337,46 @@ def _fix_options(
     return options
 
 
-def _ask(display: Any, pending: dict[str, Any]) -> dict[str, Any]:
-    """The interactive prompt: approve / reject / edit (a JSON patch), with a comment."""
-    display.gate(pending, details=True)
+def _ask(display: Any, pending: dict[str, Any], check: Any = None) -> dict[str, Any]:
+    """The interactive prompt under a gate's screen: the question once, one key per option
+    (Enter takes the default), then a config patch for edit (`check` names what is wrong with
+    one, and the patch is asked again) and a comment."""
+    from llmfinetune_agent.cli.gate_screens import (
+        default_answer,
+        option_keys,
+        parse_choice,
+        question,
+    )
+
+    options = pending.get("options") or ["approve", "reject", "edit"]
+    default, keys = default_answer(pending), option_keys(options)
     while True:
-        choice = typer.prompt("approve / reject / edit", default="approve").strip().lower()
-        if choice in ("a", "approve", "r", "reject", "e", "edit"):
+        choice = parse_choice(typer.prompt(f"{question(pending)} {keys}", default=default), options)
+        if choice:
             break
-        display.error("type approve, reject or edit")
-    decision: dict[str, Any] = {
-        "decision": {"a": "approve", "r": "reject", "e": "edit"}.get(choice, choice)
-    }
-    if decision["decision"] == "edit":
-        while True:
-            text = typer.prompt('config patch as JSON, e.g. {"training": {"learning_rate": 0.001}}')
-            try:
-                decision["edits"] = json.loads(text)
-                break
-            except json.JSONDecodeError as exc:
-                display.error(f"not valid JSON: {exc.msg} at column {exc.colno}")
+        display.error(f"answer {keys} (one letter is enough; Enter answers {default})")
+    decision: dict[str, Any] = {"decision": choice}
+    if choice == "edit":
+        decision["edits"] = _ask_patch(display, check)
     if pending.get("kind") == "approve_fixes" and decision["decision"] != "reject":
         decision.update(_ask_fix_options(display, decision["decision"]))
     decision["comment"] = typer.prompt("comment", default="", show_default=False)
     return decision
+
+
+def _ask_patch(display: Any, check: Any) -> dict[str, Any]:
+    """A config patch typed as JSON, asked again (under the error) until it is valid."""
+    while True:
+        text = typer.prompt('config patch as JSON, e.g. {"training": {"learning_rate": 0.001}}')
+        try:
+            edits = json.loads(text)
+        except json.JSONDecodeError as exc:
+            display.error(f"not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        problem = check(edits) if check else None
+        if problem is None:
+            return edits
+        display.error(problem)
 
 
 def _ask_fix_options(display: Any, choice: str) -> dict[str, Any]:

@@ -1,0 +1,313 @@
+"""Gate screens a person can read: each gate's real payload (from the gate node itself, run in a
+one-node graph) rendered as a short summary with rounded numbers and one question, the default
+answer, and the interactive prompt keeping an invalid edit's error on screen."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from rich.console import Console
+from typer.testing import CliRunner
+
+from llmfinetune_agent.agents import gates
+from llmfinetune_agent.cli.display import RunDisplay
+from llmfinetune_agent.cli.gate_screens import default_answer, gate_screen, question
+from llmfinetune_agent.cli.readable import fmt_duration, fmt_memory, fmt_number
+from llmfinetune_agent.cli.run_cmd import _ask, _edit_check
+from llmfinetune_agent.config import RunConfig
+from llmfinetune_agent.state import RunState
+from phases.evaluation.results import ExampleRow
+from phases.evaluation.thresholds import check_one
+
+REPO = Path(__file__).resolve().parents[2]
+ASSUMPTIONS = "Steps are exact.\nTime and memory are\norder-of-magnitude guides."
+UNROUNDED = re.compile(r"\d\.\d{4,}")  # e.g. 16.308484448256
+
+
+def quickstart_config() -> dict[str, Any]:
+    raw = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
+    raw["data"]["train"] = str(REPO / "configs" / "data" / "quickstart" / "train.jsonl")
+    raw["training"]["epochs"] = 1
+    return RunConfig.model_validate(raw).model_dump(mode="json")
+
+
+def data_state() -> dict[str, Any]:
+    """`data` as the data agent leaves it for the quickstart (from a real tiny-model run)."""
+    report = {
+        "kind": "chat",
+        "format": "messages",
+        "rows_read": 240,
+        "rows_kept": 238,
+        "train_rows": 214,
+        "eval_rows": 24,
+        "dropped_by_reason": {"empty_field": 0, "too_long": 2},
+        "rows_dropped": 2,
+        "duplicates_removed": 1,
+        "overlaps_eval": 0,
+        "max_length": 128,
+        "token_stats": {"min": 35, "mean": 44.521739130434, "p50": 44.0, "p95": 54.0, "max": 60},
+        "warnings": [],
+    }
+    turn = [
+        {"role": "user", "content": "Meet Tariq:\n26 years old, living in Zurich."},
+        {"role": "assistant", "content": '{"name": "Tariq", "age": 26, "city": "Zurich"}'},
+    ]
+    return {
+        "train_rows": 214,
+        "eval_rows": 24,
+        "kind": "chat",
+        "sample": [{"messages": turn}] * 3,
+        "report": report,
+    }
+
+
+def evaluation_state(passed: bool) -> dict[str, Any]:
+    """`evaluation` as the evaluator leaves it: metrics, threshold checks and example rows."""
+    tuned = {"rougeL": 0.3521241830065358, "exact_match": 0.0, "perplexity": 9.83722576100005}
+    base = {"rougeL": 0.0, "exact_match": 0.0, "perplexity": 2254.4008484130018}
+    checks = [
+        check_one("rougeL", "above_base", 0.1, tuned["rougeL"], base["rougeL"]),
+        check_one("exact_match", "min", 0.0 if passed else 0.8, 0.0, 0.0),
+    ]
+    rows = [
+        ("worst", "Ana is 30 and lives in Rome.", '{"name": "Ana"}', "", '{"name": "age":\n"c', 0),
+        ("worst", "second worst", "x", "", "y", 0.1),
+        ("best", "Bo (41) is based in Oslo.", '{"name": "Bo"}', "Bo", '{"name": "Bo"}', 0.91234),
+    ]
+    examples = [
+        ExampleRow(
+            which=which, row=i, input=text, reference=ref, base_output=b, tuned_output=t, score=s
+        )
+        for i, (which, text, ref, b, t, s) in enumerate(rows)
+    ]
+    return {
+        "base": base,
+        "tuned": tuned,
+        "deltas": {k: tuned[k] - base[k] for k in tuned},
+        "thresholds": {},
+        "checks": [c.model_dump() for c in checks],
+        "passed": all(c.passed for c in checks),
+        "examples": [e.model_dump() for e in examples],
+        "report_path": "/runs/r1/evaluation/evaluation_report.md",
+    }
+
+
+DIAGNOSES = [
+    {
+        "index": 0,
+        "kind": "underfitting",
+        "severity": "error",
+        "summary": "The loss was still falling fast\nwhen training stopped (7.01 -> 4.85).",
+        "evidence": {"losses": [7.0112556457519535, 4.847625732421875]},
+        "patch": {"training": {"epochs": 3}},
+        "rationale": "Train longer.",
+        "expected_effect": "Lower loss.",
+        "route": None,
+    },
+    {
+        "index": 1,
+        "kind": "never_stops",
+        "severity": "warning",
+        "summary": "4 of 4 generations ran to max_new_tokens (32) without an end token.",
+        "evidence": {},
+        "patch": None,
+        "rationale": "Fix the chat template.",
+        "expected_effect": "Answers end.",
+        "route": None,
+    },
+]
+
+
+def gate_payload(node: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """The payload `node` sends to `interrupt()`, from a one-node graph."""
+    graph = StateGraph(RunState)
+    graph.add_node("gate", node)
+    graph.add_edge(START, "gate")
+    graph.add_edge("gate", END)
+    app = graph.compile(checkpointer=InMemorySaver())
+    result = app.invoke(state, {"configurable": {"thread_id": "t"}})
+    (pending,) = result["__interrupt__"]
+    return {"id": pending.id, **pending.value}
+
+
+def base_state(tmp_path: Path) -> dict[str, Any]:
+    return {"run_id": "r1", "run_dir": str(tmp_path), "config": quickstart_config(), "iteration": 1}
+
+
+def payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """One real payload per gate kind."""
+    state = base_state(tmp_path)
+    plan = {
+        "total_steps": 27,
+        "steps_per_epoch": 27,
+        "tokens": 9616,
+        "seconds": 80.2706208645120003,
+        "memory_gb": 1.234,
+        "assumptions": ASSUMPTIONS,
+    }
+    training = {
+        "status": "paused",
+        "fraction": 0.5,
+        "global_step": 14,
+        "total_steps": 27,
+        "train_loss": 4.847625732421875,
+        "recent_losses": [{"step": 5, "loss": 7.0112556457519535}, {"step": 10, "loss": 4.8476}],
+        "eta_seconds": 16.308484448256,
+        "checkpoint_path": str(tmp_path / "checkpoint-14"),
+    }
+    rejected = {"approve_evaluation": False}
+    reject = {"gate": "approve_evaluation", "decision": "reject", "comment": "too weak"}
+    return {
+        "approve_plan": gate_payload(
+            gates.gate_plan, {**state, "data": data_state(), "plan": plan}
+        ),
+        "approve_data": gate_payload(gates.gate_data, {**state, "data": data_state()}),
+        "training_checkpoint": gate_payload(gates.gate_training, {**state, "training": training}),
+        "approve_evaluation": gate_payload(
+            gates.gate_evaluation, {**state, "evaluation": evaluation_state(passed=False)}
+        ),
+        "approve_fixes": gate_payload(
+            gates.gate_fixes,
+            {
+                **state,
+                "training": {**training, "status": "completed", "fraction": None},
+                "evaluation": evaluation_state(passed=False),
+                "approved": rejected,
+                "decisions": [{**reject, "iteration": 1, "patch": None, "time": "t"}],
+                "diagnoses": DIAGNOSES,
+            },
+        ),
+    }
+
+
+def screen_text(pending: dict[str, Any], config: dict[str, Any] | None = None) -> str:
+    out = io.StringIO()
+    Console(file=out, width=100, color_system=None).print(gate_screen(pending, config=config))
+    return out.getvalue()
+
+
+@pytest.fixture
+def real(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    return payloads(tmp_path)
+
+
+def test_every_gate_is_a_short_summary_with_rounded_numbers(real: dict[str, Any]) -> None:
+    assert {p["kind"] for p in real.values()} == set(real)
+    for kind, pending in real.items():
+        text = screen_text(pending, config=quickstart_config())
+        assert not UNROUNDED.search(text), (kind, text)
+        assert "\\n" not in text and "{'" not in text, (kind, text)
+        assert question(pending) not in text, (kind, text)  # the prompt asks it, once
+        assert len(text.splitlines()) <= 20, (kind, text)
+
+
+def test_the_plan_gate_shows_steps_time_and_memory_for_reading(real: dict[str, Any]) -> None:
+    text = screen_text(real["approve_plan"], config=quickstart_config())
+    assert "27 steps (27 per epoch)" in text
+    assert "about 1 min 20 s" in text and "1.2 GB memory" in text
+    assert "mean 44.5" in text and "2 dropped (too_long 2)" in text
+    assert "1 epoch, learning rate 0.003, batch 8" in text
+    assert "order-of-magnitude guides." not in text  # the payload's long notes stay in --json
+    assert text.count("Plan: SFT on builtin:tiny-llama") == 1
+    assert 8 <= len(text.splitlines()) <= 20
+
+
+def test_other_gates_show_their_counts_and_losses(real: dict[str, Any]) -> None:
+    data = screen_text(real["approve_data"])
+    assert re.search(r"214\s+24\s+240\s+2\s+1\s+0", data)
+    assert "Meet Tariq: ⏎ 26 years old" in data  # a line break in a sample stays on one line
+    training = screen_text(real["training_checkpoint"])
+    assert "14 of 27" in training and "4.85" in training and "5: 7.01 → 10: 4.85" in training
+    assert "16 s" in training
+    fixes = screen_text(real["approve_fixes"])
+    assert '#0 underfitting (error) · fix: {"training": {"epochs": 3}}' in fixes
+    assert "#1 never_stops (warning) · no config change proposed" in fixes
+    assert "too weak" in fixes
+
+
+def test_a_missed_evaluation_says_so_first_and_defaults_to_reject(real: dict[str, Any]) -> None:
+    pending = real["approve_evaluation"]
+    text = screen_text(pending)
+    lines = text.splitlines()
+    assert lines[1].startswith("✗ FAILED: exact_match 0.00 < 0.80 required")
+    exact = next(line for line in lines if line.startswith("exact_match"))
+    assert exact.split()[:5] == ["exact_match", "0", "0", "0", "≥"] and "✗ missed" in exact
+    rouge = next(line for line in lines if line.startswith("rougeL"))
+    assert rouge.split()[:6] == ["rougeL", "0", "0.352", "+0.352", "≥", "0.1"]
+    assert "(base + 0.1)" in rouge and "✓ met" in rouge
+    assert "2,254" in text and "-2,245" in text
+    assert default_answer(pending) == "reject"
+    assert default_answer({**pending, "default": "approve"}) == "approve"  # the payload decides
+    without = {k: v for k, v in pending.items() if k != "default"}
+    assert default_answer(without) == "reject"  # details.passed is false
+    passed = {**without, "details": {**without["details"], "passed": True}}
+    assert default_answer(passed) == "approve"
+
+
+def test_the_evaluation_gate_shows_one_example_of_each_kind(real: dict[str, Any]) -> None:
+    text = screen_text(real["approve_evaluation"])
+    assert "worst (0)" in text and "best (0.912)" in text and "second worst" not in text
+    assert "Ana is 30 and lives in Rome." in text
+    assert '{"name": "age": ⏎ "c' in text  # the tuned answer's line break, on one line
+    assert "Bo (41) is based in Oslo." in text
+
+
+def test_thresholds_without_checks_still_say_what_was_missed(real: dict[str, Any]) -> None:
+    pending = real["approve_evaluation"]
+    older = {
+        "rougeL": {"threshold": 0.6, "value": 0.3521, "higher_is_better": True, "passed": False}
+    }
+    details = {**pending["details"], "checks": [], "thresholds": older}
+    text = screen_text({**pending, "details": details})
+    assert "missed: rougeL 0.352 < 0.6 required" in text
+
+
+def test_an_invalid_edit_keeps_its_error_above_the_prompt(real: dict[str, Any]) -> None:
+    """At the prompt: a bad key, then an edit that is not a valid config, then a good one.
+    Each error is the line right above the prompt asked again; the screen is not reprinted."""
+    pending = real["approve_plan"]
+    answers = "x\ne\n{bad\n" + '{"training": {"learning_rate": -1}}\n'
+    answers += '{"training": {"epochs": 2}}\ntwo epochs\n'
+    with CliRunner().isolation(input=answers) as streams:
+        decision = _ask(RunDisplay(), pending, check=_edit_check(quickstart_config()))
+        shown = streams[0].getvalue().decode()  # stdout: prompts, answers and errors
+    assert decision == {
+        "decision": "edit",
+        "edits": {"training": {"epochs": 2}},
+        "comment": "two epochs",
+    }
+    lines = shown.splitlines()
+    patch_prompt = 'config patch as JSON, e.g. {"training": {"learning_rate": 0.001}}: '
+    error_at = next(i for i, line in enumerate(lines) if "training.learning_rate" in line)
+    assert lines[error_at].startswith("error: the edit is not a valid config")
+    assert lines[error_at + 1].startswith(patch_prompt)  # asked again, right under the error
+    assert lines[0].startswith("Approve? [a]pprove / [r]eject / [e]dit [approve]: ")
+    assert lines[1].startswith("error: answer [a]pprove / [r]eject / [e]dit")
+    assert "not valid JSON" in shown
+    assert shown.count("Approve?") == 2 and "Plan: SFT" not in shown
+
+
+def test_readable_values() -> None:
+    assert [fmt_number(v) for v in (16.308484448256, 0.3521, 2254.4, 44.0, 9616, None)] == [
+        "16.3",
+        "0.352",
+        "2,254",
+        "44",
+        "9,616",
+        "—",
+    ]
+    assert [fmt_duration(s) for s in (0.2, 2.27, 80, 3600 + 300, None)] == [
+        "< 1 s",
+        "2 s",
+        "1 min 20 s",
+        "1 h 5 min",
+        "unknown",
+    ]
+    assert [fmt_memory(g) for g in (0.013, 1.234, 24.4)] == ["13 MB", "1.2 GB", "24 GB"]

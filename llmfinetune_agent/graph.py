@@ -1,9 +1,11 @@
-"""The run graph: an orchestrator routing between five agents, finalize, and one gate per
-interrupt kind.
+"""The run graph: an entry node (`start`), an orchestrator routing between five agents,
+finalize, and one gate per interrupt kind.
 
 `build()` returns the StateGraph; the API and CLI compile it with their checkpointer
 (`build().compile(checkpointer=saver)`), while the module-level `graph` below is compiled
 without one for LangGraph Studio (`langgraph dev` refuses a graph that brings its own).
+Its input may be the service's initial state or a plain run config (`RunInput`); its output
+and state are `RunState`.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from llmfinetune_agent.agents.gates import (
 )
 from llmfinetune_agent.agents.knowledge_agent import knowledge_retrieval
 from llmfinetune_agent.agents.orchestrator import orchestrator
+from llmfinetune_agent.agents.run_input import start
 from llmfinetune_agent.agents.trainer_agent import trainer
-from llmfinetune_agent.state import RunState
+from llmfinetune_agent.state import RunInput, RunState
 
 GRAPH_NAME = "finetune_agent"
 
@@ -53,14 +56,17 @@ GATE_OF_KIND = {
 
 
 def build() -> StateGraph:
-    """The graph's shape: every node returns to the orchestrator, which alone decides."""
-    builder = StateGraph(RunState)
+    """The graph's shape: `start` normalizes the input, then every node returns to the
+    orchestrator, which alone decides."""
+    builder = StateGraph(RunState, input_schema=RunInput, output_schema=RunState)
+    builder.add_node("start", start, input_schema=RunInput)
     destinations = (*AGENTS, *GATES, "__end__")
     builder.add_node("orchestrator", orchestrator, destinations=destinations)
     for name, node in {**AGENTS, **GATES}.items():
         builder.add_node(name, node)
         builder.add_edge(name, "orchestrator")
-    builder.add_edge(START, "orchestrator")
+    builder.add_edge(START, "start")
+    builder.add_edge("start", "orchestrator")
     return builder
 
 

@@ -7,7 +7,10 @@ JSON values. Lists that grow (decisions, the orchestrator's log) use an append r
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal
+
+# pydantic (LangGraph's JSON schemas for Studio) needs typing_extensions' TypedDict on 3.11.
+from typing_extensions import NotRequired, TypedDict
 
 GateKind = Literal[
     "approve_plan", "approve_data", "training_checkpoint", "approve_evaluation", "approve_fixes"
@@ -69,3 +72,31 @@ class RunState(TypedDict, total=False):
     """Where the run stands; 'completed', 'cancelled' and 'failed' end it."""
     reason: str
     """Why the run ended, when it ended early."""
+
+
+class RunInput(RunState, total=False):
+    """What a graph run may start from (the graph's input schema): the service's initial state,
+    `{"config": {...}}`, or a plain run config with its sections at the top level — as a
+    LangGraph Studio user pastes it. The `start` node turns the last two into a `RunState`.
+    The section keys below are the run config's (`data`, `training` and `evaluation` share a
+    name with state keys; `start` moves them into `config`)."""
+
+    config_dir: str
+    """Studio: the folder a config's relative data paths are read from (default: `configs/`
+    in the working directory, else the working directory)."""
+    name: str
+    """Run config: the run's name."""
+    task: str
+    """Run config: what the model should learn."""
+    model: dict[str, Any]
+    """Run config: the base model."""
+    data_generation: dict[str, Any]
+    """Run config: synthetic data generation."""
+    knowledge: dict[str, Any]
+    """Run config: knowledge retrieval sources."""
+    debugger: dict[str, Any]
+    """Run config: the debugger and the improvement loop."""
+    post_training: dict[str, Any]
+    """Run config: merge, quantize, export."""
+    hitl: dict[str, Any]
+    """Run config: which gates ask a human."""

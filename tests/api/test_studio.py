@@ -1,13 +1,17 @@
 """`langgraph dev` serves `langgraph.json` offline; LangGraph Studio's API drives the graph:
-a thread starts the quickstart, stops at `approve_plan`, and resumes with an approval."""
+a thread starts the quickstart (from the service's initial state, a plain run config as in
+configs/, or `{"config": ...}`), stops at `approve_plan`, and resumes with an approval."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,21 +35,25 @@ def initial_state(run_dir: Path) -> dict:
     }
 
 
-@pytest.mark.slow
-def test_langgraph_dev_serves_the_graph_and_resumes_an_interrupt(tmp_path, _isolated_home) -> None:
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
+    """`langgraph dev` on a free port, run from the repository (as a user runs it), with its
+    own home; yields a `langgraph_sdk` client and that home."""
     from langgraph_sdk import get_sync_client
 
     exe = shutil.which("langgraph")
     assert exe, "langgraph-cli[inmem] is in the dev extra"
-    port = free_port()
+    tmp = tmp_path_factory.mktemp("studio")
+    port, home = free_port(), tmp / "home"
     env = {
         **os.environ,
         "LANGSMITH_TRACING": "false",
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "HF_HUB_OFFLINE": "1",
-        "FINETUNE_AGENT_HOME": str(_isolated_home),
+        "FINETUNE_AGENT_HOME": str(home),
     }
-    log = (tmp_path / "langgraph-dev.log").open("w")
+    log_path = tmp / "langgraph-dev.log"
+    log = log_path.open("w")
     server = subprocess.Popen(
         [
             exe,
@@ -64,26 +72,8 @@ def test_langgraph_dev_serves_the_graph_and_resumes_an_interrupt(tmp_path, _isol
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ok(f"{url}/ok", server, tmp_path / "langgraph-dev.log")
-        client = get_sync_client(url=url)
-        assert any(a["graph_id"] == "finetune_agent" for a in client.assistants.search())
-
-        run_dir = tmp_path / "runs" / "studio1"
-        run_dir.mkdir(parents=True)
-        thread = client.threads.create()
-        client.runs.wait(thread["thread_id"], "finetune_agent", input=initial_state(run_dir))
-        state = client.threads.get_state(thread["thread_id"])
-        (interrupt,) = state["interrupts"]
-        assert interrupt["value"]["kind"] == "approve_plan"
-        assert interrupt["value"]["options"] == ["approve", "reject", "edit"]
-
-        resume = {interrupt["id"]: {"decision": "approve", "comment": "from Studio"}}
-        client.runs.wait(thread["thread_id"], "finetune_agent", command={"resume": resume})
-        state = client.threads.get_state(thread["thread_id"])
-        assert [d["gate"] for d in state["values"]["decisions"]] == ["approve_plan"]
-        assert state["values"]["decisions"][0]["comment"] == "from Studio"
-        assert state["interrupts"][0]["value"]["kind"] == "approve_data"
-        assert (run_dir / "data" / "train.jsonl").is_file()
+        _wait_ok(f"{url}/ok", server, log_path)
+        yield get_sync_client(url=url), home
     finally:
         server.terminate()
         try:
@@ -91,6 +81,61 @@ def test_langgraph_dev_serves_the_graph_and_resumes_an_interrupt(tmp_path, _isol
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.mark.slow
+def test_langgraph_dev_serves_the_graph_and_resumes_an_interrupt(tmp_path, studio) -> None:
+    client, _ = studio
+    assert any(a["graph_id"] == "finetune_agent" for a in client.assistants.search())
+
+    run_dir = tmp_path / "runs" / "studio1"
+    run_dir.mkdir(parents=True)
+    thread = client.threads.create()
+    client.runs.wait(thread["thread_id"], "finetune_agent", input=initial_state(run_dir))
+    state = client.threads.get_state(thread["thread_id"])
+    (interrupt,) = state["interrupts"]
+    assert interrupt["value"]["kind"] == "approve_plan"
+    assert interrupt["value"]["options"] == ["approve", "reject", "edit"]
+
+    resume = {interrupt["id"]: {"decision": "approve", "comment": "from Studio"}}
+    client.runs.wait(thread["thread_id"], "finetune_agent", command={"resume": resume})
+    state = client.threads.get_state(thread["thread_id"])
+    assert [d["gate"] for d in state["values"]["decisions"]] == ["approve_plan"]
+    assert state["values"]["decisions"][0]["comment"] == "from Studio"
+    assert state["interrupts"][0]["value"]["kind"] == "approve_data"
+    assert (run_dir / "data" / "train.jsonl").is_file()
+
+
+def quickstart_as_pasted() -> dict[str, Any]:
+    """configs/quickstart.json as a Studio user pastes it: relative data paths kept (only the
+    model is the tiny built-in one, to stay fast)."""
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
+    config["model"]["name_or_path"] = "builtin:tiny-llama"
+    assert not Path(config["data"]["train"]).is_absolute()
+    return config
+
+
+@pytest.mark.slow
+def test_a_thread_starts_from_a_plain_run_config_or_a_config_object(studio) -> None:
+    client, home = studio
+    config = quickstart_as_pasted()
+    train = (REPO / "configs" / config["data"]["train"]).resolve()
+    for graph_input in (config, {"config": config}):
+        thread_id = client.threads.create()["thread_id"]
+        client.runs.wait(thread_id, "finetune_agent", input=graph_input)
+        state = client.threads.get_state(thread_id)
+        assert [i["value"]["kind"] for i in state["interrupts"]] == ["approve_plan"], state
+        values = state["values"]
+        # The run id is the thread id; its directory is made under the home, config written.
+        assert values["run_id"] == thread_id
+        run_dir = home / "runs" / thread_id
+        assert values["run_dir"] == str(run_dir) and (run_dir / "config.json").is_file()
+        # Relative data paths were read from configs/, as the CLI reads them from the
+        # config file's folder; the data was prepared from that file.
+        assert values["config"]["data"]["train"] == str(train)
+        assert values["data"]["train_rows"] > 0 and (run_dir / "data" / "train.jsonl").is_file()
+        assert values["config"]["model"]["name_or_path"] == "builtin:tiny-llama"
+        assert values.get("model") is None and values.get("hitl") is None  # not left as state
 
 
 def _wait_ok(url: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:

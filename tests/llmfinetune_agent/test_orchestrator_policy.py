@@ -1,9 +1,17 @@
-"""The orchestrator's routing policy on hand-built states (no models, no graph run)."""
+"""The orchestrator's routing policy on hand-built states (no models, no graph run), and the
+graph's entry node turning a run config (as Studio gives it) into the initial state."""
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from llmfinetune_agent.agents.orchestrator import choose_next, next_training_stop, orchestrator
-from llmfinetune_agent.config import parse_run_config
+from llmfinetune_agent.agents.run_input import start
+from llmfinetune_agent.config import ConfigError, parse_run_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _state(**overrides: Any) -> dict[str, Any]:
@@ -98,3 +106,36 @@ def test_every_choice_is_logged_with_a_reason() -> None:
     command = orchestrator(_state())
     (entry,) = command.update["log"]
     assert entry["next"] == "data_generator" and entry["reason"]
+
+
+def _pasted_quickstart() -> dict[str, Any]:
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
+    config["model"]["name_or_path"] = "builtin:tiny-llama"
+    return config
+
+
+def test_the_entry_node_builds_the_initial_state_from_a_run_config(
+    monkeypatch: pytest.MonkeyPatch, _isolated_home: Path
+) -> None:
+    monkeypatch.chdir(REPO)  # where `langgraph dev` runs
+    config = _pasted_quickstart()
+    train = str((REPO / "configs" / config["data"]["train"]).resolve())
+    thread = {"configurable": {"thread_id": "thread-1"}}
+    for graph_input in (config, {"config": config}):
+        state = start(graph_input, thread)
+        assert state["run_id"] == "thread-1" and state["iteration"] == 1
+        run_dir = _isolated_home / "runs" / "thread-1"
+        assert state["run_dir"] == str(run_dir)
+        assert json.loads((run_dir / "config.json").read_text())["data"]["train"] == train
+        assert state["config"]["data"]["train"] == train
+        assert state["data"] is None and state["training"] is None
+    assert state.get("model", "absent") == "absent"  # `{"config": ...}` brings no sections
+    assert start(config, thread)["model"] is None  # a plain config's sections are emptied
+    elsewhere = start({"config": config, "config_dir": "configs/data"}, thread)
+    assert elsewhere["config"]["data"]["train"] == str(
+        REPO / "configs/data/data/quickstart/train.jsonl"
+    )
+    service_state = {"run_id": "r1", "run_dir": "/somewhere", "config": config}
+    assert start(service_state, thread) == {}
+    with pytest.raises(ConfigError, match="training.learning_rate"):
+        start({**config, "training": {**config["training"], "learning_rate": -1}}, thread)

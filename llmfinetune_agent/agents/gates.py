@@ -260,7 +260,11 @@ def gate_fixes(state: RunState) -> dict[str, Any]:
             "the schedule)"
         ),
     }
-    value = interrupt(_payload("approve_fixes", _fixes_message(state, diagnoses), details))
+    message = _fixes_message(state, diagnoses)
+    # With nothing proposed, approving is refused: the prompt offers edit instead.
+    value = interrupt(
+        _payload("approve_fixes", message, details, default="approve" if fixes else "edit")
+    )
     try:
         value = validate_gate_decision(value, state, "approve_fixes")
         if value["decision"] == "reject":

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ ADAPTER_CONFIG = "adapter_config.json"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 _DTYPES = ("float32", "bfloat16", "float16")
+# peft (wrapping a model in LoRA) and TRL (DPO, generation) still read the alias transformers 5
+# deprecated, which warns on every LoRA or DPO run: their code, nothing a user can act on.
+warnings.filterwarnings(
+    "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+)
 
 
 class ModelLoadError(ValueError):

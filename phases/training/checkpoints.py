@@ -3,11 +3,16 @@
 The Trainer writes `trainer_state.json` last, after the weights, optimizer, scheduler and RNG
 state; a `checkpoint-N` directory without a readable one was cut off mid-write (a crash or a
 kill) and is removed so that neither resuming nor checkpoint rotation ever picks it.
+Resuming hides the one warning that is expected there (tied embeddings reported as missing).
 """
 
+import ast
 import json
+import logging
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TRAINER_STATE = "trainer_state.json"
@@ -56,3 +61,53 @@ def checkpoint_state(checkpoint: Path | None) -> dict:
 def checkpoint_step(checkpoint: Path | None) -> int:
     """The global step a checkpoint was saved at (0 for none)."""
     return int(checkpoint_state(checkpoint).get("global_step", 0))
+
+
+_MISSING_KEYS = "There were missing keys in the checkpoint model loaded: "
+
+
+def tied_parameter_names(model) -> set[str]:
+    """Names of parameters that are another parameter under a second name (e.g. `lm_head.weight`
+    tied to the input embeddings). A checkpoint stores such a tensor once, under its first name."""
+    seen: set[int] = set()
+    tied: set[str] = set()
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        if id(parameter) in seen:
+            tied.add(name)
+        seen.add(id(parameter))
+    return tied
+
+
+class _TiedKeysFilter(logging.Filter):
+    """Drops the Trainer's "missing keys" warning when every missing key is a tied parameter."""
+
+    def __init__(self, tied: set[str]) -> None:
+        super().__init__()
+        self.tied = tied
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(_MISSING_KEYS):
+            return True
+        try:
+            missing = ast.literal_eval(message[len(_MISSING_KEYS) :].rstrip("."))
+        except (ValueError, SyntaxError):
+            return True
+        return not (missing and set(missing) <= self.tied)
+
+
+@contextmanager
+def expected_resume_warnings_hidden(model) -> Iterator[None]:
+    """Resume without transformers' "missing keys ... ['lm_head.weight']" warning.
+
+    With tied input and output embeddings the checkpoint holds the tensor once, so the tied name
+    is always "missing" on load and the Trainer re-ties it: expected, nothing to act on. Any
+    other missing key (a real mismatch) is still reported.
+    """
+    trainer_logger = logging.getLogger("transformers.trainer")
+    hidden = _TiedKeysFilter(tied_parameter_names(model))
+    trainer_logger.addFilter(hidden)
+    try:
+        yield
+    finally:
+        trainer_logger.removeFilter(hidden)

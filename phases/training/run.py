@@ -15,6 +15,7 @@ from models.config import ModelConfig
 from phases.training.checkpoints import (
     checkpoint_state,
     checkpoint_step,
+    expected_resume_warnings_hidden,
     is_valid_checkpoint,
     latest_checkpoint,
 )
@@ -102,7 +103,8 @@ def train(
         trainer.state.global_step = resumed_from
         trainer.state.log_history = checkpoint_state(resume).get("log_history", [])
     else:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        with expected_resume_warnings_hidden(trainer.model):
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     result = _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config)
     if continued is not None:
         result.continued_from = str(continued)

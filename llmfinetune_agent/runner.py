@@ -387,7 +387,11 @@ def _live_training(service: RunService, run: RunRecord) -> dict[str, Any] | None
     event = service.store.latest_event(
         run_id=run.id, kind="training_progress", after_seq=started.seq if started else 0
     )
-    live = dict.fromkeys(TRAINING_SUMMARY_KEYS) | {"status": "running"}
+    # A dead owner's last step stays useful ("killed at step 23"); its ETA does not.
+    interrupted = service.store.is_interrupted(run)
+    live = dict.fromkeys(TRAINING_SUMMARY_KEYS) | {
+        "status": "interrupted" if interrupted else "running"
+    }
     if event is None:
         return live | {"message": "starting: loading the model and data"}
     p = event.payload
@@ -395,7 +399,7 @@ def _live_training(service: RunService, run: RunRecord) -> dict[str, Any] | None
         "global_step": p.get("step"),
         "total_steps": p.get("total_steps"),
         "train_loss": p.get("loss"),
-        "eta_seconds": p.get("eta_seconds"),
+        "eta_seconds": None if interrupted else p.get("eta_seconds"),
         "learning_rate": p.get("learning_rate"),
         "progress_at": event.time.isoformat(),
         "message": f"training: step {p.get('step')} of {p.get('total_steps')}",

@@ -107,11 +107,15 @@ def decision_line(decision: dict[str, Any]) -> str:
     return text + (f" — {decision['comment']}" if decision.get("comment") else "")
 
 
+LIVE_TRAINING = ("running", "interrupted")
+
+
 def running_line(info: dict[str, Any]) -> str:
-    """'running: trainer, step 120 of 1200, loss 2.3412, about 1m 05s left'."""
-    text = f"running: {info['current_node']}"
+    """'running: trainer, step 120 of 1200, loss 2.3412, about 1m 05s left' (or 'interrupted
+    in: trainer, step 120 of 1200, ...' when the executing process is gone)."""
+    text = f"{'interrupted in' if info.get('interrupted') else 'running'}: {info['current_node']}"
     training = info.get("training") or {}
-    if info["current_node"] != "trainer" or training.get("status") != "running":
+    if info["current_node"] != "trainer" or training.get("status") not in LIVE_TRAINING:
         return text
     if training.get("global_step") is None:
         return f"{text}, {training.get('message') or 'starting'}"

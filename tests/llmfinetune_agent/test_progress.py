@@ -154,6 +154,66 @@ def test_a_finished_segment_is_shown_from_the_graph_state(tmp_path: Path) -> Non
     assert events.index("node_started") < events.index("training_progress")
 
 
+def _dead_owner() -> str:
+    """A claim owner naming a process of this host that has exited."""
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    return f"{socket.gethostname()}:{int(gone.stdout)}:dead"
+
+
+@pytest.mark.parametrize("alive", [True, False])
+def test_the_live_view_is_this_segments_newest_step(tmp_path: Path, alive: bool) -> None:
+    """What a worker leaves in the run store mid-training, read by `runs show` and the API:
+    the newest progress since the trainer started (an older segment's is ignored); a run whose
+    process is gone keeps its last step, marked interrupted, without an ETA."""
+    from llmfinetune_agent.cli.display import running_line
+    from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.run_store import make_owner
+    from llmfinetune_agent.runner import describe_run, open_service
+
+    def progress(step: int, loss: float, eta: float) -> dict[str, Any]:
+        return {"step": step, "total_steps": 40, "loss": loss, "eta_seconds": eta}
+
+    with open_service() as service:
+        run = service.create_run(load_run_config(_write_config(tmp_path)))
+        assert service.store.claim_run(
+            run_id=run.id, owner=make_owner() if alive else _dead_owner()
+        )
+        service.store.update_run(run_id=run.id, current_node="trainer")
+        log = service.store.append_event
+        log(run_id=run.id, kind="node_started", payload={"node": "trainer"})
+        log(run_id=run.id, kind="training_progress", payload=progress(20, 2.5, 30.0))
+        log(run_id=run.id, kind="node_started", payload={"node": "trainer"})  # after the gate
+        assert describe_run(service, run.id)["training"]["global_step"] is None
+        for step, loss, eta in [(21, 2.25, 28.5), (23, 2.125, 75.0)]:
+            log(run_id=run.id, kind="training_progress", payload=progress(step, loss, eta))
+        info = describe_run(service, run.id)
+
+    training = info["training"]
+    assert (info["status"], info["current_node"]) == ("running", "trainer")
+    assert (training["global_step"], training["total_steps"], training["train_loss"]) == (
+        23,
+        40,
+        2.125,
+    )
+    if alive:
+        assert (training["status"], training["eta_seconds"]) == ("running", 75.0)
+        assert (
+            running_line(info) == "running: trainer, step 23 of 40, loss 2.1250, about 1m 15s left"
+        )
+    else:
+        assert (training["status"], training["eta_seconds"]) == ("interrupted", None)
+        assert running_line(info) == "interrupted in: trainer, step 23 of 40, loss 2.1250"
+
+
 @pytest.mark.slow
 def test_a_continued_iteration_asks_at_its_gate_only_after_new_steps(tmp_path: Path) -> None:
     """Iteration 1 trains 6 steps; iteration 2 continues from step 6 to 12. Its 50% gate

@@ -78,9 +78,9 @@ def default_answer(pending: dict[str, Any]) -> str:
     return chosen if chosen in options else options[0]
 
 
-def question(pending: dict[str, Any]) -> str:
-    """The gate's question, asked once at the prompt."""
-    return split_question(pending.get("message") or "")[1] or "Your decision?"
+def question(pending: dict[str, Any], fallback: str = "Your decision?") -> str:
+    """The gate's question, asked once at the prompt (`fallback` when its message asks none)."""
+    return split_question(pending.get("message") or "")[1] or fallback
 
 
 # --- screens ----------------------------------------------------------------------------

@@ -285,7 +285,9 @@ def _print_waiting(display: Any, record: Any) -> None:
     from llmfinetune_agent.cli.gate_screens import question
 
     pending = record.pending_interrupt or {}
-    display.say(f"run {record.id} is waiting at {pending.get('kind')}: {question(pending)}")
+    asks = question(pending, fallback="")
+    waiting = f"run {record.id} is waiting at {pending.get('kind')}"
+    display.say(f"{waiting}: {asks}" if asks else waiting)
     display.say(f"approve with:  finetune-agent resume {record.id} --approve")
     display.say(
         f"(or --reject, or --edit '<json patch>'; details: finetune-agent runs show {record.id})"

@@ -311,3 +311,33 @@ def test_readable_values() -> None:
         "unknown",
     ]
     assert [fmt_memory(g) for g in (0.013, 1.234, 24.4)] == ["13 MB", "1.2 GB", "24 GB"]
+
+
+def test_a_run_asks_again_under_the_error_and_shows_the_revised_plan(tmp_path: Path) -> None:
+    """A real run at its plan gate: an edit the runner refuses is explained above a new prompt
+    (no second screen); a valid edit prints the revised plan, then the run goes on."""
+    from llmfinetune_agent.cli.run_cmd import _answer
+    from llmfinetune_agent.runner import open_service
+
+    raw = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
+    raw["data"]["train"] = str(REPO / "configs" / "data" / "quickstart" / "train.jsonl")
+    raw["training"].update(epochs=1, save_steps=2)
+    raw["hitl"]["training_checkpoints"] = []
+    with open_service() as service:
+        record = service.create_run(RunConfig.model_validate(raw))
+        record = service.start(record.id)
+        assert record.pending_interrupt["kind"] == "approve_plan"
+        steps = record.pending_interrupt["details"]["estimate"]["total_steps"]
+        refused = {"decision": "edit", "edits": {"training": {"batch_size": 0}}, "comment": ""}
+        answers = 'e\n{"training": {"epochs": 3}}\nthree epochs\n'
+        with CliRunner().isolation(input=answers) as streams:
+            record = _answer(service, record, RunDisplay(), refused, ask_again=True)
+            shown = streams[0].getvalue().decode()
+    lines = shown.splitlines()
+    error_at = next(i for i, line in enumerate(lines) if line.startswith("error:"))
+    assert "training.batch_size" in lines[error_at] and "still waiting" in lines[error_at]
+    assert lines[error_at + 1].startswith("Approve? [a]pprove / [r]eject / [e]dit")
+    assert "⏸" not in shown  # the screen is not printed again
+    revised = next(line for line in lines if line.startswith("revised plan:"))
+    assert revised.startswith(f"revised plan: {3 * steps} steps ({steps} per epoch)")
+    assert record.pending_interrupt["kind"] == "approve_data"

@@ -131,6 +131,8 @@ def running_line(info: dict[str, Any]) -> str:
 
 def print_run(info: dict[str, Any]) -> None:
     """Human-readable `runs show`."""
+    from llmfinetune_agent.cli.readable import fmt_number
+
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"run {info['id']} ({info['name']}): {info['status']}", markup=False)
     if info.get("pending_interrupt"):
@@ -143,12 +145,10 @@ def print_run(info: dict[str, Any]) -> None:
         table = Table("metric", "base", "tuned")
         for name, value in metrics["tuned"].items():
             base = metrics.get("base", {}).get(name)
-            table.add_row(name, f"{base:.4f}" if base is not None else "—", f"{value:.4f}")
+            table.add_row(name, fmt_number(base), fmt_number(value))
         console.print(table)
     for d in info.get("decisions", []):
-        console.print(
-            f"decision {d['gate']}: {d['decision']} {d.get('comment') or ''}", markup=False
-        )
+        console.print(f"decision {decision_line(d)}", markup=False)
     for key in ("model_path", "error", "outcome_reason"):
         if info.get(key):
             console.print(f"{key}: {info[key]}", markup=False)

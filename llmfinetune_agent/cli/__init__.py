@@ -11,6 +11,9 @@ import typer
 # Our own progress display replaces the libraries' tqdm bars (e.g. "Writing model shards").
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+# tqdm reads TQDM_DISABLE when first imported: this also hides bars no library switch reaches
+# (transformers' "Converting and de-quantizing GGUF tensors" when a .gguf model is imported).
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 from llmfinetune_agent.cli import (  # noqa: E402
     config_cmd,

@@ -377,9 +377,12 @@ def _examples_grid(examples: list[dict[str, Any]]) -> Table:
     for example in examples:
         label = f"{example.get('which')} ({fmt_number(example.get('score'))})"
         grid.add_row(Text(label, style="bold"), one_line(example.get("input")))
-        grid.add_row("  expected", one_line(example.get("reference")))
-        grid.add_row("  base", one_line(example.get("base_output")))
-        grid.add_row("  tuned", one_line(example.get("tuned_output")))
+        for label, key in (
+            ("expected", "reference"),
+            ("base", "base_output"),
+            ("tuned", "tuned_output"),
+        ):
+            grid.add_row(f"  {label}", one_line(example.get(key)) or "(empty)")
     return grid
 
 

@@ -257,6 +257,7 @@ def test_the_evaluation_gate_shows_one_example_of_each_kind(real: dict[str, Any]
     assert "Ana is 30 and lives in Rome." in text
     assert '{"name": "age": ⏎ "c' in text  # the tuned answer's line break, on one line
     assert "Bo (41) is based in Oslo." in text
+    assert re.search(r"base +\(empty\)", text)  # the base model said nothing
 
 
 def test_thresholds_without_checks_still_say_what_was_missed(real: dict[str, Any]) -> None:

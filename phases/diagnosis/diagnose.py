@@ -25,6 +25,7 @@ from phases.diagnosis.training_checks import (
     check_lr_too_high,
     check_overfitting,
     check_underfitting,
+    start_loss,
 )
 
 
@@ -54,7 +55,7 @@ def diagnose_run(
     history = log_history or []
     found: list[Diagnosis | None] = [check_divergence(history, cfg, training)]
     if found[0] is None:  # a blow-up explains any odd curve: don't pile on
-        too_high = check_lr_too_high(history, cfg)
+        too_high = check_lr_too_high(history, cfg, start_loss(evaluation))
         found += [too_high, check_overfitting(history, cfg)]
         if too_high is None:  # a loss pushed up by the learning rate needs no longer training
             found.append(check_underfitting(history, cfg, training, predictions))

@@ -87,16 +87,28 @@ def check_divergence(
     )
 
 
+def start_loss(evaluation: dict[str, Any] | None) -> float | None:
+    """The base model's mean loss on the eval references (log of its perplexity): where the
+    training loss starts before any update. None when the base perplexity is unknown."""
+    ppl = ((evaluation or {}).get("base") or {}).get("perplexity")
+    return math.log(ppl) if finite(ppl) and ppl >= 1 else None
+
+
 def check_lr_too_high(
-    log_history: list[dict[str, Any]], config: dict[str, Any]
+    log_history: list[dict[str, Any]],
+    config: dict[str, Any],
+    start: float | None = None,
 ) -> Diagnosis | None:
     """A loss that ends above where it started, rises several-fold on the way, or goes up and
-    down by large amounts instead of falling (all without NaN: that is divergence)."""
+    down by large amounts instead of falling (all without NaN: that is divergence). `start` is
+    the loss before training (see `start_loss`): the first logged loss already averages
+    several steps, which a too-high rate may have pushed up."""
     losses = [v for _, v in train_losses(log_history)]
     if len(losses) < 2:
         return None
-    first, end = losses[0], mean(losses[-min(3, len(losses) - 1) :])
-    peak = max(losses[1:])
+    first = min(losses[0], start) if start is not None else losses[0]
+    end = mean(losses[-min(3, len(losses) - 1) :])
+    peak = max(losses if start is not None else losses[1:])
     signals: list[str] = []
     rose = end > RISE_FACTOR * first and end - first > 0.5
     if rose:
@@ -174,24 +186,25 @@ def check_underfitting(
 ) -> Diagnosis | None:
     """The model did not learn the data: the training loss stayed high, or training stopped
     after a few steps while the loss was still falling and the answers are still poor."""
-    losses = [v for _, v in train_losses(log_history)]
-    if len(losses) < 2:
+    points = train_losses(log_history)
+    losses = [v for _, v in points]
+    steps = (training or {}).get("global_step") or (points[-1][0] if points else 0)
+    if not losses or not steps:
         return None
-    first, last = losses[0], mean(losses[-min(3, len(losses) - 1) :])
-    steps = (training or {}).get("global_step") or (train_losses(log_history)[-1][0])
+    first, last = losses[0], mean(losses[-min(3, max(1, len(losses) - 1)) :])
     answer_score = _poor_answers(predictions)
     poor = answer_score is not None and answer_score < POOR_ANSWER_SCORE
     still_falling = _recent_drop(losses) >= STILL_FALLING_DROP
     signals: list[str] = []
-    if last > PLATEAU_FRACTION * first:
+    if len(losses) >= 2 and last > PLATEAU_FRACTION * first:
         signals.append(
             f"the loss fell only from {first:.3g} to {last:.3g} ({1 - last / first:.0%})"
         )
     if poor and (still_falling or steps < FEW_STEPS):
+        falling = f", the loss still falling ({_recent_drop(losses):.0%} over its last stretch)"
         signals.append(
-            f"training stopped after {steps} steps with the loss still falling "
-            f"({_recent_drop(losses):.0%} over its last stretch) and answers scoring "
-            f"{answer_score:.2f} against the references"
+            f"training stopped after {steps} optimizer steps{falling if still_falling else ''} "
+            f"with answers scoring {answer_score:.2f} against the references"
         )
     if not signals:
         return None

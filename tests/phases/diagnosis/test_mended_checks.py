@@ -111,3 +111,15 @@ def test_plain_text_answers_that_differ_raise_nothing() -> None:
         {"input": f"Where is {c}?", "expected": c, "got": c.lower(), "score": 1.0} for c in CITIES
     ]
     assert _kinds(predictions=predictions) == {}
+
+
+def test_a_first_logged_loss_already_pushed_up_is_measured_from_the_base_models_loss() -> None:
+    # lr 0.5 logged every 5 steps: the first point (20.9) already averages the climb from the
+    # base model's loss, log(2264) = 7.7; measured from 20.9 alone the curve looks like a fall.
+    history = _losses([20.94, 32.38, 15.61, 8.71])
+    assert "lr_too_high" not in _kinds(log_history=history)
+    base_loss = {"base": {"perplexity": 2264.0}, "tuned": {"perplexity": 147.0}}
+    found = _kinds(log_history=history, evaluation=base_loss)
+    too_high = found["lr_too_high"]
+    assert too_high.severity == "error" and too_high.evidence["first_loss"] == 7.725
+    assert "underfitting" not in found

@@ -37,6 +37,8 @@ class RunDisplay:
             self.say(f"→ {payload['next']}: {payload['reason']}")
         elif kind == "decision":
             self.say(f"  [decision] {decision_line(payload)}")
+        elif kind == "training_resumed" and "step" in payload:
+            self.say(f"  [training] resumed from step {payload['step']}")
         elif kind in ("agent", "training_resumed", "failed"):
             text = payload.get("message") or json.dumps(payload, default=str)
             self.say(f"  [{kind}] {text}")

@@ -269,7 +269,7 @@ def _fixes(details: dict[str, Any], _config: dict[str, Any]) -> list[RenderableT
         parts.append(_diagnoses_grid(diagnoses))
     route = details.get("proposed_route")
     if details.get("proposed_patch"):
-        how = f"; route {route}: {one_line(details.get('route_reason'))}" if route else ""
+        how = f"; route {route}: {one_line(details.get('route_reason'), 200)}" if route else ""
         parts.append(Text(f"approve applies {compact_json(details['proposed_patch'])}{how}"))
     return parts
 

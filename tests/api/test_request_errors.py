@@ -19,7 +19,7 @@ def _client(settings, roots) -> TestClient:
 
 def test_readme_data_root_reads_the_quickstart_config_as_written(settings) -> None:
     """README: FINETUNE_AGENT_DATA_ROOTS=$PWD/configs, then POST -d @configs/quickstart.json."""
-    config = json.loads((REPO / "configs" / "quickstart.json").read_text())
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     with _client(settings, [REPO / "configs"]) as client:
         created = client.post("/runs", json=config)
         assert created.status_code == 202, created.text
@@ -30,13 +30,13 @@ def test_readme_data_root_reads_the_quickstart_config_as_written(settings) -> No
 
 
 def test_a_relative_path_is_read_from_the_root_that_has_it(settings, tmp_path) -> None:
-    config = json.loads((REPO / "configs" / "quickstart.json").read_text())
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     with _client(settings, [tmp_path, REPO / "configs"]) as client:
         assert client.post("/runs", json=config).status_code == 202
 
 
 def test_a_missing_relative_path_names_where_it_was_looked_for(settings) -> None:
-    config = json.loads((REPO / "configs" / "quickstart.json").read_text())
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     root = REPO / "configs" / "data"  # the old README's root: one level too deep
     with _client(settings, [root]) as client:
         response = client.post("/runs", json=config)

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 from training_test_data import (  # noqa: E402
     CITIES,
@@ -174,26 +176,34 @@ def test_chat_template_without_end_token_never_stops(tiny_model_dir: Path, tmp_p
     assert _patched(config, never_stops).model.chat_template is None
 
 
+COUNTRY = {"Paris": "France", "Tokyo": "Japan", "Lima": "Peru", "Oslo": "Norway"}
+
+
+def _trip_rows(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """A trip -> JSON with its city and country: the tiny model learns it in ~50 steps."""
+    return [
+        {
+            "prompt": f"{n} flew to {c}",
+            "completion": f' {{"city": "{c}", "country": "{COUNTRY[c]}"}}',
+        }
+        for n, c in pairs
+    ]
+
+
+@pytest.mark.slow  # ~90 steps, a base and a tuned evaluation, a probe
 def test_healthy_run_has_no_error(tiny_model_dir: Path, tmp_path: Path) -> None:
     from phases.evaluation import compare_models
 
-    data = write_jsonl(tmp_path / "train.jsonl", prompt_completion_rows(8))
-    unseen = [(name, city) for name, city in zip(NAMES[:4], CITIES[1:] + CITIES[:1], strict=True)]
-    held_out = write_jsonl(
-        tmp_path / "eval.jsonl",
-        [
-            {
-                "prompt": f"{n} lives in {c}. JSON:",
-                "completion": f' {{"name": "{n}", "city": "{c}"}}',
-            }
-            for n, c in unseen
-        ],
-    )
+    # Held-out pairings of seen names and cities: right answers need the input.
+    unseen = [(name, CITIES[(i + 1) % 4]) for i, name in enumerate(NAMES[:4])]
+    pairs = [(n, c) for n in NAMES for c in CITIES if (n, c) not in unseen]
+    data = write_jsonl(tmp_path / "train.jsonl", _trip_rows(pairs))
+    held_out = write_jsonl(tmp_path / "eval.jsonl", _trip_rows(unseen))
     config = _config(
         tmp_path,
         tiny_model_dir,
-        training={"max_steps": 8, "learning_rate": 3e-3, "eval_steps": 4},
-        evaluation={"metrics": ["rougeL", "perplexity"], "max_new_tokens": 16},
+        training={"epochs": 12, "learning_rate": 3e-3, "logging_steps": 4, "eval_steps": 24},
+        evaluation={"metrics": ["rougeL", "exact_match", "perplexity"], "max_new_tokens": 16},
     )
     result, history = _train(config, data, held_out, tmp_path / "out")
     report = compare_models(
@@ -214,5 +224,6 @@ def test_healthy_run_has_no_error(tiny_model_dir: Path, tmp_path: Path) -> None:
         predictions=[p.model_dump() for p in report.tuned.predictions],
         generation=probe_generation(result.model_path, held_out, max_new_tokens=16, limit=4),
     )
-    assert report.tuned.metrics["perplexity"] < report.base.metrics["perplexity"]
+    answers = [(p.expected, p.got) for p in report.tuned.predictions]
+    assert report.tuned.metrics["exact_match"] >= 0.75 > report.base.metrics["exact_match"], answers
     assert not [d for d in diagnoses if d.severity == "error"], [d.summary for d in diagnoses]

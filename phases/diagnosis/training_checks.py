@@ -164,8 +164,8 @@ def _oscillation(losses: list[float]) -> tuple[float, float] | None:
 
 
 def _poor_answers(predictions: list[dict[str, Any]] | None) -> float | None:
-    """The mean per-row score of the tuned answers (ROUGE-L; exact match where no score),
-    or None without predictions that have references."""
+    """The mean per-row score of the tuned answers (the evaluation's row score: ROUGE-L, or
+    field accuracy for JSON; exact match where a row has none), or None without references."""
     rows = [p for p in predictions or [] if str(p.get("expected") or "").strip()]
     if not rows:
         return None
@@ -208,7 +208,8 @@ def check_underfitting(
         )
     if not signals:
         return None
-    patch = _longer(config["training"], 2.0 if len(signals) == 1 or steps >= FEW_STEPS else 4.0)
+    few = poor and steps < FEW_STEPS  # far too short a run: doubling it is not enough
+    patch = _longer(config["training"], 4.0 if few else 2.0)
     return Diagnosis(
         kind="underfitting",
         severity="warning",
@@ -224,7 +225,8 @@ def check_underfitting(
         },
         patch={"training": patch},
         rationale=(
-            "The model has not seen the data enough to learn it; train longer. The loss was "
+            "The model has not seen the data enough to learn it; train longer (4x when it stopped "
+            f"after fewer than {FEW_STEPS} steps with poor answers, else 2x). The loss was "
             "still falling, so the next iteration continues from where this one ended (its "
             "weights and optimizer state) instead of starting over; the remaining steps follow "
             "the learning-rate schedule of the longer run."

@@ -372,8 +372,9 @@ def _one_per_kind(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _examples_grid(examples: list[dict[str, Any]]) -> Table:
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column(no_wrap=True, overflow="ellipsis")
+    # min_width: on a narrow terminal rich would otherwise shrink the labels to "wors…".
+    grid.add_column(style="dim", no_wrap=True, min_width=14)
+    grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
     for example in examples:
         label = f"{example.get('which')} ({fmt_number(example.get('score'))})"
         grid.add_row(Text(label, style="bold"), one_line(example.get("input")))

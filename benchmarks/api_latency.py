@@ -41,7 +41,7 @@ def fill_store(database_url: str, home: Path, runs: int) -> list[str]:
     from llmfinetune_agent.run_store import RunStore
 
     repo = Path(__file__).resolve().parent.parent
-    config = json.loads((repo / "configs" / "quickstart.json").read_text())
+    config = json.loads((repo / "configs" / "quickstart-tiny.json").read_text())
     store = RunStore(database_url)
     ids = []
     for i in range(runs):
@@ -62,7 +62,7 @@ def give_runs_real_state(env: dict[str, str], ids: list[str]) -> None:
     repo = Path(__file__).resolve().parent.parent
     exe = shutil.which("finetune-agent") or f"{sys.executable} -m llmfinetune_agent.cli"
     quickstart = subprocess.run(
-        [*exe.split(), "run", str(repo / "configs" / "quickstart.json"), "--auto-approve"],
+        [*exe.split(), "run", str(repo / "configs" / "quickstart-tiny.json"), "--auto-approve"],
         env=env,
         check=True,
         capture_output=True,

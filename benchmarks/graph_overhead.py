@@ -1,5 +1,6 @@
-"""Graph overhead: the quickstart through the LangGraph orchestrator (every gate auto-approved)
-vs the same phases called directly, alternating in this one process.
+"""Graph overhead: the tiny-model quickstart (configs/quickstart-tiny.json) through the LangGraph
+orchestrator (every gate auto-approved) vs the same phases called directly, alternating in this
+one process.
 
 Both paths do the same work: prepare the data, train to the 50% checkpoint, train the rest,
 evaluate base and tuned, export the final model. The graph adds routing, gates, checkpoints of
@@ -23,11 +24,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 REPO = Path(__file__).resolve().parent.parent
-QUICKSTART = REPO / "configs" / "quickstart.json"
+QUICKSTART = REPO / "configs" / "quickstart-tiny.json"
 
 
 def through_graph(home: Path) -> float:
-    """Seconds for `finetune-agent run configs/quickstart.json --auto-approve`, in process."""
+    """Seconds for `finetune-agent run configs/quickstart-tiny.json --auto-approve`, in process."""
     from llmfinetune_agent.config import load_run_config
     from llmfinetune_agent.runner import open_service
 

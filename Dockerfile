@@ -1,6 +1,7 @@
 # finetune-agent: the REST API and its run workers (CPU image).
 #   docker build -t finetune-agent .
 #   docker run -p 8000:8000 -v fa-home:/home/finetune/.finetune-agent finetune-agent
+# Workers without the API, on a shared database: the same image with `finetune-agent worker`.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

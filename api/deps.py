@@ -1,4 +1,5 @@
-"""Dependencies as annotated aliases: the service, its settings, the worker pool, the API key.
+"""Dependencies as annotated aliases: the service, its settings, the execution backend (and its
+local worker pool), the API key.
 
 All are `async def`: they only read app state, and FastAPI runs a plain `def` dependency in
 its thread pool, a hop that costs more than the work (benchmarks/api_latency.py)."""
@@ -13,8 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.generation import ModelCache
 from api.listing import ListingCache
-from api.workers import RunWorkerPool
-from llmfinetune_agent.runner import RunService
+from llmfinetune_agent.execution import ExecutionBackend, RunService, RunWorkerPool
 from llmfinetune_agent.settings import Settings
 
 _bearer = HTTPBearer(
@@ -30,8 +30,12 @@ async def get_service(request: Request) -> RunService:
     return request.app.state.service
 
 
+async def get_backend(request: Request) -> ExecutionBackend:
+    return request.app.state.backend
+
+
 async def get_pool(request: Request) -> RunWorkerPool:
-    return request.app.state.pool
+    return request.app.state.backend.pool
 
 
 async def get_models(request: Request) -> ModelCache:
@@ -44,7 +48,8 @@ async def get_listing(request: Request) -> ListingCache:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[RunService, Depends(get_service)]
-PoolDep = Annotated[RunWorkerPool, Depends(get_pool)]
+BackendDep = Annotated[ExecutionBackend, Depends(get_backend)]
+PoolDep = Annotated[RunWorkerPool, Depends(get_pool)]  # the local pool: its size, its queue
 ModelCacheDep = Annotated[ModelCache, Depends(get_models)]
 ListingDep = Annotated[ListingCache, Depends(get_listing)]
 

@@ -1,6 +1,7 @@
-"""The FastAPI app: routers, error mapping, and the service's lifetime (stores, worker pool).
+"""The FastAPI app: routers, error mapping, and the service's lifetime (stores, execution).
 
 uvicorn --factory api.main:create_app --host 127.0.0.1 --port 8000
+uvicorn --factory api.main:create_api_only_app   # no workers: `finetune-agent worker` runs them
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from api.docs_page import add_docs
 from api.generation import ModelCache
 from api.listing import ListingCache
 from api.routes import artifacts, data, events, health, history, interrupts, models, runs
-from api.workers import RunWorkerPool
 from llmfinetune_agent.config import ConfigError, parse_run_config
-from llmfinetune_agent.runner import RunError, open_service
+from llmfinetune_agent.execution import LocalBackend, RunError, open_service
 from llmfinetune_agent.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,21 +49,22 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or Settings.from_env()
         with open_service(resolved) as service:
-            pool = RunWorkerPool(service, size=resolved.max_concurrent_runs if workers else 0)
+            size = resolved.max_concurrent_runs if workers else 0
+            backend = LocalBackend(service, workers=size)
             app.state.settings = resolved
             app.state.service = service
-            app.state.pool = pool
+            app.state.backend = backend
             app.state.models = ModelCache(cache_dir=resolved.models_cache_dir)
             app.state.listing = ListingCache(service.store)
             app.state.upload_limit_bytes = upload_limit_bytes
-            pool.start()  # the first poll recovers runs a crash left behind
+            backend.start()  # the first poll recovers runs a crash left behind
             # What start-up built lives as long as the process: keep the cyclic collector
             # from re-scanning it on every full collection (latency spikes under load).
             gc.freeze()
             try:
                 yield
             finally:
-                pool.stop()
+                backend.stop()
 
     app = FastAPI(
         title="finetune-agent",
@@ -81,6 +82,12 @@ def create_app(
         app.include_router(router.router, dependencies=[AuthDep])
     _add_error_handlers(app)
     return app
+
+
+def create_api_only_app() -> FastAPI:
+    """The app without workers (`finetune-agent serve --no-workers`): other processes that
+    share the database, such as `finetune-agent worker`, execute the runs."""
+    return create_app(workers=False)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

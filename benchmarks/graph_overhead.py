@@ -30,7 +30,7 @@ QUICKSTART = REPO / "configs" / "quickstart-tiny.json"
 def through_graph(home: Path) -> float:
     """Seconds for `finetune-agent run configs/quickstart-tiny.json --auto-approve`, in process."""
     from llmfinetune_agent.config import load_run_config
-    from llmfinetune_agent.runner import open_service
+    from llmfinetune_agent.execution import open_service
 
     os.environ["FINETUNE_AGENT_HOME"] = str(home)
     start = time.perf_counter()
@@ -44,8 +44,9 @@ def through_graph(home: Path) -> float:
 
 def direct(home: Path) -> float:
     """Seconds for the same phase calls made one after the other, with no orchestration."""
-    from llmfinetune_agent.config import load_run_config
     from llmfinetune_agent.direct import evaluate_direct, prepare_direct, train_direct
+
+    from llmfinetune_agent.config import load_run_config
     from phases.post_training.merge import export_final_model
 
     os.environ["FINETUNE_AGENT_HOME"] = str(home)

@@ -22,8 +22,8 @@ from typing import Any
 from llmfinetune_agent.agents.gates import STALE_APPROVALS, STALE_RESULTS
 from llmfinetune_agent.checkpointing import thread_checkpoints
 from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
+from llmfinetune_agent.execution import InvalidDecision, RunError, RunNotFound, RunService
 from llmfinetune_agent.run_store import RunRecord
-from llmfinetune_agent.runner import InvalidDecision, RunError, RunNotFound, RunService
 
 LINKED_DIRS = ("data",)  # immutable once written: hard links are safe and free
 COPIED_DIRS = ("training", "evaluation")  # written in place by later steps: real copies

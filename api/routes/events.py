@@ -18,11 +18,10 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep
-from llmfinetune_agent.runner import RunService
+from llmfinetune_agent.execution import ENDED, RunService
 
 router = APIRouter(prefix="/runs", tags=["events"])
 
-TERMINAL = ("completed", "failed", "cancelled")
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 10.0
 
@@ -74,7 +73,7 @@ async def _stream(service: RunService, run_id: str, after: int) -> AsyncIterator
             )
             yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
             last_sent = time.monotonic()
-        if run.status in TERMINAL and not events:
+        if run.status in ENDED and not events:
             yield f"event: end\ndata: {json.dumps({'status': run.status})}\n\n"
             return
         if events:

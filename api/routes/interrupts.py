@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.decisions import accept_decision
-from api.deps import PoolDep, ServiceDep, SettingsDep
+from api.decisions import check_decision
+from api.deps import BackendDep, ServiceDep, SettingsDep
 from api.schemas import DecisionAccepted, DecisionIn, InterruptPublic, InterruptsPublic
 
 router = APIRouter(prefix="/runs/{run_id}/interrupts", tags=["interrupts"])
@@ -44,12 +44,14 @@ def answer_interrupt(
     run_id: str,
     interrupt_id: str,
     decision: DecisionIn,
-    service: ServiceDep,
     settings: SettingsDep,
-    pool: PoolDep,
+    backend: BackendDep,
 ) -> DecisionAccepted:
     """Approve, reject or edit (a config patch). The run continues in a worker."""
-    value = decision.model_dump(exclude_none=True)
-    accept_decision(service, settings, run_id=run_id, interrupt_id=interrupt_id, decision=value)
-    pool.notify()
+    backend.decide(
+        run_id,
+        interrupt_id=interrupt_id,
+        decision=decision.model_dump(exclude_none=True),
+        check=lambda value, config: check_decision(value, config, settings),
+    )
     return DecisionAccepted(run_id=run_id, interrupt_id=interrupt_id, status="queued")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, status
 
 from api.confinement import confine_config
-from api.deps import ListingDep, PoolDep, ServiceDep, SettingsDep
+from api.deps import BackendDep, ListingDep, ServiceDep, SettingsDep
 from api.responses import FastJSONResponse
 from api.schemas import (
     QUICKSTART_EXAMPLE,
@@ -17,14 +17,12 @@ from api.schemas import (
     RunsPublic,
     RunStatus,
 )
-from api.workers import CANCEL_EVENT
 from llmfinetune_agent.config import RunConfig
-from llmfinetune_agent.runner import RunBusy, RunService, describe_run
+from llmfinetune_agent.execution import describe_run
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 ERRORS = {404: {"description": "No run with that id."}}
-TERMINAL = ("completed", "failed", "cancelled")
 
 
 @router.post(
@@ -45,17 +43,15 @@ def create_run(
             }
         ),
     ],
-    service: ServiceDep,
     settings: SettingsDep,
-    pool: PoolDep,
+    backend: BackendDep,
 ) -> RunAccepted:
     """Validate a run config, create the run and queue it for a worker (FIFO).
 
     Relative data paths are read from the first data root that holds them all; every data
     path must lie under a data root (`FINETUNE_AGENT_DATA_ROOTS`).
     """
-    record = service.create_run(confine_config(config, settings))
-    pool.notify()
+    record = backend.submit(confine_config(config, settings))
     return RunAccepted(
         id=record.id,
         status=record.status,
@@ -92,30 +88,7 @@ async def get_run(run_id: str, service: ServiceDep) -> FastJSONResponse:
     responses={**ERRORS, 409: {"description": "The run has already ended."}},
     summary="Cancel a run",
 )
-def cancel_run(run_id: str, service: ServiceDep) -> CancelResult:
+def cancel_run(run_id: str, backend: BackendDep) -> CancelResult:
     """A queued or waiting run is cancelled at once; a running one stops at its next step."""
-    run = service.require(run_id)
-    if run.status in TERMINAL:
-        raise RunBusy(f"run {run_id} has already ended ({run.status})")
-    if _cancel_now(service, run_id):
-        return CancelResult(id=run_id, status="cancelled", message="cancelled")
-    service.store.append_event(run_id=run_id, kind=CANCEL_EVENT, payload={})
-    if _cancel_now(service, run_id):  # it paused or ended while we asked
-        return CancelResult(id=run_id, status="cancelled", message="cancelled")
-    current = service.require(run_id).status
-    return CancelResult(
-        id=run_id, status=current, message="cancel requested: the run stops at its next step"
-    )
-
-
-def _cancel_now(service: RunService, run_id: str) -> bool:
-    """Cancel an unclaimed queued or waiting run; False if it is running (or ended)."""
-    run = service.require(run_id)
-    if run.status not in ("queued", "awaiting_approval"):
-        return False
-    done = service.store.update_run(
-        run_id=run_id, status="cancelled", error="cancelled on request", pending_interrupt=None
-    )
-    if done:
-        service.store.append_event(run_id=run_id, kind="cancelled", payload={"by": "api"})
-    return done
+    outcome = backend.cancel(run_id, by="api")
+    return CancelResult(id=outcome.id, status=outcome.status, message=outcome.message)

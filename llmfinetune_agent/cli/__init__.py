@@ -16,12 +16,14 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from llmfinetune_agent.cli import (  # noqa: E402
+    cancel_cmd,
     config_cmd,
     data_cmd,
     fork_cmd,
     phase_cmd,
     run_cmd,
     serve_cmd,
+    worker_cmd,
 )
 
 app = typer.Typer(
@@ -35,9 +37,11 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 run_cmd.register(app)
+cancel_cmd.register(app)
 fork_cmd.register(app, run_cmd.runs_app)
 phase_cmd.register(app)
 serve_cmd.register(app)
+worker_cmd.register(app)
 
 __all__ = ["app", "database_problem", "main"]
 

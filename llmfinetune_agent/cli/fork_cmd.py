@@ -47,8 +47,8 @@ def fork(
     """Create a new run continuing from a checkpoint of RUN_ID with a config patch."""
     from llmfinetune_agent.cli.display import RunDisplay
     from llmfinetune_agent.cli.run_cmd import _drive, _finish, exit_code_for
+    from llmfinetune_agent.execution import RunError, open_service
     from llmfinetune_agent.fork import fork_run
-    from llmfinetune_agent.runner import RunError, open_service
 
     patch = patch_from_sets(sets)
     display = RunDisplay()

@@ -71,7 +71,7 @@ class _user_errors:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         from llmfinetune_agent.config import ConfigError
-        from llmfinetune_agent.runner import user_errors
+        from llmfinetune_agent.execution import user_errors
 
         if exc is None or not isinstance(exc, user_errors()):
             return False

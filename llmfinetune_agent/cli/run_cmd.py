@@ -34,7 +34,7 @@ def run(
     """Start a run: data, plan gate, training, evaluation, finalize — asking at each gate."""
     from llmfinetune_agent.cli.display import RunDisplay
     from llmfinetune_agent.config import ConfigError, load_run_config
-    from llmfinetune_agent.runner import open_service
+    from llmfinetune_agent.execution import open_service
 
     try:
         config = load_run_config(config_file)
@@ -70,7 +70,7 @@ def resume(
 ) -> None:
     """Continue a run: answer its pending gate, or pick it up after a crash."""
     from llmfinetune_agent.cli.display import RunDisplay
-    from llmfinetune_agent.runner import RunError, open_service
+    from llmfinetune_agent.execution import RunError, open_service
 
     decision = _decision_from_flags(approve, reject, edit, comment)
     if select is not None or route is not None:
@@ -131,7 +131,7 @@ def runs_show(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON."),
 ) -> None:
     """Show a run: status, pending gate, decisions, metrics, model."""
-    from llmfinetune_agent.runner import describe_run
+    from llmfinetune_agent.execution import describe_run
 
     info = read_run(describe_run, run_id)
     if as_json:
@@ -154,7 +154,7 @@ def exit_code_for(exc: Any) -> int:
 
 def read_run(read: Any, run_id: str) -> Any:
     """`read(service, run_id)` with an open service; a `RunError` is printed, exit 2."""
-    from llmfinetune_agent.runner import RunError, open_service
+    from llmfinetune_agent.execution import RunError, open_service
 
     with open_service() as service:
         try:
@@ -166,7 +166,7 @@ def read_run(read: Any, run_id: str) -> Any:
 
 def _drive(service: Any, record: Any, display: Any, *, auto_approve: bool) -> Any:
     """Answer gates until the run ends: automatically, at a prompt, or not at all (exit 3)."""
-    from llmfinetune_agent.runner import InvalidDecision
+    from llmfinetune_agent.execution import InvalidDecision
 
     while record.status == "awaiting_approval":
         pending, config = record.pending_interrupt or {}, _run_config(service, record)
@@ -191,7 +191,7 @@ def _answer(
 ) -> Any:
     """Resume with `decision`. An invalid one raises `InvalidDecision`, or (at a prompt) is
     explained right above a new prompt, without reprinting the gate's screen."""
-    from llmfinetune_agent.runner import InvalidDecision
+    from llmfinetune_agent.execution import InvalidDecision
 
     pending = record.pending_interrupt or {}
     while True:
@@ -247,7 +247,7 @@ def _show_revised_plan(
 
 
 def _finish(record: Any, display: Any) -> int:
-    from llmfinetune_agent.runner import BAD_INPUT_PREFIX
+    from llmfinetune_agent.execution import BAD_INPUT_PREFIX
 
     if record.status == "awaiting_approval":
         _print_waiting(display, record)

@@ -21,8 +21,7 @@ def serve(
     """Serve the REST API: runs, interrupts, live events, models and generation."""
     import uvicorn
 
-    from api.main import create_app
-    from llmfinetune_agent.runner import open_service
+    from llmfinetune_agent.execution import open_service
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(
@@ -32,4 +31,6 @@ def serve(
     # with one line (see cli.main), not a lifespan traceback from inside the server.
     with open_service():
         pass
-    uvicorn.run(create_app(workers=workers), host=host, port=port, log_level=log_level)
+    # By import string: llmfinetune_agent must not import api (the layers point down).
+    factory = "api.main:create_app" if workers else "api.main:create_api_only_app"
+    uvicorn.run(factory, factory=True, host=host, port=port, log_level=log_level)

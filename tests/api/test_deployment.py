@@ -30,6 +30,10 @@ def test_compose_environment_names_are_settings_the_app_reads() -> None:
         assert env["FINETUNE_AGENT_DATABASE_URL"].startswith("postgresql://")
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "--no-workers" in services["api"]["command"]
+    # Workers execute runs with no HTTP server: no port, and not the image's /healthz check.
+    assert services["worker"]["command"][:2] == ["finetune-agent", "worker"]
+    assert "ports" not in services["worker"]
+    assert services["worker"]["healthcheck"]["disable"] is True
     assert services["worker"]["deploy"]["replicas"] >= 2
 
 

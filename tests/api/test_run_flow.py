@@ -12,7 +12,7 @@ import httpx
 
 from api.main import create_app
 from api.schemas import RunDetail, RunsPublic
-from llmfinetune_agent.runner import describe_run, open_service
+from llmfinetune_agent.execution import describe_run, open_service
 from tests.api.conftest import live_server, small_config
 
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from llmfinetune_agent.config import parse_run_config
-from llmfinetune_agent.runner import open_service
+from llmfinetune_agent.execution import open_service
 from tests.api.conftest import small_config, wait_for_status
 
 

@@ -19,8 +19,8 @@ from api.main import create_app
 from llmfinetune_agent.cli import app
 from llmfinetune_agent.cli.exit_codes import CANCELLED, FAILED, OK
 from llmfinetune_agent.config import load_run_config
+from llmfinetune_agent.execution import RunEnded, open_service
 from llmfinetune_agent.run_store import make_owner
-from llmfinetune_agent.runner import RunEnded, open_service
 
 REPO = Path(__file__).resolve().parents[2]
 

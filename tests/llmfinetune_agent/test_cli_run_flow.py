@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmfinetune_agent.cli import app
-from llmfinetune_agent.runner import RunError, open_service
+from llmfinetune_agent.execution import RunError, open_service
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART_DATA = REPO / "configs" / "data" / "quickstart" / "train.jsonl"

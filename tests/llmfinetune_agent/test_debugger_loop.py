@@ -339,7 +339,7 @@ def _loop_config(tmp_path: Path) -> Path:
 
 def test_divergence_fix_second_iteration_beats_the_first(tmp_path: Path) -> None:
     from llmfinetune_agent.config import load_run_config
-    from llmfinetune_agent.runner import describe_run, open_service
+    from llmfinetune_agent.execution import describe_run, open_service
 
     with open_service() as service:
         run = service.create_run(load_run_config(_loop_config(tmp_path)))
@@ -411,7 +411,7 @@ def _reject_then_fix(tmp_path: Path, fix: dict[str, Any]) -> dict[str, Any]:
     """Run iteration 1, reject its evaluation, check the underfitting fix, apply `fix`, accept
     iteration 2; return `describe_run` and the first approve_fixes payload."""
     from llmfinetune_agent.config import load_run_config
-    from llmfinetune_agent.runner import describe_run, open_service
+    from llmfinetune_agent.execution import describe_run, open_service
 
     with open_service() as service:
         run = service.create_run(load_run_config(_underfitting_config(tmp_path)))
@@ -484,7 +484,7 @@ def test_a_continued_iteration_still_stops_at_its_training_gates(tmp_path: Path)
     """With a gate at 75% of the longer schedule (e.g. step 9 of 12), iteration 2 continues
     from step 6, stops there for approval, then finishes."""
     from llmfinetune_agent.config import load_run_config
-    from llmfinetune_agent.runner import describe_run, open_service
+    from llmfinetune_agent.execution import describe_run, open_service
 
     config = json.loads(_underfitting_config(tmp_path).read_text())
     config["hitl"]["training_checkpoints"] = [0.75]
@@ -589,7 +589,7 @@ def test_with_no_fix_to_apply_approve_is_refused_before_resume_cli_and_rest(
     from api.main import create_app
     from llmfinetune_agent.cli import app
     from llmfinetune_agent.config import load_run_config
-    from llmfinetune_agent.runner import InvalidDecision, open_service
+    from llmfinetune_agent.execution import InvalidDecision, open_service
     from llmfinetune_agent.settings import Settings
     from tests.api.conftest import live_server
 

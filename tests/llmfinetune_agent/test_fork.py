@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from llmfinetune_agent.cli import app
 from llmfinetune_agent.config import load_run_config
+from llmfinetune_agent.execution import InvalidDecision, open_service
 from llmfinetune_agent.fork import CheckpointNotFound, fork_run, run_history
-from llmfinetune_agent.runner import InvalidDecision, open_service
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -318,7 +318,7 @@ def test_a_run_asks_again_under_the_error_and_shows_the_revised_plan(tmp_path: P
     """A real run at its plan gate: an edit the runner refuses is explained above a new prompt
     (no second screen); a valid edit prints the revised plan, then the run goes on."""
     from llmfinetune_agent.cli.run_cmd import _answer
-    from llmfinetune_agent.runner import open_service
+    from llmfinetune_agent.execution import open_service
 
     raw = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     raw["data"]["train"] = str(REPO / "configs" / "data" / "quickstart" / "train.jsonl")

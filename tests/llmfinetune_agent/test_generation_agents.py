@@ -17,7 +17,7 @@ from llmfinetune_agent.chat_model import (
     load_chat_model,
 )
 from llmfinetune_agent.config import RunConfig
-from llmfinetune_agent.runner import open_service
+from llmfinetune_agent.execution import open_service
 from models.config import ModelConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "phases" / "synthesis"))

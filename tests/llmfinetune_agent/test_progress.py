@@ -66,7 +66,7 @@ def _start_in_background(run_id: str, *, paced_steps: int = 0) -> threading.Thre
     (as the CLI's display is) therefore takes that long over each of the first `paced_steps`
     progress events, so each of them reaches the log, however fast the steps are.
     """
-    from llmfinetune_agent.runner import PROGRESS_LOG_SECONDS, open_service
+    from llmfinetune_agent.execution import PROGRESS_LOG_SECONDS, open_service
 
     paced = {"left": paced_steps}
 
@@ -87,7 +87,7 @@ def _start_in_background(run_id: str, *, paced_steps: int = 0) -> threading.Thre
 def _watch_training(service: Any, run_id: str, thread: threading.Thread) -> list[dict[str, Any]]:
     """`describe_run` every 0.2 s until the background execution stops: the views taken while
     the trainer was the running node and had reported a step."""
-    from llmfinetune_agent.runner import describe_run
+    from llmfinetune_agent.execution import describe_run
 
     seen = []
     while thread.is_alive():
@@ -106,7 +106,7 @@ def test_runs_show_names_the_trainer_with_step_loss_and_eta_while_it_trains(
     tmp_path: Path,
 ) -> None:
     from llmfinetune_agent.config import load_run_config
-    from llmfinetune_agent.runner import describe_run, open_service
+    from llmfinetune_agent.execution import describe_run, open_service
 
     path = _write_config(tmp_path, training={"max_steps": 40})
     with open_service() as service:
@@ -136,7 +136,7 @@ def test_runs_show_names_the_trainer_with_step_loss_and_eta_while_it_trains(
 def test_a_finished_segment_is_shown_from_the_graph_state(tmp_path: Path) -> None:
     """At the gate the run is no longer training: `training` is the paused segment itself."""
     from llmfinetune_agent.config import load_run_config
-    from llmfinetune_agent.runner import describe_run, open_service
+    from llmfinetune_agent.execution import describe_run, open_service
 
     with open_service() as service:
         run = service.create_run(load_run_config(_write_config(tmp_path)))
@@ -176,8 +176,8 @@ def test_the_live_view_is_this_segments_newest_step(tmp_path: Path, alive: bool)
     process is gone keeps its last step, marked interrupted, without an ETA."""
     from llmfinetune_agent.cli.display import running_line
     from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.execution import describe_run, open_service
     from llmfinetune_agent.run_store import make_owner
-    from llmfinetune_agent.runner import describe_run, open_service
 
     def progress(step: int, loss: float, eta: float) -> dict[str, Any]:
         return {"step": step, "total_steps": 40, "loss": loss, "eta_seconds": eta}
@@ -220,7 +220,7 @@ def test_a_continued_iteration_asks_at_its_gate_only_after_new_steps(tmp_path: P
     (step 6) was passed before it started: it is not asked; its 75% gate (step 9) is, after
     three new steps."""
     from llmfinetune_agent.config import load_run_config
-    from llmfinetune_agent.runner import describe_run, open_service
+    from llmfinetune_agent.execution import describe_run, open_service
 
     path = _write_config(
         tmp_path,

@@ -1,11 +1,11 @@
-"""The worker pool that executes runs inside a service process.
+"""The local worker pool: threads that execute queued runs in this process.
 
-The run store is the queue: `queued` runs wait there, oldest first, and every worker of
-every process (API replicas, worker replicas sharing Postgres) polls it. A worker picks a run,
-then `RunService` claims it (a compare-and-set on its row), so exactly one worker executes it.
-Runs left `running` by a crashed process are picked up the same way once their owner is gone
-or their lease has run out. A decision accepted over HTTP is stored as a `decision_accepted`
-event, so whichever worker takes the run resumes it with that decision.
+The run store is the queue: `queued` runs wait there, oldest first, and every worker of every
+process (API replicas, `finetune-agent worker` replicas sharing Postgres) polls it. A worker
+picks a run, then `RunService` claims it (a compare-and-set on its row), so exactly one worker
+executes it. Runs left `running` by a crashed process are picked up the same way once their
+owner is gone or their lease has run out. An accepted decision is a `decision_accepted` event
+in the run's log, so whichever worker takes the run resumes it with that decision.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
+from llmfinetune_agent.execution.decisions import accepted_decision
+from llmfinetune_agent.execution.errors import RunError
+from llmfinetune_agent.execution.service import RunService
 from llmfinetune_agent.run_store import make_owner
-from llmfinetune_agent.runner import RunCancelled, RunError, RunService
 
 logger = logging.getLogger(__name__)
 
-CANCEL_EVENT = "cancel_requested"
-DECISION_EVENT = "decision_accepted"
-CANCEL_CHECK_SECONDS = 1.0
 POLL_SECONDS = 1.0
 RETRY_AFTER_SECONDS = 5.0
 
@@ -103,69 +101,26 @@ class RunWorkerPool:
 
     def _execute(self, run_id: str) -> None:
         service = self.service
-        on_event = cancel_watch(service, run_id)
         try:
             pending = service.pending_interrupts(run_id)
             if pending:
                 decision = accepted_decision(service, run_id, pending[0]["id"])
                 if decision is None:  # nothing to continue with: wait for a human again
-                    owner = make_owner()
-                    if service.store.claim_run(run_id=run_id, owner=owner):
-                        service.store.release_run(
-                            run_id=run_id,
-                            owner=owner,
-                            status="awaiting_approval",
-                            pending_interrupt=pending[0],
-                        )
+                    self._wait_again(run_id, pending[0])
                     return
-                service.resume(
-                    run_id, decision=decision, interrupt_id=pending[0]["id"], on_event=on_event
-                )
+                service.resume(run_id, decision=decision, interrupt_id=pending[0]["id"])
             elif not service.state_values(run_id):
-                service.start(run_id, on_event=on_event)
+                service.start(run_id)
             else:
-                service.resume(run_id, on_event=on_event)  # after a crash
+                service.resume(run_id)  # after a crash
         except RunError as exc:  # another worker won the claim, or the run moved on
             logger.info("Run %s not executed here: %s", run_id, exc)
             self._backoff(run_id)
 
-
-def accepted_decision(service: RunService, run_id: str, interrupt_id: str) -> dict[str, Any] | None:
-    """The decision accepted over HTTP for this interrupt, if any (the latest one)."""
-    found = None
-    for event in all_events(service, run_id):
-        if event.kind == DECISION_EVENT and event.payload.get("interrupt_id") == interrupt_id:
-            found = event.payload.get("decision")
-    return found
-
-
-def all_events(service: RunService, run_id: str, after: int = 0) -> list[Any]:
-    """Every event of the run after `after`, in order (read page by page)."""
-    events: list[Any] = []
-    while batch := service.store.list_events(run_id=run_id, after_seq=after):
-        events.extend(batch)
-        after = batch[-1].seq
-    return events
-
-
-def cancel_watch(service: RunService, run_id: str) -> Any:
-    """An event sink that raises `RunCancelled` once a cancel is requested for the run.
-
-    The request is a `cancel_requested` event in the run's log (any process may append it);
-    the sink looks for one at most once a second, reading only events it has not seen.
-    """
-    events = all_events(service, run_id)
-    seen = {"seq": events[-1].seq if events else 0, "checked": 0.0}
-
-    def on_event(_kind: str, _payload: dict[str, Any]) -> None:
-        now = time.monotonic()
-        if now - seen["checked"] < CANCEL_CHECK_SECONDS:
-            return
-        seen["checked"] = now
-        new = service.store.list_events(run_id=run_id, after_seq=seen["seq"])
-        if new:
-            seen["seq"] = new[-1].seq
-        if any(e.kind == CANCEL_EVENT for e in new):
-            raise RunCancelled(f"run {run_id} was cancelled on request")
-
-    return on_event
+    def _wait_again(self, run_id: str, interrupt: dict) -> None:
+        owner = make_owner()
+        store = self.service.store
+        if store.claim_run(run_id=run_id, owner=owner):
+            store.release_run(
+                run_id=run_id, owner=owner, status="awaiting_approval", pending_interrupt=interrupt
+            )

@@ -1,26 +1,41 @@
 """Executing runs: create, start, resume after a decision or a crash, and read a run's state.
 
-The CLI and the API both go through `RunService`. Every execution first claims the run with a
-compare-and-set on its status row (LangGraph has no per-thread lock), streams the graph with
-`durability="sync"`, logs progress events, and settles the run's status from the graph state.
+The CLI, the API and the workers all go through `RunService`. Every execution first claims the
+run with a compare-and-set on its status row (LangGraph has no per-thread lock), streams the
+graph with `durability="sync"` and the service's `RunContext`, logs progress events, watches
+for a cancel request, and settles the run's status from the graph state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from langgraph.types import Command
 
 from llmfinetune_agent.agents.gates import DecisionError, validate_gate_decision
-from llmfinetune_agent.agents.improvement import all_iterations
 from llmfinetune_agent.checkpointing import open_checkpointer
-from llmfinetune_agent.config import ConfigError, RunConfig
+from llmfinetune_agent.config import RunConfig
+from llmfinetune_agent.context import RunContext
+from llmfinetune_agent.execution.cancel import CancelWatch
+from llmfinetune_agent.execution.errors import (
+    BAD_INPUT_PREFIX,
+    ENDED,
+    InterruptNotPending,
+    InvalidDecision,
+    RunBusy,
+    RunCancelled,
+    RunEnded,
+    RunError,
+    RunNotFound,
+    user_errors,
+)
+from llmfinetune_agent.execution.run_log import NODE_STARTED
 from llmfinetune_agent.graph import build
 from llmfinetune_agent.run_store import Heartbeat, RunRecord, RunStore, make_owner
 from llmfinetune_agent.settings import Settings
@@ -28,75 +43,6 @@ from llmfinetune_agent.settings import Settings
 EventSink = Callable[[str, dict[str, Any]], None]
 PROGRESS_KINDS = ("training_progress", "evaluation_progress")
 PROGRESS_LOG_SECONDS = 1.0
-NODE_STARTED = "node_started"
-TRAINING_SUMMARY_KEYS = (
-    "status",
-    "global_step",
-    "total_steps",
-    "resumed_from_step",
-    "train_loss",
-    "eta_seconds",
-    "message",
-)
-BAD_INPUT_PREFIX = "bad input: "  # marks failures caused by the user's data, model or config
-ENDED = ("completed", "failed", "cancelled")
-
-
-class RunError(Exception):
-    """A request about a run that cannot be served; `code` maps to HTTP and exit codes."""
-
-    code = "bad_request"
-
-
-class RunNotFound(RunError):
-    """No run has that id."""
-
-    code = "not_found"
-
-
-class RunBusy(RunError):
-    """Another process holds the run (or the interrupt was already answered)."""
-
-    code = "conflict"
-
-
-class RunEnded(RunError):
-    """The run has already ended (completed, failed or cancelled): there is nothing to resume."""
-
-    code = "conflict"
-
-    def __init__(self, run: RunRecord) -> None:
-        self.status = run.status
-        reason = f": {run.error}" if run.error and run.status != "completed" else ""
-        super().__init__(f"run {run.id} has already ended: {run.status}{reason}")
-
-
-class InterruptNotPending(RunError):
-    """The interrupt id is not among the run's pending interrupts."""
-
-    code = "conflict"
-
-
-class InvalidDecision(RunError):
-    """The decision (or its edit) is invalid; the run keeps waiting."""
-
-    code = "invalid"
-
-
-class RunCancelled(RunError):
-    """Raised by an `on_event` sink to stop a run on request; the run ends `cancelled`."""
-
-    code = "conflict"
-
-
-def user_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean bad input (data, model, config): shown as a message, no traceback."""
-    from models import ModelLoadError
-    from phases.data import DataError
-    from phases.evaluation.errors import EvaluationError
-    from phases.training.data import TrainingInputError
-
-    return (ConfigError, DataError, ModelLoadError, TrainingInputError, EvaluationError)
 
 
 class RunService:
@@ -133,11 +79,11 @@ class RunService:
 
     def pending_interrupts(self, run_id: str) -> list[dict[str, Any]]:
         """The run's pending interrupts as `{id, kind, message, details, options}`."""
-        return _interrupts(self.graph.get_state(_thread(run_id)))
+        return interrupts_of(self.graph.get_state(thread(run_id)))
 
     def state_values(self, run_id: str) -> dict[str, Any]:
         """The latest graph state of the run (empty before its first step)."""
-        return dict(self.graph.get_state(_thread(run_id)).values or {})
+        return dict(self.graph.get_state(thread(run_id)).values or {})
 
     # --- executing --------------------------------------------------------------------
 
@@ -211,6 +157,7 @@ class RunService:
     ) -> RunRecord:
         owner = make_owner()
         before = self.require(run_id)
+        watch = CancelWatch(self.store, run_id)  # before the claim: later requests count
         if not self.store.claim_run(run_id=run_id, owner=owner):
             now = self.require(run_id)
             if now.status in ENDED:
@@ -224,8 +171,10 @@ class RunService:
         fields: dict[str, Any] = {"status": "failed"}
         with Heartbeat(self.store, run_id=run_id, owner=owner):
             try:
-                self._stream(run_id, graph_input, on_event)
+                self._stream(run_id, graph_input, watch, on_event)
                 fields = self._settle(run_id)
+                if fields["status"] not in ENDED and watch.requested(now=True):
+                    raise RunCancelled(f"run {run_id} was cancelled on request")
             except RunCancelled as exc:
                 fields = {"status": "cancelled", "error": str(exc), "pending_interrupt": None}
             except user_errors() as exc:
@@ -240,25 +189,41 @@ class RunService:
                 self.store.release_run(run_id=run_id, owner=owner, **fields)
         return self.require(run_id)
 
-    def _stream(self, run_id: str, graph_input: Any, on_event: EventSink | None) -> None:
-        modes = ["updates", "custom", "tasks"]
-        stream = self.graph.stream(
-            graph_input, _thread(run_id), stream_mode=modes, durability="sync"
+    def _stream(
+        self, run_id: str, graph_input: Any, watch: CancelWatch, on_event: EventSink | None
+    ) -> None:
+        context = RunContext(
+            settings=self.settings, store_=self.store, should_stop=watch.should_stop
         )
-        for mode, chunk in stream:
-            if mode == "custom":
-                self._emit(run_id, chunk.get("kind", "progress"), chunk, on_event)
-                continue
-            if mode == "tasks":
-                if "input" in chunk:  # a node starts: `runs show` names it while it works
-                    self.store.update_run(run_id=run_id, current_node=chunk["name"])
-                    self._emit(run_id, NODE_STARTED, {"node": chunk["name"]}, on_event)
-                continue
-            for node, update in chunk.items():
-                if node == "__interrupt__":
-                    continue  # settled from get_state once the stream ends
-                for kind, payload in _update_events(node, update or {}):
-                    self._emit(run_id, kind, payload, on_event)
+        stream = self.graph.stream(
+            graph_input,
+            thread(run_id),
+            stream_mode=["updates", "custom", "tasks"],
+            durability="sync",
+            context=context,
+        )
+
+        def emit(kind: str, payload: dict[str, Any]) -> None:
+            self._emit(run_id, kind, payload, on_event)
+            watch.on_event(kind, payload)
+
+        # Closed on the way out, also when the watch raises: closing waits for the node that
+        # is running, so the run is released only once nothing writes to it any more.
+        with contextlib.closing(stream):
+            for mode, chunk in stream:
+                if mode == "custom":
+                    emit(chunk.get("kind", "progress"), chunk)
+                    continue
+                if mode == "tasks":
+                    if "input" in chunk:  # a node starts: `runs show` names it while it works
+                        self.store.update_run(run_id=run_id, current_node=chunk["name"])
+                        emit(NODE_STARTED, {"node": chunk["name"]})
+                    continue
+                for node, update in chunk.items():
+                    if node == "__interrupt__":
+                        continue  # settled from get_state once the stream ends
+                    for kind, payload in _update_events(node, update or {}):
+                        emit(kind, payload)
 
     def _emit(
         self, run_id: str, kind: str, payload: dict[str, Any], on_event: EventSink | None
@@ -285,7 +250,7 @@ class RunService:
 
     def _settle(self, run_id: str) -> dict[str, Any]:
         """The run-store fields after a stream ends: waiting, completed, cancelled or failed."""
-        state = self.graph.get_state(_thread(run_id))
+        state = self.graph.get_state(thread(run_id))
         values = state.values or {}
         if state.interrupts:
             first = state.interrupts[0]
@@ -309,12 +274,13 @@ class RunService:
         return {"status": "failed", "error": "the graph stopped without an outcome"}
 
 
-def _interrupts(snapshot: Any) -> list[dict[str, Any]]:
+def interrupts_of(snapshot: Any) -> list[dict[str, Any]]:
     """Pending interrupts of a state snapshot as `{id, kind, message, details, options}`."""
     return [{"id": i.id, **i.value} for i in snapshot.interrupts]
 
 
-def _thread(run_id: str) -> dict[str, Any]:
+def thread(run_id: str) -> dict[str, Any]:
+    """The LangGraph config of the run's thread (`thread_id` is the run id)."""
     return {"configurable": {"thread_id": run_id}}
 
 
@@ -329,85 +295,10 @@ def _update_events(node: str, update: dict[str, Any]) -> Iterator[tuple[str, dic
         yield "node_finished", {"node": node}
 
 
-@contextmanager
+@contextlib.contextmanager
 def open_service(settings: Settings | None = None) -> Iterator[RunService]:
     """A `RunService` with its checkpointer open for the duration of the block."""
     settings = settings or Settings.from_env()
     settings.ensure_dirs()
     with open_checkpointer(settings.database_url) as saver:
         yield RunService(settings, saver)
-
-
-def describe_run(service: RunService, run_id: str) -> dict[str, Any]:
-    """What `runs show --json` and `GET /runs/{id}` return for one run."""
-    run = service.require(run_id)
-    snapshot = service.graph.get_state(_thread(run_id))  # read once: each read loads a checkpoint
-    values = dict(snapshot.values or {})
-    pending = _interrupts(snapshot)
-    evaluation = values.get("evaluation") or {}
-    return {
-        "id": run.id,
-        "name": run.name,
-        "status": run.status,
-        "interrupted": service.store.is_interrupted(run),
-        "current_node": run.current_node,
-        # An accepted decision (queued, or running with it) leaves the gate in the checkpoint
-        # until a worker resumes; only a run still waiting has a gate for a human.
-        "pending_interrupt": pending[0] if pending and run.status == "awaiting_approval" else None,
-        "decisions": values.get("decisions", []),
-        "metrics": {"base": evaluation.get("base") or {}, "tuned": evaluation.get("tuned") or {}},
-        "thresholds_passed": evaluation.get("passed"),
-        "model_path": run.model_path or (values.get("final") or {}).get("model_path"),
-        "error": run.error,
-        "run_dir": run.run_dir,
-        "parent_run_id": run.parent_run_id,
-        "created_at": run.created_at.isoformat(),
-        "updated_at": run.updated_at.isoformat(),
-        "training": _live_training(service, run) or _training_summary(values.get("training")),
-        "data": _data_summary(values.get("data")),
-        "routing": values.get("log", []),
-        "outcome_reason": values.get("reason"),
-        "iteration": values.get("iteration", 1),
-        "iterations": all_iterations(values),
-    }
-
-
-def _training_summary(training: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not training:
-        return None
-    return {k: training.get(k) for k in TRAINING_SUMMARY_KEYS}
-
-
-def _live_training(service: RunService, run: RunRecord) -> dict[str, Any] | None:
-    """While the trainer runs: the newest step, total, loss and ETA of this segment, from the
-    event log (the graph state only has them once the segment ends); None otherwise."""
-    if run.status != "running" or run.current_node != "trainer":
-        return None
-    started = service.store.latest_event(run_id=run.id, kind=NODE_STARTED)
-    event = service.store.latest_event(
-        run_id=run.id, kind="training_progress", after_seq=started.seq if started else 0
-    )
-    # A dead owner's last step stays useful ("killed at step 23"); its ETA does not.
-    interrupted = service.store.is_interrupted(run)
-    live = dict.fromkeys(TRAINING_SUMMARY_KEYS) | {
-        "status": "interrupted" if interrupted else "running"
-    }
-    if event is None:
-        return live | {"message": "starting: loading the model and data"}
-    p = event.payload
-    return live | {
-        "global_step": p.get("step"),
-        "total_steps": p.get("total_steps"),
-        "train_loss": p.get("loss"),
-        "eta_seconds": None if interrupted else p.get("eta_seconds"),
-        "learning_rate": p.get("learning_rate"),
-        "progress_at": event.time.isoformat(),
-        "message": f"training: step {p.get('step')} of {p.get('total_steps')}",
-    }
-
-
-def _data_summary(data: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not data:
-        return None
-    keys = ("kind", "format", "train_rows", "eval_rows", "data_hash", "report_path")
-    return {k: data.get(k) for k in keys}

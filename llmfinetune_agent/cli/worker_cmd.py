@@ -1,0 +1,50 @@
+"""`finetune-agent worker`: execute queued runs, with no HTTP server, until Ctrl-C or SIGTERM.
+
+Workers share the database (and the home directory) with the API and with each other; the run
+store is their queue (see llmfinetune_agent/execution/workers.py).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `worker` command to the top-level app."""
+    app.command("worker")(worker)
+
+
+def worker(
+    concurrency: int = typer.Option(
+        None,
+        "--concurrency",
+        min=1,
+        help="Runs executed at once (default: FINETUNE_AGENT_MAX_CONCURRENT_RUNS, else 1).",
+    ),
+    poll_seconds: float = typer.Option(
+        1.0, "--poll-seconds", min=0.05, help="How often an idle worker looks for a queued run."
+    ),
+) -> None:
+    """Execute queued runs (and runs a crash left behind) in the foreground until stopped."""
+    from llmfinetune_agent.execution import RunWorkerPool, open_service
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with open_service() as service:
+        size = concurrency or service.settings.max_concurrent_runs
+        pool = RunWorkerPool(service, size=size, poll_seconds=poll_seconds)
+        pool.start()
+        typer.echo(f"worker: executing queued runs, {size} at a time (Ctrl-C stops)", err=True)
+        while not stop.wait(0.5):
+            pass
+        pool.stop()
+        left = sorted(pool.active)
+    if left:
+        runs = ", ".join(left)
+        typer.echo(f"worker stopped; the next worker resumes {runs} from its checkpoint", err=True)
+    else:
+        typer.echo("worker stopped", err=True)

@@ -1,0 +1,90 @@
+"""Accepting a gate decision for a worker to execute later.
+
+The answer to the human must be final (accepted, unknown, no longer pending, or invalid) even
+when every worker is busy, so the decision is checked here under the run's claim:
+`awaiting_approval -> running` by compare-and-set, then the interrupt and the decision are
+checked, then the claim is released as `queued` with the decision in the run's log. Of two
+racing approvals only one claims the run; the other gets `RunBusy`. The worker that later
+resumes the run re-checks the interrupt under its own claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from llmfinetune_agent.agents.gates import DecisionError, validate_gate_decision
+from llmfinetune_agent.execution.errors import (
+    InterruptNotPending,
+    InvalidDecision,
+    RunBusy,
+    RunNotFound,
+)
+from llmfinetune_agent.execution.run_log import DECISION_EVENT, all_events
+from llmfinetune_agent.execution.service import RunService
+from llmfinetune_agent.run_store import make_owner
+
+DecisionCheck = Callable[[dict[str, Any], dict[str, Any]], None]
+"""The caller's own check of `(decision, run config)`, e.g. the API's path confinement."""
+
+
+class InterruptUnknown(RunNotFound):
+    """The run never raised an interrupt with that id."""
+
+
+def known_interrupt_ids(service: RunService, run_id: str) -> set[str]:
+    """Ids of every interrupt the run has raised (from its event log) or has pending."""
+    ids = {i["id"] for i in service.pending_interrupts(run_id)}
+    events = all_events(service.store, run_id)
+    ids.update(e.payload.get("id") for e in events if e.kind == "interrupt")
+    return ids
+
+
+def accept_decision(
+    service: RunService,
+    *,
+    run_id: str,
+    interrupt_id: str,
+    decision: dict[str, Any],
+    check: DecisionCheck | None = None,
+) -> None:
+    """Check a decision for a pending interrupt and mark the run `queued` to continue with it."""
+    run = service.require(run_id)
+    if interrupt_id not in known_interrupt_ids(service, run_id):
+        raise InterruptUnknown(f"run {run_id} has no interrupt '{interrupt_id}'")
+    owner = make_owner()
+    if not service.store.claim_run(run_id=run_id, owner=owner, allowed_from=("awaiting_approval",)):
+        raise RunBusy(
+            f"interrupt '{interrupt_id}' of run {run_id} is no longer pending "
+            f"(the run is {service.require(run_id).status})"
+        )
+    try:
+        pending = {i["id"]: i.get("kind", "") for i in service.pending_interrupts(run_id)}
+        if interrupt_id not in pending:
+            raise InterruptNotPending(f"interrupt '{interrupt_id}' was already answered")
+        values = service.state_values(run_id)
+        config = values.get("config") or run.config
+        if check is not None:
+            check(decision, config)
+        try:  # what the gate itself needs (approve_fixes: something to apply)
+            validate_gate_decision(decision, {**values, "config": config}, pending[interrupt_id])
+        except DecisionError as exc:
+            raise InvalidDecision(str(exc)) from None
+    except BaseException:
+        service.store.release_run(run_id=run_id, owner=owner, status=run.status)
+        raise
+    service.store.append_event(
+        run_id=run_id,
+        kind=DECISION_EVENT,
+        payload={"interrupt_id": interrupt_id, "decision": decision},
+    )
+    service.store.release_run(run_id=run_id, owner=owner, status="queued", pending_interrupt=None)
+
+
+def accepted_decision(service: RunService, run_id: str, interrupt_id: str) -> dict[str, Any] | None:
+    """The decision accepted for this interrupt, if any (the latest one)."""
+    found = None
+    for event in all_events(service.store, run_id):
+        if event.kind == DECISION_EVENT and event.payload.get("interrupt_id") == interrupt_id:
+            found = event.payload.get("decision")
+    return found

@@ -4,6 +4,8 @@ example validates against the model it illustrates (so the docs cannot drift fro
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,11 +32,38 @@ def spec(settings) -> dict:
     return response.json()
 
 
+def _examples(model: type[BaseModel]) -> list:
+    return model.model_json_schema().get("examples", [])
+
+
+def _nested(value: Any) -> Iterator[BaseModel]:
+    """Every model instance inside `value` (itself included), through fields, lists and dicts."""
+    if isinstance(value, BaseModel):
+        yield value
+        value = dict(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _nested(item)
+
+
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
-def test_examples_validate_against_their_model(model: type[BaseModel]) -> None:
-    examples = model.model_json_schema().get("examples", [])
+def test_every_model_has_examples_that_validate(model: type[BaseModel]) -> None:
+    """A model has examples of its own, or (an item such as `ArtifactPublic`) appears inside a
+    validated example of another model; every example validates against its model."""
+    examples = _examples(model)
     for example in examples:
         model.model_validate(example)
+    if examples:
+        return
+    shown_in = [
+        whole.__name__
+        for whole in MODELS
+        for example in _examples(whole)
+        if any(isinstance(part, model) for part in _nested(whole.model_validate(example)))
+    ]
+    assert shown_in, f"{model.__name__} has no examples and appears in no other model's example"
 
 
 def test_every_operation_documents_a_response_with_an_example(spec: dict) -> None:

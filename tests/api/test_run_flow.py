@@ -61,7 +61,12 @@ def test_quickstart_over_http(settings) -> None:
                     assert done.status_code == 202, done.text
         final = client.get(f"/runs/{run_id}").json()
         assert final["status"] == "completed", final["error"]
-        assert RunDetail.model_validate(final).metrics["tuned"]
+        metrics = RunDetail.model_validate(final).metrics
+        base, tuned = metrics["base"], metrics["tuned"]
+        assert set(tuned) == set(base) >= {"rougeL", "exact_match", "perplexity"}
+        # Four steps already move the tiny model on held-out data (measured: perplexity 2229 ->
+        # 607); ROUGE-L and exact match stay at 0 this early, so perplexity is what must beat.
+        assert tuned["perplexity"] < base["perplexity"] / 2
         assert kind == "end" and data == {"status": "completed"}
 
         # One approval per gate, in the graph's order; the losing racer changed nothing.

@@ -1,13 +1,24 @@
 """The training phase: SFT, DPO and reward modelling with TRL, pausable and crash-safe.
 
-    from phases.training import TrainingConfig, train
-    result = train(TrainingConfig(method="sft"), model="builtin:tiny-llama",
-                   train_path=Path("train.jsonl"), eval_path=None, output_dir=Path("out"))
+    from phases.training import DPOTraining, train
+    result = train(DPOTraining(beta=0.1), model="builtin:tiny-llama",
+                   train_path=Path("pairs.jsonl"), eval_path=None, output_dir=Path("out"))
 
+Each method has its config model (`SFTTraining`, `DPOTraining`, `RewardTraining`);
+`parse_training_config({"method": ..., ...})` picks one from a mapping ("sft" when omitted).
 Importing this package is light; torch, transformers and trl load on the first `train()`.
 """
 
-from phases.training.config import LoraSettings, TrainingConfig
+from phases.training.config import (
+    METHODS,
+    DPOTraining,
+    LoraSettings,
+    RewardTraining,
+    SFTTraining,
+    TrainingConfig,
+    TrainingSettings,
+    parse_training_config,
+)
 from phases.training.data import TrainingInputError
 from phases.training.estimate import estimate_training
 from phases.training.results import TrainingProgress, TrainingResult
@@ -15,12 +26,18 @@ from phases.training.reward import score
 from phases.training.run import train
 
 __all__ = [
+    "METHODS",
+    "DPOTraining",
     "LoraSettings",
+    "RewardTraining",
+    "SFTTraining",
     "TrainingConfig",
     "TrainingInputError",
     "TrainingProgress",
     "TrainingResult",
+    "TrainingSettings",
     "estimate_training",
+    "parse_training_config",
     "score",
     "train",
 ]

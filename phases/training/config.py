@@ -1,10 +1,17 @@
-"""The `training` section of a run config (method, hyper-parameters, LoRA, checkpointing)."""
+"""The `training` section of a run config: one model per method, chosen by `method`.
 
-from typing import Literal
+`TrainingConfig` is a union discriminated by `method` ("sft" when omitted). The fields every
+TRL trainer reads (LoRA, schedule, batching, checkpoints, seed) sit in `TrainingSettings`; each
+method adds only its own. `data_kinds` on each method class is the one statement of which
+normalized data kinds (`phases.data`) that method learns from; everything else reads it.
 
-from pydantic import BaseModel, ConfigDict, Field
+    from phases.training.config import parse_training_config
+    config = parse_training_config({"method": "dpo", "beta": 0.2})
+"""
 
-TrainingMethod = Literal["sft", "dpo", "reward"]
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Tag, TypeAdapter
 
 
 class LoraSettings(BaseModel):
@@ -21,18 +28,16 @@ class LoraSettings(BaseModel):
     )
 
 
-class TrainingConfig(BaseModel):
-    """How to train: method, schedule, batching, checkpoints."""
+class TrainingSettings(BaseModel):
+    """The settings every training method shares: LoRA, schedule, batching, checkpoints."""
 
     model_config = ConfigDict(extra="forbid")
 
-    method: TrainingMethod = Field(
-        "sft",
-        description=(
-            "'sft' (supervised fine-tuning), 'dpo' (direct preference optimisation, needs "
-            "preference data) or 'reward' (a reward model on preference pairs)."
-        ),
-    )
+    # The normalized data kinds this method learns from (the one place that says so).
+    data_kinds: ClassVar[tuple[str, ...]] = ()
+
+    # Declared here so that it comes first in dumps; each method narrows it to its own name.
+    method: str = Field(description="The training method: 'sft', 'dpo' or 'reward'.")
     lora: LoraSettings | None = Field(
         None, description="LoRA adapter settings; null trains all weights (full fine-tuning)."
     )
@@ -53,6 +58,28 @@ class TrainingConfig(BaseModel):
     gradient_accumulation_steps: int = Field(
         1, gt=0, description="Micro-batches accumulated into one optimizer step."
     )
+    gradient_checkpointing: bool = Field(
+        False, description="Trade compute for memory by recomputing activations."
+    )
+    save_steps: int = Field(
+        50, gt=0, description="Save a resumable checkpoint every N optimizer steps (crash safety)."
+    )
+    save_total_limit: int = Field(2, gt=0, description="Keep at most this many step checkpoints.")
+    logging_steps: int = Field(5, gt=0, description="Log loss and learning rate every N steps.")
+    eval_steps: int | None = Field(
+        None, gt=0, description="Compute eval loss every N steps (default: once per epoch)."
+    )
+    seed: int = Field(42, description="Seed for initialisation and data order.")
+
+
+class SFTTraining(TrainingSettings):
+    """Supervised fine-tuning (TRL SFTTrainer) on chat, prompt/completion or plain text data."""
+
+    data_kinds: ClassVar[tuple[str, ...]] = ("chat", "prompt_completion", "text")
+
+    method: Literal["sft"] = Field(
+        "sft", description="'sft': supervised fine-tuning (the default when omitted)."
+    )
     packing: Literal["auto", "on", "off"] = Field(
         "auto",
         description=(
@@ -64,16 +91,84 @@ class TrainingConfig(BaseModel):
         True,
         description="Take the loss on the completion / assistant reply only, not on the prompt.",
     )
-    gradient_checkpointing: bool = Field(
-        False, description="Trade compute for memory by recomputing activations."
+
+
+class DPOTraining(TrainingSettings):
+    """Direct preference optimisation (TRL DPOTrainer) on prompt/chosen/rejected pairs."""
+
+    data_kinds: ClassVar[tuple[str, ...]] = ("preference",)
+
+    # `method` is required in the JSON schema (only SFT's may be omitted there), defaulted here
+    # so that `DPOTraining(beta=0.2)` reads well from Python.
+    model_config = ConfigDict(json_schema_extra={"required": ["method"]})
+
+    method: Literal["dpo"] = Field(
+        "dpo", description="'dpo': direct preference optimisation of the model itself."
     )
-    beta: float = Field(0.1, gt=0, description="DPO: strength of the KL penalty to the reference.")
-    save_steps: int = Field(
-        50, gt=0, description="Save a resumable checkpoint every N optimizer steps (crash safety)."
+    beta: float = Field(0.1, gt=0, description="Strength of the KL penalty to the reference.")
+
+
+class RewardTraining(TrainingSettings):
+    """A reward model (TRL RewardTrainer): a one-logit scorer trained to rank chosen first."""
+
+    data_kinds: ClassVar[tuple[str, ...]] = ("preference",)
+
+    model_config = ConfigDict(json_schema_extra={"required": ["method"]})
+
+    method: Literal["reward"] = Field(
+        "reward", description="'reward': a reward model that scores a response to a prompt."
     )
-    save_total_limit: int = Field(2, gt=0, description="Keep at most this many step checkpoints.")
-    logging_steps: int = Field(5, gt=0, description="Log loss and learning rate every N steps.")
-    eval_steps: int | None = Field(
-        None, gt=0, description="Compute eval loss every N steps (default: once per epoch)."
-    )
-    seed: int = Field(42, description="Seed for initialisation and data order.")
+
+
+METHODS: dict[str, type[TrainingSettings]] = {
+    "sft": SFTTraining,
+    "dpo": DPOTraining,
+    "reward": RewardTraining,
+}
+
+
+def _sft_when_omitted(value: Any) -> Any:
+    """A mapping without `method` is an SFT section (the configs and most edits omit it)."""
+    if isinstance(value, dict) and "method" not in value:
+        return {**value, "method": "sft"}
+    return value
+
+
+TrainingConfig = Annotated[
+    Annotated[SFTTraining, Tag("sft")]
+    | Annotated[DPOTraining, Tag("dpo")]
+    | Annotated[RewardTraining, Tag("reward")],
+    Field(discriminator="method"),
+    BeforeValidator(_sft_when_omitted),
+]
+"""The training section: the model of the method named by `method` ("sft" when omitted)."""
+
+TRAINING_DESCRIPTION = (
+    "How to train: the method ('sft', 'dpo' or 'reward'; 'sft' when omitted) and its "
+    "schedule, batching and checkpoints. Each method takes only its own fields."
+)
+
+_ADAPTER: TypeAdapter[TrainingSettings] = TypeAdapter(TrainingConfig)
+
+
+def parse_training_config(data: dict[str, Any]) -> TrainingSettings:
+    """Validate a training section (a mapping) into the model of its method."""
+    return _ADAPTER.validate_python(data)
+
+
+def methods_for_kind(kind: str) -> list[str]:
+    """The methods that learn from data of `kind`, in the table's order."""
+    return [method for method, model in METHODS.items() if kind in model.data_kinds]
+
+
+def for_method(section: dict[str, Any], method: Any) -> dict[str, Any]:
+    """`section` (a dumped training section) without the fields `method` does not have.
+
+    A config edit that switches the method (`{"training": {"method": "dpo"}}`) keeps the shared
+    settings and drops the old method's own (SFT's `packing` has no meaning for DPO); keys the
+    edit itself adds are merged afterwards and still validated. Unchanged for an unknown method.
+    """
+    model = METHODS.get(method) if isinstance(method, str) else None
+    if model is None or section.get("method") == method:
+        return section
+    return {key: value for key, value in section.items() if key in model.model_fields}

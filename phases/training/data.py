@@ -8,14 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from phases.training.config import TrainingMethod
-
-# Which normalized kinds each training method can learn from.
-KINDS_FOR_METHOD: dict[str, tuple[str, ...]] = {
-    "sft": ("chat", "prompt_completion", "text"),
-    "dpo": ("preference",),
-    "reward": ("preference",),
-}
+from phases.training.config import METHODS, methods_for_kind
 
 # The fields that identify a kind, checked in this order (a preference row also has "prompt").
 _KIND_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -78,23 +71,20 @@ def read_rows(path: Path) -> tuple[str, list[dict]]:
     return kind, rows
 
 
-def check_kind(path: Path, kind: str, method: TrainingMethod) -> None:
+def check_kind(path: Path, kind: str, method: str) -> None:
     """Raise TrainingInputError unless `method` can train on data of `kind`."""
-    allowed = KINDS_FOR_METHOD[method]
+    allowed = METHODS[method].data_kinds
     if kind in allowed:
         return
-    hint = (
-        "DPO and reward modelling need preference pairs (prompt, chosen, rejected)."
-        if method in ("dpo", "reward")
-        else "SFT needs chat, prompt_completion or text data; use method 'dpo' or 'reward' "
-        "for preference pairs."
-    )
+    others = " or ".join(f"'{m}'" for m in methods_for_kind(kind))
     raise TrainingInputError(
-        f"{path} holds '{kind}' data, which training method '{method}' cannot use. {hint}"
+        f"{path} holds '{kind}' data, which training method '{method}' cannot use: it learns "
+        f"from {', '.join(allowed)} data. Give it such data, or use method {others} for "
+        f"'{kind}' data."
     )
 
 
-def load_training_data(path: Path, method: TrainingMethod) -> TrainingData:
+def load_training_data(path: Path, method: str) -> TrainingData:
     """Read, validate and convert one normalized file for `method`."""
     kind, rows = read_rows(path)
     check_kind(path, kind, method)

@@ -12,7 +12,7 @@ order-of-magnitude guides, from the usual rules of thumb:
 
 import math
 
-from phases.training.config import TrainingConfig
+from phases.training.config import TrainingSettings
 
 # Sustained training throughput assumed when none is measured (FLOP/s): a few CPU cores, one GPU.
 # CPU: the quickstart (SmolLM2-135M, LoRA, 10.8k tokens) trained in about 150 s on 2 cores, i.e.
@@ -21,7 +21,7 @@ ASSUMED_FLOPS = {"cpu": 5e10, "cuda": 5e13}
 
 
 def estimate_training(
-    config: TrainingConfig,
+    config: TrainingSettings,
     *,
     num_examples: int,
     mean_tokens: float,
@@ -40,7 +40,7 @@ def estimate_training(
         math.ceil(math.ceil(num_examples / config.batch_size) / config.gradient_accumulation_steps),
     )
     total_steps = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
-    sequences = 2 if config.method in ("dpo", "reward") else 1
+    sequences = 2 if "preference" in config.data_kinds else 1  # chosen and rejected
     examples_per_step = config.batch_size * config.gradient_accumulation_steps
     tokens = total_steps * examples_per_step * mean_tokens * sequences
     return {

@@ -19,7 +19,7 @@ from phases.training.checkpoints import (
     is_valid_checkpoint,
     latest_checkpoint,
 )
-from phases.training.config import TrainingConfig
+from phases.training.config import TrainingSettings
 from phases.training.data import TrainingData, TrainingInputError, load_training_data
 from phases.training.results import TrainingProgress, TrainingResult
 
@@ -30,7 +30,7 @@ ARGS_FILE = "training_args.json"
 
 
 def train(
-    config: TrainingConfig,
+    config: TrainingSettings,
     *,
     model: ModelConfig | str,
     train_path: Path,
@@ -129,7 +129,7 @@ def _check_same_run(checkpoint: Path | None, total_steps: int) -> None:
         )
 
 
-def _continuation(checkpoint: Path, config: TrainingConfig, data: TrainingData) -> Path:
+def _continuation(checkpoint: Path, config: TrainingSettings, data: TrainingData) -> Path:
     """`checkpoint`, checked to be a complete checkpoint of a run on the same data and method."""
     if not checkpoint.is_dir() or not is_valid_checkpoint(checkpoint):
         raise TrainingInputError(

@@ -12,7 +12,7 @@ from transformers import Trainer, TrainerCallback
 
 from models.config import ModelConfig
 from phases.training.callbacks import StepMonitor
-from phases.training.config import TrainingConfig
+from phases.training.config import DPOTraining, RewardTraining, SFTTraining, TrainingSettings
 from phases.training.data import TrainingData, text_lengths
 from phases.training.model_access import is_adapter, load_causal_lm, load_reward_model
 
@@ -20,14 +20,14 @@ from phases.training.model_access import is_adapter, load_causal_lm, load_reward
 _VARIABLE_LENGTH_CV = 0.3
 
 
-def use_packing(config: TrainingConfig, data: TrainingData) -> bool:
+def use_packing(config: SFTTraining, data: TrainingData) -> bool:
     """Resolve `packing`: 'auto' packs only on CUDA with variable-length data.
 
     On CPU, plain padding measured faster than packing for short, similar-length examples (see
     the `packing` field): there is little padding to save, and the padding-free attention path
     is tuned for GPUs. Lengths are judged in characters, before tokenizing.
     """
-    if config.method != "sft" or config.packing == "off":
+    if config.packing == "off":
         return False
     if config.packing == "on":
         return True
@@ -40,7 +40,7 @@ def use_packing(config: TrainingConfig, data: TrainingData) -> bool:
 
 
 def common_args(
-    config: TrainingConfig, *, checkpoints_dir: Path, max_length: int, has_eval: bool
+    config: TrainingSettings, *, checkpoints_dir: Path, max_length: int, has_eval: bool
 ) -> dict:
     """TrainingArguments shared by every method, tuned for a CPU twin and a quiet service."""
     cuda = torch.cuda.is_available()
@@ -98,7 +98,7 @@ def _checkpointing_arg() -> str:
     )
 
 
-def lora_config(config: TrainingConfig, task_type: str):
+def lora_config(config: TrainingSettings, task_type: str):
     """A peft LoraConfig from the training section, or None for full fine-tuning."""
     if config.lora is None:
         return None
@@ -216,7 +216,7 @@ def lean_sft_trainer_class():
 
 
 def build_sft(
-    config: TrainingConfig,
+    config: SFTTraining,
     *,
     model: ModelConfig | str,
     train_data: TrainingData,
@@ -246,7 +246,7 @@ def build_sft(
 
 
 def build_dpo(
-    config: TrainingConfig,
+    config: DPOTraining,
     *,
     model: ModelConfig | str,
     train_data: TrainingData,
@@ -278,7 +278,7 @@ def build_dpo(
 
 
 def build_reward(
-    config: TrainingConfig,
+    config: RewardTraining,
     *,
     model: ModelConfig | str,
     train_data: TrainingData,

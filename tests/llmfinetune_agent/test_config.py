@@ -76,6 +76,55 @@ def test_dpo_needs_preference_data() -> None:
     assert "preference" in " ".join(issues.values())
 
 
+def test_sft_refuses_preference_data_and_names_the_methods_that_take_it() -> None:
+    issues = _issues({"data": {"train": "d.jsonl", "format": "preference"}})
+    assert "use method 'dpo' or 'reward'" in " ".join(issues.values())
+
+
+def test_a_key_of_another_method_says_which_method_it_belongs_to() -> None:
+    issues = _issues({"data": {"train": "d.jsonl"}, "training": {"beta": 0.2, "packing": "on"}})
+    assert list(issues) == ["training.beta"]  # the path as written, without pydantic's tag
+    assert issues["training.beta"] == (
+        "unknown key 'beta' for method 'sft' "
+        "'beta' is a setting of method 'dpo' only: set method to 'dpo', or remove it"
+    )
+    reward = _issues(
+        {"data": {"train": "d.jsonl"}, "training": {"method": "reward", "packing": "on"}}
+    )
+    assert "method 'sft' only" in reward["training.packing"]
+
+
+def test_unknown_method_lists_the_methods() -> None:
+    issues = _issues({"data": {"train": "d.jsonl"}, "training": {"method": "ppo"}})
+    assert issues == {
+        "training.method": "unknown method 'ppo' choose one of 'sft', 'dpo', 'reward'"
+    }
+
+
+def test_each_method_has_only_its_own_fields() -> None:
+    config = parse_run_config(
+        {"data": {"train": "d", "format": "preference"}, "training": {"method": "dpo"}}
+    )
+    dumped = config.model_dump(mode="json")["training"]
+    assert dumped["method"] == "dpo" and dumped["beta"] == 0.1 and "packing" not in dumped
+    sft = parse_run_config({"data": {"train": "d"}}).model_dump(mode="json")["training"]
+    assert sft["packing"] == "auto" and "beta" not in sft
+
+
+def test_a_patch_that_switches_method_drops_the_old_methods_fields() -> None:
+    config = parse_run_config(
+        {"data": {"train": "d"}, "training": {"packing": "on", "epochs": 2, "lora": {"r": 4}}}
+    )
+    patch = {"training": {"method": "dpo", "beta": 0.3}, "data": {"format": "preference"}}
+    dpo = apply_patch(config, patch)
+    assert (dpo.training.method, dpo.training.beta) == ("dpo", 0.3)
+    assert (dpo.training.epochs, dpo.training.lora.r) == (2, 4)  # shared settings are kept
+    back = apply_patch(dpo, {"training": {"method": "sft"}, "data": {"format": "auto"}})
+    assert back.training.packing == "auto" and "beta" not in back.model_dump()["training"]
+    with pytest.raises(ConfigError, match="'packing' is a setting of method 'sft' only"):
+        apply_patch(config, {**patch, "training": {"method": "dpo", "packing": "on"}})
+
+
 def test_threshold_must_name_a_computed_metric() -> None:
     data = {
         "data": {"train": "d"},

@@ -6,16 +6,16 @@ from pathlib import Path
 import pytest
 from training_test_data import prompt_completion_rows, write_jsonl
 
-from phases.training import LoraSettings, TrainingConfig, TrainingInputError, train
+from phases.training import LoraSettings, SFTTraining, TrainingInputError, train
 
 # 24 examples / batch 8 = 3 steps per epoch: 2 epochs = 6 steps, 4 epochs = 12.
-CONFIG = TrainingConfig(
+CONFIG = SFTTraining(
     epochs=2, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1, save_steps=50
 )
 LONGER = CONFIG.model_copy(update={"epochs": 4})
 
 
-def _run(model_dir: Path, data: Path, out: Path, config: TrainingConfig, **kwargs):
+def _run(model_dir: Path, data: Path, out: Path, config: SFTTraining, **kwargs):
     return train(
         config, model=str(model_dir), train_path=data, eval_path=None, output_dir=out, **kwargs
     )

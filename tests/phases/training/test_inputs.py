@@ -6,14 +6,20 @@ from pathlib import Path
 import pytest
 from training_test_data import chat_rows, prompt_completion_rows, write_jsonl
 
-from phases.training import TrainingConfig, TrainingInputError, estimate_training, train
+from phases.training import (
+    SFTTraining,
+    TrainingInputError,
+    estimate_training,
+    parse_training_config,
+    train,
+)
 from phases.training.checkpoints import latest_checkpoint
 
 
 def _train(tmp_path: Path, method: str, data: Path):
     # A model path that does not exist: reaching the model loader would raise a different error.
     return train(
-        TrainingConfig(method=method),
+        parse_training_config({"method": method}),
         model=str(tmp_path / "no-such-model"),
         train_path=data,
         eval_path=None,
@@ -90,7 +96,7 @@ def test_half_written_checkpoint_is_ignored_and_removed(tmp_path: Path) -> None:
 
 
 def test_estimate_training() -> None:
-    config = TrainingConfig(epochs=2, batch_size=4, gradient_accumulation_steps=2)
+    config = SFTTraining(epochs=2, batch_size=4, gradient_accumulation_steps=2)
     estimate = estimate_training(config, num_examples=100, mean_tokens=50, num_parameters=10**6)
     assert estimate["steps_per_epoch"] == 13  # ceil(ceil(100 / 4) / 2)
     assert estimate["total_steps"] == 26

@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from training_test_data import prompt_completion_rows, write_jsonl
-from phases.training import LoraSettings, TrainingConfig, train
+from phases.training import LoraSettings, SFTTraining, train
 
 root = Path({root!r})
 data = write_jsonl(root / "train.jsonl", prompt_completion_rows(8))
 for name, lora in (("full", None), ("lora", LoraSettings(r=4, alpha=8))):
-    config = TrainingConfig(max_steps=2, batch_size=4, save_steps=1, lora=lora)
+    config = SFTTraining(max_steps=2, batch_size=4, save_steps=1, lora=lora)
     for fraction in (0.5, None):
         result = train(config, model={model!r}, train_path=data, eval_path=None,
                        output_dir=root / name, max_length=64, stop_at_fraction=fraction)

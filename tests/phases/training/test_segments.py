@@ -14,14 +14,14 @@ import torch
 from safetensors.torch import load_file
 from training_test_data import prompt_completion_rows, write_jsonl
 
-from phases.training import TrainingConfig, TrainingInputError, train
+from phases.training import SFTTraining, TrainingInputError, train
 
-CONFIG = TrainingConfig(
+CONFIG = SFTTraining(
     max_steps=6, batch_size=4, learning_rate=1e-3, warmup_ratio=0.2, logging_steps=1, save_steps=50
 )
 
 
-def _run(model_dir: Path, data: Path, out: Path, config: TrainingConfig = CONFIG, **kwargs):
+def _run(model_dir: Path, data: Path, out: Path, config: SFTTraining = CONFIG, **kwargs):
     return train(
         config, model=str(model_dir), train_path=data, eval_path=None, output_dir=out, **kwargs
     )
@@ -96,10 +96,10 @@ _CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from phases.training import TrainingConfig, TrainingInputError, train
+    from phases.training import SFTTraining, TrainingInputError, train
 
     model, data, out = sys.argv[1:4]
-    config = TrainingConfig(max_steps=400, batch_size=2, save_steps=2, logging_steps=1)
+    config = SFTTraining(max_steps=400, batch_size=2, save_steps=2, logging_steps=1)
     train(config, model=model, train_path=Path(data), eval_path=None, output_dir=Path(out))
     """
 )
@@ -123,7 +123,7 @@ def test_sigkilled_run_resumes_from_its_checkpoint(tiny_model_dir: Path, tmp_pat
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-    config = TrainingConfig(max_steps=400, batch_size=2, save_steps=2, logging_steps=1)
+    config = SFTTraining(max_steps=400, batch_size=2, save_steps=2, logging_steps=1)
     result = _run(tiny_model_dir, data, out, config=config, should_stop=lambda: True)
     assert result.resumed_from_step >= 2
     assert result.status == "cancelled" and result.global_step == result.resumed_from_step + 1

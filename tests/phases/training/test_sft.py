@@ -7,7 +7,7 @@ import pytest
 import torch
 from training_test_data import chat_rows, prompt_completion_rows, write_jsonl
 
-from phases.training import LoraSettings, TrainingConfig, TrainingProgress, train
+from phases.training import LoraSettings, SFTTraining, TrainingProgress, train
 from phases.training.callbacks import make_callbacks
 from phases.training.data import load_training_data
 from phases.training.trainers import build_sft, common_args
@@ -19,7 +19,7 @@ def _weights(directory: Path) -> dict[str, torch.Tensor]:
     return load_file(str(directory / "model.safetensors"))
 
 
-def _sft_trainer(config: TrainingConfig, model_dir: Path, data: Path, work: Path):
+def _sft_trainer(config: SFTTraining, model_dir: Path, data: Path, work: Path):
     """The SFTTrainer train() would use, built from the same pieces, for inspection."""
     callbacks = make_callbacks(stop_at_fraction=None, progress=None, should_stop=None)
     return build_sft(
@@ -39,7 +39,7 @@ def _sft_trainer(config: TrainingConfig, model_dir: Path, data: Path, work: Path
 
 def test_full_sft_changes_weights_and_writes_outputs(tiny_model_dir: Path, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "train.jsonl", prompt_completion_rows(16))
-    config = TrainingConfig(max_steps=4, batch_size=4, learning_rate=1e-3, logging_steps=1)
+    config = SFTTraining(max_steps=4, batch_size=4, learning_rate=1e-3, logging_steps=1)
     reports: list[TrainingProgress] = []
     result = train(
         config,
@@ -73,7 +73,7 @@ def test_full_sft_changes_weights_and_writes_outputs(tiny_model_dir: Path, tmp_p
 
 def test_lora_changes_only_adapter_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "train.jsonl", prompt_completion_rows(8))
-    config = TrainingConfig(
+    config = SFTTraining(
         max_steps=3, batch_size=4, learning_rate=5e-3, lora=LoraSettings(r=4, alpha=8)
     )
     trainer = _sft_trainer(config, tiny_model_dir, data, tmp_path / "out")
@@ -90,7 +90,7 @@ def test_lora_changes_only_adapter_weights(tiny_model_dir: Path, tmp_path: Path)
 
 def test_lora_run_saves_an_adapter(tiny_model_dir: Path, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "train.jsonl", prompt_completion_rows(8))
-    config = TrainingConfig(max_steps=2, batch_size=4, lora=LoraSettings(r=4, alpha=8))
+    config = SFTTraining(max_steps=2, batch_size=4, lora=LoraSettings(r=4, alpha=8))
     result = train(
         config,
         model=str(tiny_model_dir),
@@ -107,7 +107,7 @@ def test_lora_run_saves_an_adapter(tiny_model_dir: Path, tmp_path: Path) -> None
 def test_loss_only_on_completion(tiny_model_dir: Path, tmp_path: Path, kind: str) -> None:
     rows = prompt_completion_rows(4) if kind == "prompt_completion" else chat_rows(4)
     data = write_jsonl(tmp_path / f"{kind}.jsonl", rows)
-    trainer = _sft_trainer(TrainingConfig(batch_size=4), tiny_model_dir, data, tmp_path / "out")
+    trainer = _sft_trainer(SFTTraining(batch_size=4), tiny_model_dir, data, tmp_path / "out")
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     tokenizer = trainer.processing_class
     for i, row in enumerate(rows):
@@ -128,6 +128,6 @@ def test_loss_only_on_completion(tiny_model_dir: Path, tmp_path: Path, kind: str
 
 def test_text_data_trains_on_every_token(tiny_model_dir: Path, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "text.jsonl", [{"text": "Alice lives in Paris."}] * 2)
-    trainer = _sft_trainer(TrainingConfig(batch_size=2), tiny_model_dir, data, tmp_path / "out")
+    trainer = _sft_trainer(SFTTraining(batch_size=2), tiny_model_dir, data, tmp_path / "out")
     batch = trainer.data_collator([trainer.train_dataset[0]])
     assert torch.equal(batch["labels"], batch["input_ids"])

@@ -12,7 +12,7 @@ import pytest
 
 from phases.data import DataConfig, prepare_data
 from phases.evaluation import EvaluationConfig, evaluate_model
-from phases.training import TrainingConfig, train
+from phases.training import SFTTraining, train
 
 # Every completion is a date or a date-time: a type-inferring reader makes the column timestamps.
 CSV_COMPLETIONS = ["2024-01-05", "2023-12-31T23:59:59", "2024-02-29 08:30", "1999-01-01"]
@@ -69,7 +69,7 @@ def test_lookalike_values_keep_their_text_through_training_and_evaluation(
 
     run = tmp_path / "run"
     result = train(
-        TrainingConfig(max_steps=2, batch_size=4, learning_rate=1e-3),
+        SFTTraining(max_steps=2, batch_size=4, learning_rate=1e-3),
         model=str(tiny_model_dir),
         train_path=out / "train.jsonl",
         eval_path=out / "eval.jsonl",

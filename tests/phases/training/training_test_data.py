@@ -45,3 +45,30 @@ def preference_rows(n: int = 16) -> list[dict]:
         }
         for i in range(n)
     ]
+
+
+def completion_logprob(model, tokenizer, prompt: str, completion: str) -> float:
+    """Sum of log p(completion tokens | prompt), as DPO scores a completion."""
+    import torch
+
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    full_ids = tokenizer(prompt + completion + tokenizer.eos_token)["input_ids"]
+    ids = torch.tensor([full_ids])
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(ids).logits[0, :-1], dim=-1)
+    targets = ids[0, 1:]
+    token_logprobs = logprobs.gather(1, targets[:, None])[:, 0]
+    return float(token_logprobs[len(prompt_ids) - 1 :].sum())
+
+
+def mean_margin(model_dir: Path, rows: list[dict]) -> float:
+    """Mean log p(chosen) - log p(rejected) over preference rows: what DPO widens."""
+    from models.loading import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(str(model_dir), for_generation=True)
+    margins = [
+        completion_logprob(model, tokenizer, row["prompt"], row["chosen"])
+        - completion_logprob(model, tokenizer, row["prompt"], row["rejected"])
+        for row in rows
+    ]
+    return sum(margins) / len(margins)

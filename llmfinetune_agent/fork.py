@@ -19,11 +19,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.gates import STALE_APPROVALS, STALE_RESULTS
 from llmfinetune_agent.checkpointing import thread_checkpoints
 from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
 from llmfinetune_agent.execution import InvalidDecision, RunError, RunNotFound, RunService
 from llmfinetune_agent.run_store import RunRecord
+from llmfinetune_agent.sections import reset_approvals, stale_results
 
 LINKED_DIRS = ("data",)  # immutable once written: hard links are safe and free
 COPIED_DIRS = ("training", "evaluation")  # written in place by later steps: real copies
@@ -102,15 +102,9 @@ def fork_run(
 
 def _drop_stale(values: dict[str, Any], sections: list[str]) -> None:
     """The results (and their approvals) a patched section invalidates, as an edit does."""
-    approved = dict(values.get("approved") or {})
-    for section in sections:
-        for result in STALE_RESULTS.get(section, ()):
-            values[result] = None
-            for gate in STALE_APPROVALS.get(result, ()):
-                approved.pop(gate, None)
-            if result == "training":
-                for key in [k for k in approved if k.startswith("training_checkpoint@")]:
-                    approved.pop(key)
+    approved = reset_approvals(dict(values.get("approved") or {}), sections)
+    for result in stale_results(sections):
+        values[result] = None
     if values.get("evaluation") is None:
         approved.pop("approve_evaluation", None)
     values["approved"] = approved

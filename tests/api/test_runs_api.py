@@ -62,8 +62,12 @@ def test_listing_shows_a_change_made_by_another_process_at_once(settings) -> Non
 
 
 def test_a_crash_left_running_run_is_recovered_at_start_up(settings) -> None:
+    config = small_config()
+    # Long training and no gate after the plan: the run is surely training when cancelled.
+    config["training"].update(max_steps=1000, save_steps=1000)
+    config["hitl"].update(approve_data=False, training_checkpoints=[])
     with open_service(settings) as service:
-        run = service.create_run(parse_run_config(small_config()))
+        run = service.create_run(parse_run_config(config))
         dead = subprocess.Popen(["true"])  # a pid that no longer exists once waited for
         dead.wait()
         owner = f"{socket.gethostname()}:{dead.pid}:crashed"
@@ -75,15 +79,22 @@ def test_a_crash_left_running_run_is_recovered_at_start_up(settings) -> None:
         assert waiting["status"] == "awaiting_approval", waiting["error"]
         assert waiting["pending_interrupt"]["kind"] == "approve_plan"
 
-        # Approve, then cancel while it works: it ends cancelled, at the next step or gate.
+        # Approve, then cancel while it trains: the trainer stops within a few steps.
         interrupt_id = waiting["pending_interrupt"]["id"]
         approved = client.post(
             f"/runs/{run.id}/interrupts/{interrupt_id}", json={"decision": "approve"}
         )
         assert approved.status_code == 202
-        time.sleep(0.5)
-        assert client.post(f"/runs/{run.id}/cancel").status_code == 202
+        deadline = time.monotonic() + 120
+        while not (client.get(f"/runs/{run.id}").json()["training"] or {}).get("global_step"):
+            assert time.monotonic() < deadline, "the run never started training"
+            time.sleep(0.1)
+        asked = client.post(f"/runs/{run.id}/cancel")
+        assert asked.status_code == 202
+        assert asked.json()["status"] == "running" and "cancel requested" in asked.json()["message"]
         ended = wait_for_status(client, run.id, ("cancelled", "failed", "completed"))
-        assert ended["status"] == "cancelled"
+        assert ended["status"] == "cancelled", ended["error"]
+        assert ended["training"]["status"] == "cancelled"
+        assert ended["training"]["global_step"] < ended["training"]["total_steps"] // 4
         time.sleep(1.5)  # and it stays so: no worker picks it up again
         assert client.get(f"/runs/{run.id}").json()["status"] == "cancelled"

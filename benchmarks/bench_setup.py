@@ -58,11 +58,12 @@ def bare_trl_sft(model_dir: Path, data: Path, out: Path, **sft_args: Any) -> flo
 
 def ours(model_dir: Path, data: Path, out: Path, **config: Any) -> float:
     """Seconds for our training phase (`phases.training.train`) with the given config fields."""
-    from phases.training import TrainingConfig, train
+    from phases.training import train
+    from phases.training.config import parse_training_config
 
     start = time.perf_counter()
     result = train(
-        TrainingConfig(**config),
+        parse_training_config(config),
         model=str(model_dir),
         train_path=data,
         eval_path=None,

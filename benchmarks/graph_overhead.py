@@ -44,19 +44,20 @@ def through_graph(home: Path) -> float:
 
 def direct(home: Path) -> float:
     """Seconds for the same phase calls made one after the other, with no orchestration."""
-    from llmfinetune_agent.direct import evaluate_direct, prepare_direct, train_direct
-
     from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.pipeline import evaluate_direct, prepare_direct, train_direct
+    from llmfinetune_agent.settings import Settings
     from phases.post_training.merge import export_final_model
 
     os.environ["FINETUNE_AGENT_HOME"] = str(home)
     start = time.perf_counter()
     config, out = load_run_config(QUICKSTART), home / "direct"
-    data = prepare_direct(config, out)
+    cache = Settings.from_env().models_cache_dir
+    data = prepare_direct(config, out, cache_dir=cache)
     fraction = config.hitl.training_checkpoints[0]
-    train_direct(config, out / "training", data, stop_at_fraction=fraction)
-    result = train_direct(config, out / "training", data)
-    evaluate_direct(config, out, data, tuned=result["model_path"])
+    train_direct(config, out / "training", data, stop_at_fraction=fraction, cache_dir=cache)
+    result = train_direct(config, out / "training", data, cache_dir=cache)
+    evaluate_direct(config, out, data, tuned=result["model_path"], cache_dir=cache)
     export_final_model(Path(result["model_path"]), out / "final", merge_lora=True)
     return time.perf_counter() - start
 

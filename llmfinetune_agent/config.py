@@ -10,72 +10,26 @@ import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Tag,
     ValidationError,
-    field_validator,
+    create_model,
     model_validator,
 )
 
-from models.config import ModelConfig
-from phases.data.config import DataConfig
-from phases.evaluation.config import EvaluationConfig
-from phases.post_training.config import PostTrainingConfig
-from phases.retrieval.config import KnowledgeConfig
-from phases.synthesis.config import DataGenerationConfig
-from phases.training.config import TrainingConfig
+from llmfinetune_agent import sections
+from llmfinetune_agent.sections import SECTIONS, Section
+from phases.data.formats import KIND_OF_FORMAT
+from phases.training.config import for_method, methods_for_kind
 
 
-class HitlConfig(BaseModel):
-    """Which human approvals the run asks for."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    approve_plan: bool = Field(
-        True, description="Ask before anything runs: model, data, method, cost."
-    )
-    approve_data: bool = Field(True, description="Ask after the data is prepared, before training.")
-    training_checkpoints: list[float] = Field(
-        default_factory=list,
-        description="Fractions of training (each in (0, 1)) at which to pause and ask to continue.",
-    )
-    approve_evaluation: bool = Field(True, description="Ask after evaluation, showing the metrics.")
-    approve_fixes: bool = Field(
-        True, description="Ask before applying the debugger's proposed fixes."
-    )
-
-    @field_validator("training_checkpoints")
-    @classmethod
-    def _fractions_in_range(cls, value: list[float]) -> list[float]:
-        bad = [f for f in value if not 0.0 < f < 1.0]
-        if bad:
-            raise ValueError(
-                f"each fraction must lie strictly between 0 and 1 (e.g. 0.5 for half way); got {bad}"
-            )
-        if len(set(value)) != len(value):
-            raise ValueError("the same fraction is listed twice")
-        return sorted(value)
-
-
-class DebuggerConfig(BaseModel):
-    """The debugger agent and the improvement loop."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(
-        True, description="Diagnose a run that misses its thresholds or is rejected."
-    )
-    max_iterations: int = Field(
-        2, ge=0, description="Improvement iterations at most (0: diagnose only)."
-    )
-
-
-class RunConfig(BaseModel):
-    """One fine-tuning run: what to train, on what, how, and where to ask a human."""
+class _RunBase(BaseModel):
+    """The run's own fields; the sections come from the sections table."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -86,42 +40,37 @@ class RunConfig(BaseModel):
         "",
         description="What the fine-tuned model should do, in plain words (feeds data generation and the model card).",
     )
-    model: ModelConfig = Field(default_factory=ModelConfig, description=ModelConfig.__doc__)
-    data: DataConfig = Field(..., description=DataConfig.__doc__)
-    data_generation: DataGenerationConfig = Field(
-        default_factory=DataGenerationConfig, description=DataGenerationConfig.__doc__
-    )
-    knowledge: KnowledgeConfig = Field(
-        default_factory=KnowledgeConfig, description=KnowledgeConfig.__doc__
-    )
-    training: TrainingConfig = Field(
-        default_factory=TrainingConfig, description=TrainingConfig.__doc__
-    )
-    evaluation: EvaluationConfig = Field(
-        default_factory=EvaluationConfig, description=EvaluationConfig.__doc__
-    )
-    debugger: DebuggerConfig = Field(
-        default_factory=DebuggerConfig, description=DebuggerConfig.__doc__
-    )
-    post_training: PostTrainingConfig = Field(
-        default_factory=PostTrainingConfig, description=PostTrainingConfig.__doc__
-    )
-    hitl: HitlConfig = Field(default_factory=HitlConfig, description=HitlConfig.__doc__)
 
     @model_validator(mode="after")
     def _method_fits_data(self) -> RunConfig:
-        fmt, method = self.data.format, self.training.method
-        if method in ("dpo", "reward") and fmt not in ("auto", "preference"):
-            raise ValueError(
-                f"training.method '{method}' needs preference data (prompt/chosen/rejected), "
-                f"but data.format is '{fmt}': set data.format to 'preference' or use method 'sft'"
-            )
-        if method == "sft" and fmt == "preference":
-            raise ValueError(
-                "training.method 'sft' learns from completions, but data.format is 'preference': "
-                "use method 'dpo' or 'reward' for preference pairs"
-            )
-        return self
+        fmt, method, kinds = self.data.format, self.training.method, self.training.data_kinds
+        kind = KIND_OF_FORMAT.get(fmt)  # None for 'auto': the data phase checks the file
+        if kind is None or kind in kinds:
+            return self
+        formats = [f for f, k in KIND_OF_FORMAT.items() if k in kinds]
+        others = " or ".join(f"'{m}'" for m in methods_for_kind(kind))
+        raise ValueError(
+            f"training.method '{method}' learns from {', '.join(kinds)} data, but "
+            f"data.format '{fmt}' holds {kind} data: set data.format to one of "
+            f"{', '.join(formats)} (or 'auto'), or use method {others}"
+        )
+
+
+def _section_field(section: Section) -> tuple[Any, Any]:
+    """A `RunConfig` field for one row of the sections table."""
+    doc = section.doc or section.model.__doc__
+    if section.required:
+        return section.model, Field(..., description=doc)
+    return section.model, Field(default_factory=section.default or section.model, description=doc)
+
+
+RunConfig = create_model(
+    "RunConfig",
+    __base__=_RunBase,
+    __doc__="One fine-tuning run: what to train, on what, how, and where to ask a human.",
+    __module__=__name__,
+    **{name: _section_field(section) for name, section in SECTIONS.items()},
+)
 
 
 # --- loading and errors -------------------------------------------------------------------
@@ -154,21 +103,69 @@ def _closest(word: str, choices: Any) -> str | None:
     return found[0] if found else None
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Valid keys of the sub-model at `loc` (for 'did you mean' on unknown keys)."""
-    for part in loc:
-        field = model.model_fields.get(str(part))
+def _tagged_variants(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The models of a tagged (discriminated) union by tag; empty for any other annotation."""
+    variants = {}
+    for arg in get_args(annotation):
+        tags = [m.tag for m in getattr(arg, "__metadata__", ()) if isinstance(m, Tag)]
+        if tags:
+            variants[tags[0]] = get_args(arg)[0]
+    return variants
+
+
+def _walk(
+    model: type[BaseModel], loc: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], type[BaseModel] | None, dict[str, type[BaseModel]]]:
+    """Follow pydantic's `loc` through the models. Returns the loc without the union tags
+    pydantic inserts (`training.sft.beta` -> `training.beta`, the path as the user wrote it),
+    the sub-model it ends at (None past a leaf), and the tagged union that led straight to
+    that sub-model (empty if none)."""
+    path: list[Any] = []
+    current: type[BaseModel] | None = model
+    variants: dict[str, type[BaseModel]] = {}
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        path.append(part)
+        field = current.model_fields.get(str(part)) if current else None
         if field is None:
-            return []
-        ann = field.annotation
-        candidates = [ann, *getattr(ann, "__args__", ())]
-        sub = next(
+            current, variants = None, {}
+            continue
+        variants = _tagged_variants(field.annotation)
+        if variants and parts and parts[0] in variants:
+            current = variants[parts.pop(0)]
+            continue
+        variants = {}
+        candidates = [field.annotation, *get_args(field.annotation)]
+        current = next(
             (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
         )
-        if sub is None:
-            return []
-        model = sub
-    return list(model.model_fields)
+    return tuple(path), current, variants
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Valid keys of the sub-model at `loc` (for 'did you mean' on unknown keys)."""
+    sub = _walk(model, loc)[1]
+    return list(sub.model_fields) if sub else []
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, str]:
+    """Message and hint for an unknown key at `loc`: inside a discriminated union, the variant
+    (the training method) the key belongs to; elsewhere the closest valid key."""
+    key = str(loc[-1])
+    _, sub, variants = _walk(model, loc[:-1])
+    owners = [tag for tag, variant in variants.items() if key in variant.model_fields]
+    if owners and sub is not None:
+        mine = next(tag for tag, variant in variants.items() if variant is sub)
+        where = " or ".join(f"'{tag}'" for tag in owners)
+        return (
+            f"unknown key '{key}' for method '{mine}'",
+            f"'{key}' is a setting of method {where} only: set method to {where}, or remove it",
+        )
+    valid = _fields_at(model, loc[:-1])
+    near = _closest(key, valid)
+    hint = f"did you mean '{near}'?" if near else f"valid keys here: {', '.join(valid)}"
+    return f"unknown key '{key}'", hint
 
 
 def issues_from_validation(
@@ -178,14 +175,16 @@ def issues_from_validation(
     issues = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        path = ".".join(str(p) for p in loc)
+        path = ".".join(str(p) for p in _walk(model, loc)[0])
         kind, msg = err["type"], err["msg"]
         hint = ""
         if kind == "extra_forbidden":
-            key, valid = str(loc[-1]), _fields_at(model, loc[:-1])
-            near = _closest(key, valid)
-            msg = f"unknown key '{key}'"
-            hint = f"did you mean '{near}'?" if near else f"valid keys here: {', '.join(valid)}"
+            msg, hint = _unknown_key(model, loc)
+        elif kind == "union_tag_invalid":  # e.g. training.method 'ppo'
+            name = err["ctx"]["discriminator"].strip("'")
+            path = f"{path}.{name}" if path else name
+            msg = f"unknown {name} {err['ctx']['tag']!r}"
+            hint = f"choose one of {err['ctx']['expected_tags']}"
         elif kind == "missing":
             hint = "this field is required"
         elif kind == "value_error":
@@ -232,28 +231,42 @@ def load_run_config(path: str | Path) -> RunConfig:
 
 
 def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
-    """Return a copy whose relative data/knowledge paths are absolute, anchored at `base`."""
+    """Return a copy whose relative local paths (the sections table's path fields) are
+    absolute, anchored at `base`."""
 
-    def anchor(p: str | None) -> str | None:
+    def anchor(p: str | None, path_field: sections.PathField) -> str | None:
         if p is None or Path(p).is_absolute() or ":" in p.split("/")[0]:
+            return p
+        if path_field.when and not path_field.when(p):
             return p
         return str((base / p).resolve())
 
-    data = config.data.model_copy(
-        update={"train": anchor(config.data.train), "eval": anchor(config.data.eval)}
-    )
-    knowledge = config.knowledge.model_copy(
-        update={"sources": [anchor(s) for s in config.knowledge.sources]}
-    )
-    model = config.model
-    if model.name_or_path.startswith((".", "/")) or model.name_or_path.endswith(".gguf"):
-        model = model.model_copy(update={"name_or_path": anchor(model.name_or_path)})
-    return config.model_copy(update={"data": data, "knowledge": knowledge, "model": model})
+    updates = {}
+    for name, section in SECTIONS.items():
+        if not section.paths:
+            continue
+        current = getattr(config, name)
+        values = {
+            f.name: [anchor(v, f) for v in getattr(current, f.name)]
+            if f.many
+            else anchor(getattr(current, f.name), f)
+            for f in section.paths
+        }
+        updates[name] = current.model_copy(update=values)
+    return config.model_copy(update=updates)
 
 
 def apply_patch(config: RunConfig, patch: dict[str, Any]) -> RunConfig:
-    """Deep-merge a config patch (e.g. from an `edit` decision) and re-validate the result."""
-    merged = _deep_merge(config.model_dump(mode="json"), patch)
+    """Deep-merge a config patch (e.g. from an `edit` decision) and re-validate the result.
+
+    A patch that switches `training.method` drops the old method's own fields first (SFT's
+    `packing` means nothing to DPO); the shared ones are kept, and keys the patch adds are
+    still checked against the new method.
+    """
+    current = config.model_dump(mode="json")
+    if isinstance(patch.get("training"), dict):
+        current["training"] = for_method(current["training"], patch["training"].get("method"))
+    merged = _deep_merge(current, patch)
     return parse_run_config(merged, source="edit")
 
 
@@ -276,7 +289,7 @@ def config_json_schema() -> dict[str, Any]:
 
 
 def changed_sections(old: RunConfig | dict[str, Any], new: RunConfig | dict[str, Any]) -> list[str]:
-    """Top-level config keys whose values differ between two configs (models or JSON dicts)."""
-    a = old.model_dump(mode="json") if isinstance(old, RunConfig) else old
-    b = new.model_dump(mode="json") if isinstance(new, RunConfig) else new
-    return [key for key in a if a[key] != b.get(key)]
+    """Sections whose values differ between two configs (models or JSON dicts)."""
+    a = old.model_dump(mode="json") if isinstance(old, BaseModel) else old
+    b = new.model_dump(mode="json") if isinstance(new, BaseModel) else new
+    return sections.changed_sections(a, b)

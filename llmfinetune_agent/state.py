@@ -7,10 +7,12 @@ JSON values. Lists that grow (decisions, the orchestrator's log) use an append r
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
 # pydantic (LangGraph's JSON schemas for Studio) needs typing_extensions' TypedDict on 3.11.
 from typing_extensions import NotRequired, TypedDict
+
+from llmfinetune_agent.artifacts import Artifact
 
 GateKind = Literal[
     "approve_plan", "approve_data", "training_checkpoint", "approve_evaluation", "approve_fixes"
@@ -49,6 +51,9 @@ class RunState(TypedDict, total=False):
     """The training estimate shown at the plan gate (steps, time, memory)."""
     training: dict[str, Any] | None
     """Latest training result: status, global/total steps, checkpoint and model paths."""
+    artifact: Artifact | None
+    """What the latest training produced (`{kind, path, parent, ...}`): the evaluator and
+    finalize work from it by its kind."""
     warm_start: dict[str, Any] | None
     """The 'continue' route: train on from `checkpoint` (iteration `from_iteration`, at `step`)
     instead of the base model, while `key` (model, data, settings) still matches."""
@@ -56,6 +61,8 @@ class RunState(TypedDict, total=False):
     """Base vs tuned metrics, thresholds passed, report paths."""
     diagnoses: list[dict[str, Any]] | None
     """The debugger's latest diagnoses with their proposed config patches."""
+    fix_request: dict[str, Any] | None
+    """The reviewer's answer at the fixes gate, until the apply_fixes node applies it."""
     final: dict[str, Any] | None
     """The finalized model: path, registry id, model card path."""
     approved: dict[str, bool]
@@ -74,29 +81,22 @@ class RunState(TypedDict, total=False):
     """Why the run ended, when it ended early."""
 
 
-class RunInput(RunState, total=False):
-    """What a graph run may start from (the graph's input schema): the service's initial state,
-    `{"config": {...}}`, or a plain run config with its sections at the top level — as a
-    LangGraph Studio user pastes it. The `start` node turns the last two into a `RunState`.
-    The section keys below are the run config's (`data`, `training` and `evaluation` share a
-    name with state keys; `start` moves them into `config`)."""
+def _run_input_keys() -> dict[str, Any]:
+    """RunState's keys, plus what a plain run config brings at the top level: its sections
+    (from the sections table, so a new section needs no change here), `name`, `task`, and
+    Studio's `config_dir`."""
+    from llmfinetune_agent.sections import SECTIONS
 
-    config_dir: str
-    """Studio: the folder a config's relative data paths are read from (default: `configs/`
-    in the working directory, else the working directory)."""
-    name: str
-    """Run config: the run's name."""
-    task: str
-    """Run config: what the model should learn."""
-    model: dict[str, Any]
-    """Run config: the base model."""
-    data_generation: dict[str, Any]
-    """Run config: synthetic data generation."""
-    knowledge: dict[str, Any]
-    """Run config: knowledge retrieval sources."""
-    debugger: dict[str, Any]
-    """Run config: the debugger and the improvement loop."""
-    post_training: dict[str, Any]
-    """Run config: merge, quantize, export."""
-    hitl: dict[str, Any]
-    """Run config: which gates ask a human."""
+    keys: dict[str, Any] = get_type_hints(RunState, include_extras=True)
+    for name in SECTIONS:
+        keys.setdefault(name, dict[str, Any])
+    return {**keys, "config_dir": str, "name": str, "task": str}
+
+
+RunInput = TypedDict("RunInput", _run_input_keys(), total=False)  # type: ignore[misc]
+"""What a graph run may start from (the graph's input schema): the service's initial state,
+`{"config": {...}}`, or a plain run config with its sections at the top level — as a LangGraph
+Studio user pastes it. The `start` node turns the last two into a `RunState`; `config_dir` is
+the folder a pasted config's relative data paths are read from (default: `configs/` in the
+working directory, else the working directory). The sections `data`, `training` and
+`evaluation` share a name with state keys; `start` moves them into `config`."""

@@ -1,5 +1,5 @@
-"""The data generator agent: validates, de-duplicates and splits the seed data (first visit),
-then generates synthetic examples when the config enables it (second visit).
+"""The data generator agent: validates, de-duplicates and splits the seed data when state has
+none, then generates synthetic examples when the config enables it and they are not made yet.
 
 Generation writes `<run_dir>/synthesis/synthetic.jsonl` and `generation_report.json`, merges the
 kept examples with the seed training split into `<run_dir>/data/train_with_synthetic.jsonl`
@@ -12,9 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.common import emit, models_cache, run_config, run_path
+from langgraph.runtime import Runtime
+
 from llmfinetune_agent.agents.knowledge_agent import retrieved_passage_texts
-from llmfinetune_agent.direct import prepare_direct
+from llmfinetune_agent.agents.node_io import emit, run_config, run_path
+from llmfinetune_agent.context import RunContext, run_context
+from llmfinetune_agent.pipeline import prepare_direct
 from llmfinetune_agent.state import RunState
 
 # The parts of the generation report that go into state (the rest stays in the report file).
@@ -33,35 +36,24 @@ _STATE_KEYS = (
 )
 
 
-def data_generator(state: RunState) -> dict[str, Any]:
-    """Graph node: prepare the seed data first; on the second visit, generate (when enabled)."""
+def data_generator(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Graph node: prepare the seed data when there is none, else generate (when enabled)."""
+    cache_dir = run_context(runtime).models_cache
     if not state.get("data"):
-        data, plan = prepare_seed_data(state)
-        return {"data": data, "plan": plan}
-    return {"data": generate_synthetic_data(state)}
+        return {"data": prepare_seed_data(state, cache_dir)}
+    return {"data": generate_synthetic_data(state, cache_dir)}
 
 
-def prepare_seed_data(state: RunState) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Validate and split the configured data with the base model's tokenizer; plan the cost."""
-    from models import resolve_device
-    from models.inspection import count_parameters
-    from phases.training import estimate_training
-
+def prepare_seed_data(state: RunState, cache_dir: Path) -> dict[str, Any]:
+    """Validate and split the configured data with the base model's tokenizer."""
     config = run_config(state)
     emit("agent", agent="data_generator", message=f"validating {config.data.train}")
-    data = prepare_direct(config, Path(state["run_dir"]))
-    plan = estimate_training(
-        config.training,
-        num_examples=data["train_rows"],
-        mean_tokens=data["report"]["token_stats"].get("mean", 0.0),
-        num_parameters=count_parameters(config.model, cache_dir=models_cache()),
-        device=resolve_device(config.model.device),
-    )
+    data = prepare_direct(config, Path(state["run_dir"]), cache_dir=cache_dir)
     emit("data_report", summary=data["summary"])
-    return data, plan
+    return data
 
 
-def generate_synthetic_data(state: RunState) -> dict[str, Any]:
+def generate_synthetic_data(state: RunState, cache_dir: Path) -> dict[str, Any]:
     """Generate, filter and merge synthetic examples; return the new `data` state."""
     from llmfinetune_agent.chat_model import ChatModelError, display_name, generator_chat_model
     from models import ModelLoadError
@@ -73,7 +65,7 @@ def generate_synthetic_data(state: RunState) -> dict[str, Any]:
         return {**data, "generation_done": True}
     emit("agent", agent="data_generator", message="generating synthetic examples")
     try:
-        chat = generator_chat_model(config, cache_dir=models_cache())
+        chat = generator_chat_model(config, cache_dir=cache_dir)
         kept, report = generate_examples(
             config.data_generation,
             task=config.task,

@@ -11,14 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.common import emit, models_cache, run_config
+from langgraph.runtime import Runtime
+
+from llmfinetune_agent.agents.node_io import emit, run_config
 from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch
+from llmfinetune_agent.context import RunContext, run_context
+from llmfinetune_agent.sections import patch_route
 from llmfinetune_agent.state import RunState
 
 PROBE_EXAMPLES = 4
 
 
-def debugger(state: RunState) -> dict[str, Any]:
+def debugger(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: diagnose the current iteration; each diagnosis gets an `index` to select."""
     from phases.diagnosis import diagnose_run, read_json, read_rows
 
@@ -36,7 +40,7 @@ def debugger(state: RunState) -> dict[str, Any]:
         eval_rows=read_rows(data.get("eval_path")),
         evaluation=evaluation,
         predictions=(eval_report.get("tuned") or {}).get("predictions"),
-        generation=_probe(config, data, training),
+        generation=_probe(config, data, training, run_context(runtime).models_cache),
     )
     diagnoses = [
         {"index": i, **with_route(validated_patch(config, d.model_dump(mode="json")))}
@@ -68,14 +72,14 @@ def validated_patch(config: RunConfig, diagnosis: dict[str, Any]) -> dict[str, A
 def with_route(diagnosis: dict[str, Any]) -> dict[str, Any]:
     """The diagnosis with the route its fix takes: its own, else the one its patch implies
     (None without a patch)."""
-    from phases.diagnosis import patch_route
-
     patch = diagnosis.get("patch")
     route = (diagnosis.get("route") or patch_route(patch)) if patch else None
     return {**diagnosis, "route": route}
 
 
-def _probe(config: RunConfig, data: dict[str, Any], training: dict[str, Any]) -> dict | None:
+def _probe(
+    config: RunConfig, data: dict[str, Any], training: dict[str, Any], cache_dir: Path
+) -> dict | None:
     """A few generations with the tuned model (for never_stops); None when there is no model."""
     from phases.diagnosis import probe_generation
 
@@ -90,5 +94,5 @@ def _probe(config: RunConfig, data: dict[str, Any], training: dict[str, Any]) ->
         max_new_tokens=config.evaluation.max_new_tokens,
         base_model=config.model,
         limit=PROBE_EXAMPLES,
-        cache_dir=models_cache(),
+        cache_dir=cache_dir,
     )

@@ -4,6 +4,10 @@ A run that diverged has no final model, but often a checkpoint saved before the 
 checkpoint is evaluated (marked as such) so the iteration has metrics the next one can be
 compared with. A diverged run never passes, and metrics that are not finite are kept as null.
 
+The evaluator works from the run's `artifact`: an adapter or a full model is generated with
+and scored; other kinds (prompts, quantized or GGUF models) are not produced by training yet
+and are refused with a clear message.
+
 The summary kept in state carries the metrics, one `checks` entry per threshold rule and a few
 `examples` (worst, best, random rows with base and tuned answers) for the evaluation gate.
 """
@@ -14,21 +18,33 @@ import math
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.common import emit, models_cache, run_config
+from langgraph.runtime import Runtime
+
 from llmfinetune_agent.agents.improvement import write_iterations_report
+from llmfinetune_agent.agents.node_io import emit, run_config
+from llmfinetune_agent.artifacts import current_artifact
 from llmfinetune_agent.config import RunConfig
+from llmfinetune_agent.context import RunContext, run_context
 from llmfinetune_agent.state import RunState
+from phases.evaluation.errors import EvaluationError
+
+EVALUABLE_KINDS = ("adapter", "model")
 
 
-def evaluator(state: RunState) -> dict[str, Any]:
+def evaluator(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: evaluate, write the report into the run directory, keep the numbers in state."""
-    training = state["training"]
-    config = run_config(state)
+    training, artifact = state["training"], current_artifact(state)
+    config, cache_dir = run_config(state), run_context(runtime).models_cache
+    if artifact["kind"] not in EVALUABLE_KINDS:
+        raise EvaluationError(
+            f"a '{artifact['kind']}' artifact ({artifact['path']}) cannot be evaluated yet: "
+            f"the evaluator scores {' and '.join(EVALUABLE_KINDS)} artifacts"
+        )
     if training["status"] == "diverged":
-        summary = _evaluate_diverged(state, config, training)
+        summary = _evaluate_diverged(state, config, artifact, cache_dir)
     else:
         emit("agent", agent="evaluator", message="evaluating base and tuned models")
-        summary = _evaluate(state, config, training["model_path"])
+        summary = _evaluate(state, config, artifact["path"], cache_dir)
     summary = finite_summary(summary)
     _add_iterations(state, summary)
     emit("evaluation_result", tuned=summary["tuned"], passed=summary["passed"])
@@ -45,7 +61,7 @@ def _add_iterations(state: RunState, summary: dict[str, Any]) -> None:
             report.write("\n".join(["", "## Iterations", "", *table, ""]))
 
 
-def _evaluate(state: RunState, config: RunConfig, tuned: str) -> dict[str, Any]:
+def _evaluate(state: RunState, config: RunConfig, tuned: str, cache_dir: Path) -> dict[str, Any]:
     """Base vs `tuned` on the eval split; the report goes to `<run_dir>/evaluation`."""
     from phases.evaluation import compare_models
 
@@ -55,7 +71,7 @@ def _evaluate(state: RunState, config: RunConfig, tuned: str) -> dict[str, Any]:
         tuned=tuned,
         eval_path=Path(state["data"]["eval_path"]),
         output_dir=Path(state["run_dir"]) / "evaluation",
-        cache_dir=models_cache(),
+        cache_dir=cache_dir,
         log_history_path=Path(state["training"]["log_history_path"]),
         progress=lambda done, total: emit("evaluation_progress", done=done, total=total),
     )
@@ -63,12 +79,12 @@ def _evaluate(state: RunState, config: RunConfig, tuned: str) -> dict[str, Any]:
 
 
 def _evaluate_diverged(
-    state: RunState, config: RunConfig, training: dict[str, Any]
+    state: RunState, config: RunConfig, artifact: dict[str, Any], cache_dir: Path
 ) -> dict[str, Any]:
     """The newest checkpoint saved before the divergence, evaluated and marked as such."""
     from phases.training.checkpoints import checkpoint_step
 
-    checkpoint = training["checkpoint_path"]
+    training, checkpoint = state["training"], artifact["path"]
     step, diverged_at = checkpoint_step(Path(checkpoint)), training.get("diverged_at_step")
     note = (
         f"Training diverged at step {diverged_at}: these are the metrics of its last checkpoint "
@@ -77,7 +93,7 @@ def _evaluate_diverged(
     emit(
         "agent", agent="evaluator", message=f"evaluating the diverged run's step-{step} checkpoint"
     )
-    summary = _evaluate(state, config, checkpoint)
+    summary = _evaluate(state, config, checkpoint, cache_dir)
     if not math.isfinite((summary.get("tuned") or {}).get("perplexity", 0.0)):
         note += " Its perplexity is not finite (the mean token loss is NaN or past 709 nats)."
     summary.update(

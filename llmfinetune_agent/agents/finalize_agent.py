@@ -1,4 +1,8 @@
-"""The finalize agent: the final model directory, its model card and config, a registry row."""
+"""The finalize agent: the final model directory, its model card and config, a registry row.
+
+It exports the run's artifact by its kind: an adapter is merged into its base when
+`post_training.merge_lora` is set (else copied with its base named in its config), a full model
+is copied. The registry row goes to the service's own database (the runtime context's store)."""
 
 from __future__ import annotations
 
@@ -6,34 +10,42 @@ import json
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.common import emit, models_cache, run_config
+from langgraph.runtime import Runtime
+
+from llmfinetune_agent.agents.node_io import emit, run_config
+from llmfinetune_agent.artifacts import current_artifact
+from llmfinetune_agent.context import RunContext, run_context
 from llmfinetune_agent.run_store import RunStore, config_hash
-from llmfinetune_agent.settings import Settings
 from llmfinetune_agent.state import RunState
+from phases.evaluation.errors import EvaluationError
+
+EXPORTABLE_KINDS = ("adapter", "model")
 
 
-def finalize(state: RunState) -> dict[str, Any]:
+def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: export (merging LoRA when configured), document and register the model."""
     from phases.post_training.merge import export_final_model
 
-    config = run_config(state)
+    config, context, artifact = run_config(state), run_context(runtime), current_artifact(state)
+    if artifact is None or artifact["kind"] not in EXPORTABLE_KINDS:
+        kind = artifact["kind"] if artifact else "no"
+        raise EvaluationError(f"finalize exports adapters and models; this run has {kind} artifact")
     final_dir = Path(state["run_dir"]) / "final"
     emit("agent", agent="finalize", message=f"writing the final model to {final_dir}")
     export_final_model(
-        Path(state["training"]["model_path"]),
+        Path(artifact["path"]),
         final_dir,
-        merge_lora=config.post_training.merge_lora,
-        cache_dir=models_cache(),
+        merge_lora=artifact["kind"] == "adapter" and config.post_training.merge_lora,
+        cache_dir=context.models_cache,
     )
     (final_dir / "run_config.json").write_text(config.model_dump_json(indent=2))
     (final_dir / "README.md").write_text(model_card(state))
-    model_id = _register(state, final_dir)
+    model_id = _register(state, final_dir, context.store)
     return {"final": {"model_path": str(final_dir), "model_id": model_id}}
 
 
-def _register(state: RunState, final_dir: Path) -> str:
+def _register(state: RunState, final_dir: Path, store: RunStore) -> str:
     """One registry row per run: a re-run of this node after a crash finds the existing row."""
-    store = RunStore(Settings.from_env().database_url)
     for model in store.list_models(run_id=state["run_id"]):
         return model.id
     record = store.register_model(

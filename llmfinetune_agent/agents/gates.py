@@ -6,40 +6,26 @@ and nothing expensive happens here. One `interrupt()` per gate, never conditiona
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from langgraph.types import interrupt
 
+from llmfinetune_agent.agents.fixes_agent import apply_edit
 from llmfinetune_agent.agents.improvement import (
     ASKABLE_ROUTES,
-    PER_ITERATION_GATES,
     FixSelectionError,
     choose_route,
+    decision_record,
     fixable,
     fixes_patch,
-    iteration_record,
     requested_route,
     reviewer_rejection,
-    write_iterations_report,
 )
-from llmfinetune_agent.agents.orchestrator import checkpoint_key
-from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
+from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch
+from llmfinetune_agent.routing import checkpoint_key
 from llmfinetune_agent.state import RunState
 
 OPTIONS = ["approve", "reject", "edit"]
-
-# Which results an edit of a config section makes stale, and which approvals go with them.
-STALE_RESULTS = {
-    "model": ("plan", "training", "evaluation"),
-    "data": ("data", "plan", "training", "evaluation"),
-    "data_generation": ("data", "training", "evaluation"),
-    "knowledge": ("data", "training", "evaluation"),
-    "training": ("plan", "training", "evaluation"),
-    "evaluation": ("evaluation",),
-}
-STALE_APPROVALS = {"data": ("approve_data",), "evaluation": ("approve_evaluation",)}
 
 
 class DecisionError(ValueError):
@@ -104,17 +90,6 @@ def _payload(
     }
 
 
-def _decision_record(state: RunState, gate: str, value: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "gate": gate,
-        "decision": value["decision"],
-        "patch": value["edits"],
-        "comment": value["comment"],
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "iteration": state.get("iteration", 1),
-    }
-
-
 def _record(state: RunState, gate: str, key: str, value: Any, reject_ends: bool) -> dict[str, Any]:
     """Apply a decision to state: approvals, the decision log, edits (with invalidation)."""
     try:
@@ -122,39 +97,15 @@ def _record(state: RunState, gate: str, key: str, value: Any, reject_ends: bool)
     except DecisionError as exc:
         # Only reachable when someone bypasses the runner; keep waiting rather than guess.
         return {"log": [{"next": gate, "reason": f"invalid decision ignored: {exc}"}]}
-    decision = _decision_record(state, gate, value)
+    decision = decision_record(state, gate, value)
     approved = dict(state.get("approved", {}))
-    update: dict[str, Any] = {"decisions": [decision]}
-    if value["decision"] == "reject":
-        approved[key] = False
-        if reject_ends:
-            why = f": {value['comment']}" if value["comment"] else ""
-            update.update(outcome="cancelled", reason=f"rejected at {gate}{why}")
-    else:
-        approved[key] = True
-        if value["decision"] == "edit":
-            update.update(_apply_edit(state, value["edits"], approved))
-    update["approved"] = approved
-    return update
-
-
-def _apply_edit(
-    state: RunState, patch: dict[str, Any], approved: dict[str, bool]
-) -> dict[str, Any]:
-    """Apply a validated patch; results it makes stale are dropped so they are redone."""
-    old = RunConfig.model_validate(state["config"])
-    new = apply_patch(old, patch)
-    update: dict[str, Any] = {"config": new.model_dump(mode="json")}
-    for section in changed_sections(old, new):
-        for result in STALE_RESULTS.get(section, ()):
-            update[result] = None
-            for gate in STALE_APPROVALS.get(result, ()):
-                approved.pop(gate, None)
-            if result == "training":
-                update["warm_start"] = None  # retrain from the base unless a fix says otherwise
-                for key in [k for k in approved if k.startswith("training_checkpoint@")]:
-                    approved.pop(key)
-    Path(state["run_dir"], "config.json").write_text(new.model_dump_json(indent=2))
+    approved[key] = value["decision"] != "reject"
+    update: dict[str, Any] = {"decisions": [decision], "approved": approved}
+    if value["decision"] == "reject" and reject_ends:
+        why = f": {value['comment']}" if value["comment"] else ""
+        update.update(outcome="cancelled", reason=f"rejected at {gate}{why}")
+    if value["decision"] == "edit":
+        update.update(apply_edit(state, value["edits"], approved))
     return update
 
 
@@ -241,7 +192,8 @@ def gate_evaluation(state: RunState) -> dict[str, Any]:
 
 def gate_fixes(state: RunState) -> dict[str, Any]:
     """Ask which of the debugger's fixes to apply: approve all, `select` some by index, edit
-    (your own patch, on top of any selected), or reject (ends the run)."""
+    (your own patch, on top of any selected), or reject (ends the run). The answer goes to
+    the apply_fixes node as `fix_request`."""
     diagnoses = state.get("diagnoses") or []
     fixes = fixable(diagnoses)
     rejection = reviewer_rejection(state)
@@ -269,9 +221,9 @@ def gate_fixes(state: RunState) -> dict[str, Any]:
         value = validate_gate_decision(value, state, "approve_fixes")
         if value["decision"] == "reject":
             return _record(state, "approve_fixes", "approve_fixes", value, reject_ends=True)
-        return apply_fixes(state, value)
-    except (DecisionError, FixSelectionError, ConfigError) as exc:
+    except DecisionError as exc:
         return {"log": [{"next": "gate_fixes", "reason": f"invalid decision ignored: {exc}"}]}
+    return {"fix_request": value}  # the apply_fixes node starts the next iteration
 
 
 def _fixes_message(state: RunState, diagnoses: list[dict[str, Any]]) -> str:
@@ -337,51 +289,3 @@ def _proposed_route(state: RunState, diagnoses: list[dict[str, Any]]) -> dict[st
         state, new.model_dump(mode="json"), requested_route(diagnoses, approve)
     )
     return {"proposed_route": route, "route_reason": reason}
-
-
-def apply_fixes(state: RunState, value: dict[str, Any]) -> dict[str, Any]:
-    """Start the next iteration: apply the chosen patch, keep a record of this iteration, and
-    drop the results and per-iteration approvals the patch makes stale (so the orchestrator
-    routes to data preparation or retraining as the patched sections require). On the
-    'continue' route a `warm_start` makes the trainer start from this iteration's last
-    checkpoint instead of the base model."""
-    diagnoses = state.get("diagnoses") or []
-    patch = fixes_patch(diagnoses, value)
-    new = apply_patch(RunConfig.model_validate(state["config"]), patch)
-    route, reason, warm_start = choose_route(
-        state, new.model_dump(mode="json"), requested_route(diagnoses, value)
-    )
-    decision = {
-        **_decision_record(state, "approve_fixes", value),
-        "patch": patch,
-        "route": route,
-        "route_reason": reason,
-    }
-    if value.get("select") is not None:
-        decision["select"] = value["select"]
-    if value.get("route") is not None:
-        decision["asked_route"] = value["route"]
-    approved = {
-        k: v
-        for k, v in (state.get("approved") or {}).items()
-        if k not in PER_ITERATION_GATES and not k.startswith("training_checkpoint@")
-    }
-    update = _apply_edit(state, patch, approved)
-    if warm_start is not None:
-        update.update(warm_start=warm_start, training=None)
-    record_state = {**state, "decisions": [*state.get("decisions", []), decision]}
-    update.update(
-        decisions=[decision],
-        iterations=[iteration_record(record_state, patch)],
-        iteration=state.get("iteration", 1) + 1,
-        diagnoses=None,
-        evaluation=None,
-        approved=approved,
-    )
-    _write_iterations_report(state, update)
-    return update
-
-
-def _write_iterations_report(state: RunState, update: dict[str, Any]) -> None:
-    after = {**state, **update, "iterations": [*state.get("iterations", []), *update["iterations"]]}
-    write_iterations_report(after)

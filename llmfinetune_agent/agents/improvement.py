@@ -7,12 +7,19 @@ model card share them."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from llmfinetune_agent.config import _deep_merge, changed_sections
+from llmfinetune_agent.sections import (
+    LENGTH_KEYS,
+    SECTIONS,
+    sections_route,
+    trained_inputs,
+    untrained_sections,
+)
 from llmfinetune_agent.state import RunState
-from phases.diagnosis.results import DATA_SECTIONS, TRAINING_SECTIONS
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 # Approvals that belong to one iteration: the next one asks again.
@@ -21,14 +28,23 @@ DIAGNOSIS_KEYS = ("index", "kind", "severity", "summary", "evidence", "patch", "
 # How a fix starts the next iteration ('reevaluate': the patch changes nothing trained).
 IterationRoute = Literal["regenerate_data", "retrain", "continue", "reevaluate"]
 ASKABLE_ROUTES = ("retrain", "continue")  # what a human may ask for at approve_fixes
-# Sections a continued training may see patched: none of them changes what is trained.
-NEUTRAL_SECTIONS = ("hitl", "evaluation", "debugger", "post_training")
-LENGTH_KEYS = ("epochs", "max_steps")
 RESUMABLE = ("completed", "paused")
 
 
 class FixSelectionError(ValueError):
     """A fixes decision that selects nothing applicable."""
+
+
+def decision_record(state: RunState, gate: str, value: dict[str, Any]) -> dict[str, Any]:
+    """The decision log entry of a (validated) decision at `gate`."""
+    return {
+        "gate": gate,
+        "decision": value["decision"],
+        "patch": value["edits"],
+        "comment": value["comment"],
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "iteration": state.get("iteration", 1),
+    }
 
 
 def fixable(diagnoses: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -97,11 +113,12 @@ def choose_route(
     from the previous iteration's last checkpoint (`warm_start` says from where)."""
     old = state["config"]
     sections = changed_sections(old, new_config)
-    data_changed = [s for s in sections if s in DATA_SECTIONS]
-    if data_changed:
+    implied = sections_route(sections)
+    if implied == "regenerate_data":
+        data_changed = [s for s in sections if SECTIONS[s].route == "regenerate_data"]
         why = "the data is prepared again, then the model is trained from the base model"
         return "regenerate_data", f"the patch changes {', '.join(data_changed)}: {why}", None
-    if not set(TRAINING_SECTIONS) & set(sections):
+    if implied is None:
         return (
             "reevaluate",
             "the patch changes no training setting: the same model is evaluated again",
@@ -151,7 +168,7 @@ def continue_problem(
         return f"iteration {iteration} left no usable checkpoint"
     if checkpoint_step(Path(checkpoint)) != training.get("global_step"):
         return f"iteration {iteration}'s newest checkpoint is not at its last step"
-    other = [s for s in sections if s not in ("training", *NEUTRAL_SECTIONS)]
+    other = [s for s in sections if s not in ("training", *untrained_sections())]
     if other:
         return f"the patch changes {', '.join(other)}"
     old_t, new_t = state["config"]["training"], new_config["training"]
@@ -168,12 +185,10 @@ def continue_problem(
 
 
 def continuation_key(config: dict[str, Any], data_hash: str) -> str:
-    """What must stay equal for a checkpoint to be continued: the model, the data, and every
-    training setting but the schedule's length."""
-    training = {k: v for k, v in config["training"].items() if k not in LENGTH_KEYS}
-    return json.dumps(
-        [config["model"], data_hash, training, config["data"]["max_length"]], sort_keys=True
-    )
+    """What must stay equal for a checkpoint to be continued: the data and everything that
+    shapes the trained weights (the sections table's `trained` fields) but the schedule's
+    length."""
+    return json.dumps([trained_inputs(config, drop=LENGTH_KEYS), data_hash], sort_keys=True)
 
 
 def usable_warm_start(state: RunState) -> dict[str, Any] | None:

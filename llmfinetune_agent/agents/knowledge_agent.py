@@ -10,11 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.common import emit, models_cache, run_config, run_path
+from langgraph.runtime import Runtime
+
+from llmfinetune_agent.agents.node_io import emit, run_config, run_path
+from llmfinetune_agent.context import RunContext, run_context
 from llmfinetune_agent.state import RunState
 
 
-def knowledge_retrieval(state: RunState) -> dict[str, Any]:
+def knowledge_retrieval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: retrieve passages for the run's queries and reference them from state."""
     from phases.data import read_jsonl
     from phases.retrieval import build_queries, retrieve_passages
@@ -27,7 +30,7 @@ def knowledge_retrieval(state: RunState) -> dict[str, Any]:
         config.knowledge,
         queries,
         output_dir=run_path(state, "knowledge"),
-        cache_dir=models_cache(),
+        cache_dir=run_context(runtime).models_cache,
     )
     summary = result.summary_lines()
     for line in summary:

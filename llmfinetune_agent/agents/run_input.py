@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
 
 from llmfinetune_agent.config import RunConfig, parse_run_config, resolve_paths
-from llmfinetune_agent.settings import Settings
+from llmfinetune_agent.context import RunContext, run_context
 from llmfinetune_agent.state import RunInput, RunState
 
 STUDIO_CONFIG_DIR = "configs"  # where a pasted config's relative paths are read from
@@ -25,7 +26,7 @@ SOURCE = "graph input"
 STATE_KEYS = set(RunState.__annotations__)
 
 
-def start(state: RunInput, config: RunnableConfig) -> dict[str, Any]:
+def start(state: RunInput, config: RunnableConfig, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: pass a service initial state through; build one from a run config."""
     if state.get("run_id") and state.get("run_dir"):
         return {}
@@ -33,7 +34,7 @@ def start(state: RunInput, config: RunnableConfig) -> dict[str, Any]:
         parse_run_config(_raw_config(state), source=SOURCE), config_dir(state.get("config_dir"))
     )
     run_id = _run_id(config)
-    run_dir = Settings.from_env().runs_dir / run_id
+    run_dir = run_context(runtime).settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(run_config.model_dump_json(indent=2))
     return {

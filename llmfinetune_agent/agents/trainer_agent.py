@@ -1,7 +1,11 @@
 """The trainer agent: trains to the next approval fraction (or to the end), resuming from the
 newest checkpoint of the same configuration — after a gate, a crash, or a restart alike. On the
 improvement loop's 'continue' route it starts from the previous iteration's last checkpoint;
-a gate that checkpoint is already past is not asked again (no new steps to review)."""
+a gate that checkpoint is already past is not asked again (no new steps to review). A cancel
+requested while it trains stops it at the next step, with a checkpoint saved there.
+
+What a finished segment produced is the run's `artifact`: an adapter (LoRA) or a full model,
+or, for a diverged training, its last checkpoint before the blow-up."""
 
 from __future__ import annotations
 
@@ -11,10 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.common import emit, run_config, run_path
+from langgraph.runtime import Runtime
+
 from llmfinetune_agent.agents.improvement import usable_warm_start
-from llmfinetune_agent.agents.orchestrator import checkpoint_key, next_training_stop
-from llmfinetune_agent.direct import train_direct
+from llmfinetune_agent.agents.node_io import emit, run_config, run_path
+from llmfinetune_agent.artifacts import trained_artifact
+from llmfinetune_agent.context import RunContext, run_context
+from llmfinetune_agent.pipeline import train_direct
+from llmfinetune_agent.routing import checkpoint_key, next_training_stop
+from llmfinetune_agent.sections import trained_inputs
 from llmfinetune_agent.state import RunState
 
 RECENT_LOSSES = 10
@@ -23,13 +32,7 @@ RECENT_LOSSES = 10
 def training_dir(state: RunState) -> Path:
     """One directory per (model, data, training settings, start point): a changed config, or
     continuing from a checkpoint rather than the base model, trains into a new directory."""
-    config = state["config"]
-    parts = [
-        config["model"],
-        state["data"]["data_hash"],
-        config["training"],
-        config["data"]["max_length"],
-    ]
+    parts: list[Any] = [trained_inputs(state["config"]), state["data"]["data_hash"]]
     warm_start = usable_warm_start(state)
     if warm_start:
         parts.append(warm_start["checkpoint"])
@@ -37,9 +40,9 @@ def training_dir(state: RunState) -> Path:
     return run_path(state, "training", hashlib.sha256(key.encode()).hexdigest()[:12])
 
 
-def trainer(state: RunState) -> dict[str, Any]:
+def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: one training segment; progress goes to the `custom` stream."""
-    config = run_config(state)
+    config, context = run_config(state), run_context(runtime)
     stop_at = next_training_stop(state)
     warm_start = usable_warm_start(state)
     start = f", continuing iteration {warm_start['from_iteration']}" if warm_start else ""
@@ -64,6 +67,8 @@ def trainer(state: RunState) -> dict[str, Any]:
             stop_at_fraction=fraction,
             progress=forward,
             continue_from=Path(warm_start["checkpoint"]) if warm_start else None,
+            cache_dir=context.models_cache,
+            should_stop=context.should_stop,
         )
 
     summary = segment(stop_at)
@@ -74,7 +79,8 @@ def trainer(state: RunState) -> dict[str, Any]:
     summary["fraction"] = stop_at if summary["status"] == "paused" else None
     summary["eta_seconds"] = last_progress.get("eta_seconds")
     summary["recent_losses"] = _recent_losses(summary["log_history_path"])
-    return {**update, "training": summary, "evaluation": None}
+    artifact = trained_artifact(state, summary)
+    return {**update, "training": summary, "artifact": artifact, "evaluation": None}
 
 
 def _nothing_new(summary: dict[str, Any]) -> bool:

@@ -27,14 +27,18 @@ def train_command(
 ) -> None:
     """Prepare the data and train, with no approval gates; prints the training result."""
     from llmfinetune_agent.cli.display import RunDisplay
-    from llmfinetune_agent.direct import prepare_direct, train_direct
+    from llmfinetune_agent.pipeline import prepare_direct, train_direct
+    from llmfinetune_agent.settings import Settings
 
     display = RunDisplay()
     with _user_errors(display):
         config, out = _load(config_file, output)
-        data = prepare_direct(config, out)
+        cache = Settings.from_env().models_cache_dir
+        data = prepare_direct(config, out, cache_dir=cache)
         display.say(f"data: {data['train_rows']} train / {data['eval_rows']} eval ({data['kind']})")
-        result = train_direct(config, out / "training", data, progress=display.on_event)
+        result = train_direct(
+            config, out / "training", data, progress=display.on_event, cache_dir=cache
+        )
     display.say(json.dumps(result, indent=2, default=str))
     raise typer.Exit(0 if result["status"] == "completed" else FAILED)
 
@@ -46,13 +50,17 @@ def evaluate_command(
 ) -> None:
     """Evaluate a model against the config's base model on its eval split; writes a report."""
     from llmfinetune_agent.cli.display import RunDisplay
-    from llmfinetune_agent.direct import evaluate_direct, prepare_direct
+    from llmfinetune_agent.pipeline import evaluate_direct, prepare_direct
+    from llmfinetune_agent.settings import Settings
 
     display = RunDisplay()
     with _user_errors(display):
         config, out = _load(config_file, output)
-        data = prepare_direct(config, out)
-        report = evaluate_direct(config, out, data, tuned=model, progress=display.on_event)
+        cache = Settings.from_env().models_cache_dir
+        data = prepare_direct(config, out, cache_dir=cache)
+        report = evaluate_direct(
+            config, out, data, tuned=model, progress=display.on_event, cache_dir=cache
+        )
     for name, value in report["tuned"].items():
         base = report["base"].get(name)
         base_text = f"{base:.4f}" if base is not None else "—"

@@ -46,13 +46,13 @@ def revised_estimate(
 def _model_size(config: Any) -> tuple[int | None, str, str]:
     """(parameters, device, note) of the edited config's model; unknown when it cannot be read
     without loading it (the run itself will say why)."""
-    from llmfinetune_agent.agents.common import models_cache
+    from llmfinetune_agent.settings import Settings
     from models import resolve_device
     from models.inspection import count_parameters
 
     try:
         return (
-            count_parameters(config.model, cache_dir=models_cache()),
+            count_parameters(config.model, cache_dir=Settings.from_env().models_cache_dir),
             resolve_device(config.model.device),
             "",
         )

@@ -15,7 +15,6 @@ from phases.diagnosis.results import (
     DiagnosisKind,
     Route,
     Severity,
-    patch_route,
 )
 
 __all__ = [
@@ -26,7 +25,6 @@ __all__ = [
     "Severity",
     "closes_turn",
     "diagnose_run",
-    "patch_route",
     "probe_generation",
     "read_json",
     "read_rows",

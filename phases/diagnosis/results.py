@@ -25,8 +25,6 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 # How the next iteration uses a fix: train again from the base model, train on from this
 # iteration's final checkpoint, or prepare the data again (and then train from the base).
 Route = Literal["retrain", "continue", "regenerate_data"]
-DATA_SECTIONS = ("data", "data_generation", "knowledge")
-TRAINING_SECTIONS = ("training", "model")
 
 
 class Diagnosis(BaseModel):
@@ -52,17 +50,6 @@ class Diagnosis(BaseModel):
         description=(
             "How the next iteration applies the patch: 'retrain' from the base model, "
             "'continue' from this iteration's final checkpoint, or 'regenerate_data'. None: "
-            "follows from the patched sections (see `patch_route`)."
+            "follows from the patched sections (the run's sections table)."
         ),
     )
-
-
-def patch_route(patch: dict[str, Any] | None) -> Route | None:
-    """The route a patch implies by the sections it touches (None when it needs no training):
-    data sections prepare the data again, training or model sections retrain from the base."""
-    sections = set(patch or {})
-    if sections & set(DATA_SECTIONS):
-        return "regenerate_data"
-    if sections & set(TRAINING_SECTIONS):
-        return "retrain"
-    return None

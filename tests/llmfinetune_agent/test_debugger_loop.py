@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from llmfinetune_agent.agents.fixes_agent import apply_fixes, apply_fixes_node
 from llmfinetune_agent.agents.gates import (
     DecisionError,
     _proposed_route,
-    apply_fixes,
     validate_decision,
     validate_gate_decision,
 )
@@ -26,8 +26,9 @@ from llmfinetune_agent.agents.improvement import (
     fixes_patch,
     usable_warm_start,
 )
-from llmfinetune_agent.agents.orchestrator import choose_next, orchestrator
+from llmfinetune_agent.agents.orchestrator import orchestrator
 from llmfinetune_agent.config import parse_run_config
+from llmfinetune_agent.routing import choose_next
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = {"train_path": "t", "eval_path": "e", "data_hash": "h", "eval_rows": 2}
@@ -69,6 +70,7 @@ def _state(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "run_dir": str(tmp_path),
         "config": config,
         "data": DATA,
+        "plan": {"total_steps": 10},
         "approved": {},
         "decisions": [],
         "log": [],
@@ -85,7 +87,7 @@ def test_a_missed_threshold_is_diagnosed_then_fixes_are_asked_for(tmp_path: Path
     state = _state(tmp_path)
     assert choose_next(state)[0] == "debugger"
     state["diagnoses"] = [DIVERGENCE, INFO]
-    node, reason = choose_next(state)
+    node, reason, _ = choose_next(state)
     assert node == "gate_fixes" and "1 fix" in reason
 
 
@@ -104,7 +106,9 @@ def test_approving_all_fixes_starts_iteration_two_and_retrains(tmp_path: Path) -
     assert record["iteration"] == 1 and record["fix"] == DIVERGENCE["patch"]
     assert [d["kind"] for d in record["diagnoses"]] == ["divergence", "too_few_examples"]
     assert record["decisions"][0]["gate"] == "approve_fixes"
-    assert choose_next({**state, **update})[0] == "trainer"
+    # The training settings changed: the cost is estimated again, then the model retrained.
+    assert update["plan"] is None and choose_next({**state, **update})[0] == "planner"
+    assert choose_next({**state, **update, "plan": {"total_steps": 10}})[0] == "trainer"
     assert json.loads((tmp_path / "config.json").read_text())["training"]["learning_rate"] == 0.001
     assert "divergence (error)" in (tmp_path / "iterations.md").read_text()
 
@@ -139,10 +143,10 @@ def _rejected(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 def test_a_rejection_always_reaches_the_fixes_gate(tmp_path: Path) -> None:
     assert choose_next(_rejected(tmp_path))[0] == "debugger"
     for diagnoses in ([], [INFO], [DIVERGENCE]):
-        node, reason = choose_next(_rejected(tmp_path, diagnoses=diagnoses))
+        node, reason, _ = choose_next(_rejected(tmp_path, diagnoses=diagnoses))
         assert node == "gate_fixes", reason
     # No iteration left: the reviewer still decides (a missed threshold alone would fail).
-    node, reason = choose_next(_rejected(tmp_path, diagnoses=[DIVERGENCE], iteration=3))
+    node, reason, _ = choose_next(_rejected(tmp_path, diagnoses=[DIVERGENCE], iteration=3))
     assert node == "gate_fixes" and "max_iterations (2) is used up" in reason
     disabled = _rejected(tmp_path)
     disabled["config"]["debugger"]["enabled"] = False
@@ -152,9 +156,10 @@ def test_a_rejection_always_reaches_the_fixes_gate(tmp_path: Path) -> None:
 def test_a_rejection_with_approve_fixes_off_applies_fixes_or_else_asks(tmp_path: Path) -> None:
     state = _rejected(tmp_path, diagnoses=[DIVERGENCE])
     state["config"]["hitl"]["approve_fixes"] = False
-    command = orchestrator(state)
-    assert command.goto == "trainer" and command.update["iteration"] == 2
-    (record,) = command.update["iterations"]
+    assert orchestrator(state).goto == "apply_fixes"
+    update = apply_fixes_node(state)
+    assert update["iteration"] == 2 and choose_next(_after(state, update)).node == "planner"
+    (record,) = update["iterations"]
     assert record["rejected"] and record["reviewer_comment"] == "ages are all 30"
     for diagnoses, iteration in (([INFO], 1), ([DIVERGENCE], 3)):
         state = _rejected(tmp_path, diagnoses=diagnoses, iteration=iteration)
@@ -188,9 +193,21 @@ def test_fixes_apply_themselves_when_approve_fixes_is_off(tmp_path: Path) -> Non
     state = _state(tmp_path, diagnoses=[DIVERGENCE])
     state["config"]["hitl"]["approve_fixes"] = False
     command = orchestrator(state)
-    assert command.goto == "trainer"
-    assert command.update["iteration"] == 2
-    assert [e["next"] for e in command.update["log"]] == ["__apply_fixes__", "trainer"]
+    assert (
+        command.goto == "apply_fixes"
+        and "approve_fixes is off" in command.update["log"][0]["reason"]
+    )
+    update = apply_fixes_node(state)
+    assert update["iteration"] == 2 and update["fix_request"] is None
+    assert choose_next(_after(state, update)).node == "planner"
+
+
+def _after(state: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """The state after a node's update (lists append, as their reducers do)."""
+    appended = {
+        k: [*state.get(k, []), *update[k]] for k in ("decisions", "iterations") if k in update
+    }
+    return {**state, **update, **appended}
 
 
 UNDERFITTING = {
@@ -235,9 +252,10 @@ def test_underfitting_continues_from_the_last_checkpoint(tmp_path: Path) -> None
         **update,
         "decisions": update["decisions"],
         "iterations": update["iterations"],
+        "plan": {"total_steps": 12},  # the longer schedule, planned again
     }
     assert usable_warm_start(after) == warm_start
-    node, reason = choose_next(after)
+    node, reason, _ = choose_next(after)
     assert node == "trainer" and "iteration 1's checkpoint at step 6" in reason
     assert "route 'continue'" in reason
     assert [it["route"] for it in all_iterations(after)] == [None, "continue"]
@@ -255,7 +273,7 @@ def test_a_learning_rate_fix_asked_to_continue_retrains_and_says_why(tmp_path: P
     assert decision["route"] == "retrain" and decision["asked_route"] == "continue"
     assert "training.learning_rate" in decision["route_reason"]
     assert update["warm_start"] is None and update["training"] is None
-    node, reason = choose_next({**state, **update})
+    node, reason, _ = choose_next({**state, **update, "plan": {"total_steps": 10}})
     assert node == "trainer" and "continuing is not possible" in reason
 
 

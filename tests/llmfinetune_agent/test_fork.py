@@ -92,7 +92,13 @@ def test_fork_at_the_evaluation_gate_with_a_patch(tmp_path: Path) -> None:
     assert child_train.stat().st_ino == parent_train.stat().st_ino
     after_fork = values["log"][len(parent_state["log"]) :]
     assert "forked from run" in after_fork[0]["reason"]
-    assert [e["next"] for e in after_fork[1:]] == ["trainer", "evaluator", "gate_evaluation"]
+    # the training patch makes the plan stale: it is estimated again before training
+    assert [e["next"] for e in after_fork[1:]] == [
+        "planner",
+        "trainer",
+        "evaluator",
+        "gate_evaluation",
+    ]
     # ...and the base model's evaluation came from the cache the parent filled.
     assert values["evaluation"]["base_from_cache"] is True
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from llmfinetune_agent.agents.orchestrator import choose_next, next_training_stop, orchestrator
+from llmfinetune_agent.agents.orchestrator import orchestrator
 from llmfinetune_agent.agents.run_input import start
 from llmfinetune_agent.config import ConfigError, parse_run_config
+from llmfinetune_agent.routing import choose_next, next_training_stop
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,16 +20,20 @@ def _state(**overrides: Any) -> dict[str, Any]:
         {"data": {"train": "d.jsonl"}, "hitl": {"training_checkpoints": [0.5]}}
     ).model_dump(mode="json")
     state = {"config": config, "approved": {}, "decisions": [], "log": [], "outcome": "running"}
+    if "data" in overrides:
+        state["plan"] = PLAN  # planned once the data is prepared (see the typical path)
     state.update(overrides)
     return state
 
 
 DATA = {"train_path": "t", "eval_path": "e", "data_hash": "h", "eval_rows": 2}
+PLAN = {"total_steps": 10}
 ALL_DATA_GATES = {"approve_plan": True, "approve_data": True}
 
 
 def test_typical_path_in_order() -> None:
     assert choose_next(_state())[0] == "data_generator"
+    assert choose_next(_state(data=DATA, plan=None))[0] == "planner"
     assert choose_next(_state(data=DATA))[0] == "gate_plan"
     assert choose_next(_state(data=DATA, approved={"approve_plan": True}))[0] == "gate_data"
     assert choose_next(_state(data=DATA, approved=ALL_DATA_GATES))[0] == "trainer"
@@ -87,10 +92,12 @@ def test_divergence_with_a_checkpoint_is_evaluated_then_diagnosed_without_the_ga
     diverged = {"status": "diverged", "diverged_at_step": 3, "checkpoint_path": "c/checkpoint-2"}
     approved = {**ALL_DATA_GATES, "training_checkpoint@0.5": True}
     state = _state(data=DATA, approved=approved, training=diverged)
-    node, reason = choose_next(state)
+    node, reason, _ = choose_next(state)
     assert node == "evaluator" and "step 3" in reason and "last checkpoint" in reason
     state["evaluation"] = {"passed": False, "tuned": {"rougeL": 0.0, "perplexity": None}}
-    node, reason = choose_next(state)  # never the evaluation gate: a diverged run is not accepted
+    node, reason, _ = choose_next(
+        state
+    )  # never the evaluation gate: a diverged run is not accepted
     assert node == "debugger" and "step 3" in reason
 
 
@@ -122,7 +129,7 @@ def test_the_entry_node_builds_the_initial_state_from_a_run_config(
     train = str((REPO / "configs" / config["data"]["train"]).resolve())
     thread = {"configurable": {"thread_id": "thread-1"}}
     for graph_input in (config, {"config": config}):
-        state = start(graph_input, thread)
+        state = start(graph_input, thread, None)
         assert state["run_id"] == "thread-1" and state["iteration"] == 1
         run_dir = _isolated_home / "runs" / "thread-1"
         assert state["run_dir"] == str(run_dir)
@@ -130,12 +137,12 @@ def test_the_entry_node_builds_the_initial_state_from_a_run_config(
         assert state["config"]["data"]["train"] == train
         assert state["data"] is None and state["training"] is None
     assert state.get("model", "absent") == "absent"  # `{"config": ...}` brings no sections
-    assert start(config, thread)["model"] is None  # a plain config's sections are emptied
-    elsewhere = start({"config": config, "config_dir": "configs/data"}, thread)
+    assert start(config, thread, None)["model"] is None  # a plain config's sections are emptied
+    elsewhere = start({"config": config, "config_dir": "configs/data"}, thread, None)
     assert elsewhere["config"]["data"]["train"] == str(
         REPO / "configs/data/data/quickstart/train.jsonl"
     )
     service_state = {"run_id": "r1", "run_dir": "/somewhere", "config": config}
-    assert start(service_state, thread) == {}
+    assert start(service_state, thread, None) == {}
     with pytest.raises(ConfigError, match="training.learning_rate"):
-        start({**config, "training": {**config["training"], "learning_rate": -1}}, thread)
+        start({**config, "training": {**config["training"], "learning_rate": -1}}, thread, None)

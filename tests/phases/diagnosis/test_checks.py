@@ -3,7 +3,7 @@
 from typing import Any
 
 from llmfinetune_agent.config import apply_patch, parse_run_config
-from phases.diagnosis import diagnose_run, patch_route
+from phases.diagnosis import diagnose_run
 
 CONFIG = parse_run_config({"data": {"train": "t.jsonl"}, "training": {"learning_rate": 2e-4}})
 
@@ -37,17 +37,6 @@ def test_oscillating_loss_is_lr_too_high_and_flat_loss_is_underfitting() -> None
     # Still learning, only too slowly: the next iteration trains on from this one's end.
     assert flat["underfitting"].route == "continue"
     assert found["lr_too_high"].route is None  # follows from its patch: a training section
-
-
-def test_a_patch_implies_its_route_by_the_sections_it_touches() -> None:
-    assert patch_route({"training": {"learning_rate": 1e-4}}) == "retrain"
-    assert patch_route({"model": {"name_or_path": "m"}}) == "retrain"
-    assert patch_route({"training": {"epochs": 2}, "data": {"deduplicate": True}}) == (
-        "regenerate_data"
-    )
-    assert patch_route({"knowledge": {"enabled": True}}) == "regenerate_data"
-    assert patch_route({"evaluation": {"max_new_tokens": 64}}) is None
-    assert patch_route(None) is None
 
 
 def test_healthy_curve_raises_nothing() -> None:

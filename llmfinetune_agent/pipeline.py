@@ -11,17 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from llmfinetune_agent.config import RunConfig
-from llmfinetune_agent.settings import Settings
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
 
-def prepare_direct(config: RunConfig, out: Path, *, sample_size: int = 3) -> dict[str, Any]:
-    """Validate and split the data with the base model's tokenizer into `out/data`."""
+def prepare_direct(
+    config: RunConfig, out: Path, *, cache_dir: Path, sample_size: int = 3
+) -> dict[str, Any]:
+    """Validate and split the data with the base model's tokenizer into `out/data`; models
+    resolve through `cache_dir` (the service's model cache)."""
     from models import load_tokenizer
     from phases.data import prepare_data, tokenizer_token_counter
 
-    tokenizer = load_tokenizer(config.model, cache_dir=_cache())
+    tokenizer = load_tokenizer(config.model, cache_dir=cache_dir)
     prepared = prepare_data(
         config.data, count_tokens=tokenizer_token_counter(tokenizer), output_dir=out / "data"
     )
@@ -55,9 +57,12 @@ def train_direct(
     stop_at_fraction: float | None = None,
     progress: EventSink | None = None,
     continue_from: Path | None = None,
+    cache_dir: Path,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Train into `out` (to the end, or to a fraction), resuming from a checkpoint there, or,
-    when `out` has none, from `continue_from` (an earlier run's checkpoint, same model/data)."""
+    when `out` has none, from `continue_from` (an earlier run's checkpoint, same model/data).
+    Training stops at the next step once `should_stop()` is True (a cancel)."""
     from phases.training import train
 
     result = train(
@@ -69,8 +74,9 @@ def train_direct(
         max_length=config.data.max_length,
         stop_at_fraction=stop_at_fraction,
         progress=(lambda p: progress("training_progress", p.to_dict())) if progress else None,
-        cache_dir=_cache(),
+        cache_dir=cache_dir,
         continue_from=continue_from,
+        should_stop=should_stop,
     )
     return result.to_dict()
 
@@ -83,6 +89,7 @@ def evaluate_direct(
     tuned: str,
     log_history: Path | None = None,
     progress: EventSink | None = None,
+    cache_dir: Path,
 ) -> dict[str, Any]:
     """Base vs `tuned` on the eval split; the report goes to `out/evaluation`."""
     from phases.evaluation import compare_models
@@ -93,29 +100,10 @@ def evaluate_direct(
         tuned=tuned,
         eval_path=Path(data["eval_path"]),
         output_dir=out / "evaluation",
-        cache_dir=_cache(),
+        cache_dir=cache_dir,
         log_history_path=log_history,
         progress=(lambda d, t: progress("evaluation_progress", {"done": d, "total": t}))
         if progress
         else None,
     )
-    return evaluation_summary(report)
-
-
-def evaluation_summary(report: Any) -> dict[str, Any]:
-    """The small, JSON-ready part of an evaluation report that state and the API carry."""
-    return {
-        "base": report.base.metrics if report.base else {},
-        "tuned": report.tuned.metrics,
-        "deltas": report.deltas,
-        "thresholds": {k: v.model_dump(mode="json") for k, v in report.thresholds.items()},
-        "passed": report.passed,
-        "base_from_cache": report.base_from_cache,
-        "report_path": report.files.get("markdown"),
-        "files": report.files,
-        "notes": report.notes,
-    }
-
-
-def _cache() -> Path:
-    return Settings.from_env().models_cache_dir
+    return report.summary()

@@ -1,4 +1,6 @@
-"""What every agent node shares: the typed config from state, progress events, cache paths."""
+"""What every agent node shares: the typed config from state, progress events, run paths.
+
+Settings and stores come from the runtime context (`llmfinetune_agent.context`), not here."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from typing import Any
 from langgraph.config import get_stream_writer
 
 from llmfinetune_agent.config import RunConfig
-from llmfinetune_agent.settings import Settings
 from llmfinetune_agent.state import RunState
 
 
@@ -24,11 +25,6 @@ def emit(kind: str, **payload: Any) -> None:
     except RuntimeError:  # called outside a graph run (e.g. a phase used from a notebook)
         return
     writer({"kind": kind, **payload})
-
-
-def models_cache() -> Path:
-    """Where resolved models (built-in, GGUF imports) and base-evaluation results are cached."""
-    return Settings.from_env().models_cache_dir
 
 
 def run_path(state: RunState, *parts: str) -> Path:

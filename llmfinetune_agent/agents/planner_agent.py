@@ -1,0 +1,31 @@
+"""The planner: estimates what training will cost (steps, time, memory) from the prepared
+data and the model's size, for the plan gate. Its own step, so an edit that makes the plan
+stale (another model, other training settings) is planned again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from llmfinetune_agent.agents.node_io import emit, run_config
+from llmfinetune_agent.context import RunContext, run_context
+from llmfinetune_agent.state import RunState
+
+
+def planner(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Graph node: the training estimate shown at the plan gate."""
+    from models import resolve_device
+    from models.inspection import count_parameters
+    from phases.training import estimate_training
+
+    config, data = run_config(state), state["data"]
+    plan = estimate_training(
+        config.training,
+        num_examples=data["train_rows"],
+        mean_tokens=data["report"]["token_stats"].get("mean", 0.0),
+        num_parameters=count_parameters(config.model, cache_dir=run_context(runtime).models_cache),
+        device=resolve_device(config.model.device),
+    )
+    emit("plan", **plan)
+    return {"plan": plan}

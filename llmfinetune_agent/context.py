@@ -1,0 +1,62 @@
+"""The run's runtime context: what nodes need from the service that runs them.
+
+The service passes one `RunContext` with every graph execution
+(`graph.stream(..., context=RunContext(...))`); nodes take `runtime: Runtime[RunContext]` and
+read settings, the run store and the cancel flag from it — never from the environment, so a
+service built with other settings (another database, another home) is the one its nodes use.
+LangGraph Studio runs the module-level graph with no context: `run_context` then builds one
+from the environment, the one place that does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llmfinetune_agent.settings import Settings
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
+
+    from llmfinetune_agent.run_store import RunStore
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass
+class RunContext:
+    """Settings, stores and signals of the service executing a run."""
+
+    settings: Settings
+    """The service's settings: home, runs and model-cache folders, database."""
+    should_stop: Callable[[], bool] = field(default=_never)
+    """True once a cancel was requested: a training node stops at its next step."""
+    store_: RunStore | None = None
+    """The service's run store (built from `settings` when not given)."""
+
+    @cached_property
+    def store(self) -> RunStore:
+        """The run store (registry, events) of the service's database."""
+        if self.store_ is not None:
+            return self.store_
+        from llmfinetune_agent.run_store import RunStore
+
+        return RunStore(self.settings.database_url, lease_seconds=self.settings.lease_seconds)
+
+    @property
+    def models_cache(self) -> Path:
+        """Where resolved models and base-evaluation results are cached."""
+        return self.settings.models_cache_dir
+
+
+def run_context(runtime: Runtime[RunContext] | None) -> RunContext:
+    """The context a node runs with; Studio (no context given) gets the environment's."""
+    context = getattr(runtime, "context", None)
+    if isinstance(context, RunContext):
+        return context
+    return RunContext(settings=Settings.from_env())

@@ -11,9 +11,9 @@ from models.paths import default_cache_dir, default_home
 
 if TYPE_CHECKING:
     from models.builtin import build_tiny_llama
+    from models.errors import ModelLoadError
     from models.gguf_import import import_gguf
     from models.loading import (
-        ModelLoadError,
         load_model,
         load_model_and_tokenizer,
         load_tokenizer,
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
-    "ModelLoadError": "models.loading",
+    "ModelLoadError": "models.errors",
     "load_model": "models.loading",
     "load_model_and_tokenizer": "models.loading",
     "load_tokenizer": "models.loading",

@@ -7,7 +7,7 @@ writes a plain directory that every other part of the project loads like any mod
 
 from pathlib import Path
 
-from models.loading import ModelLoadError
+from models.errors import ModelLoadError
 
 _QUANTIZATION_ATTRIBUTES = ("is_quantized", "quantization_method", "hf_quantizer")
 

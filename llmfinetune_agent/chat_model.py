@@ -23,6 +23,13 @@ from pydantic import Field, PrivateAttr
 
 from llmfinetune_agent.config import RunConfig
 from models.config import ModelConfig
+from models.generation import (
+    context_window,
+    encode_prompt,
+    generate_completions,
+    has_chat_template,
+    render_chat,
+)
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "user"}
 
@@ -75,8 +82,8 @@ class LocalChatModel(BaseChatModel):
         """The conversation as the model sees it, ending where the assistant's reply starts."""
         _, tokenizer = self._model()
         turns = [_as_dict(m) for m in messages]
-        if tokenizer.chat_template:
-            return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        if has_chat_template(tokenizer):
+            return render_chat(tokenizer, turns)
         return "".join(f"{t['role']}: {t['content']}\n" for t in turns) + "assistant:"
 
     def generate_texts(
@@ -88,48 +95,36 @@ class LocalChatModel(BaseChatModel):
         max_new_tokens: int | None = None,
     ) -> list[str]:
         """Sampled replies, one per conversation."""
-        prompts = [self.render_prompt(c) for c in conversations]
-        texts: list[str] = []
-        for start in range(0, len(prompts), self.batch_size):
-            batch = prompts[start : start + self.batch_size]
-            texts += self._sample(batch, temperature or self.temperature, max_new_tokens)
-        return [_cut_at_stop(t, stop) for t in texts]
-
-    def _sample(self, prompts: list[str], temperature: float, max_new: int | None) -> list[str]:
-        import torch
-
         model, tokenizer = self._model()
-        max_new = max_new or self.max_new_tokens
-        room = getattr(model.config, "max_position_embeddings", 2048) - max_new
-        tokenizer.truncation_side = "left"  # keep the end of a long prompt: the request
-        encoded = tokenizer(
+        max_new = max_new_tokens or self.max_new_tokens
+        room = max((context_window(model) or 2048) - max_new, 16)
+        templated = has_chat_template(tokenizer)
+        prompts = [
+            encode_prompt(tokenizer, self.render_prompt(c), templated=templated, max_length=room)
+            for c in conversations
+        ]
+        completions = generate_completions(
+            model,
+            tokenizer,
             prompts,
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=max(room, 16),
-            add_special_tokens=not tokenizer.chat_template,
-        ).to(model.device)
-        with torch.no_grad():
-            output = model.generate(
-                **encoded,
-                do_sample=True,
-                temperature=temperature,
-                top_p=self.top_p,
-                max_new_tokens=max_new,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        new_tokens = output[:, encoded["input_ids"].shape[1] :]
-        return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+            max_new_tokens=max_new,
+            batch_size=self.batch_size,
+            do_sample=True,
+            temperature=temperature or self.temperature,
+            top_p=self.top_p,
+        )
+        return [_cut_at_stop(c.text.strip(), stop) for c in completions]
 
     def _model(self) -> tuple[Any, Any]:
         if self._loaded is None:
             from models import load_model_and_tokenizer
 
             cache = Path(self.cache_dir) if self.cache_dir else None
-            self._loaded = load_model_and_tokenizer(
+            model, tokenizer = load_model_and_tokenizer(
                 self.local_model, cache_dir=cache, for_generation=True
             )
+            tokenizer.truncation_side = "left"  # keep the end of a long prompt: the request
+            self._loaded = (model, tokenizer)
         return self._loaded
 
 

@@ -1,0 +1,173 @@
+"""Turning prompts into completions with a loaded causal LM and its tokenizer.
+
+The evaluator, the agents' chat model and the API's generate endpoint all call this:
+
+    ids = [encode_prompt(tokenizer, render_chat(tokenizer, messages), templated=True)]
+    [completion] = generate_completions(model, tokenizer, ids, max_new_tokens=32)
+    completion.text  # the new tokens only, cut at the first end token
+
+Prompts are left-padded into batches (so every row ends where generation starts), so a
+prompt's greedy completion is the same alone or in a batch. torch is imported on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Progress = Callable[[int, int], None]
+"""Called after each batch with (prompts done, prompts in all)."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What the model wrote after one prompt."""
+
+    text: str
+    """The new tokens before the first end token, decoded without special tokens."""
+    ids: list[int]
+    """Those tokens' ids (the end token and any padding left out)."""
+    ended: bool
+    """Whether the model wrote an end token (False: it ran to `max_new_tokens`)."""
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    """Whether the tokenizer can render a conversation (it has a chat template)."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def render_chat(
+    tokenizer: Any, messages: list[dict[str, str]], *, add_generation_prompt: bool = True
+) -> str:
+    """The conversation rendered with the chat template, by default ending where the
+    assistant's reply starts."""
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
+
+
+def encode_prompt(
+    tokenizer: Any, text: str, *, templated: bool, max_length: int | None = None
+) -> list[int]:
+    """Token ids of a prompt; `max_length` cuts it on the tokenizer's truncation side.
+
+    A rendered chat template already holds the special tokens (BOS) it wants, so only plain
+    text gets the tokenizer's own — as `apply_chat_template(tokenize=True)` and TRL do.
+    """
+    encoded = tokenizer(
+        text,
+        add_special_tokens=not templated,
+        truncation=max_length is not None,
+        max_length=max_length,
+    )
+    return list(encoded["input_ids"])
+
+
+def context_window(model: Any) -> int | None:
+    """How many tokens (prompt plus completion) the model can attend to, if it says."""
+    return getattr(model.config, "max_position_embeddings", None)
+
+
+def pad_id(tokenizer: Any) -> int:
+    """The id to pad with: the tokenizer's pad token, else its eos."""
+    pad = tokenizer.pad_token_id
+    return pad if pad is not None else tokenizer.eos_token_id
+
+
+def eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Every id that ends a completion: the model's configured eos ids and the tokenizer's."""
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(tokenizer.eos_token_id)
+    return {i for i in ids if i is not None}
+
+
+def _sampling(
+    do_sample: bool,
+    *,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+) -> dict[str, Any]:
+    """`generate` arguments for greedy or sampled decoding; an unset knob keeps the model's
+    own default."""
+    if not do_sample:  # silence "temperature is set but do_sample=False" from the model's config
+        return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    knobs = {"temperature": temperature, "top_p": top_p, "top_k": top_k}
+    return {"do_sample": True, **{name: v for name, v in knobs.items() if v is not None}}
+
+
+def generate_completions(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[list[int]],
+    *,
+    max_new_tokens: int,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> list[Completion]:
+    """The model's completion of each prompt (token ids), generated `batch_size` at a time.
+
+    Greedy unless `do_sample`; `seed` seeds torch first, for reproducible sampling.
+    """
+    import torch
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    sampling = _sampling(do_sample, temperature=temperature, top_p=top_p, top_k=top_k)
+    completions: list[Completion] = []
+    for start in range(0, len(prompts), batch_size):
+        batch = prompts[start : start + batch_size]
+        completions += _generate_batch(model, tokenizer, batch, max_new_tokens, sampling)
+        if progress:
+            progress(len(completions), len(prompts))
+    return completions
+
+
+def _generate_batch(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[list[int]],
+    max_new_tokens: int,
+    sampling: dict[str, Any],
+) -> list[Completion]:
+    import torch
+
+    pad, ends = pad_id(tokenizer), eos_ids(model, tokenizer)
+    input_ids, attention_mask = _left_padded(prompts, pad)
+    with torch.no_grad():
+        output = model.generate(
+            input_ids=input_ids.to(model.device),
+            attention_mask=attention_mask.to(model.device),
+            max_new_tokens=max_new_tokens,
+            pad_token_id=pad,
+            eos_token_id=sorted(ends),
+            **sampling,
+        )
+    return [_completion(tokenizer, row, ends) for row in output[:, input_ids.shape[1] :].tolist()]
+
+
+def _left_padded(sequences: list[list[int]], pad: int):
+    import torch
+
+    width = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, width - len(ids) :] = 1
+    return input_ids, attention_mask
+
+
+def _completion(tokenizer: Any, new_ids: list[int], ends: set[int]) -> Completion:
+    # A row that ended early is padded up to the batch's longest; cut at its first end token.
+    stop = next((i for i, token in enumerate(new_ids) if token in ends), None)
+    ids = new_ids if stop is None else new_ids[:stop]
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    return Completion(text=text, ids=ids, ended=stop is not None)

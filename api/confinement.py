@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llmfinetune_agent.config import ConfigIssue, RunConfig, resolve_paths
+from llmfinetune_agent.sections import local_paths
 from llmfinetune_agent.settings import Settings
 
 ROOTS_ENV = "FINETUNE_AGENT_DATA_ROOTS"
@@ -98,13 +99,9 @@ def _all_exist(config: RunConfig, settings: Settings) -> bool:
 
 
 def _local_paths(config: RunConfig, settings: Settings) -> Iterator[tuple[str, str, list[Path]]]:
+    """Every local path the config names (the sections table's path fields), with the roots
+    it may lie under: a model may also come from an earlier run or the model cache."""
     roots = list(settings.data_roots)
-    yield "data.train", config.data.train, roots
-    if config.data.eval is not None:
-        yield "data.eval", config.data.eval, roots
-    for i, source in enumerate(config.knowledge.sources):
-        yield f"knowledge.sources.{i}", source, roots
-    name = config.model.name_or_path
-    if name.startswith((".", "/")) or name.endswith(".gguf"):
-        # A model may also come from an earlier run or the model cache.
-        yield "model.name_or_path", name, [*roots, settings.runs_dir, settings.models_cache_dir]
+    runs = [*roots, settings.runs_dir, settings.models_cache_dir]
+    for where, value, path_field in local_paths(config.model_dump(mode="json")):
+        yield where, value, runs if path_field.from_runs else roots

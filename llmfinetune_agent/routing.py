@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
-from llmfinetune_agent.agents.improvement import fix_decision, fixable, usable_warm_start
+from llmfinetune_agent.improvement import fix_decision, fixable, usable_warm_start
 from llmfinetune_agent.state import Outcome, RunState
 
 END = "__end__"

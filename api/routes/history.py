@@ -13,10 +13,9 @@ from api.deps import PoolDep, ServiceDep, SettingsDep
 from api.schemas import RunAccepted
 from llmfinetune_agent.config import RunConfig, apply_patch
 from llmfinetune_agent.fork import fork_run, run_history
+from llmfinetune_agent.sections import SECTIONS
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["history"])
-
-PATH_SECTIONS = ("data", "knowledge", "model")  # sections whose patches can name files
 
 
 class CheckpointPublic(BaseModel):
@@ -104,7 +103,7 @@ def fork(
 ) -> RunAccepted:
     """A new run (linked to this one) continuing from the checkpoint with the patch; it is
     queued for a worker. The parent run is not changed."""
-    if body.patch and set(body.patch) & set(PATH_SECTIONS):
+    if body.patch and any(SECTIONS[name].paths for name in body.patch if name in SECTIONS):
         parent = RunConfig.model_validate(service.require(run_id).config)
         check_paths(apply_patch(parent, body.patch), settings)
     child = fork_run(service, run_id, checkpoint_id=body.checkpoint_id, patch=body.patch)

@@ -20,11 +20,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from llmfinetune_agent.agents.improvement import write_iterations_report
 from llmfinetune_agent.agents.node_io import emit, run_config
 from llmfinetune_agent.artifacts import current_artifact
 from llmfinetune_agent.config import RunConfig
 from llmfinetune_agent.context import RunContext, run_context
+from llmfinetune_agent.improvement import write_iterations_report
 from llmfinetune_agent.state import RunState
 from phases.evaluation.errors import EvaluationError
 

@@ -166,7 +166,7 @@ def _usage_section(state: RunState) -> list[str]:
 
 def _iterations_section(state: RunState) -> list[str]:
     """The improvement loop's iteration table, when the debugger's fixes made more than one."""
-    from llmfinetune_agent.agents.improvement import all_iterations, iterations_table
+    from llmfinetune_agent.improvement import all_iterations, iterations_table
 
     iterations = all_iterations(state)
     if len(iterations) < 2:

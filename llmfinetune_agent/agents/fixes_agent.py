@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmfinetune_agent.agents.improvement import (
+from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
+from llmfinetune_agent.improvement import (
     PER_ITERATION_GATES,
     FixSelectionError,
     choose_route,
@@ -22,7 +23,6 @@ from llmfinetune_agent.agents.improvement import (
     requested_route,
     write_iterations_report,
 )
-from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
 from llmfinetune_agent.sections import reset_approvals, stale_results
 from llmfinetune_agent.state import RunState
 

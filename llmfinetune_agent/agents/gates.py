@@ -11,7 +11,8 @@ from typing import Any
 from langgraph.types import interrupt
 
 from llmfinetune_agent.agents.fixes_agent import apply_edit
-from llmfinetune_agent.agents.improvement import (
+from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch
+from llmfinetune_agent.improvement import (
     ASKABLE_ROUTES,
     FixSelectionError,
     choose_route,
@@ -21,7 +22,6 @@ from llmfinetune_agent.agents.improvement import (
     requested_route,
     reviewer_rejection,
 )
-from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch
 from llmfinetune_agent.routing import checkpoint_key
 from llmfinetune_agent.state import RunState
 

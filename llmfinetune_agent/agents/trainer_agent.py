@@ -17,10 +17,10 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from llmfinetune_agent.agents.improvement import usable_warm_start
 from llmfinetune_agent.agents.node_io import emit, run_config, run_path
 from llmfinetune_agent.artifacts import trained_artifact
 from llmfinetune_agent.context import RunContext, run_context
+from llmfinetune_agent.improvement import usable_warm_start
 from llmfinetune_agent.pipeline import train_direct
 from llmfinetune_agent.routing import checkpoint_key, next_training_stop
 from llmfinetune_agent.sections import trained_inputs

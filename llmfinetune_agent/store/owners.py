@@ -8,10 +8,18 @@ import secrets
 import socket
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from llmfinetune_agent.run_store import RunStore
+
+class LeasedStore(Protocol):
+    """What a heartbeat needs of the run store (a protocol: `run_store` imports this module)."""
+
+    lease_seconds: int
+
+    def renew_lease(self, *, run_id: str, owner: str) -> bool:
+        """Extend the owner's claim on the run; False when it has lost it."""
+        ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +68,7 @@ class Heartbeat:
     """
 
     def __init__(
-        self, store: RunStore, *, run_id: str, owner: str, interval: float | None = None
+        self, store: LeasedStore, *, run_id: str, owner: str, interval: float | None = None
     ) -> None:
         self.store = store
         self.run_id = run_id

@@ -20,14 +20,14 @@ from llmfinetune_agent.agents.gates import (
     validate_decision,
     validate_gate_decision,
 )
-from llmfinetune_agent.agents.improvement import (
+from llmfinetune_agent.agents.orchestrator import orchestrator
+from llmfinetune_agent.config import parse_run_config
+from llmfinetune_agent.improvement import (
     FixSelectionError,
     all_iterations,
     fixes_patch,
     usable_warm_start,
 )
-from llmfinetune_agent.agents.orchestrator import orchestrator
-from llmfinetune_agent.config import parse_run_config
 from llmfinetune_agent.routing import choose_next
 
 REPO = Path(__file__).resolve().parents[2]

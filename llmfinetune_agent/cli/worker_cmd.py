@@ -6,6 +6,7 @@ store is their queue (see llmfinetune_agent/execution/workers.py).
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
@@ -18,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 def worker(
-    concurrency: int = typer.Option(
+    concurrency: int | None = typer.Option(
         None,
         "--concurrency",
         min=1,
@@ -31,6 +32,8 @@ def worker(
     """Execute queued runs (and runs a crash left behind) in the foreground until stopped."""
     from llmfinetune_agent.execution import RunWorkerPool, open_service
 
+    # The pool says which run it takes and how each execution ended (docker compose logs).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

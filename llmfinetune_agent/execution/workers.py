@@ -108,11 +108,13 @@ class RunWorkerPool:
                 if decision is None:  # nothing to continue with: wait for a human again
                     self._wait_again(run_id, pending[0])
                     return
-                service.resume(run_id, decision=decision, interrupt_id=pending[0]["id"])
+                how = "resumed with the accepted decision"
+                record = service.resume(run_id, decision=decision, interrupt_id=pending[0]["id"])
             elif not service.state_values(run_id):
-                service.start(run_id)
+                how, record = "started", service.start(run_id)
             else:
-                service.resume(run_id)  # after a crash
+                how, record = "resumed after a crash", service.resume(run_id)
+            logger.info("Run %s %s, now %s", run_id, how, record.status)
         except RunError as exc:  # another worker won the claim, or the run moved on
             logger.info("Run %s not executed here: %s", run_id, exc)
             self._backoff(run_id)

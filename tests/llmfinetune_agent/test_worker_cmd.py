@@ -71,3 +71,5 @@ def test_the_worker_executes_submitted_runs_and_stops_on_sigterm() -> None:
         _, stderr = worker.communicate(timeout=60)
     assert worker.returncode == 0, stderr
     assert "executing queued runs, 1 at a time" in stderr and "worker stopped" in stderr
+    assert f"Run {run.id} started, now awaiting_approval" in stderr
+    assert f"Run {run.id} resumed with the accepted decision, now completed" in stderr

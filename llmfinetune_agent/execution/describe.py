@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmfinetune_agent.agents.improvement import all_iterations
 from llmfinetune_agent.execution.run_log import NODE_STARTED
 from llmfinetune_agent.execution.service import RunService, interrupts_of, thread
+from llmfinetune_agent.improvement import all_iterations
 from llmfinetune_agent.run_store import RunRecord
 
 TRAINING_SUMMARY_KEYS = (

@@ -39,42 +39,27 @@ def probe_generation(
     """Generate greedily for up to `limit` eval prompts; report per sample `new_tokens`,
     `hit_limit` (ran to max_new_tokens without an end token) and `text`, and the `template`
     check for the tokenizer in use and (with `base_model`) the base model's own template."""
-    import torch
-
     from models import load_model_and_tokenizer, load_tokenizer
+    from models.generation import generate_completions
     from phases.evaluation.eval_data import load_eval_examples
     from phases.evaluation.generation import prompt_ids
 
     lm, tokenizer = load_model_and_tokenizer(model, cache_dir=cache_dir, for_generation=True)
     examples = [e for e in load_eval_examples(Path(eval_path), limit) if e.kind != "text"]
-    configured = getattr(lm.generation_config, "eos_token_id", None)
-    eos = set(configured if isinstance(configured, list) else [configured])
-    eos = sorted({i for i in (*eos, tokenizer.eos_token_id) if i is not None})
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-    samples = []
-    for example in examples:
-        ids = torch.tensor([prompt_ids(tokenizer, example)], device=lm.device)
-        with torch.no_grad():
-            out = lm.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                eos_token_id=eos,
-                pad_token_id=pad,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-            )
-        new = out[0, ids.shape[1] :].tolist()
-        stop = next((i for i, token in enumerate(new) if token in eos), None)
-        samples.append(
-            {
-                "new_tokens": len(new) if stop is None else stop,
-                "hit_limit": stop is None and len(new) >= max_new_tokens,
-                "text": tokenizer.decode(new[:stop], skip_special_tokens=True),
-            }
-        )
+    completions = generate_completions(
+        lm,
+        tokenizer,
+        [prompt_ids(tokenizer, example) for example in examples],
+        max_new_tokens=max_new_tokens,
+    )
+    samples = [
+        {
+            "new_tokens": len(c.ids),
+            "hit_limit": not c.ended and len(c.ids) >= max_new_tokens,
+            "text": c.text,
+        }
+        for c in completions
+    ]
     own = None
     if base_model is not None:
         plain = (

@@ -5,6 +5,8 @@ ends `cancelled`, and a fork of it resumes training from that checkpoint's step.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -75,17 +77,25 @@ def cancel_while_training(service: RunService, run_id: str, thread: Any) -> dict
     return service.state_values(run_id)
 
 
-def test_cancel_a_queued_or_waiting_run_at_once_and_refuse_an_ended_or_unknown_one() -> None:
+def test_cancel_ends_an_unexecuted_run_at_once_and_refuses_an_ended_or_unknown_one() -> None:
+    """Queued, waiting at a gate, or `running` with its executor gone: cancelled at once."""
     with open_service() as service:
         queued = service.create_run(run_config(max_steps=4))
         waiting = service.create_run(run_config(max_steps=4, hitl={"approve_plan": True}))
         assert service.start(waiting.id).status == "awaiting_approval"
+        # `running`, but its executor was killed: nobody would ever see a stop request.
+        interrupted = service.create_run(run_config(max_steps=4))
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        owner = f"{socket.gethostname()}:{dead.pid}:killed"
+        assert service.store.claim_run(run_id=interrupted.id, owner=owner)
 
-    for run in (queued, waiting):
+    runs = (queued, waiting, interrupted)
+    for run in runs:
         result = cli("cancel", run.id)
         assert (result.exit_code, result.output.strip()) == (OK, f"run {run.id} cancelled")
     with open_service() as service:
-        for run in (queued, waiting):
+        for run in runs:
             record = service.require(run.id)
             assert (record.status, record.error) == ("cancelled", "cancelled on request")
             assert record.pending_interrupt is None

@@ -18,13 +18,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # torch's CPU wheel first: a bare requirement would pull a multi-GB CUDA build.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
-COPY pyproject.toml README.md langgraph.json ./
+COPY pyproject.toml README.md langgraph.json constraints.txt ./
 COPY llmfinetune_agent ./llmfinetune_agent
 COPY phases ./phases
 COPY models ./models
 COPY api ./api
 COPY configs ./configs
-RUN pip install ".[bertscore]"
+# The lock file's exact versions, as CI installs them (torch==2.13.0 there matches the +cpu build).
+RUN pip install -c constraints.txt ".[bertscore]"
 
 RUN useradd --create-home finetune && mkdir -p "$FINETUNE_AGENT_HOME/data" \
     && chown -R finetune "$FINETUNE_AGENT_HOME"

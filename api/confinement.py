@@ -34,6 +34,7 @@ def inside(path: Path, roots: list[Path]) -> bool:
 
 def confine_config(config: RunConfig, settings: Settings) -> RunConfig:
     """The config with absolute paths, or `PathNotAllowed` naming each offending field."""
+    _refuse_nul_bytes(config)
     roots = settings.data_roots
     candidates = [resolve_paths(config, root) for root in roots]
     chosen = next((c for c in candidates if _all_exist(c, settings)), candidates[0])
@@ -48,6 +49,7 @@ def check_paths(
 
     `tried` maps a field given as a relative path to where it was looked for (the message).
     """
+    _refuse_nul_bytes(config)
     roots_text = ", ".join(map(str, settings.data_roots))
     tried = tried or {}
     issues = []
@@ -63,6 +65,18 @@ def check_paths(
             )
         elif not path.exists():
             issues.append(_missing(field, value, tried.get(field)))
+    if issues:
+        raise PathNotAllowed(issues)
+
+
+def _refuse_nul_bytes(config: RunConfig) -> None:
+    """`PathNotAllowed` for a path holding a NUL byte: no file has such a name, and the
+    operating system refuses to look one up."""
+    issues = [
+        ConfigIssue(where, "the path contains a NUL byte (\\x00)", "remove it from the path")
+        for where, value, _ in local_paths(config.model_dump(mode="json"))
+        if "\x00" in value
+    ]
     if issues:
         raise PathNotAllowed(issues)
 

@@ -1,8 +1,9 @@
 """Artifacts: what training (and, later, post-training) produces, as small records in state.
 
 An artifact is `{kind, path, parent, iteration, step}`: `kind` says how to load, evaluate and
-export it (`adapter`: a PEFT adapter over `parent`; `model`: full weights; `prompt`,
-`quantized`, `gguf`: for the stages that make them), `parent` is what it was made from.
+export it (`adapter`: a PEFT adapter over `parent`; `model`: full weights; `reward_model`: a
+scorer of responses, full or LoRA; `prompt`, `quantized`, `gguf`: for the stages that make
+them), `parent` is what it was made from.
 The evaluator, finalize and the stages after training dispatch on `kind`, never on a path.
 """
 
@@ -12,7 +13,7 @@ from typing import Any, Literal
 
 from typing_extensions import NotRequired, TypedDict
 
-ArtifactKind = Literal["model", "adapter", "prompt", "quantized", "gguf"]
+ArtifactKind = Literal["model", "adapter", "reward_model", "prompt", "quantized", "gguf"]
 
 
 class Artifact(TypedDict):
@@ -40,12 +41,19 @@ def trained_artifact(state: dict[str, Any], training: dict[str, Any] | None) -> 
     if not path.get(status):
         return None
     return {
-        "kind": "adapter" if config["training"].get("lora") else "model",
+        "kind": trained_kind(config["training"]),
         "path": path[status],
         "parent": training.get("continued_from") or config["model"]["name_or_path"],
         "iteration": state.get("iteration", 1),
         "step": training.get("global_step"),
     }
+
+
+def trained_kind(training: dict[str, Any]) -> ArtifactKind:
+    """What a training section makes: a reward model, else an adapter (LoRA) or full weights."""
+    if training.get("method") == "reward":
+        return "reward_model"
+    return "adapter" if training.get("lora") else "model"
 
 
 def current_artifact(state: dict[str, Any]) -> Artifact | None:

@@ -4,14 +4,15 @@ The service passes one `RunContext` with every graph execution
 (`graph.stream(..., context=RunContext(...))`); nodes take `runtime: Runtime[RunContext]` and
 read settings, the run store and the cancel flag from it — never from the environment, so a
 service built with other settings (another database, another home) is the one its nodes use.
-LangGraph Studio runs the module-level graph with no context: `run_context` then builds one
-from the environment, the one place that does.
+LangGraph Studio runs the module-level graph with an empty context (its server builds
+`RunContext()`), and a node called outside a graph has none: `run_context` gives both the
+environment's settings, here and nowhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,8 +33,9 @@ def _never() -> bool:
 class RunContext:
     """Settings, stores and signals of the service executing a run."""
 
-    settings: Settings
-    """The service's settings: home, runs and model-cache folders, database."""
+    settings: Settings | None = None
+    """The service's settings: home, runs and model-cache folders, database (None: LangGraph
+    Studio's server builds the context with no arguments; `run_context` fills them in)."""
     should_stop: Callable[[], bool] = field(default=_never)
     """True once a cancel was requested: a training node stops at its next step."""
     store_: RunStore | None = None
@@ -46,17 +48,22 @@ class RunContext:
             return self.store_
         from llmfinetune_agent.run_store import RunStore
 
-        return RunStore(self.settings.database_url, lease_seconds=self.settings.lease_seconds)
+        settings = self.settings or Settings.from_env()
+        return RunStore(settings.database_url, lease_seconds=settings.lease_seconds)
 
     @property
     def models_cache(self) -> Path:
         """Where resolved models and base-evaluation results are cached."""
-        return self.settings.models_cache_dir
+        return (self.settings or Settings.from_env()).models_cache_dir
 
 
 def run_context(runtime: Runtime[RunContext] | None) -> RunContext:
     """The context a node runs with; Studio (no context given) gets the environment's."""
     context = getattr(runtime, "context", None)
-    if isinstance(context, RunContext):
-        return context
-    return RunContext(settings=Settings.from_env())
+    if not isinstance(context, RunContext):
+        context = RunContext()
+    if context.settings is None:
+        # Read here, in the node's thread: Studio's server forbids file-system calls (which
+        # reading settings makes) on its event loop, where it builds the context.
+        context = replace(context, settings=Settings.from_env())
+    return context

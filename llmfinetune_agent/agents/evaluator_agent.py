@@ -5,8 +5,9 @@ checkpoint is evaluated (marked as such) so the iteration has metrics the next o
 compared with. A diverged run never passes, and metrics that are not finite are kept as null.
 
 The evaluator works from the run's `artifact`: an adapter or a full model is generated with
-and scored; other kinds (prompts, quantized or GGUF models) are not produced by training yet
-and are refused with a clear message.
+and scored on text metrics; a reward model is judged by how often it ranks the chosen response
+of a held-out pair above the rejected one; other kinds (prompts, quantized or GGUF models) are
+not produced by training yet and are refused with a clear message.
 
 The summary kept in state carries the metrics, one `checks` entry per threshold rule and a few
 `examples` (worst, best, random rows with base and tuned answers) for the evaluation gate.
@@ -28,17 +29,27 @@ from llmfinetune_agent.improvement import write_iterations_report
 from llmfinetune_agent.state import RunState
 from phases.evaluation.errors import EvaluationError
 
-EVALUABLE_KINDS = ("adapter", "model")
+
+def _comparison(kind: str):
+    """The evaluation phase's comparison for an artifact kind (None: not evaluable yet)."""
+    from phases.evaluation import compare_models
+    from phases.evaluation.reward_comparison import compare_reward_models
+
+    return {
+        "adapter": compare_models,
+        "model": compare_models,
+        "reward_model": compare_reward_models,
+    }.get(kind)
 
 
 def evaluator(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: evaluate, write the report into the run directory, keep the numbers in state."""
     training, artifact = state["training"], current_artifact(state)
     config, cache_dir = run_config(state), run_context(runtime).models_cache
-    if artifact["kind"] not in EVALUABLE_KINDS:
+    if _comparison(artifact["kind"]) is None:
         raise EvaluationError(
             f"a '{artifact['kind']}' artifact ({artifact['path']}) cannot be evaluated yet: "
-            f"the evaluator scores {' and '.join(EVALUABLE_KINDS)} artifacts"
+            "the evaluator scores models, adapters and reward models"
         )
     if training["status"] == "diverged":
         summary = _evaluate_diverged(state, config, artifact, cache_dir)
@@ -62,10 +73,10 @@ def _add_iterations(state: RunState, summary: dict[str, Any]) -> None:
 
 
 def _evaluate(state: RunState, config: RunConfig, tuned: str, cache_dir: Path) -> dict[str, Any]:
-    """Base vs `tuned` on the eval split; the report goes to `<run_dir>/evaluation`."""
-    from phases.evaluation import compare_models
-
-    report = compare_models(
+    """Base vs `tuned` (of the run artifact's kind) on the eval split; the report goes to
+    `<run_dir>/evaluation`."""
+    compare = _comparison(current_artifact(state)["kind"])
+    report = compare(
         config.evaluation,
         base=config.model,
         tuned=tuned,

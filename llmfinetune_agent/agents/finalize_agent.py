@@ -2,7 +2,7 @@
 
 It exports the run's artifact by its kind: an adapter is merged into its base when
 `post_training.merge_lora` is set (else copied with its base named in its config), a full model
-is copied. The registry row goes to the service's own database (the runtime context's store)."""
+is copied, and so is a reward model (full or LoRA). The registry row goes to the service's own database (the runtime context's store)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from llmfinetune_agent.run_store import RunStore, config_hash
 from llmfinetune_agent.state import RunState
 from phases.evaluation.errors import EvaluationError
 
-EXPORTABLE_KINDS = ("adapter", "model")
+EXPORTABLE_KINDS = ("adapter", "model", "reward_model")
 
 
 def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -29,7 +29,9 @@ def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     config, context, artifact = run_config(state), run_context(runtime), current_artifact(state)
     if artifact is None or artifact["kind"] not in EXPORTABLE_KINDS:
         kind = artifact["kind"] if artifact else "no"
-        raise EvaluationError(f"finalize exports adapters and models; this run has {kind} artifact")
+        raise EvaluationError(
+            f"finalize exports models, adapters and reward models; this run has {kind} artifact"
+        )
     final_dir = Path(state["run_dir"]) / "final"
     emit("agent", agent="finalize", message=f"writing the final model to {final_dir}")
     export_final_model(
@@ -133,7 +135,10 @@ def _thresholds_section(evaluation: dict[str, Any]) -> list[str]:
 
 
 def _usage_section(state: RunState) -> list[str]:
-    """How to load this folder with transformers and generate, the way it was trained."""
+    """How to load this folder with transformers and generate (or, for a reward model, score),
+    the way it was trained."""
+    if (current_artifact(state) or {}).get("kind") == "reward_model":
+        return _reward_usage(state)
     chat = (state.get("data") or {}).get("kind") == "chat"
     example = next(iter((state.get("evaluation") or {}).get("examples") or []), {})
     prompt = (example.get("input") or "Your input here").rpartition("user: ")[2]
@@ -159,6 +164,21 @@ def _usage_section(state: RunState) -> list[str]:
         "output = model.generate(**inputs, max_new_tokens=64, do_sample=False)",
         "print(tokenizer.decode(output[0][inputs['input_ids'].shape[1]:], "
         "skip_special_tokens=True))",
+        "```",
+        "",
+    ]
+
+
+def _reward_usage(state: RunState) -> list[str]:
+    """How to score a response with this folder's reward model."""
+    path = str(Path(state["run_dir"]) / "final")
+    return [
+        "## Usage",
+        "",
+        "```python",
+        "from phases.training import score  # finetune-agent's scorer: builds the text as in training",
+        "",
+        f"print(score({path!r}, 'Your prompt', 'A response'))  # higher is better",
         "```",
         "",
     ]

@@ -35,6 +35,17 @@ def test_a_relative_path_is_read_from_the_root_that_has_it(settings, tmp_path) -
         assert client.post("/runs", json=config).status_code == 202
 
 
+def test_a_nul_byte_in_a_path_is_a_422_naming_the_field(settings) -> None:
+    config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
+    config["data"]["train"] = "data/\x00train.jsonl"
+    with _client(settings, [REPO / "configs"]) as client:
+        answer = client.post("/runs", json=config)
+        assert answer.status_code == 422, answer.text
+        (issue,) = answer.json()["detail"]
+        assert issue["loc"] == ["body", "data", "train"] and "NUL byte" in issue["msg"]
+        assert client.get("/runs").status_code == 200  # the server goes on answering
+
+
 def test_a_missing_relative_path_names_where_it_was_looked_for(settings) -> None:
     config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     root = REPO / "configs" / "data"  # the old README's root: one level too deep

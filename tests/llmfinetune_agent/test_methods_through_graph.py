@@ -4,9 +4,11 @@ model is there and better at what its method optimises than the base, and the ev
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from llmfinetune_agent.config import parse_run_config
@@ -87,7 +89,18 @@ def test_reward_run_through_the_graph_ranks_chosen_first(
     assert (model_dir / "config.json").is_file()
     base_dir = _untrained_reward_model(tiny_model_dir, tmp_path / "base-reward")
     assert _win_rate(model_dir, rows) > max(_win_rate(base_dir, rows), 0.5)
-    assert state["evaluation"]["tuned"]
+    # The evaluator judges the reward model as a scorer, on the held-out pairs: the ranking
+    # it reports is the one the trained model makes, and it beats the untrained head's.
+    assert state["artifact"]["kind"] == "reward_model"
+    evaluation = state["evaluation"]
+    tuned, base = evaluation["tuned"], evaluation["base"]
+    assert set(tuned) == {"pairwise_accuracy", "mean_margin"} == set(base)
+    eval_text = Path(state["data"]["eval_path"]).read_text()
+    eval_rows = [json.loads(line) for line in eval_text.splitlines() if line.strip()]
+    assert tuned["pairwise_accuracy"] == pytest.approx(_win_rate(model_dir, eval_rows))
+    assert tuned["mean_margin"] > base["mean_margin"]
+    card = (Path(state["final"]["model_path"]) / "README.md").read_text()
+    assert "pairwise_accuracy" in card and "score(" in card
 
 
 def _untrained_reward_model(model_dir: Path, out: Path) -> Path:

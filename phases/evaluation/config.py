@@ -4,6 +4,7 @@ import difflib
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.config import MAX_TOKENS
 from phases.evaluation.json_metrics import JSON_ROW_METRICS
 from phases.evaluation.thresholds import (
     SHAPES,
@@ -31,7 +32,7 @@ JSON_DEFAULT_METRICS = ("exact_match", *JSON_ROW_METRICS)
 class EvaluationConfig(BaseModel):
     """What to measure on the eval split, and what counts as good enough."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     metrics: list[str] = Field(
         default_factory=lambda: ["rougeL", "bleu", "exact_match", "perplexity"],
@@ -56,12 +57,22 @@ class EvaluationConfig(BaseModel):
             "exact_match / json_valid / json_field_accuracy, which are then computed)."
         ),
     )
-    max_new_tokens: int = Field(64, gt=0, description="Tokens generated per eval example.")
-    batch_size: int = Field(16, gt=0, description="Examples generated together (left padding).")
+    max_new_tokens: int = Field(
+        64, gt=0, le=MAX_TOKENS, description="Tokens generated per eval example."
+    )
+    batch_size: int = Field(
+        16, gt=0, le=4096, description="Examples generated together (left padding)."
+    )
     do_sample: bool = Field(False, description="Sample instead of greedy decoding.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature (with do_sample).")
+    # Past about 10 sampling is uniform noise over the vocabulary.
+    temperature: float = Field(
+        1.0, gt=0, le=10, description="Sampling temperature (with do_sample)."
+    )
     max_examples: int | None = Field(
-        None, gt=0, description="Evaluate at most this many eval examples (all by default)."
+        None,
+        gt=0,
+        le=10_000_000,
+        description="Evaluate at most this many eval examples (all by default).",
     )
     exact_match_normalize: bool = Field(
         True,

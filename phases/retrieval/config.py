@@ -6,16 +6,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class KnowledgeConfig(BaseModel):
     """Local document sources indexed for retrieval."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(False, description="Retrieve passages from the sources for the run.")
     sources: list[str] = Field(
         default_factory=list,
         description="Files or folders of documents (txt, md, html, json, csv).",
     )
-    top_k: int = Field(3, gt=0, description="Passages kept per query.")
-    chunk_size: int = Field(800, gt=50, description="Characters per chunk.")
-    chunk_overlap: int = Field(100, ge=0, description="Characters shared by neighbouring chunks.")
+    top_k: int = Field(3, gt=0, le=1000, description="Passages kept per query.")
+    chunk_size: int = Field(800, gt=50, le=1_000_000, description="Characters per chunk.")
+    chunk_overlap: int = Field(
+        100, ge=0, le=1_000_000, description="Characters shared by neighbouring chunks."
+    )
     embedding_weight: float = Field(
         0.5,
         ge=0.0,
@@ -26,7 +28,10 @@ class KnowledgeConfig(BaseModel):
         ),
     )
     max_queries: int = Field(
-        20, gt=0, description="Queries at most: the task description plus one per seed example."
+        20,
+        gt=0,
+        le=100_000,
+        description="Queries at most: the task description plus one per seed example.",
     )
     rag_context: bool = Field(
         False,

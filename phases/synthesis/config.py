@@ -4,14 +4,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.config import MAX_TOKENS
+
 
 class DataGenerationConfig(BaseModel):
     """Synthetic data generation from the seed samples and the task description."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(False, description="Generate new training examples from the seed data.")
-    num_examples: int = Field(100, gt=0, description="How many new examples to ask for.")
+    num_examples: int = Field(
+        100, gt=0, le=1_000_000, description="How many new examples to ask for."
+    )
     generator: str | None = Field(
         None,
         description="Model that writes the examples (same forms as model.name_or_path); default: the base model.",
@@ -30,25 +34,33 @@ class DataGenerationConfig(BaseModel):
             '"http://localhost:8000/v1"}; keep API keys in the environment, not here.'
         ),
     )
-    temperature: float = Field(0.8, gt=0, description="Sampling temperature of the generator.")
+    # Past about 10 sampling is uniform noise over the vocabulary.
+    temperature: float = Field(
+        0.8, gt=0, le=10, description="Sampling temperature of the generator."
+    )
     min_quality: float = Field(
         0.5, ge=0.0, le=1.0, description="Drop generated examples scoring below this quality."
     )
     exemplars_per_prompt: int = Field(
-        3, gt=0, description="Seed examples shown in each generation prompt (drawn at random)."
+        3,
+        gt=0,
+        le=100,
+        description="Seed examples shown in each generation prompt (drawn at random).",
     )
-    batch_size: int = Field(8, gt=0, description="Generation prompts sent together.")
+    batch_size: int = Field(8, gt=0, le=4096, description="Generation prompts sent together.")
     max_new_tokens: int = Field(
-        160, gt=0, description="Tokens a local generator may write per example."
+        160, gt=0, le=MAX_TOKENS, description="Tokens a local generator may write per example."
     )
     max_attempts_factor: float = Field(
         3.0,
         ge=1.0,
+        le=100.0,
         description="Stop after num_examples x this many candidates, even if fewer were kept.",
     )
     give_up_after: int = Field(
         16,
         gt=0,
+        le=100_000_000,  # num_examples x max_attempts_factor at most
         description=(
             "Stop early when this many candidates were made and none was kept (a generator too "
             "weak for the task)."
@@ -63,7 +75,9 @@ class DataGenerationConfig(BaseModel):
             "duplicate of a seed, a kept example or an eval example."
         ),
     )
-    seed: int = Field(0, description="Random seed for choosing exemplars and passages.")
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="Random seed for choosing exemplars and passages."
+    )
 
     @model_validator(mode="after")
     def _one_generator(self) -> "DataGenerationConfig":

@@ -13,14 +13,19 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Tag, TypeAdapter
 
+# The most optimizer steps a run may take or count between saves, logs and evals: months of
+# training, and well inside the 64-bit integers a checkpoint stores.
+MAX_STEPS = 10_000_000
+
 
 class LoraSettings(BaseModel):
     """LoRA adapter settings (PEFT). Present means: train an adapter, not the full model."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    r: int = Field(16, gt=0, description="Rank of the LoRA update matrices.")
-    alpha: int = Field(32, gt=0, description="LoRA scaling numerator (lora_alpha).")
+    # A rank past the layer width adds nothing; no model is wider than 16384 (Llama 3 405B).
+    r: int = Field(16, gt=0, le=16384, description="Rank of the LoRA update matrices.")
+    alpha: int = Field(32, gt=0, le=65536, description="LoRA scaling numerator (lora_alpha).")
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA branch.")
     target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear",
@@ -31,7 +36,7 @@ class LoraSettings(BaseModel):
 class TrainingSettings(BaseModel):
     """The settings every training method shares: LoRA, schedule, batching, checkpoints."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     # The normalized data kinds this method learns from (the one place that says so).
     data_kinds: ClassVar[tuple[str, ...]] = ()
@@ -41,35 +46,51 @@ class TrainingSettings(BaseModel):
     lora: LoraSettings | None = Field(
         None, description="LoRA adapter settings; null trains all weights (full fine-tuning)."
     )
-    epochs: float = Field(3.0, gt=0, description="Passes over the training data.")
+    epochs: float = Field(3.0, gt=0, le=1000, description="Passes over the training data.")
     max_steps: int | None = Field(
-        None, gt=0, description="Stop after this many optimizer steps (overrides epochs)."
+        None,
+        gt=0,
+        le=MAX_STEPS,
+        description="Stop after this many optimizer steps (overrides epochs).",
     )
-    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    # Fine-tuning rates lie around 1e-6..1e-2; 10 is far past any rate that trains.
+    learning_rate: float = Field(2e-4, gt=0, le=10, description="Peak learning rate.")
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
         "linear", description="Learning-rate schedule after warm-up."
     )
     warmup_ratio: float = Field(
         0.0, ge=0.0, lt=1.0, description="Fraction of steps spent warming the learning rate up."
     )
-    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
-    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
-    batch_size: int = Field(8, gt=0, description="Examples per device per step.")
+    weight_decay: float = Field(0.0, ge=0.0, le=10, description="AdamW weight decay.")
+    # A huge norm is how one switches clipping off; 1e9 is past any real gradient.
+    max_grad_norm: float = Field(1.0, gt=0, le=1e9, description="Gradient clipping norm.")
+    batch_size: int = Field(8, gt=0, le=4096, description="Examples per device per step.")
     gradient_accumulation_steps: int = Field(
-        1, gt=0, description="Micro-batches accumulated into one optimizer step."
+        1, gt=0, le=65536, description="Micro-batches accumulated into one optimizer step."
     )
     gradient_checkpointing: bool = Field(
         False, description="Trade compute for memory by recomputing activations."
     )
     save_steps: int = Field(
-        50, gt=0, description="Save a resumable checkpoint every N optimizer steps (crash safety)."
+        50,
+        gt=0,
+        le=MAX_STEPS,
+        description="Save a resumable checkpoint every N optimizer steps (crash safety).",
     )
-    save_total_limit: int = Field(2, gt=0, description="Keep at most this many step checkpoints.")
-    logging_steps: int = Field(5, gt=0, description="Log loss and learning rate every N steps.")
+    save_total_limit: int = Field(
+        2, gt=0, le=10_000, description="Keep at most this many step checkpoints."
+    )
+    logging_steps: int = Field(
+        5, gt=0, le=MAX_STEPS, description="Log loss and learning rate every N steps."
+    )
     eval_steps: int | None = Field(
-        None, gt=0, description="Compute eval loss every N steps (default: once per epoch)."
+        None,
+        gt=0,
+        le=MAX_STEPS,
+        description="Compute eval loss every N steps (default: once per epoch).",
     )
-    seed: int = Field(42, description="Seed for initialisation and data order.")
+    # Seeds stay within the range numpy and torch accept (0..2^32-1).
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for initialisation and data order.")
 
 
 class SFTTraining(TrainingSettings):
@@ -105,7 +126,9 @@ class DPOTraining(TrainingSettings):
     method: Literal["dpo"] = Field(
         "dpo", description="'dpo': direct preference optimisation of the model itself."
     )
-    beta: float = Field(0.1, gt=0, description="Strength of the KL penalty to the reference.")
+    beta: float = Field(
+        0.1, gt=0, le=100, description="Strength of the KL penalty to the reference."
+    )
 
 
 class RewardTraining(TrainingSettings):

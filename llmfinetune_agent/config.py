@@ -250,6 +250,9 @@ def read_config_json(path: str | Path) -> Any:
         raise ConfigError(
             str(path), [ConfigIssue("", f"invalid JSON at {where}: {exc.msg}")]
         ) from None
+    except ValueError:  # an integer past Python's 4300-digit conversion limit
+        issue = ConfigIssue("", "a number in the file has more than 4300 digits", "shorten it")
+        raise ConfigError(str(path), [issue]) from None
 
 
 def load_run_config(path: str | Path) -> RunConfig:

@@ -17,6 +17,7 @@ from llmfinetune_agent.cli import app
 from llmfinetune_agent.config import (
     ConfigError,
     config_json_schema,
+    load_run_config,
     parse_run_config,
     read_config_json,
 )
@@ -236,3 +237,10 @@ def test_post_runs_answers_422_naming_the_field_and_the_bound(tmp_path: Path) ->
             ("body", "debugger", "max_iterations"): ("must be at most 100", "got 1e+30"),
         }
         assert client.get("/runs").json()["count"] == 0  # nothing was queued
+
+
+def test_a_number_too_long_to_read_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "long.json"
+    path.write_text('{"data": {"train": "x"}, "training": {"epochs": ' + "9" * 5000 + "}}")
+    with pytest.raises(ConfigError, match="more than 4300 digits"):
+        load_run_config(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from api.path_strings import path_problem, text_problem, text_problems
 from llmfinetune_agent.config import ConfigIssue, RunConfig, resolve_paths
 from llmfinetune_agent.sections import local_paths
 from llmfinetune_agent.settings import Settings
@@ -34,7 +35,7 @@ def inside(path: Path, roots: list[Path]) -> bool:
 
 def confine_config(config: RunConfig, settings: Settings) -> RunConfig:
     """The config with absolute paths, or `PathNotAllowed` naming each offending field."""
-    _refuse_nul_bytes(config)
+    _refuse_unfit_strings(config)
     roots = settings.data_roots
     candidates = [resolve_paths(config, root) for root in roots]
     chosen = next((c for c in candidates if _all_exist(c, settings)), candidates[0])
@@ -49,7 +50,7 @@ def check_paths(
 
     `tried` maps a field given as a relative path to where it was looked for (the message).
     """
-    _refuse_nul_bytes(config)
+    _refuse_unfit_strings(config)
     roots_text = ", ".join(map(str, settings.data_roots))
     tried = tried or {}
     issues = []
@@ -69,13 +70,19 @@ def check_paths(
         raise PathNotAllowed(issues)
 
 
-def _refuse_nul_bytes(config: RunConfig) -> None:
-    """`PathNotAllowed` for a path holding a NUL byte: no file has such a name, and the
-    operating system refuses to look one up."""
+def _refuse_unfit_strings(config: RunConfig) -> None:
+    """`PathNotAllowed` for a string no file (or database row) can hold: a NUL byte or a lone
+    surrogate anywhere (model references included, local or hub ids), or an overlong path.
+    The operating system would refuse to look one up, and PostgreSQL to store it."""
+    values = config.model_dump(mode="json")
     issues = [
-        ConfigIssue(where, "the path contains a NUL byte (\\x00)", "remove it from the path")
-        for where, value, _ in local_paths(config.model_dump(mode="json"))
-        if "\x00" in value
+        ConfigIssue(".".join(map(str, where)), f"the value {problem}", "remove it")
+        for where, problem in text_problems(values)
+    ]
+    issues += [
+        ConfigIssue(where, f"the path {problem}", "use a shorter path")
+        for where, value, _ in local_paths(values)
+        if not text_problem(value) and (problem := path_problem(value))
     ]
     if issues:
         raise PathNotAllowed(issues)

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.generation import ModelCache
 from api.listing import ListingCache
+from api.path_strings import invalid, text_problem
 from llmfinetune_agent.execution import ExecutionBackend, RunService, RunWorkerPool
 from llmfinetune_agent.settings import Settings
 
@@ -71,3 +72,15 @@ async def require_api_key(
 
 
 AuthDep = Depends(require_api_key)
+
+
+async def refuse_unfit_params(request: Request) -> None:
+    """422 for a path or query parameter holding a NUL byte: every id is looked up in the
+    database, and PostgreSQL refuses NUL in text (a 500 otherwise)."""
+    for where, params in (("path", request.path_params), ("query", request.query_params)):
+        for name, value in params.items():
+            if problem := text_problem(value):
+                raise invalid((where, name), f"the value {problem}", value)
+
+
+SafeParamsDep = Depends(refuse_unfit_params)

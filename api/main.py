@@ -12,13 +12,16 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from api.body_limits import BodyLimits
 from api.confinement import PathNotAllowed
-from api.deps import AuthDep
+from api.deps import AuthDep, SafeParamsDep
 from api.docs_page import add_docs
+from api.error_excerpts import bounded_errors
 from api.generation import ModelCache
 from api.listing import ListingCache
 from api.routes import artifacts, data, events, health, history, interrupts, models, runs
@@ -43,11 +46,15 @@ def create_app(
     workers: bool = True,
     upload_limit_bytes: int = UPLOAD_LIMIT_BYTES,
 ) -> FastAPI:
-    """The app. `workers=False` serves the API without executing runs (another process does)."""
+    """The app. `workers=False` serves the API without executing runs (another process does).
+
+    Request bodies are refused (413) above `settings.max_json_bytes`, before they are read;
+    `POST /data` takes up to `upload_limit_bytes`.
+    """
+    resolved = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resolved = settings or Settings.from_env()
         with open_service(resolved) as service:
             size = resolved.max_concurrent_runs if workers else 0
             backend = LocalBackend(service, workers=size)
@@ -56,7 +63,6 @@ def create_app(
             app.state.backend = backend
             app.state.models = ModelCache(cache_dir=resolved.models_cache_dir)
             app.state.listing = ListingCache(service.store)
-            app.state.upload_limit_bytes = upload_limit_bytes
             backend.start()  # the first poll recovers runs a crash left behind
             # What start-up built lives as long as the process: keep the cyclic collector
             # from re-scanning it on every full collection (latency spikes under load).
@@ -76,10 +82,13 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(
+        BodyLimits, max_json_bytes=resolved.max_json_bytes, max_upload_bytes=upload_limit_bytes
+    )
     app.include_router(health.router)
     add_docs(app)
     for router in (runs, interrupts, events, artifacts, models, data, history):
-        app.include_router(router.router, dependencies=[AuthDep])
+        app.include_router(router.router, dependencies=[AuthDep, SafeParamsDep])
     _add_error_handlers(app)
     return app
 
@@ -110,19 +119,24 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # A run config gets the CLI's messages ("unknown key 'lerning_rate'", "did you mean
-        # 'learning_rate'?"), not pydantic's bare ones.
+        # 'learning_rate'?"), not pydantic's bare ones. Parsed off the event loop: the body
+        # can be megabytes.
         if request.method == "POST" and request.url.path == "/runs" and isinstance(exc.body, dict):
             try:
-                parse_run_config(exc.body, source="request body")
+                await run_in_threadpool(parse_run_config, exc.body, source="request body")
             except ConfigError as config_exc:
                 return _body_issues(config_exc.issues, "config")
-        return await request_validation_exception_handler(request, exc)
+        # FastAPI's answer, with a bounded excerpt of each input instead of the input itself.
+        detail = await run_in_threadpool(lambda: jsonable_encoder(bounded_errors(exc.errors())))
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 def _body_issues(issues: list, kind: str) -> JSONResponse:
     """422 with one FastAPI-style field error per config issue (`loc` is its JSON path)."""
-    detail = [
-        {"loc": ["body", *i.path.split(".")], "msg": i.message, "type": kind, "hint": i.hint}
-        for i in issues
-    ]
+    detail = bounded_errors(
+        [
+            {"loc": ["body", *i.path.split(".")], "msg": i.message, "type": kind, "hint": i.hint}
+            for i in issues
+        ]
+    )
     return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)

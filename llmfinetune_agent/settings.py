@@ -19,6 +19,8 @@ LEASE_SECONDS_ENV = "FINETUNE_AGENT_LEASE_SECONDS"
 DATA_ROOTS_ENV = "FINETUNE_AGENT_DATA_ROOTS"
 API_KEY_ENV = "FINETUNE_AGENT_API_KEY"
 MAX_CONCURRENT_RUNS_ENV = "FINETUNE_AGENT_MAX_CONCURRENT_RUNS"
+MAX_JSON_BYTES_ENV = "FINETUNE_AGENT_MAX_JSON_BYTES"
+DEFAULT_MAX_JSON_BYTES = 4 * 1024 * 1024
 
 _POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
@@ -43,6 +45,8 @@ class Settings:
     """If set, the REST API requires this key."""
     max_concurrent_runs: int = 1
     """How many runs execute at once in one service process."""
+    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
+    """The largest JSON request body the API reads (413 above it); files go to `POST /data`."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,6 +66,7 @@ class Settings:
             data_roots=roots,
             api_key=os.environ.get(API_KEY_ENV) or None,
             max_concurrent_runs=_positive_int_env(MAX_CONCURRENT_RUNS_ENV, 1),
+            max_json_bytes=_positive_int_env(MAX_JSON_BYTES_ENV, DEFAULT_MAX_JSON_BYTES),
         )
 
     @property

@@ -1,7 +1,7 @@
 """`/runs/{run_id}/report` and `/runs/{run_id}/artifacts`: what a run wrote to its directory.
 
 Downloads are confined to the run directory: the requested path is resolved (symlinks
-followed) and must stay inside it.
+followed) and must stay inside it. The listing shows exactly what can be downloaded.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import FileResponse
 
 from api.deps import ServiceDep
+from api.path_strings import refuse_path
 from api.schemas import ArtifactPublic, ArtifactsPublic, ReportPublic
 
 router = APIRouter(prefix="/runs", tags=["artifacts"])
@@ -53,9 +54,10 @@ def list_artifacts(
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> ArtifactsPublic:
-    """Files of the run directory, sorted by path (at most `limit`; `count` is the total)."""
-    run_dir = Path(service.require(run_id).run_dir)
-    files = sorted(p for p in run_dir.rglob("*") if p.is_file()) if run_dir.is_dir() else []
+    """Files of the run directory that can be downloaded, sorted by path (at most `limit`;
+    `count` is the total): a symlink is listed only if it resolves inside the directory."""
+    run_dir = Path(service.require(run_id).run_dir).resolve()
+    files = sorted(_downloadable(run_dir)) if run_dir.is_dir() else []
     data = []
     for path in files[:limit]:
         stat = path.stat()
@@ -69,11 +71,18 @@ def list_artifacts(
     return ArtifactsPublic(data=data, count=len(files))
 
 
+def _downloadable(run_dir: Path) -> list[Path]:
+    """The files `download_artifact` would serve: regular files whose resolved path (symlinks
+    followed, in the file or in a folder above it) stays inside `run_dir`."""
+    return [p for p in run_dir.rglob("*") if p.is_file() and p.resolve().is_relative_to(run_dir)]
+
+
 @router.get(
     "/{run_id}/artifacts/{path:path}",
     response_class=FileResponse,
     responses={
         **NOT_FOUND,
+        422: {"description": "The path holds a NUL byte or is too long to name a file."},
         200: {
             "content": {
                 "application/octet-stream": {
@@ -88,6 +97,7 @@ def list_artifacts(
 )
 def download_artifact(run_id: str, path: str, service: ServiceDep) -> FileResponse:
     """One file of the run directory; paths leaving it (`..`, absolute, symlinks) are 404."""
+    refuse_path(path, ("path", "path"))
     run_dir = Path(service.require(run_id).run_dir).resolve()
     target = (run_dir / path).resolve()
     if not target.is_relative_to(run_dir) or not target.is_file():

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from api.deps import SettingsDep
+from api.path_strings import refuse_path
 from api.schemas import DataUploaded
 
 router = APIRouter(prefix="/data", tags=["data"])
@@ -31,8 +32,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
         }
     },
     responses={
-        413: {"description": "The file is larger than the upload limit."},
-        422: {"description": "The file name has an unsupported extension."},
+        413: {"description": "The file is larger than the upload limit (checked as it arrives)."},
+        422: {"description": "The file name has an unsupported extension or a NUL byte."},
     },
 )
 async def upload_data(
@@ -46,6 +47,7 @@ async def upload_data(
     ],
 ) -> DataUploaded:
     """Store the request body as a new file under `<first data root>/uploads/`; returns its path."""
+    refuse_path(filename, ("query", "filename"))
     name = _UNSAFE.sub("_", filename.rsplit("/", 1)[-1]).lstrip(".")
     if not name.lower().endswith(SUFFIXES):
         raise HTTPException(
@@ -55,17 +57,12 @@ async def upload_data(
     folder = settings.data_roots[0] / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{uuid.uuid4().hex[:8]}-{name}"
-    limit = request.app.state.upload_limit_bytes
     size = 0
     try:
         with target.open("wb") as out:
+            # `BodyLimits` ends the stream with a 413 past `upload_limit_bytes`.
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > limit:
-                    raise HTTPException(
-                        status.HTTP_413_CONTENT_TOO_LARGE,
-                        f"the upload exceeds the limit of {limit} bytes",
-                    )
                 out.write(chunk)
     except BaseException:
         target.unlink(missing_ok=True)

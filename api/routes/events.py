@@ -1,7 +1,9 @@
 """`GET /runs/{run_id}/events`: the run's event log as server-sent events.
 
 Each event is `id: <seq>`, `event: <kind>`, `data: <json>`. A client that reconnects with
-`Last-Event-ID` gets only later events. The stream closes once the run has ended and every
+`Last-Event-ID` gets only later events. A position (`Last-Event-ID` or `after`) is a whole
+number from 0 to 2^31-1, the database's range; anything else is a 422 before the stream starts.
+The stream closes once the run has ended and every
 event was sent; a comment line every few seconds keeps proxies from closing it meanwhile.
 """
 
@@ -18,10 +20,12 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep
+from api.path_strings import invalid
 from llmfinetune_agent.execution import ENDED, RunService
 
 router = APIRouter(prefix="/runs", tags=["events"])
 
+MAX_SEQ = 2**31 - 1  # run_events.seq is an INTEGER: 32 bits on PostgreSQL
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 10.0
 
@@ -39,24 +43,49 @@ KEEPALIVE_SECONDS = 10.0
             },
         },
         404: {"description": "No run with that id."},
+        422: {"description": "A position that is not a whole number from 0 to 2^31-1."},
     },
     summary="Follow a run (server-sent events)",
 )
 def run_events(
     run_id: str,
     service: ServiceDep,
-    last_event_id: Annotated[str | None, Header(description="Resume after this event id.")] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="Resume after this event id: a whole number from 0 to 2^31-1."),
+    ] = None,
     after: Annotated[
-        int, Query(ge=0, description="Start after this seq (if no Last-Event-ID).")
+        int,
+        Query(
+            ge=0,
+            le=MAX_SEQ,
+            description="Start after this seq, from 0 to 2^31-1 (if no Last-Event-ID).",
+        ),
     ] = 0,
 ) -> StreamingResponse:
-    """Progress, routing, decisions and interrupts, as they happen; closes when the run ends."""
+    """Progress, routing, decisions and interrupts, as they happen; closes when the run ends.
+
+    `Last-Event-ID` (sent by a reconnecting `EventSource`) wins over `after`; either must be
+    a whole number from 0 to 2^31-1, else the answer is 422.
+    """
+    start = after if not last_event_id else _position(last_event_id)
     service.require(run_id)
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     return StreamingResponse(
         _stream(service, run_id, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _position(text: str) -> int:
+    """`Last-Event-ID` as a seq, or a 422 naming the header (`str.isdigit` takes '²')."""
+    digits = text.strip()
+    if digits.isascii() and digits.isdigit() and len(digits) <= 19 and int(digits) <= MAX_SEQ:
+        return int(digits)
+    raise invalid(
+        ("header", "last-event-id"),
+        "Last-Event-ID must be a whole number from 0 to 2^31-1 (the id of an event received)",
+        text,
     )
 
 

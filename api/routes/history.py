@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.confinement import check_paths
 from api.deps import PoolDep, ServiceDep, SettingsDep
+from api.path_strings import refuse_unfit_text
 from api.schemas import RunAccepted
 from llmfinetune_agent.config import RunConfig, apply_patch
 from llmfinetune_agent.fork import fork_run, run_history
@@ -94,7 +95,10 @@ def list_history(run_id: str, service: ServiceDep) -> CheckpointsPublic:
     response_model=RunAccepted,
     responses={
         404: {"description": "No such run, or no such checkpoint."},
-        422: {"description": "The patch is not a valid config, or names disallowed paths."},
+        422: {
+            "description": "The patch is not a valid config, names disallowed paths, or holds "
+            "a NUL byte."
+        },
     },
     summary="Fork a run from a checkpoint",
 )
@@ -103,6 +107,7 @@ def fork(
 ) -> RunAccepted:
     """A new run (linked to this one) continuing from the checkpoint with the patch; it is
     queued for a worker. The parent run is not changed."""
+    refuse_unfit_text(body.model_dump(), ("body",))
     if body.patch and any(SECTIONS[name].paths for name in body.patch if name in SECTIONS):
         parent = RunConfig.model_validate(service.require(run_id).config)
         check_paths(apply_patch(parent, body.patch), settings)

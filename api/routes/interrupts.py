@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from api.decisions import check_decision
 from api.deps import BackendDep, ServiceDep, SettingsDep
+from api.path_strings import refuse_unfit_text
 from api.schemas import DecisionAccepted, DecisionIn, InterruptPublic, InterruptsPublic
 
 router = APIRouter(prefix="/runs/{run_id}/interrupts", tags=["interrupts"])
@@ -36,7 +37,7 @@ def list_interrupts(run_id: str, service: ServiceDep) -> InterruptsPublic:
     responses={
         404: {"description": "No such run, or the run never raised that interrupt."},
         409: {"description": "The interrupt is no longer pending, or the run is busy."},
-        422: {"description": "A bad decision, or an edit that is not a valid config."},
+        422: {"description": "A bad decision, an edit that is not a valid config, or a NUL byte."},
     },
     summary="Answer an interrupt",
 )
@@ -48,6 +49,7 @@ def answer_interrupt(
     backend: BackendDep,
 ) -> DecisionAccepted:
     """Approve, reject or edit (a config patch). The run continues in a worker."""
+    refuse_unfit_text(decision.model_dump(), ("body",))
     backend.decide(
         run_id,
         interrupt_id=interrupt_id,

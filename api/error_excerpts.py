@@ -1,0 +1,70 @@
+"""How much of a request an error answer may show: a bounded excerpt, never the input.
+
+FastAPI's validation errors carry each failing value as `input`; for a 50 MB body that failed
+as a whole, that is a 50 MB answer (and as long again to encode). Here every error shows at most
+`EXCERPT_CHARS` of its input and an answer lists at most `MAX_ERRORS` errors.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+EXCERPT_CHARS = 200
+MAX_ERRORS = 20
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = _repr.maxlong = EXCERPT_CHARS
+_repr.maxlist = _repr.maxdict = _repr.maxtuple = _repr.maxset = 5
+_repr.maxlevel = 3
+
+
+def excerpt(value: Any) -> Any:
+    """`value` if it is short and plain, else a short text standing for it."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        if abs(value) < 10**18:
+            return value
+        # str() of an int over 4300 digits raises; say how big instead.
+        return (
+            _cut(str(value))
+            if value.bit_length() < 4000
+            else f"an int of {value.bit_length()} bits"
+        )
+    if isinstance(value, dict | list | tuple | set | frozenset):
+        return _repr.repr(value)  # bounded however big or deep the value is
+    return _cut(str(value))  # a string, or an exception in an error's `ctx`
+
+
+def _cut(text: str) -> str:
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return f"{text[:EXCERPT_CHARS]}... ({len(text)} characters)"
+
+
+def bounded_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most `MAX_ERRORS` errors, each with an excerpt of its input and of long messages."""
+    shown = [_bounded(error) for error in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        shown.append(
+            {
+                "loc": [],
+                "msg": f"{len(errors) - MAX_ERRORS} more errors not shown",
+                "type": "too_many_errors",
+            }
+        )
+    return shown
+
+
+def _bounded(error: dict[str, Any]) -> dict[str, Any]:
+    bounded = {
+        **error,
+        "loc": [excerpt(part) for part in error.get("loc", ())],
+        "msg": _cut(str(error.get("msg", ""))),
+    }
+    if "input" in error:
+        bounded["input"] = excerpt(error["input"])
+    if "ctx" in error:
+        bounded["ctx"] = {key: excerpt(value) for key, value in error["ctx"].items()}
+    return bounded

@@ -44,7 +44,7 @@ class ExecutionBackend(Protocol):
 
 
 class LocalBackend:
-    """The store-as-queue backend: `workers` threads of this process execute runs."""
+    """The store-as-queue backend: `workers` worker processes of this service execute runs."""
 
     def __init__(self, service: RunService, *, workers: int):
         self.service = service

@@ -1,5 +1,5 @@
 """`finetune-agent worker`: a process with no HTTP server that executes the queued runs of the
-database it shares with the API and the CLI, until SIGTERM."""
+database it shares with the API and the CLI, each in a worker process of its own, until SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 
 from llmfinetune_agent.execution import LocalBackend, RunService, open_service
 from tests.llmfinetune_agent.test_cancel import run_config, wait_for_event
+from tests.reliability.fleet import executor_pid, parent_pid
 
 PLAN_GATE_ONLY = {
     "approve_plan": True,
@@ -61,6 +62,9 @@ def test_the_worker_executes_submitted_runs_and_stops_on_sigterm() -> None:
             long = run_config(max_steps=1000, hitl={**PLAN_GATE_ONLY, "approve_plan": False})
             training = backend.submit(long)
             wait_for_event(service, training.id, "training_progress")
+            # It trains in a worker process of its own, a child of the worker command.
+            executor = executor_pid(service.require(training.id))
+            assert executor not in (None, worker.pid) and parent_pid(executor) == worker.pid
             asked = backend.cancel(training.id, by="test")
             assert asked.stopping and asked.status == "running", asked
             ended = wait_for_status(service, training.id, ("completed", "failed", "cancelled"))

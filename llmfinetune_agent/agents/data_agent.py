@@ -28,6 +28,7 @@ _STATE_KEYS = (
     "kept",
     "dropped",
     "sample",
+    "field_rules",
     "stopped_early",
     "usable",
     "message",

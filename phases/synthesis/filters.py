@@ -2,14 +2,16 @@
 (MinHash) and a quality score.
 
 The seed profile records what every seed has in common — outputs that are JSON objects with the
-same keys, the range of field lengths, outputs whose words come from the input — and a
-generated example is held to the same standard.
+same keys, the range of field lengths, outputs whose words come from the input, and how each
+JSON field is judged (`FieldRule`: a closed label set, a number in a plausible range, or free
+text) — and a generated example is held to the same standard.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +42,7 @@ class SeedProfile:
     json_keys: list[str] | None = None
     extractive: bool = False
     extractive_keys: list[str] = field(default_factory=list)
-    categories: dict[str, list[Any]] = field(default_factory=dict)
+    field_rules: dict[str, FieldRule] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,8 +58,11 @@ class SeedProfile:
             "json_keys": self.json_keys,
             "extractive": self.extractive,
             "extractive_keys": self.extractive_keys,
-            "categories": self.categories,
         }
+
+    def field_rules_dict(self) -> dict[str, dict[str, Any]]:
+        """How each JSON output field is judged, JSON-ready, for the generation report."""
+        return {key: rule.to_dict() for key, rule in self.field_rules.items()}
 
 
 def infer_profile(seeds: list[dict[str, Any]], kind: str) -> SeedProfile:
@@ -77,23 +82,136 @@ def infer_profile(seeds: list[dict[str, Any]], kind: str) -> SeedProfile:
             profile.extractive_keys = [
                 key for key in keys[0] if all(_value_in_input(f[0], f[1], key) for f in fields)
             ]
-            profile.categories = _categories([json.loads(o) for o in outputs], keys[0])
+            parsed = [json.loads(o) for o in outputs]
+            profile.field_rules = {k: field_rule([o[k] for o in parsed]) for k in keys[0]}
         profile.extractive = all(grounding(f[0], f[1]) >= 0.9 for f in fields)
     return profile
 
 
-def _categories(outputs: list[dict[str, Any]], keys: list[str]) -> dict[str, list[Any]]:
-    """Keys whose seed values form a small closed set (labels): at most a third as many
-    distinct values as seeds (two at least), each a string, number or bool."""
-    found = {}
-    for key in keys:
-        values = [o[key] for o in outputs]
-        if not all(isinstance(v, str | int | float | bool) for v in values):
-            continue
-        distinct = sorted(set(values), key=str)
-        if len(distinct) < len(values) and len(distinct) <= max(2, len(values) // 3):
-            found[key] = distinct
-    return found
+# A field is a closed label set only when its seed values are few and repeat: at most
+# max(3, seeds // 5) distinct values, each seen twice or more on average. The floor of three keeps
+# a three-way sentiment over the README's ten seeds a label set; names and cities, mostly unique,
+# never are. Numbers never are either: a new age is a new entity, not a misspelt label.
+_MIN_LABELS = 3
+_SEEDS_PER_LABEL = 5
+_MIN_MEAN_REPEATS = 2
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """A closed label set: the value must be one of `values`, with the same JSON type."""
+
+    values: list[Any]
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` breaks the rule, or None."""
+        if any(type(value) is type(label) and value == label for label in self.values):
+            return None
+        return f"{value!r} is not one of the seeds' labels {self.values}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the generation report."""
+        return {"rule": "label", "values": self.values}
+
+
+@dataclass(frozen=True)
+class NumberRule:
+    """A number (`type` "int": a whole one) within [low, high]: the seeds' range `seen` widened
+    by its span on each side, and not across zero where the seeds' values all stay on one side."""
+
+    type: str
+    low: float
+    high: float
+    seen: tuple[float, float]
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` breaks the rule, or None."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{value!r} is a JSON {_json_type(value)}, not a number like the seeds'"
+        if self.type == "int" and not isinstance(value, int):
+            return f"{value!r} is not a whole number like the seeds'"
+        if not (math.isfinite(value) and self.low <= value <= self.high):
+            lo, hi = self.seen
+            return (
+                f"{value!r} is outside the plausible range [{self.low}, {self.high}] "
+                f"(the seeds' {lo}..{hi} widened by their span)"
+            )
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the generation report."""
+        return {"rule": "number", "type": self.type, "range": [self.low, self.high]}
+
+
+@dataclass(frozen=True)
+class TextRule:
+    """Free text (mostly unique values such as names and cities, or anything not a label or a
+    number): the value keeps one of the seeds' JSON `types`, and a string is non-empty when
+    every seed's is."""
+
+    types: list[str]
+    non_empty: bool
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` breaks the rule, or None."""
+        if _json_type(value) not in self.types:
+            types = " or ".join(self.types)
+            return f"{value!r} is a JSON {_json_type(value)}, not {types} like the seeds'"
+        if self.non_empty and isinstance(value, str) and not value.strip():
+            return "is empty; every seed has a value"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the generation report."""
+        return {"rule": "free text", "types": self.types, "non_empty": self.non_empty}
+
+
+FieldRule = LabelRule | NumberRule | TextRule
+
+
+def field_rule(values: list[Any]) -> FieldRule:
+    """How a JSON field whose seed values are `values` is judged (thresholds above)."""
+    if all(isinstance(v, bool) for v in values):
+        return LabelRule([False, True])  # a bool is a label; both are plausible
+    if all(_is_number(v) for v in values):
+        return _number_rule(values)
+    if all(isinstance(v, str) for v in values) and _few_and_repeated(values):
+        return LabelRule(sorted(set(values)))
+    non_empty = all(v.strip() for v in values if isinstance(v, str))
+    return TextRule(sorted({_json_type(v) for v in values}), non_empty)
+
+
+def _few_and_repeated(values: list[Any]) -> bool:
+    distinct = len(set(values))
+    few = distinct <= max(_MIN_LABELS, len(values) // _SEEDS_PER_LABEL)
+    return few and len(values) >= _MIN_MEAN_REPEATS * distinct
+
+
+def _number_rule(values: list[int | float]) -> NumberRule:
+    lo, hi = min(values), max(values)
+    span = hi - lo or max(abs(hi), 1)  # one repeated value: widen by its own size
+    low = max(lo - span, 0) if lo >= 0 else lo - span
+    high = min(hi + span, 0) if hi <= 0 else hi + span
+    if all(isinstance(v, int) for v in values):
+        return NumberRule("int", low, high, (lo, hi))
+    return NumberRule("float", round(low, 9), round(high, 9), (lo, hi))  # no 0.1 + 0.2 noise
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of `value`'s type, as a user reads it in an error."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _value_in_input(source: str, output: str, key: str) -> bool:
@@ -145,9 +263,10 @@ def format_problem(record: dict[str, Any], profile: SeedProfile) -> str | None:
     if keys != profile.json_keys:
         return f"JSON keys {keys} differ from the seeds' {profile.json_keys}"
     value = json.loads(output)
-    for key, allowed in profile.categories.items():
-        if value[key] not in allowed:
-            return f"{key} {value[key]!r} is not one of the seeds' values {allowed}"
+    for key, rule in profile.field_rules.items():
+        problem = rule.problem(value[key])
+        if problem:
+            return f"{key} {problem}"
     return None
 
 

@@ -65,6 +65,7 @@ class GenerationReport:
     sample: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     profile: dict[str, Any] = field(default_factory=dict)
+    field_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # per JSON output field
     synthetic_path: str | None = None
     report_path: str | None = None
 
@@ -138,7 +139,12 @@ def generate_examples(
     profile = infer_profile(seeds, kind)
     system_prompt = common_system_prompt(seeds) if kind == "chat" else None
     pools = _pools(seeds, eval_records or [], kind)
-    report = GenerationReport(generator_name, config.num_examples, profile=profile.to_dict())
+    report = GenerationReport(
+        generator_name,
+        config.num_examples,
+        profile=profile.to_dict(),
+        field_rules=profile.field_rules_dict(),
+    )
     kept: list[dict[str, Any]] = []
     limit = math.ceil(config.num_examples * config.max_attempts_factor)
     batch_index = 0

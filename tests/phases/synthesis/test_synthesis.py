@@ -18,7 +18,7 @@ from phases.synthesis import (
     parse_example,
     quality_score,
 )
-from phases.synthesis.filters import format_problem
+from phases.synthesis.filters import LabelRule, format_problem
 
 
 def chat(user: str, answer: str) -> dict:
@@ -89,9 +89,11 @@ def test_profile_infers_json_keys_lengths_and_extraction() -> None:
         for i, s in enumerate(["positive", "negative"] * 3)
     ]
     labelled = infer_profile(reviews, "chat")
-    assert labelled.categories == {"sentiment": ["negative", "positive"]}  # stars vary: no set
+    # Stars are a number, never a label set (issue 22): judged by type and a widened range.
+    assert labelled.field_rules["sentiment"] == LabelRule(["negative", "positive"])
+    assert labelled.field_rules["stars"].to_dict()["rule"] == "number"
     odd = chat("Review 9.", '{"sentiment": "sitive", "stars": 9}')
-    assert "sentiment 'sitive' is not one of the seeds' values" in format_problem(odd, labelled)
+    assert "sentiment 'sitive' is not one of the seeds' labels" in format_problem(odd, labelled)
     score, parts = quality_score(person("Ana", 20, "Rome"), profile)
     assert score == 1.0 and parts["grounding"] == 1.0
     wrong = chat(

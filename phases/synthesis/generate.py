@@ -33,11 +33,14 @@ from phases.synthesis.filters import (
     quality_score,
 )
 from phases.synthesis.prompts import (
+    build_record,
     common_system_prompt,
     example_fields,
     generation_messages,
-    parse_example,
+    parse_examples,
     render_example,
+    values_span_paragraphs,
+    why_unparseable,
 )
 
 Messages = list[dict[str, str]]
@@ -61,6 +64,9 @@ class GenerationReport:
     generated: int = 0
     kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    replies: int = 0  # generator replies read; one reply can hold several candidates
+    replies_extracted: int = 0  # the example was inside prose, a code fence or commentary
+    replies_with_several_examples: int = 0
     dropped_examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     sample: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
@@ -84,14 +90,24 @@ class GenerationReport:
                 f"Generation yielded no usable examples: all {self.generated} candidates from "
                 f"{self.generator} were dropped{why} (dropped: {drops}). The training set is the "
                 "seed data only; approve to train on the seeds alone, or edit "
-                "data_generation.generator to a stronger model."
+                f"data_generation.generator to a stronger model.{self._extraction_note}"
             )
         short = (
             f" (fewer than the {self.requested} requested)" if self.kept < self.requested else ""
         )
         return (
             f"Generated {self.generated} examples with {self.generator}; kept {self.kept}{short}, "
-            f"dropped {self.generated - self.kept} (dropped: {drops})."
+            f"dropped {self.generated - self.kept} (dropped: {drops}).{self._extraction_note}"
+        )
+
+    @property
+    def _extraction_note(self) -> str:
+        if not (self.replies_extracted or self.replies_with_several_examples):
+            return ""
+        return (
+            f" Of {self.replies} replies, {self.replies_extracted} had their example inside "
+            f"other text (prose, a code fence or commentary) and "
+            f"{self.replies_with_several_examples} held several examples."
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +154,7 @@ def generate_examples(
     rng = random.Random(config.seed)
     profile = infer_profile(seeds, kind)
     system_prompt = common_system_prompt(seeds) if kind == "chat" else None
+    multi_paragraph = values_span_paragraphs(seeds, kind)
     pools = _pools(seeds, eval_records or [], kind)
     report = GenerationReport(
         generator_name,
@@ -161,10 +178,13 @@ def generate_examples(
         for reply, ground in zip(replies, grounds, strict=True):
             if len(kept) >= config.num_examples:
                 break  # replies past the request are neither judged nor counted
-            report.generated += 1
-            record = _judge(reply, kind, system_prompt, profile, pools, config, report)
-            if record is not None:
-                kept.append(_with_context(record, kind, ground) if passage_context else record)
+            for candidate, why in _candidates(reply, kind, system_prompt, multi_paragraph, report):
+                if len(kept) >= config.num_examples or report.generated >= limit:
+                    break
+                report.generated += 1
+                record = _judge(candidate, why, reply, kind, profile, pools, config, report)
+                if record is not None:
+                    kept.append(_with_context(record, kind, ground) if passage_context else record)
         if progress:
             progress(report.generated, len(kept), config.num_examples)
     report.kept = len(kept)
@@ -214,17 +234,34 @@ def _key(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, ensure_ascii=False)
 
 
-def _judge(
+def _candidates(
     reply: str,
     kind: str,
     system_prompt: str | None,
+    multi_paragraph: bool,
+    report: GenerationReport,
+) -> list[tuple[dict[str, Any] | None, str]]:
+    """The reply's examples as records, or one (None, why) when it holds none; counts the reply."""
+    examples, extracted = parse_examples(reply, kind, multi_paragraph=multi_paragraph)
+    report.replies += 1
+    report.replies_extracted += extracted
+    report.replies_with_several_examples += len(examples) > 1
+    if not examples:
+        return [(None, why_unparseable(reply, kind))]
+    return [(build_record(values, kind, system_prompt), "") for values in examples]
+
+
+def _judge(
+    record: dict[str, Any] | None,
+    why: str,
+    reply: str,
+    kind: str,
     profile: SeedProfile,
     pools: _Pools,
     config: DataGenerationConfig,
     report: GenerationReport,
 ) -> dict[str, Any] | None:
     """The parsed record if it passes every filter; else count the drop and return None."""
-    record, why = parse_example(reply, kind, system_prompt)
     verdict = ("unparseable", why) if record is None else _filter(record, profile, pools, config)
     if verdict is None:
         pools.keys.add(_key(record))

@@ -2,11 +2,13 @@
 
 Every dataset kind is shown to the generator as labelled fields (chat and prompt/completion as
 Input/Output, preference as Input/Chosen/Rejected, text as Text) and parsed back from the same
-labels, so one prompt shape serves every kind.
+labels, so one prompt shape serves every kind. Replies are parsed back leniently (`parse_examples`):
+a small generator wraps its example in prose, a code fence or commentary, or writes several.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from typing import Any
@@ -42,8 +44,7 @@ def example_fields(record: dict[str, Any], kind: str) -> list[str]:
 
 def render_example(record: dict[str, Any], kind: str) -> str:
     """The example as labelled lines, the way the generator sees and writes it."""
-    values = example_fields(record, kind)
-    return "\n".join(f"{label}: {value}" for label, value in zip(LABELS[kind], values, strict=True))
+    return _render_values(example_fields(record, kind), kind)
 
 
 def generation_messages(
@@ -61,28 +62,134 @@ def generation_messages(
     ]
 
 
+def parse_examples(
+    reply: str, kind: str, *, multi_paragraph: bool = False
+) -> tuple[list[list[str]], bool]:
+    """Every complete example in a generator reply, as field values in `LABELS[kind]` order.
+
+    Small generators chat: prose before the example, a code fence around it, commentary after
+    it, several examples in one reply. Text before the first label is ignored; fenced blocks
+    holding labels are read instead of the text around them; each first label starts a new
+    example; a JSON value ends where the JSON ends, and, unless `multi_paragraph` (the seeds'
+    values span blank lines), any value ends at a blank line - the blank line that separates
+    examples in the prompt. Incomplete examples are left out. The flag says whether the reply
+    held more than its examples in the plain format (False when it held none).
+    """
+    found = [_complete(fields, kind) for fields in _labelled_examples(reply, kind, multi_paragraph)]
+    examples = [values for values in found if values]
+    plain = "\n\n".join(_render_values(values, kind) for values in examples)
+    return examples, bool(examples) and _squeezed(plain) != _squeezed(reply)
+
+
+def why_unparseable(reply: str, kind: str) -> str:
+    """What the reply lacks, for the drop report: the first label its first example misses."""
+    labels = LABELS[kind]
+    examples = _labelled_examples(reply, kind, multi_paragraph=True)
+    if not examples:
+        return f"no '{labels[0]}:' field"
+    missing = next((label for label in labels if not examples[0].get(label)), labels[-1])
+    return f"no '{missing}:' field"
+
+
 def parse_example(
     text: str, kind: str, system_prompt: str | None = None
 ) -> tuple[dict[str, Any] | None, str]:
-    """Parse a generator reply into a normalized record of `kind`, or (None, why not).
+    """The reply's first example as a normalized record of `kind`, or (None, why not)."""
+    examples, _ = parse_examples(text, kind)
+    if not examples:
+        return None, why_unparseable(text, kind)
+    return build_record(examples[0], kind, system_prompt), ""
 
-    Text before the first label is ignored; a repeated first label (the model starting a second
-    example) ends the example.
-    """
-    labels = LABELS[kind]
-    pattern = r"^\s*(" + "|".join(labels) + r")\s*:[ \t]*"
-    marks = list(re.finditer(pattern, text, flags=re.MULTILINE | re.IGNORECASE))
-    values: dict[str, str] = {}
-    for i, mark in enumerate(marks):
-        label = next(lab for lab in labels if lab.lower() == mark.group(1).lower())
-        if label in values:
-            break
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        values[label] = text[mark.end() : end].strip()
-    missing = [label for label in labels if not values.get(label)]
-    if missing:
-        return None, f"no '{missing[0]}:' field"
-    return build_record([values[label] for label in labels], kind, system_prompt), ""
+
+def values_span_paragraphs(records: list[dict[str, Any]], kind: str) -> bool:
+    """Whether any record's field value holds a blank line (then a blank line ends no value)."""
+    return any(_BLANK_LINE.search(v) for r in records for v in example_fields(r, kind))
+
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+# A fenced block (``` with or without a language tag) and its content.
+_FENCE = re.compile(r"^[ \t]*```[\w+.-]*[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
+_BARE_FENCE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
+_JSON = json.JSONDecoder()
+
+
+def _label_pattern(kind: str) -> re.Pattern[str]:
+    """A label at the start of a line, also as markdown (`**Input:**`, `- Input:`, `## Input:`)."""
+    names = "|".join(LABELS[kind])
+    return re.compile(
+        rf"^[ \t]*(?:[-*#>]+[ \t]*)?(?:\*\*|__)?({names})(?:\*\*|__)?[ \t]*:(?:\*\*|__)?[ \t]*",
+        flags=re.MULTILINE | re.IGNORECASE,
+    )
+
+
+def _labelled_examples(reply: str, kind: str, multi_paragraph: bool) -> list[dict[str, str]]:
+    """The reply's examples as label -> cleaned value (complete or not), in order."""
+    examples: list[dict[str, str]] = []
+    for label, value in _labelled_fields(_unfenced(reply, kind), kind):
+        if label == LABELS[kind][0] or not examples:
+            examples.append({})
+        # A label repeated within one example is the model rambling: the first one counts.
+        examples[-1].setdefault(label, _clean_value(value, multi_paragraph))
+    return examples
+
+
+def _unfenced(reply: str, kind: str) -> str:
+    """The content of the fenced blocks that hold labels, or the whole reply when none does."""
+    pattern = _label_pattern(kind)
+    blocks = [m.group(1) for m in _FENCE.finditer(reply) if pattern.search(m.group(1))]
+    return "\n\n".join(blocks) if blocks else reply
+
+
+def _labelled_fields(text: str, kind: str) -> list[tuple[str, str]]:
+    """(label, raw value) pairs; a label-like line inside a JSON value does not start a field."""
+    pattern, canonical = _label_pattern(kind), {label.lower(): label for label in LABELS[kind]}
+    fields: list[tuple[str, str]] = []
+    mark = pattern.search(text)
+    while mark:
+        following = pattern.search(text, _json_end(text, mark.end()) or mark.end())
+        end = following.start() if following else len(text)
+        fields.append((canonical[mark.group(1).lower()], text[mark.end() : end]))
+        mark = following
+    return fields
+
+
+def _json_end(text: str, start: int) -> int | None:
+    """Where a JSON object or array starting at `start` (after blanks) ends, if one does."""
+    index = len(text) - len(text[start:].lstrip())
+    if text[index : index + 1] not in ("{", "["):
+        return None
+    try:
+        return _JSON.raw_decode(text, index)[1]
+    except ValueError:
+        return None
+
+
+def _clean_value(value: str, multi_paragraph: bool) -> str:
+    """The value without what follows it: commentary after its JSON or blank line, a stray fence."""
+    value = value.strip()
+    end = _json_end(value, 0)
+    if end is not None and (not value[end:].strip() or value[end:].lstrip(" \t").startswith("\n")):
+        return value[:end]
+    if not multi_paragraph:
+        value = _BLANK_LINE.split(value, maxsplit=1)[0]
+    if value.count("```") % 2:  # a closing fence whose opening was before the label
+        stray = list(_BARE_FENCE.finditer(value))
+        value = value[: stray[-1].start()] if stray else value
+    return value.strip()
+
+
+def _complete(fields: dict[str, str], kind: str) -> list[str] | None:
+    """The example's values in label order, or None when a label is missing or empty."""
+    values = [fields.get(label, "") for label in LABELS[kind]]
+    return values if all(values) else None
+
+
+def _render_values(values: list[str], kind: str) -> str:
+    return "\n".join(f"{label}: {value}" for label, value in zip(LABELS[kind], values, strict=True))
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text).casefold()
 
 
 def build_record(values: list[str], kind: str, system_prompt: str | None = None) -> dict[str, Any]:

@@ -26,7 +26,11 @@ SYSTEM_PROMPT = (
 )
 TASK_LINE = "Task: {task}"
 PASSAGE_LINE = "Base the new example on this passage:\n{passage}"
-REQUEST = "Write one new example, different from these, in the same format."
+ANOTHER = "Another one, about someone or something different, in the same format."
+REQUEST = (
+    "Another one, in the same format, about a new person, place or thing that none of the "
+    "examples above mentions."
+)
 
 
 def example_fields(record: dict[str, Any], kind: str) -> list[str]:
@@ -50,16 +54,26 @@ def render_example(record: dict[str, Any], kind: str) -> str:
 def generation_messages(
     task: str, exemplars: list[dict[str, Any]], kind: str, passage: str | None = None
 ) -> list[dict[str, str]]:
-    """Chat messages asking for one new example like `exemplars` (grounded on `passage`)."""
-    parts = [TASK_LINE.format(task=task.strip())] if task.strip() else []
-    parts.append("Examples:\n\n" + "\n\n".join(render_example(r, kind) for r in exemplars))
+    """Chat messages asking for one new example like `exemplars` (grounded on `passage`).
+
+    The exemplars are shown as earlier turns of the conversation, each asked for and answered
+    in the exact labelled shape: a small chat model then replies in that shape far more often
+    than when the examples sit in one prompt (measured with SmolLM2-135M-Instruct)."""
+    labels = " then ".join(f"'{label}:'" for label in LABELS[kind])
+    intro = [TASK_LINE.format(task=task.strip())] if task.strip() else []
+    ask = f"Write one example, using exactly the labels {labels}, and nothing else."
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for index, record in enumerate(exemplars):
+        request = "\n\n".join([*intro, ask]) if index == 0 else ANOTHER
+        messages.append({"role": "user", "content": request})
+        messages.append({"role": "assistant", "content": render_example(record, kind)})
+    final = [REQUEST]
     if passage:
-        parts.append(PASSAGE_LINE.format(passage=passage.strip()))
-    parts.append(REQUEST)
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": "\n\n".join(parts)},
-    ]
+        final.insert(0, PASSAGE_LINE.format(passage=passage.strip()))
+    if not exemplars:
+        final = [*intro, ask, *final]
+    messages.append({"role": "user", "content": "\n\n".join(final)})
+    return messages
 
 
 def parse_examples(

@@ -202,10 +202,16 @@ def test_prompts_vary_exemplars_temperature_and_carry_passages() -> None:
         generator_name="replay",
         passages=passages,
     )
-    users = [p[-1]["content"] for p in generator.prompts]
-    assert len(users) == 12 and len(set(users)) > 3  # different exemplars and passages
-    assert all(u.startswith("Task: Answer questions.") for u in users)
-    assert all(any(passage in u for passage in passages) for u in users)
+    # Exemplars are earlier turns (asked, then answered in the labelled shape); the last
+    # request carries the grounding passage.
+    conversations = [json.dumps(p) for p in generator.prompts]
+    assert len(conversations) == 12 and len(set(conversations)) > 3  # other exemplars, passages
+    assert all(p[1]["content"].startswith("Task: Answer questions.") for p in generator.prompts)
+    assert all(
+        p[2]["role"] == "assistant" and p[2]["content"].startswith("Input: ")
+        for p in generator.prompts
+    )
+    assert all(any(passage in p[-1]["content"] for passage in passages) for p in generator.prompts)
     assert len(set(generator.temperatures)) == 3 and min(generator.temperatures) < 0.8 < max(
         generator.temperatures
     )

@@ -119,25 +119,38 @@ def compare_models(
     tuned_result = evaluate_model(
         config, model=tuned, eval_path=eval_path, cache_dir=cache_dir, progress=progress
     )
-    base_metrics = base_result.metrics if base_result else {}
-    deltas = {
-        name: value - base_metrics[name]
-        for name, value in tuned_result.metrics.items()
-        if name in base_metrics
-    }
-    checks = check_thresholds(config.thresholds, tuned_result.metrics, base_metrics)
-    report = EvaluationReport(
-        base=base_result,
-        tuned=tuned_result,
-        deltas=deltas,
-        checks=checks,
-        passed=all(check.passed for check in checks),
-        examples=select_examples(tuned_result, base_result),
-        base_from_cache=from_cache,
+    report = build_report(
+        config,
+        base_result,
+        tuned_result,
         notes=_added_metrics_note(configured, config),
+        base_from_cache=from_cache,
     )
     write_report(report, Path(output_dir), log_history_path)
     return report
+
+
+def build_report(
+    config: EvaluationConfig,
+    base: EvaluationResult | None,
+    tuned: EvaluationResult,
+    *,
+    notes: list[str],
+    base_from_cache: bool = False,
+) -> EvaluationReport:
+    """Base vs tuned results as a report: deltas, threshold checks, the rows shown to a person."""
+    base_metrics = base.metrics if base else {}
+    checks = check_thresholds(config.thresholds, tuned.metrics, base_metrics)
+    return EvaluationReport(
+        base=base,
+        tuned=tuned,
+        deltas={k: v - base_metrics[k] for k, v in tuned.metrics.items() if k in base_metrics},
+        checks=checks,
+        passed=all(check.passed for check in checks),
+        examples=select_examples(tuned, base),
+        base_from_cache=base_from_cache,
+        notes=notes,
+    )
 
 
 def _added_metrics_note(configured: EvaluationConfig, used: EvaluationConfig) -> list[str]:

@@ -14,14 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from models.config import ModelConfig
+from phases.evaluation.comparison import build_report
 from phases.evaluation.config import EvaluationConfig
 from phases.evaluation.errors import EvaluationInputError
-from phases.evaluation.examples import select_examples
+from phases.evaluation.model_evaluation import model_name
 from phases.evaluation.report import write_report
 from phases.evaluation.results import EvaluationReport, EvaluationResult, Prediction
-from phases.evaluation.thresholds import check_thresholds
 
 REWARD_METRICS = ("pairwise_accuracy", "mean_margin")
+REWARD_NOTE = (
+    "A reward model scores responses rather than writing them: it is judged by how often it "
+    "ranks the chosen response above the rejected one (pairwise_accuracy) and by how far "
+    "(mean_margin); text metrics do not apply."
+)
 BASE_HEAD_SEED = 42  # the untrained head is random: seed it so the base's figures repeat
 
 
@@ -48,26 +53,10 @@ def compare_reward_models(
     if config.compare_base:
         torch.manual_seed(BASE_HEAD_SEED)
         scorer, tokenizer = load_reward_model(base, cache_dir=cache_dir)
-        base_result = score_pairs(scorer.eval(), tokenizer, pairs, _name(base), progress)
+        base_result = score_pairs(scorer.eval(), tokenizer, pairs, model_name(base), progress)
     scorer, tokenizer = load_scorer(Path(tuned))
     tuned_result = score_pairs(scorer, tokenizer, pairs, str(tuned), progress)
-    base_metrics = base_result.metrics if base_result else {}
-    checks = check_thresholds(config.thresholds, tuned_result.metrics, base_metrics)
-    report = EvaluationReport(
-        base=base_result,
-        tuned=tuned_result,
-        deltas={
-            k: v - base_metrics[k] for k, v in tuned_result.metrics.items() if k in base_metrics
-        },
-        checks=checks,
-        passed=all(check.passed for check in checks),
-        examples=select_examples(tuned_result, base_result),
-        notes=[
-            "A reward model scores responses rather than writing them: it is judged by how often "
-            "it ranks the chosen response above the rejected one (pairwise_accuracy) and by how "
-            "far (mean_margin); text metrics do not apply."
-        ],
-    )
+    report = build_report(config, base_result, tuned_result, notes=[REWARD_NOTE])
     write_report(report, Path(output_dir), log_history_path)
     return report
 
@@ -132,7 +121,3 @@ def _text(value: Any) -> str:
     if isinstance(value, list):
         return "\n".join(f"{m.get('role')}: {m.get('content')}" for m in value)
     return str(value)
-
-
-def _name(model: ModelConfig | str) -> str:
-    return model.name_or_path if isinstance(model, ModelConfig) else str(model)

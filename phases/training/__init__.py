@@ -16,6 +16,7 @@ from phases.training.config import (
     RewardTraining,
     SFTTraining,
     TrainingConfig,
+    TrainingResources,
     TrainingSettings,
     parse_training_config,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingInputError",
     "TrainingProgress",
+    "TrainingResources",
     "TrainingResult",
     "TrainingSettings",
     "estimate_training",

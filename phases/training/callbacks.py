@@ -90,31 +90,57 @@ def target_step(max_steps: int, fraction: float | None) -> int:
     return min(max_steps, max(1, round(fraction * max_steps)))
 
 
+def any_process(flag: bool) -> bool:
+    """True when `flag` is True in any data-parallel process of this training.
+
+    Every process must ask, at the same point of every step: one that stops alone would leave
+    the others waiting in their next gradient all-reduce forever. One process alone: `flag`.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return flag
+    import torch
+
+    on_gpu = dist.get_backend() == "nccl"  # NCCL reduces only tensors on the GPU
+    device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 class CancelOnRequest(TrainerCallback):
-    """Cooperative cancellation: ask `should_stop()` after every step; on True save and stop."""
+    """Cooperative cancellation: ask `should_stop()` after every step; on True save and stop.
+
+    With several processes, a request seen by any of them stops all at the same step."""
 
     def __init__(self, should_stop: Callable[[], bool] | None) -> None:
         self.should_stop = should_stop
         self.cancelled = False
 
     def on_step_end(self, args, state, control: TrainerControl, **kwargs):
-        if self.should_stop is not None and self.should_stop():
+        if any_process(self.should_stop is not None and self.should_stop()):
             self.cancelled = True
             control.should_training_stop = True
             control.should_save = True
 
 
 class DivergenceGuard(TrainerCallback):
-    """Stop at the first NaN/inf loss or gradient, without saving: the weights are garbage."""
+    """Stop at the first NaN/inf loss or gradient, without saving: the weights are garbage.
+
+    Each process sees its own micro-batches' loss: a blow-up in any one stops them all."""
 
     def __init__(self, monitor: StepMonitor) -> None:
         self.monitor = monitor
         self.diverged_at_step: int | None = None
 
     def on_step_end(self, args, state: TrainerState, control: TrainerControl, **kwargs):
-        if not self.monitor.gradients_finite:
+        loss = self.monitor.step_loss
+        blown_up = not self.monitor.gradients_finite or (
+            loss is not None and not math.isfinite(loss)
+        )
+        if any_process(blown_up):
             self._check(math.nan, state, control)
-        self._check(self.monitor.step_loss, state, control)
 
     def on_log(self, args, state: TrainerState, control: TrainerControl, logs=None, **kwargs):
         self._check((logs or {}).get("loss"), state, control)

@@ -33,6 +33,26 @@ class LoraSettings(BaseModel):
     )
 
 
+class TrainingResources(BaseModel):
+    """What each training process asks a Ray cluster for; Ray places the process on a node that
+    has it (the local backend runs on the machine it has and ignores this)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    # Per process, not per job: 4 processes with gpus=1 are 4 workers with a GPU each, never
+    # one worker holding 4 GPUs (LlamaFactory#7084).
+    gpus: float = Field(
+        0, ge=0, le=64, description="GPUs per training process (a fraction shares one GPU)."
+    )
+    cpus: float = Field(1, gt=0, le=1024, description="CPU cores per training process.")
+    memory_gb: float | None = Field(
+        None,
+        gt=0,
+        le=65536,
+        description="Memory per training process in GiB (null: reserve none).",
+    )
+
+
 class TrainingSettings(BaseModel):
     """The settings every training method shares: LoRA, schedule, batching, checkpoints."""
 
@@ -88,6 +108,20 @@ class TrainingSettings(BaseModel):
         gt=0,
         le=MAX_STEPS,
         description="Compute eval loss every N steps (default: once per epoch).",
+    )
+    num_processes: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description=(
+            "Data-parallel training processes, each with `batch_size` examples per step: on "
+            "one machine through `accelerate launch` (gloo on CPU), with the Ray backend as "
+            "Ray Train workers placed by `resources`."
+        ),
+    )
+    resources: TrainingResources = Field(
+        default_factory=TrainingResources,
+        description="What each training process requests from a Ray cluster (GPUs, CPUs, memory).",
     )
     # Seeds stay within the range numpy and torch accept (0..2^32-1).
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for initialisation and data order.")

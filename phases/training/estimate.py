@@ -35,13 +35,14 @@ def estimate_training(
     FLOP-based time estimate. Time and memory are None without `num_parameters` (and no
     measured throughput, for time).
     """
+    # Each of the data-parallel processes takes its share of the examples per step.
+    per_step = config.batch_size * config.num_processes
     steps_per_epoch = max(
-        1,
-        math.ceil(math.ceil(num_examples / config.batch_size) / config.gradient_accumulation_steps),
+        1, math.ceil(math.ceil(num_examples / per_step) / config.gradient_accumulation_steps)
     )
     total_steps = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
     sequences = 2 if "preference" in config.data_kinds else 1  # chosen and rejected
-    examples_per_step = config.batch_size * config.gradient_accumulation_steps
+    examples_per_step = per_step * config.gradient_accumulation_steps
     tokens = total_steps * examples_per_step * mean_tokens * sequences
     return {
         "total_steps": total_steps,

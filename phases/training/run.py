@@ -3,12 +3,16 @@
 A call always continues from the newest valid checkpoint in `output_dir/checkpoints`, so the
 same call serves a fresh start, a resume after an approval gate, and recovery after a crash.
 With `continue_from` and no checkpoint of its own, it starts from another run's checkpoint
-(same model, data and method) and trains on to a longer schedule's end.
+(same model, data and method) and trains on to a longer schedule's end. With
+`config.num_processes` > 1 it trains data-parallel in that many processes (multiprocess.py),
+each running this same function; only the first process writes the run's files.
 """
 
 import json
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from models.config import ModelConfig
@@ -42,6 +46,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     cache_dir: Path | None = None,
     continue_from: Path | None = None,
+    extra_callbacks: list | None = None,
 ) -> TrainingResult:
     """Train `model` on `train_path` with `config.method`, resuming from any checkpoint.
 
@@ -55,11 +60,32 @@ def train(
     optimizer and step) and runs on to this config's total steps, the learning rate following
     this longer schedule. Refused unless the checkpoint is valid and its step is below the new
     total. Raises TrainingInputError for unusable data or checkpoints, before training.
+
+    `config.num_processes` > 1 (and not already one of several processes) launches that many
+    processes with `accelerate launch` and waits for them; pausing, `should_stop` and
+    `progress` work across them. `extra_callbacks` go after the phase's own (Ray Train's
+    report callback, say).
     """
     if stop_at_fraction is not None and not 0.0 < stop_at_fraction <= 1.0:
         raise TrainingInputError(f"stop_at_fraction must be in (0, 1], got {stop_at_fraction}.")
     train_data = load_training_data(Path(train_path), config.method)
     eval_data = load_training_data(Path(eval_path), config.method) if eval_path else None
+    if config.num_processes > 1 and process_count() == 1:
+        from phases.training.multiprocess import train_in_processes
+
+        return train_in_processes(
+            config,
+            model=model,
+            train_path=Path(train_path),
+            eval_path=Path(eval_path) if eval_path else None,
+            output_dir=Path(output_dir),
+            max_length=max_length,
+            stop_at_fraction=stop_at_fraction,
+            progress=progress,
+            should_stop=should_stop,
+            cache_dir=cache_dir,
+            continue_from=continue_from,
+        )
 
     from phases.training.callbacks import make_callbacks, target_step
     from phases.training.trainers import BUILDERS, common_args, quiet
@@ -77,26 +103,33 @@ def train(
         should_stop=should_stop,
         continuing=continued is not None,
     )
-    trainer = BUILDERS[config.method](
-        config,
-        model=model,
-        train_data=train_data,
-        eval_data=eval_data,
-        base_args=common_args(
-            config, checkpoints_dir=checkpoints_dir, max_length=max_length, has_eval=bool(eval_data)
-        ),
-        work_dir=output_dir,
-        callbacks=list(callbacks.values()),
-        monitor=callbacks["monitor"],
-        cache_dir=cache_dir,
-    )
+    # One process at a time builds the model cache and the tokenized datasets; the others
+    # then read what it wrote.
+    with main_process_first():
+        trainer = BUILDERS[config.method](
+            config,
+            model=model,
+            train_data=train_data,
+            eval_data=eval_data,
+            base_args=common_args(
+                config,
+                checkpoints_dir=checkpoints_dir,
+                max_length=max_length,
+                has_eval=bool(eval_data),
+            ),
+            work_dir=output_dir,
+            callbacks=[*callbacks.values(), *(extra_callbacks or [])],
+            monitor=callbacks["monitor"],
+            cache_dir=cache_dir,
+        )
     quiet(trainer)
     total_steps = total_training_steps(trainer)
     if continued is not None:
         _check_longer_run(continued, total_steps)
     else:
         _check_same_run(resume, total_steps)
-    _write_args(output_dir, trainer, config, train_data, total_steps, max_length, continued)
+    if trainer.is_world_process_zero():
+        _write_args(output_dir, trainer, config, train_data, total_steps, max_length, continued)
     resumed_from = checkpoint_step(resume)
     if resumed_from < total_steps and resumed_from >= target_step(total_steps, stop_at_fraction):
         # This segment is already done (e.g. the same pause asked twice): train nothing.
@@ -110,6 +143,24 @@ def train(
         result.continued_from = str(continued)
         result.checkpoint_path = result.checkpoint_path or str(continued)
     return result
+
+
+def process_count() -> int:
+    """How many data-parallel processes this one belongs to (`WORLD_SIZE`, set by the launcher:
+    `accelerate launch`/torchrun, or Ray Train)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@contextmanager
+def main_process_first() -> Iterator[None]:
+    """The block runs in the first process, then in the others (one process: just runs)."""
+    if process_count() == 1:
+        yield
+        return
+    from accelerate import PartialState
+
+    with PartialState().main_process_first():
+        yield
 
 
 def total_training_steps(trainer) -> int:
@@ -171,16 +222,20 @@ def _check_longer_run(checkpoint: Path, total_steps: int) -> None:
 
 def _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config) -> TrainingResult:
     state = trainer.state
+    writer = trainer.is_world_process_zero()  # one process writes, the others wait for it
     history_path = output_dir / LOG_HISTORY_FILE
-    history_path.write_text(json.dumps(_finite(state.log_history), indent=1), encoding="utf-8")
+    if writer:
+        history_path.write_text(json.dumps(_finite(state.log_history), indent=1), encoding="utf-8")
     diverged_at = callbacks["divergence"].diverged_at_step
     status, message = _status(state.global_step, total_steps, diverged_at, callbacks, config)
     model_path = None
     if status == "completed":
         model_path = output_dir / MODEL_SUBDIR
-        trainer.model.save_pretrained(model_path)
-        trainer.processing_class.save_pretrained(model_path)
+        if writer:
+            trainer.model.save_pretrained(model_path)
+            trainer.processing_class.save_pretrained(model_path)
         message += f" Model saved to {model_path}."
+    trainer.accelerator.wait_for_everyone()
     checkpoint = latest_checkpoint(output_dir / CHECKPOINTS_SUBDIR)
     last = callbacks["progress"].last
     return TrainingResult(

@@ -50,7 +50,8 @@ async def get_listing(request: Request) -> ListingCache:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[RunService, Depends(get_service)]
 BackendDep = Annotated[ExecutionBackend, Depends(get_backend)]
-PoolDep = Annotated[RunWorkerPool, Depends(get_pool)]  # the local pool: its size, its queue
+# The backend's executors: the local pool, or the Ray dispatcher (its size, its queue).
+PoolDep = Annotated[RunWorkerPool, Depends(get_pool)]
 ModelCacheDep = Annotated[ModelCache, Depends(get_models)]
 ListingDep = Annotated[ListingCache, Depends(get_listing)]
 

@@ -26,7 +26,7 @@ from api.generation import ModelCache
 from api.listing import ListingCache
 from api.routes import artifacts, data, events, health, history, interrupts, models, runs
 from llmfinetune_agent.config import ConfigError, parse_run_config
-from llmfinetune_agent.execution import LocalBackend, RunError, open_service
+from llmfinetune_agent.execution import RunError, make_backend, open_service
 from llmfinetune_agent.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with open_service(resolved) as service:
             size = resolved.max_concurrent_runs if workers else 0
-            backend = LocalBackend(service, workers=size)
+            backend = make_backend(service, workers=size)
             app.state.settings = resolved
             app.state.service = service
             app.state.backend = backend

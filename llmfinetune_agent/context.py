@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmfinetune_agent.settings import Settings
 
@@ -40,6 +40,9 @@ class RunContext:
     """True once a cancel was requested: a training node stops at its next step."""
     store_: RunStore | None = None
     """The service's run store (built from `settings` when not given)."""
+    cluster_training: Callable[..., dict[str, Any]] | None = None
+    """Trains a segment on a cluster instead of in this process (the Ray backend's
+    `ClusterTraining`); takes `train_direct`'s arguments plus `attempt_id`."""
 
     @cached_property
     def store(self) -> RunStore:

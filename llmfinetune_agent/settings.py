@@ -20,7 +20,10 @@ DATA_ROOTS_ENV = "FINETUNE_AGENT_DATA_ROOTS"
 API_KEY_ENV = "FINETUNE_AGENT_API_KEY"
 MAX_CONCURRENT_RUNS_ENV = "FINETUNE_AGENT_MAX_CONCURRENT_RUNS"
 MAX_JSON_BYTES_ENV = "FINETUNE_AGENT_MAX_JSON_BYTES"
+BACKEND_ENV = "FINETUNE_AGENT_BACKEND"
+RAY_ADDRESS_ENV = "FINETUNE_AGENT_RAY_ADDRESS"
 DEFAULT_MAX_JSON_BYTES = 4 * 1024 * 1024
+BACKENDS = ("local", "ray")
 
 _POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
@@ -47,6 +50,11 @@ class Settings:
     """How many runs execute at once in one service process."""
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
     """The largest JSON request body the API reads (413 above it); files go to `POST /data`."""
+    backend: str = "local"
+    """Where runs execute: `local` (worker processes of this machine) or `ray` (a Ray cluster)."""
+    ray_address: str | None = None
+    """The Ray cluster to connect to (`ray://host:10001`, `host:6379`); None: Ray's own default
+    (`RAY_ADDRESS`, else the cluster started on this machine by `ray start`)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,6 +75,8 @@ class Settings:
             api_key=os.environ.get(API_KEY_ENV) or None,
             max_concurrent_runs=_positive_int_env(MAX_CONCURRENT_RUNS_ENV, 1),
             max_json_bytes=_positive_int_env(MAX_JSON_BYTES_ENV, DEFAULT_MAX_JSON_BYTES),
+            backend=_backend_env(),
+            ray_address=os.environ.get(RAY_ADDRESS_ENV) or None,
         )
 
     @property
@@ -99,6 +109,16 @@ def _positive_int_env(name: str, default: int) -> int:
         raise SettingsError(f"{name}={text!r} is not a whole number.") from None
     if value < 1:
         raise SettingsError(f"{name}={text!r} must be 1 or more.")
+    return value
+
+
+def _backend_env() -> str:
+    value = (os.environ.get(BACKEND_ENV) or "local").strip().lower()
+    if value not in BACKENDS:
+        raise SettingsError(
+            f"{BACKEND_ENV}={value!r} is not a backend: use 'local' (this machine's worker "
+            "processes) or 'ray' (a Ray cluster; set FINETUNE_AGENT_RAY_ADDRESS)."
+        )
     return value
 
 

@@ -4,6 +4,11 @@ improvement loop's 'continue' route it starts from the previous iteration's last
 a gate that checkpoint is already past is not asked again (no new steps to review). A cancel
 requested while it trains stops it at the next step, with a checkpoint saved there.
 
+Each segment has an attempt id computed from state (run, training directory, where the
+segment stops), stored with its result: the same segment asked again — the node re-running
+after a crash — has the same id, so the Ray backend re-attaches to the training job already
+running for it instead of starting a second one.
+
 What a finished segment produced is the run's `artifact`: an adapter (LoRA) or a full model,
 or, for a diverged training, its last checkpoint before the blow-up."""
 
@@ -40,6 +45,13 @@ def training_dir(state: RunState) -> Path:
     return run_path(state, "training", hashlib.sha256(key.encode()).hexdigest()[:12])
 
 
+def attempt_id(state: RunState, fraction: float | None) -> str:
+    """The deterministic id of one training segment: `<run id>-<hash>` of its training
+    directory and stop (the same segment asked twice gets the same id)."""
+    key = json.dumps([training_dir(state).name, fraction])
+    return f"{state['run_id']}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
 def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: one training segment; progress goes to the `custom` stream."""
     config, context = run_config(state), run_context(runtime)
@@ -60,7 +72,10 @@ def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         emit(kind, **payload)
 
     def segment(fraction: float | None) -> dict[str, Any]:
-        return train_direct(
+        attempt = attempt_id(state, fraction)
+        on_cluster = context.cluster_training
+        extra = {"attempt_id": attempt} if on_cluster else {}
+        summary = (on_cluster or train_direct)(
             config,
             training_dir(state),
             state["data"],
@@ -69,7 +84,9 @@ def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             continue_from=Path(warm_start["checkpoint"]) if warm_start else None,
             cache_dir=context.models_cache,
             should_stop=context.should_stop,
+            **extra,
         )
+        return {**summary, "attempt_id": attempt}
 
     summary = segment(stop_at)
     update: dict[str, Any] = {}

@@ -42,6 +42,7 @@ def run(
         _fail_input(exc)
     display = RunDisplay(gate_json=as_json)
     with open_service() as service:
+        service = executor_of(service)
         record = service.create_run(config)
         display.say(f"run {record.id} created ({record.run_dir})")
         record = service.start(record.id, on_event=display.on_event)
@@ -79,6 +80,7 @@ def resume(
         decision.update(_fix_options(select, route))
     display = RunDisplay(gate_json=as_json)
     with open_service() as service:
+        service = executor_of(service)
         try:
             record = service.require(run_id)
             if record.status in ENDED_EXIT:
@@ -145,6 +147,16 @@ def runs_show(
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def executor_of(service: Any) -> Any:
+    """What executes the runs this command drives: the service itself, in this process, or
+    with the Ray backend the cluster, which this process submits runs to and follows."""
+    if service.settings.backend != "ray":
+        return service
+    from llmfinetune_agent.execution import FollowedRuns, RayBackend
+
+    return FollowedRuns(RayBackend(service))
 
 
 def exit_code_for(exc: Any) -> int:

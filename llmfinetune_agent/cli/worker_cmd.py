@@ -1,7 +1,9 @@
 """`finetune-agent worker`: execute queued runs, with no HTTP server, until Ctrl-C or SIGTERM.
 
 Workers share the database (and the home directory) with the API and with each other; the run
-store is their queue (see llmfinetune_agent/execution/workers.py).
+store is their queue (see llmfinetune_agent/execution/workers.py). With
+`FINETUNE_AGENT_BACKEND=ray` the worker executes nothing itself: it submits the queued runs to
+the Ray cluster (execution/ray_backend.py).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def worker(
     ),
 ) -> None:
     """Execute queued runs (and runs a crash left behind) in the foreground until stopped."""
-    from llmfinetune_agent.execution import RunWorkerPool, open_service
+    from llmfinetune_agent.execution import make_backend, open_service
 
     # The pool says which run it takes and how each execution ended (docker compose logs).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -39,13 +41,17 @@ def worker(
         signal.signal(signum, lambda *_: stop.set())
     with open_service() as service:
         size = concurrency or service.settings.max_concurrent_runs
-        pool = RunWorkerPool(service, size=size, poll_seconds=poll_seconds)
-        pool.start()
-        typer.echo(f"worker: executing queued runs, {size} at a time (Ctrl-C stops)", err=True)
+        backend = make_backend(service, workers=size)
+        backend.pool.poll_seconds = poll_seconds
+        backend.start()
+        where = "on the Ray cluster" if service.settings.backend == "ray" else "here"
+        typer.echo(
+            f"worker: executing queued runs {where}, {size} at a time (Ctrl-C stops)", err=True
+        )
         while not stop.wait(0.5):
             pass
-        pool.stop()
-        left = sorted(pool.active)
+        backend.stop()
+        left = sorted(backend.pool.active)
     if left:
         runs = ", ".join(left)
         typer.echo(f"worker stopped; the next worker resumes {runs} from its checkpoint", err=True)

@@ -9,10 +9,11 @@
 
 `RunService` executes one run in the calling thread (what `finetune-agent run` does);
 `ExecutionBackend` is what the API and `finetune-agent worker` use, `LocalBackend` its
-store-as-queue implementation (see backend.py).
+store-as-queue implementation (see backend.py) and `RayBackend` the one that executes runs on a
+Ray cluster (ray_backend.py; `make_backend` picks by `FINETUNE_AGENT_BACKEND`).
 """
 
-from llmfinetune_agent.execution.backend import ExecutionBackend, LocalBackend
+from llmfinetune_agent.execution.backend import ExecutionBackend, LocalBackend, make_backend
 from llmfinetune_agent.execution.cancel import CancelOutcome, CancelWatch, cancel_run
 from llmfinetune_agent.execution.decisions import InterruptUnknown, accept_decision
 from llmfinetune_agent.execution.describe import describe_run
@@ -28,6 +29,7 @@ from llmfinetune_agent.execution.errors import (
     RunNotFound,
     user_errors,
 )
+from llmfinetune_agent.execution.ray_backend import FollowedRuns, RayBackend
 from llmfinetune_agent.execution.service import (
     PROGRESS_LOG_SECONDS,
     EventSink,
@@ -44,10 +46,12 @@ __all__ = [
     "CancelWatch",
     "EventSink",
     "ExecutionBackend",
+    "FollowedRuns",
     "InterruptNotPending",
     "InterruptUnknown",
     "InvalidDecision",
     "LocalBackend",
+    "RayBackend",
     "RunBusy",
     "RunCancelled",
     "RunEnded",
@@ -58,6 +62,7 @@ __all__ = [
     "accept_decision",
     "cancel_run",
     "describe_run",
+    "make_backend",
     "open_service",
     "user_errors",
 ]

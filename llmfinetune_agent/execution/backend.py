@@ -1,8 +1,9 @@
 """Where runs execute: the interface the API and the CLI call, and its local implementation.
 
 `LocalBackend` is today's: the run store is the queue and a `RunWorkerPool` of this process
-executes it (with no workers, other processes sharing the database do). A Ray backend
-implements the same five methods by submitting runs to a cluster.
+executes it (with no workers, other processes sharing the database do). `RayBackend`
+(ray_backend.py) implements the same five methods by submitting runs to a Ray cluster;
+`make_backend` picks one by the settings' `backend`.
 """
 
 from __future__ import annotations
@@ -76,3 +77,13 @@ class LocalBackend:
 
     def cancel(self, run_id: str, *, by: str) -> CancelOutcome:
         return cancel_run(self.service.store, run_id, by=by)
+
+
+def make_backend(service: RunService, *, workers: int) -> ExecutionBackend:
+    """The settings' backend: `workers` local worker processes, or the Ray cluster's executors
+    (`workers` == 0: this process only serves, others execute, whatever the backend)."""
+    if service.settings.backend == "ray" and workers:
+        from llmfinetune_agent.execution.ray_backend import RayBackend
+
+        return RayBackend(service, size=workers)
+    return LocalBackend(service, workers=workers)

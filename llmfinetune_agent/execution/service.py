@@ -53,6 +53,12 @@ class RunService:
         self.store = RunStore(settings.database_url, lease_seconds=settings.lease_seconds)
         self.graph = build().compile(checkpointer=saver)
         self._last_progress: dict[tuple[str, str], float] = {}
+        self.cluster_training = None
+        """With the Ray backend, the trainer node trains on the cluster through this."""
+        if settings.backend == "ray":
+            from llmfinetune_agent.execution.ray_training import ClusterTraining
+
+            self.cluster_training = ClusterTraining(settings)
 
     # --- creating and reading ---------------------------------------------------------
 
@@ -193,7 +199,10 @@ class RunService:
         self, run_id: str, graph_input: Any, watch: CancelWatch, on_event: EventSink | None
     ) -> None:
         context = RunContext(
-            settings=self.settings, store_=self.store, should_stop=watch.should_stop
+            settings=self.settings,
+            store_=self.store,
+            should_stop=watch.should_stop,
+            cluster_training=self.cluster_training,
         )
         stream = self.graph.stream(
             graph_input,

@@ -1,0 +1,281 @@
+"""Training on a Ray cluster with Ray Train, resumable after a worker or a node dies.
+
+    import ray
+    ray.init(address="auto")
+    result = train_on_ray(SFTTraining(num_processes=2), model="builtin:tiny-llama",
+                          train_path=..., eval_path=None, output_dir=Path("out"),
+                          name="my-training", storage_path=Path("/shared/ray"))
+
+A `TorchTrainer` runs `config.num_processes` workers, each asking for `config.resources`
+(so 4 processes with one GPU each are 4 workers of one GPU, never one worker of four), and each
+worker runs `train()` on its share of every batch. The HF Trainer saves a checkpoint every
+`save_steps` into a scratch directory on the worker's own node, and the first worker reports
+it to Ray Train (`RayTrainReportCallback`), which keeps it in `storage_path`. When a worker or
+its node dies, `FailureConfig` has Ray Train start the workers again, on any node with the
+resources; each worker then copies the last reported checkpoint into its new scratch directory
+before `train()` starts, so the HF Trainer resumes at that checkpoint's step, optimizer and
+schedule included. Without that hand-back it would start again at step 0 on a fresh node
+(ray#46814). At most `save_steps` steps are lost.
+
+Only what ends a call reaches `output_dir` (the same layout as `train()` there): the log
+history, the arguments, the model on completion and the checkpoint the call ended at, which
+the next call (after an approval gate, say) starts from. Ray is imported only here, and this
+module only where it is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from models.config import ModelConfig
+from phases.training.checkpoints import checkpoint_step, latest_checkpoint
+from phases.training.config import TrainingResources, TrainingSettings
+from phases.training.data import TrainingInputError
+from phases.training.results import TrainingProgress, TrainingResult
+from phases.training.run import ARGS_FILE, CHECKPOINTS_SUBDIR, LOG_HISTORY_FILE, MODEL_SUBDIR
+
+RESULT_FILE = "ray_result.json"
+SCRATCH_ENV = "FINETUNE_AGENT_TRAIN_SCRATCH"
+"""Where workers keep their checkpoints on their node (default: the system's temp folder)."""
+STOP_CHECK_SECONDS = 1.0
+
+
+def train_on_ray(
+    config: TrainingSettings,
+    *,
+    model: ModelConfig | str,
+    train_path: Path,
+    eval_path: Path | None,
+    output_dir: Path,
+    name: str,
+    storage_path: Path,
+    max_length: int = 512,
+    stop_at_fraction: float | None = None,
+    progress: Callable[[TrainingProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    cache_dir: Path | None = None,
+    continue_from: Path | None = None,
+    max_failures: int = 3,
+    on_workers_started: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainingResult:
+    """`train()` on Ray Train workers (see the module docstring); Ray must be initialized.
+
+    `name` names the Ray Train run in `storage_path` (shared by every node): the same name
+    continues from that run's last reported checkpoint. `progress`, `should_stop` and
+    `on_workers_started` ({resumed_from_step, node_id, pid, world_size}, each time the workers
+    start) are called in the first worker, so they must be picklable (e.g. call an actor).
+    """
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    request = {
+        "config": config.model_dump(mode="json"),
+        "model": model.model_dump(mode="json") if isinstance(model, ModelConfig) else model,
+        "train_path": str(train_path),
+        "eval_path": str(eval_path) if eval_path else None,
+        "output_dir": str(output_dir),
+        "max_length": max_length,
+        "stop_at_fraction": stop_at_fraction,
+        "cache_dir": str(cache_dir) if cache_dir else None,
+        "continue_from": str(continue_from) if continue_from else None,
+        "name": name,
+    }
+    (Path(output_dir) / RESULT_FILE).unlink(missing_ok=True)
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config={
+            "request": request,
+            "progress": progress,
+            "should_stop": should_stop,
+            "on_workers_started": on_workers_started,
+        },
+        scaling_config=ScalingConfig(
+            num_workers=config.num_processes,
+            use_gpu=config.resources.gpus > 0,
+            resources_per_worker=worker_resources(config.resources),
+        ),
+        run_config=RunConfig(
+            name=name,
+            storage_path=str(storage_path),
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=config.save_total_limit),
+        ),
+    )
+    trainer.fit()
+    outcome = json.loads((Path(output_dir) / RESULT_FILE).read_text(encoding="utf-8"))
+    if "input_error" in outcome:
+        raise TrainingInputError(outcome["input_error"])
+    return TrainingResult(**outcome["result"])
+
+
+def worker_resources(resources: TrainingResources) -> dict[str, float]:
+    """Ray's resource request of one training worker."""
+    request = {"CPU": resources.cpus}
+    if resources.gpus:
+        request["GPU"] = resources.gpus
+    if resources.memory_gb:
+        request["memory"] = resources.memory_gb * 2**30
+    return request
+
+
+def train_loop(loop_config: dict[str, Any]) -> None:
+    """One Ray Train worker: restore the last checkpoint, train, publish (first worker)."""
+    import ray.train
+
+    from phases.training.config import parse_training_config
+    from phases.training.run import train
+
+    context = ray.train.get_context()
+    first = context.get_world_rank() == 0
+    request = loop_config["request"]
+    output_dir = Path(request["output_dir"])
+    scratch = scratch_dir(request["name"])
+    resumed_from = _restore(scratch / CHECKPOINTS_SUBDIR, output_dir, context.get_local_rank())
+    started = loop_config["on_workers_started"]
+    if first and started is not None:
+        started(
+            {
+                "resumed_from_step": resumed_from,
+                "node_id": ray.get_runtime_context().get_node_id(),
+                "pid": os.getpid(),
+                "world_size": context.get_world_size(),
+            }
+        )
+    try:
+        result = train(
+            parse_training_config(request["config"]),
+            model=_model(request["model"]),
+            train_path=Path(request["train_path"]),
+            eval_path=Path(request["eval_path"]) if request["eval_path"] else None,
+            output_dir=scratch,
+            max_length=request["max_length"],
+            stop_at_fraction=request["stop_at_fraction"],
+            progress=loop_config["progress"] if first else None,
+            should_stop=_Throttled(loop_config["should_stop"]),
+            cache_dir=Path(request["cache_dir"]) if request["cache_dir"] else None,
+            continue_from=Path(request["continue_from"]) if request["continue_from"] else None,
+            extra_callbacks=[_report_callback()],
+        )
+    except TrainingInputError as exc:  # not worth a retry: the same input fails again
+        if first:
+            _write_outcome(output_dir, {"input_error": str(exc)})
+        return
+    if first:
+        _write_outcome(output_dir, {"result": _publish(scratch, output_dir, result)})
+
+
+def scratch_dir(name: str) -> Path:
+    """This node's working directory for the training `name` (checkpoints, tokenized data)."""
+    import ray
+
+    root = Path(os.environ.get(SCRATCH_ENV) or tempfile.gettempdir()) / "finetune-agent-train"
+    return root / ray.get_runtime_context().get_node_id()[:16] / name
+
+
+def _restore(local: Path, output_dir: Path, local_rank: int) -> int:
+    """Copy the newest checkpoint (Ray Train's last reported, or the one the previous call
+    ended at) into this node's scratch when it is newer than what is there; its step."""
+    import ray.train
+    import torch.distributed as dist
+
+    reported = ray.train.get_checkpoint()
+    with reported.as_directory() if reported else _nothing() as directory:
+        candidates = [latest_checkpoint(output_dir / CHECKPOINTS_SUBDIR, remove_broken=False)]
+        if directory is not None:
+            candidates.append(Path(directory) / CHECKPOINT_IN_REPORT)
+        best = max((c for c in candidates if c and c.is_dir()), key=checkpoint_step, default=None)
+        step = checkpoint_step(best)
+        if local_rank == 0 and step > checkpoint_step(latest_checkpoint(local)):
+            local.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(best, local / f"checkpoint-{step}", dirs_exist_ok=True)
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # the node's other workers wait for the copy
+    return step
+
+
+CHECKPOINT_IN_REPORT = "checkpoint"
+"""The HF checkpoint's folder inside a checkpoint reported by `RayTrainReportCallback`."""
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _report_callback():
+    """`RayTrainReportCallback` that only the first worker reports checkpoints through.
+
+    Its `on_save` copies the newest `checkpoint-N`; a second worker may get there before the
+    first has finished writing it, so the others report their metrics with no checkpoint.
+    """
+    import ray.train
+    from ray.train.huggingface.transformers import RayTrainReportCallback
+
+    class FirstWorkerReports(RayTrainReportCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if ray.train.get_context().get_world_rank() == 0:
+                return super().on_save(args, state, control, **kwargs)
+            metrics: dict[str, Any] = {}
+            for entry in state.log_history:
+                metrics.update(entry)
+            ray.train.report(metrics=metrics, checkpoint=None)
+
+    return FirstWorkerReports()
+
+
+class _Throttled:
+    """`should_stop` asked at most every STOP_CHECK_SECONDS (it may be a remote call)."""
+
+    def __init__(self, ask: Callable[[], bool] | None) -> None:
+        self.ask = ask
+        self.answer = False
+        self.asked_at = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self.ask is not None and not self.answer and now - self.asked_at >= STOP_CHECK_SECONDS:
+            self.asked_at = now
+            self.answer = bool(self.ask())
+        return self.answer
+
+
+def _model(value: Any) -> Any:
+    return ModelConfig.model_validate(value) if isinstance(value, dict) else value
+
+
+def _publish(scratch: Path, output_dir: Path, result: TrainingResult) -> dict[str, Any]:
+    """Copy what the call produced from the scratch directory into `output_dir`."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name in (LOG_HISTORY_FILE, ARGS_FILE):
+        if (scratch / name).is_file():
+            shutil.copy2(scratch / name, output_dir / name)
+    published = result.to_dict()
+    if result.model_path:
+        shutil.rmtree(output_dir / MODEL_SUBDIR, ignore_errors=True)
+        shutil.copytree(scratch / MODEL_SUBDIR, output_dir / MODEL_SUBDIR)
+        published["model_path"] = str(output_dir / MODEL_SUBDIR)
+    if result.checkpoint_path:
+        kept = output_dir / CHECKPOINTS_SUBDIR / Path(result.checkpoint_path).name
+        if not kept.is_dir():
+            shutil.copytree(result.checkpoint_path, kept)
+        published["checkpoint_path"] = str(kept)
+    published["log_history_path"] = str(output_dir / LOG_HISTORY_FILE)
+    published["args_path"] = str(output_dir / ARGS_FILE)
+    return published
+
+
+def _write_outcome(output_dir: Path, outcome: dict[str, Any]) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    partial = output_dir / (RESULT_FILE + ".part")
+    partial.write_text(json.dumps(outcome), encoding="utf-8")
+    partial.replace(output_dir / RESULT_FILE)

@@ -53,6 +53,15 @@ OUT_OF_RANGE = [
         "1000000000",
     ),
     ("training", {"method": "dpo", "beta": 1e6}, "training.beta", "at most 100", "1000000"),
+    ("training", {"num_processes": 0}, "training.num_processes", "at least 1", "0"),
+    (
+        "training",
+        {"resources": {"gpus": 1000}},
+        "training.resources.gpus",
+        "at most 64",
+        "1000",
+    ),
+    ("training", {"resources": {"cpus": 0}}, "training.resources.cpus", "greater than 0", "0"),
     ("data", {"max_length": 10**9}, "data.max_length", "at most 1048576", "1000000000"),
     ("data", {"seed": 2**64}, "data.seed", "at most 4294967295", "1.84e+19"),
     (
@@ -94,6 +103,7 @@ NOT_FINITE = [
     ("training", {"learning_rate": float("nan")}, "training.learning_rate"),
     ("training", {"epochs": float("inf")}, "training.epochs"),
     ("training", {"lora": {"dropout": float("nan")}}, "training.lora.dropout"),
+    ("training", {"resources": {"memory_gb": float("inf")}}, "training.resources.memory_gb"),
     ("data", {"eval_fraction": float("nan")}, "data.eval_fraction"),
     ("data_generation", {"temperature": float("inf")}, "data_generation.temperature"),
     ("knowledge", {"embedding_weight": float("nan")}, "knowledge.embedding_weight"),

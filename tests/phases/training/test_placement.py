@@ -1,0 +1,43 @@
+"""What a multi-process or cluster training asks for, checked without starting one: the plan's
+step count, Ray's resource request per worker, the accelerate command line, the settings."""
+
+import pytest
+
+from llmfinetune_agent.settings import Settings, SettingsError
+from phases.training import SFTTraining, TrainingResources, estimate_training
+from phases.training.multiprocess import launch_command
+from phases.training.ray_train import worker_resources
+
+
+def test_each_process_takes_its_share_of_the_steps() -> None:
+    one = estimate_training(SFTTraining(batch_size=4, epochs=1), num_examples=64, mean_tokens=10)
+    two = estimate_training(
+        SFTTraining(batch_size=4, epochs=1, num_processes=2), num_examples=64, mean_tokens=10
+    )
+    assert (one["total_steps"], two["total_steps"]) == (16, 8)
+    assert one["tokens"] == two["tokens"]  # the same data, in half the optimizer steps
+
+
+def test_resources_are_asked_per_worker_never_pooled() -> None:
+    assert worker_resources(TrainingResources()) == {"CPU": 1}
+    gpu = TrainingResources(gpus=1, cpus=4, memory_gb=16)
+    assert worker_resources(gpu) == {"CPU": 4, "GPU": 1, "memory": 16 * 2**30}
+
+
+def test_the_accelerate_command_launches_one_process_each_on_this_machine(tmp_path) -> None:
+    command = launch_command(3, tmp_path / "request.json")
+    assert command[1:3] == ["-m", "accelerate.commands.launch"]
+    assert command[command.index("--num_processes") + 1] == "3"
+    assert command[command.index("--num_machines") + 1] == "1"
+    assert command[-3:] == ["-m", "phases.training.process_entry", str(tmp_path / "request.json")]
+
+
+def test_the_backend_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env().backend == "local"
+    monkeypatch.setenv("FINETUNE_AGENT_BACKEND", "Ray")
+    monkeypatch.setenv("FINETUNE_AGENT_RAY_ADDRESS", "ray-head:6379")
+    settings = Settings.from_env()
+    assert (settings.backend, settings.ray_address) == ("ray", "ray-head:6379")
+    monkeypatch.setenv("FINETUNE_AGENT_BACKEND", "slurm")
+    with pytest.raises(SettingsError, match="FINETUNE_AGENT_BACKEND='slurm' is not a backend"):
+        Settings.from_env()

@@ -24,8 +24,9 @@ COPY phases ./phases
 COPY models ./models
 COPY api ./api
 COPY configs ./configs
-# The lock file's exact versions, as CI installs them (torch==2.13.0 there matches the +cpu build).
-RUN pip install -c constraints.txt ".[bertscore]"
+# The lock file's exact versions, as CI installs them (torch==2.13.0 there matches the +cpu build);
+# the ray extra: the same image serves as a Ray head or worker node (docker-compose.yml).
+RUN pip install -c constraints.txt ".[bertscore,ray]"
 
 RUN useradd --create-home finetune && mkdir -p "$FINETUNE_AGENT_HOME/data" \
     && chown -R finetune "$FINETUNE_AGENT_HOME"

@@ -44,9 +44,9 @@ def worker(
         backend = make_backend(service, workers=size)
         backend.pool.poll_seconds = poll_seconds
         backend.start()
-        where = "on the Ray cluster" if service.settings.backend == "ray" else "here"
+        where = " on the Ray cluster" if service.settings.backend == "ray" else ""
         typer.echo(
-            f"worker: executing queued runs {where}, {size} at a time (Ctrl-C stops)", err=True
+            f"worker: executing queued runs{where}, {size} at a time (Ctrl-C stops)", err=True
         )
         while not stop.wait(0.5):
             pass

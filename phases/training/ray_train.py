@@ -25,6 +25,7 @@ module only where it is used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -169,6 +170,16 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         return
     if first:
         _write_outcome(output_dir, {"result": _publish(scratch, output_dir, result)})
+    _barrier()  # published: the scratch copies are no longer needed
+    if context.get_local_rank() == 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 def scratch_dir(name: str) -> Path:
@@ -183,10 +194,9 @@ def _restore(local: Path, output_dir: Path, local_rank: int) -> int:
     """Copy the newest checkpoint (Ray Train's last reported, or the one the previous call
     ended at) into this node's scratch when it is newer than what is there; its step."""
     import ray.train
-    import torch.distributed as dist
 
     reported = ray.train.get_checkpoint()
-    with reported.as_directory() if reported else _nothing() as directory:
+    with reported.as_directory() if reported else contextlib.nullcontext() as directory:
         candidates = [latest_checkpoint(output_dir / CHECKPOINTS_SUBDIR, remove_broken=False)]
         if directory is not None:
             candidates.append(Path(directory) / CHECKPOINT_IN_REPORT)
@@ -195,21 +205,12 @@ def _restore(local: Path, output_dir: Path, local_rank: int) -> int:
         if local_rank == 0 and step > checkpoint_step(latest_checkpoint(local)):
             local.mkdir(parents=True, exist_ok=True)
             shutil.copytree(best, local / f"checkpoint-{step}", dirs_exist_ok=True)
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()  # the node's other workers wait for the copy
+    _barrier()  # the node's other workers wait for the copy
     return step
 
 
 CHECKPOINT_IN_REPORT = "checkpoint"
 """The HF checkpoint's folder inside a checkpoint reported by `RayTrainReportCallback`."""
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _report_callback():

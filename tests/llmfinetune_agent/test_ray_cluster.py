@@ -80,11 +80,13 @@ def _cli(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
 
 
 def _long_config(tmp_path: Path, max_steps: int) -> Path:
-    """The tiny quickstart, trained long enough to be killed in the middle, in one segment."""
+    """The tiny quickstart, trained long enough to be killed in the middle, with no gate (one
+    execution from start to end) and a short evaluation."""
     config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     config["data"]["train"] = str(REPO / "configs" / "data" / "quickstart" / "train.jsonl")
     config["training"].update(max_steps=max_steps, save_steps=SAVE_STEPS, logging_steps=5)
-    config["hitl"]["training_checkpoints"] = []
+    config["hitl"] = {key: False for key in config["hitl"]} | {"training_checkpoints": []}
+    config["evaluation"].update(max_examples=4, thresholds={})  # no reviewer: nothing to miss
     config["debugger"]["enabled"] = False
     path = tmp_path / "long.json"
     path.write_text(json.dumps(config))

@@ -59,6 +59,11 @@ class RunContext:
         """Where resolved models and base-evaluation results are cached."""
         return (self.settings or Settings.from_env()).models_cache_dir
 
+    @property
+    def backends_dir(self) -> Path:
+        """Where training backends' environments are installed (AutoTrain's)."""
+        return (self.settings or Settings.from_env()).backends_dir
+
 
 def run_context(runtime: Runtime[RunContext] | None) -> RunContext:
     """The context a node runs with; Studio (no context given) gets the environment's."""

@@ -59,10 +59,12 @@ def train_direct(
     continue_from: Path | None = None,
     cache_dir: Path,
     should_stop: Callable[[], bool] | None = None,
+    backends_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train into `out` (to the end, or to a fraction), resuming from a checkpoint there, or,
     when `out` has none, from `continue_from` (an earlier run's checkpoint, same model/data).
-    Training stops at the next step once `should_stop()` is True (a cancel)."""
+    Training stops at the next step once `should_stop()` is True (a cancel). `backends_dir`
+    holds the AutoTrain backend for `training.backend: autotrain`."""
     from phases.training import train
 
     result = train(
@@ -77,6 +79,7 @@ def train_direct(
         cache_dir=cache_dir,
         continue_from=continue_from,
         should_stop=should_stop,
+        backends_dir=backends_dir,
     )
     return result.to_dict()
 

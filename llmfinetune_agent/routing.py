@@ -136,6 +136,8 @@ def _training_rules(state: RunState) -> tuple[str, ...] | None:
         return _to_debugger(state, why)
     if status == "cancelled":
         return END, "training was cancelled", "cancelled"
+    if status == "failed":  # the training engine crashed (AutoTrain): its own words end the run
+        return END, training.get("message") or "training failed", "failed"
     return None
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from models.paths import DEFAULT_HOME, HOME_ENV
+from models.paths import BACKENDS_DIR_ENV, DEFAULT_HOME, HOME_ENV
 
 DATABASE_URL_ENV = "FINETUNE_AGENT_DATABASE_URL"
 LEASE_SECONDS_ENV = "FINETUNE_AGENT_LEASE_SECONDS"
@@ -55,6 +55,8 @@ class Settings:
     ray_address: str | None = None
     """The Ray cluster to connect to (`ray://host:10001`, `host:6379`); None: Ray's own default
     (`RAY_ADDRESS`, else the cluster started on this machine by `ray start`)."""
+    backends_root: Path | None = None
+    """Where training backends' environments live (None: `<home>/backends`)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -77,6 +79,7 @@ class Settings:
             max_json_bytes=_positive_int_env(MAX_JSON_BYTES_ENV, DEFAULT_MAX_JSON_BYTES),
             backend=_backend_env(),
             ray_address=os.environ.get(RAY_ADDRESS_ENV) or None,
+            backends_root=_path_env(BACKENDS_DIR_ENV),
         )
 
     @property
@@ -89,6 +92,11 @@ class Settings:
         """`<home>/models`: built-in models and imported GGUF files."""
         return self.home / "models"
 
+    @property
+    def backends_dir(self) -> Path:
+        """Training backends' environments (`finetune-agent backends install autotrain`)."""
+        return self.backends_root or self.home / "backends"
+
     def ensure_dirs(self) -> None:
         """Create the home, runs and model-cache directories (and the SQLite file's folder)."""
         for directory in (self.home, self.runs_dir, self.models_cache_dir):
@@ -97,6 +105,11 @@ class Settings:
             path = sqlite_path(self.database_url)
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _path_env(name: str) -> Path | None:
+    text = os.environ.get(name)
+    return Path(text).expanduser().resolve() if text else None
 
 
 def _positive_int_env(name: str, default: int) -> int:

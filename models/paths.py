@@ -5,6 +5,7 @@ from pathlib import Path
 
 HOME_ENV = "FINETUNE_AGENT_HOME"
 DEFAULT_HOME = "./.finetune-agent"
+BACKENDS_DIR_ENV = "FINETUNE_AGENT_BACKENDS_DIR"
 
 
 def default_home() -> Path:
@@ -15,3 +16,10 @@ def default_home() -> Path:
 def default_cache_dir() -> Path:
     """Where built-in models and imported GGUF files are cached: `<home>/models`."""
     return default_home() / "models"
+
+
+def default_backends_dir() -> Path:
+    """Where training backends' environments live (AutoTrain's venv):
+    `$FINETUNE_AGENT_BACKENDS_DIR`, else `<home>/backends`."""
+    configured = os.environ.get(BACKENDS_DIR_ENV)
+    return Path(configured).expanduser().resolve() if configured else default_home() / "backends"

@@ -122,10 +122,23 @@ def gate_plan(state: RunState) -> dict[str, Any]:
     steps = plan.get("total_steps", "?")
     message = (
         f"Plan: {config['training']['method'].upper()} on {config['model']['name_or_path']} "
-        f"with {data.get('train_rows', '?')} training examples, about {steps} steps. Approve?"
+        f"with {data.get('train_rows', '?')} training examples, about {steps} steps."
+        f"{_backend_note(plan.get('backend'))} Approve?"
     )
     value = interrupt(_payload("approve_plan", message, details))
     return _record(state, "approve_plan", "approve_plan", value, reject_ends=True)
+
+
+def _backend_note(backend: dict[str, Any] | None) -> str:
+    """The plan message's words on a backend other than TRL (AutoTrain cannot pause)."""
+    if not backend:
+        return ""
+    note = f" Trained by AutoTrain {backend['version']} in its own environment"
+    paused = backend.get("gates_not_paused") or []
+    if paused:
+        at = ", ".join(f"{fraction:.0%}" for fraction in paused)
+        note += f"; it cannot pause, so the training checkpoint gate at {at} is not asked"
+    return note + "."
 
 
 def gate_data(state: RunState) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """The planner: estimates what training will cost (steps, time, memory) from the prepared
 data and the model's size, for the plan gate. Its own step, so an edit that makes the plan
-stale (another model, other training settings) is planned again."""
+stale (another model, other training settings) is planned again. A run that trains with
+AutoTrain gets the backend's version and limits in its plan, or fails here, before any
+compute, when the backend is not installed."""
 
 from __future__ import annotations
 
@@ -20,6 +22,15 @@ def planner(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     from phases.training import estimate_training
 
     config, data = run_config(state), state["data"]
+    backend = None
+    if config.training.backend == "autotrain":
+        from phases.training.autotrain.plan import autotrain_plan
+
+        backend = autotrain_plan(
+            config.training,
+            training_checkpoints=config.hitl.training_checkpoints,
+            backends_dir=run_context(runtime).backends_dir,
+        )
     plan = estimate_training(
         config.training,
         num_examples=data["train_rows"],
@@ -27,5 +38,7 @@ def planner(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         num_parameters=count_parameters(config.model, cache_dir=run_context(runtime).models_cache),
         device=resolve_device(config.model.device),
     )
+    if backend is not None:
+        plan["backend"] = backend
     emit("plan", **plan)
     return {"plan": plan}

@@ -73,8 +73,9 @@ def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
     def segment(fraction: float | None) -> dict[str, Any]:
         attempt = attempt_id(state, fraction)
-        on_cluster = context.cluster_training
-        extra = {"attempt_id": attempt} if on_cluster else {}
+        # AutoTrain trains in its own environment on this machine, never through Ray Train.
+        on_cluster = context.cluster_training if config.training.backend == "trl" else None
+        extra = {"attempt_id": attempt} if on_cluster else {"backends_dir": context.backends_dir}
         summary = (on_cluster or train_direct)(
             config,
             training_dir(state),

@@ -16,6 +16,7 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from llmfinetune_agent.cli import (  # noqa: E402
+    backends_cmd,
     cancel_cmd,
     config_cmd,
     data_cmd,
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(backends_cmd.app, name="backends")
 run_cmd.register(app)
 cancel_cmd.register(app)
 fork_cmd.register(app, run_cmd.runs_app)

@@ -33,11 +33,17 @@ def train_command(
     display = RunDisplay()
     with _user_errors(display):
         config, out = _load(config_file, output)
-        cache = Settings.from_env().models_cache_dir
+        settings = Settings.from_env()
+        cache = settings.models_cache_dir
         data = prepare_direct(config, out, cache_dir=cache)
         display.say(f"data: {data['train_rows']} train / {data['eval_rows']} eval ({data['kind']})")
         result = train_direct(
-            config, out / "training", data, progress=display.on_event, cache_dir=cache
+            config,
+            out / "training",
+            data,
+            progress=display.on_event,
+            cache_dir=cache,
+            backends_dir=settings.backends_dir,
         )
     display.say(json.dumps(result, indent=2, default=str))
     raise typer.Exit(0 if result["status"] == "completed" else FAILED)

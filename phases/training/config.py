@@ -11,7 +11,18 @@ normalized data kinds (`phases.data`) that method learns from; everything else r
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Tag, TypeAdapter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Tag,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from phases.training.backends import ParamValue, autotrain_refusal, check_autotrain_params
 
 # The most optimizer steps a run may take or count between saves, logs and evals: months of
 # training, and well inside the 64-bit integers a checkpoint stores.
@@ -63,6 +74,22 @@ class TrainingSettings(BaseModel):
 
     # Declared here so that it comes first in dumps; each method narrows it to its own name.
     method: str = Field(description="The training method: 'sft', 'dpo' or 'reward'.")
+    backend: Literal["trl", "autotrain"] = Field(
+        "trl",
+        description=(
+            "The engine that trains: 'trl' (TRL in this process), or 'autotrain' (AutoTrain "
+            "Advanced in its own virtual environment, installed with `finetune-agent backends "
+            "install autotrain`; methods sft, dpo and reward; whole epochs; no pause mid-training)."
+        ),
+    )
+    autotrain_params: dict[str, ParamValue] = Field(
+        default_factory=dict,
+        description=(
+            "Extra AutoTrain LLM parameters passed through as they are (backend 'autotrain' "
+            "only), e.g. {'optimizer': 'adamw_torch', 'padding': 'left'}; settings the run "
+            "config already has are refused with the field to set instead."
+        ),
+    )
     lora: LoraSettings | None = Field(
         None, description="LoRA adapter settings; null trains all weights (full fine-tuning)."
     )
@@ -125,6 +152,22 @@ class TrainingSettings(BaseModel):
     )
     # Seeds stay within the range numpy and torch accept (0..2^32-1).
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for initialisation and data order.")
+
+    @field_validator("autotrain_params")
+    @classmethod
+    def _known_autotrain_params(cls, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        check_autotrain_params(params)
+        return params
+
+    @model_validator(mode="after")
+    def _backend_can_train(self) -> "TrainingSettings":
+        if self.backend == "autotrain":
+            refusal = autotrain_refusal(self.method, self.epochs, self.max_steps)
+            if refusal:
+                raise ValueError(refusal)
+        elif self.autotrain_params:
+            raise ValueError("training.autotrain_params is read only with backend 'autotrain'")
+        return self
 
 
 class SFTTraining(TrainingSettings):

@@ -3,7 +3,9 @@
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-TrainingStatus = Literal["completed", "paused", "cancelled", "diverged"]
+TrainingStatus = Literal["completed", "paused", "cancelled", "diverged", "failed"]
+"""'failed': the training engine crashed (a backend run in a subprocess, e.g. AutoTrain); the
+result's message carries the engine's own error text."""
 
 
 @dataclass

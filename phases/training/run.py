@@ -47,6 +47,7 @@ def train(
     cache_dir: Path | None = None,
     continue_from: Path | None = None,
     extra_callbacks: list | None = None,
+    backends_dir: Path | None = None,
 ) -> TrainingResult:
     """Train `model` on `train_path` with `config.method`, resuming from any checkpoint.
 
@@ -65,7 +66,24 @@ def train(
     processes with `accelerate launch` and waits for them; pausing, `should_stop` and
     `progress` work across them. `extra_callbacks` go after the phase's own (Ray Train's
     report callback, say).
+
+    With `config.backend == "autotrain"` AutoTrain trains instead (see
+    `phases.training.autotrain`), from its environment under `backends_dir`: to the end in one
+    go (`stop_at_fraction` is not honoured), without checkpoints (`continue_from` is refused).
     """
+    if config.backend == "autotrain":
+        return _train_with_autotrain(
+            config,
+            model=model,
+            train_path=train_path,
+            output_dir=output_dir,
+            backends_dir=backends_dir,
+            max_length=max_length,
+            progress=progress,
+            should_stop=should_stop,
+            cache_dir=cache_dir,
+            continue_from=continue_from,
+        )
     if stop_at_fraction is not None and not 0.0 < stop_at_fraction <= 1.0:
         raise TrainingInputError(f"stop_at_fraction must be in (0, 1], got {stop_at_fraction}.")
     train_data = load_training_data(Path(train_path), config.method)
@@ -161,6 +179,18 @@ def main_process_first() -> Iterator[None]:
 
     with PartialState().main_process_first():
         yield
+
+
+def _train_with_autotrain(config, *, continue_from, backends_dir, **kwargs) -> TrainingResult:
+    from models.paths import default_backends_dir
+    from phases.training.autotrain.run import train_autotrain
+
+    if continue_from is not None:
+        raise TrainingInputError(
+            f"continue_from={continue_from}: training.backend 'autotrain' cannot continue from a "
+            "checkpoint (AutoTrain keeps none); train from the base model."
+        )
+    return train_autotrain(config, backends_dir=backends_dir or default_backends_dir(), **kwargs)
 
 
 def total_training_steps(trainer) -> int:

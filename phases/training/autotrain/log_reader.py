@@ -89,12 +89,13 @@ class AutoTrainLog:
         )
 
     def error_text(self) -> str | None:
-        """AutoTrain's own words for what went wrong: the exception a traceback ends with, or
-        None when the output shows no error."""
-        lines = self.traceback or [line for line in self.tail if _EXCEPTION.match(line.strip())]
-        for line in reversed(lines):
-            if _EXCEPTION.match(line.strip()):
-                return line.strip()
+        """AutoTrain's own words for what went wrong: the exception a traceback ends with (and
+        the one that started a chain of them), or None when the output shows no error."""
+        lines = self.traceback or list(self.tail)
+        raised = [line.strip() for line in lines if _EXCEPTION.match(line.strip())]
+        if raised:
+            last, first = raised[-1], raised[0]
+            return last if first == last else f"{last} (caused by {first})"
         if self.failed:
             return next((line for line in reversed(self.tail) if "ERROR" in line), None)
         return None
@@ -119,7 +120,9 @@ class AutoTrainLog:
         return self.progress() if "loss" in entry else None
 
     def _follow_traceback(self, text: str) -> None:
-        if MONITOR_FAILURE in text or text.startswith("Traceback (most recent call last)"):
+        # A chained exception prints further "Traceback" headers inside the same traceback.
+        starts = text.startswith("Traceback (most recent call last)") and not self._in_traceback
+        if MONITOR_FAILURE in text or starts:
             self.failed = self.failed or MONITOR_FAILURE in text
             self._in_traceback, self.traceback = True, [text]
         elif self._in_traceback:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
 import threading
@@ -74,7 +75,8 @@ def run_process_tree(
     should_stop: Callable[[], bool],
 ) -> ProcessOutcome:
     """Run `command`, feeding each output line to `on_line` and appending it to `log_path`;
-    stop the whole tree once `should_stop()` is True."""
+    stop the whole tree once `should_stop()` is True. `on_line` and `should_stop` are called
+    in the caller's thread (LangGraph's stream writer works only there); a thread only reads."""
     stop_leftover(pid_path)
     started = time.monotonic()
     with log_path.open("ab") as log:
@@ -88,27 +90,40 @@ def run_process_tree(
             start_new_session=True,
         )
         write_pid_file(pid_path, process.pid)
-        errors: list[BaseException] = []
-        reader = threading.Thread(target=_pump, args=(process, log, on_line, errors), daemon=True)
+        lines: queue.Queue[str | None] = queue.Queue()
+        reader = threading.Thread(target=_pump, args=(process, log, lines), daemon=True)
         reader.start()
-        cancelled = False
         try:
-            while process.poll() is None:
-                if should_stop():
-                    cancelled = True
-                    stop_tree(process.pid)
-                    break
-                time.sleep(POLL_SECONDS)
-        except BaseException:  # our own process is being torn down: take the tree with us
+            cancelled = _follow(lines, on_line, should_stop)
+            if cancelled:
+                stop_tree(process.pid)
+        except BaseException:  # a handler failed or we are torn down: take the tree with us
             stop_tree(process.pid)
             raise
         finally:
             process.wait()
             reader.join(timeout=30)
             pid_path.unlink(missing_ok=True)
-    if errors:  # the line handler failed (e.g. the event log); the tree is stopped already
-        raise errors[0]
     return ProcessOutcome(process.returncode, cancelled, round(time.monotonic() - started, 1))
+
+
+def _follow(
+    lines: queue.Queue[str | None],
+    on_line: Callable[[str], None],
+    should_stop: Callable[[], bool],
+) -> bool:
+    """Hand out lines until the output ends (False) or a stop is asked for (True)."""
+    while True:
+        try:
+            line = lines.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            line = ""
+        if line is None:
+            return False
+        if line:
+            on_line(line)
+        if should_stop():
+            return True
 
 
 def stop_tree(pid: int) -> None:
@@ -153,33 +168,20 @@ def stop_leftover(pid_path: Path) -> bool:
     return True
 
 
-def _pump(
-    process: subprocess.Popen, log, on_line: Callable[[str], None], errors: list[BaseException]
-) -> None:
-    """Copy the output to the log and hand out its lines (tqdm redraws with carriage returns).
-    A failing handler stops the tree, and the output is still drained so nothing blocks."""
+def _pump(process: subprocess.Popen, log, lines: queue.Queue[str | None]) -> None:
+    """Copy the output to the log and queue its lines (tqdm redraws with carriage returns);
+    None marks the end of the output."""
     pending = b""
     for chunk in iter(lambda: process.stdout.read1(65536), b""):
         log.write(chunk)
         log.flush()
         pending += chunk.replace(b"\r", b"\n")
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            _hand_out(line, on_line, errors, process.pid)
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            lines.put(line.decode("utf-8", errors="replace"))
     if pending:
-        _hand_out(pending, on_line, errors, process.pid)
-
-
-def _hand_out(
-    line: bytes, on_line: Callable[[str], None], errors: list[BaseException], pid: int
-) -> None:
-    if errors:
-        return
-    try:
-        on_line(line.decode("utf-8", errors="replace"))
-    except Exception as exc:
-        errors.append(exc)
-        stop_tree(pid)
+        lines.put(pending.decode("utf-8", errors="replace"))
+    lines.put(None)
 
 
 def _signal_group(pid: int, signum: int) -> None:

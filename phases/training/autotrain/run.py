@@ -21,7 +21,11 @@ from pathlib import Path
 from models.config import ModelConfig
 from phases.training.autotrain.environment import require_autotrain
 from phases.training.autotrain.log_reader import AutoTrainLog, Progress
-from phases.training.autotrain.process import autotrain_environment, run_process_tree
+from phases.training.autotrain.process import (
+    autotrain_environment,
+    run_process_tree,
+    stop_leftover,
+)
 from phases.training.autotrain.project import PROJECT_NAME, write_project
 from phases.training.config import TrainingSettings
 from phases.training.data import load_training_data
@@ -57,6 +61,7 @@ def train_autotrain(
     model_path = resolve_model_path(model_config, cache_dir=cache_dir)
     tokenizer = load_tokenizer(model_config, cache_dir=cache_dir)
     output_dir = Path(output_dir)
+    stop_leftover(output_dir / PID_FILE)  # a tree a dead worker left would write into our folder
     _clear_outputs(output_dir)
     project = write_project(
         config,

@@ -55,6 +55,17 @@ def test_a_crash_caught_by_autotrains_monitor_is_found_with_its_own_error_text()
     assert "its process exited 0" in message
 
 
+def test_a_chain_of_exceptions_names_the_last_and_the_first() -> None:
+    """A column AutoTrain cannot find: TRL's packing error, caused by the KeyError."""
+    log, _ = read("sft_missing_column_exit0.log")
+
+    assert log.failed and log.summary is None
+    assert log.error_text() == (
+        "ValueError: Error occurred while packing the dataset. Make sure that your dataset has "
+        "enough samples to at least yield one packed sequence. (caused by KeyError: 'answer')"
+    )
+
+
 def test_a_crash_before_training_started_is_found_too() -> None:
     log, updates = read("unknown_tokenizer_exit0.log")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 import psutil
@@ -38,15 +39,23 @@ def _run_tree(tmp_path: Path, should_stop) -> tuple[list[str], object]:
     script = tmp_path / "tree.py"
     script.write_text(TREE)
     lines: list[str] = []
+    threads: set[int] = set()
+
+    def on_line(line: str) -> None:
+        threads.add(threading.get_ident())
+        lines.append(line)
+
     outcome = run_process_tree(
         [sys.executable, str(script), "0"],
         cwd=tmp_path,
         env={"PATH": os.environ["PATH"], "PYTHONUNBUFFERED": "1"},
         log_path=tmp_path / "out.log",
         pid_path=tmp_path / "tree.pid",
-        on_line=lines.append,
+        on_line=on_line,
         should_stop=lambda: should_stop(lines),
     )
+    # Lines reach the handler in the caller's thread: LangGraph's stream writer works only there.
+    assert threads == {threading.get_ident()}
     return lines, outcome
 
 

@@ -73,14 +73,14 @@ def service(backends: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def _config(**training: Any) -> dict[str, Any]:
-    config = autotrain_run_config(
-        lora={"r": 16, "alpha": 32, "dropout": 0.0},
-        epochs=3,
-        learning_rate=0.01,
-        batch_size=8,
-        logging_steps=1,
-        **training,
-    )
+    settings = {
+        "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
+        "epochs": 3,
+        "learning_rate": 0.01,
+        "batch_size": 8,
+        "logging_steps": 1,
+    }
+    config = autotrain_run_config(**{**settings, **training})
     config["evaluation"] = {
         "metrics": ["perplexity", "rougeL"],
         "max_examples": 8,
@@ -155,7 +155,9 @@ def test_an_autotrain_crash_ends_the_run_failed_with_its_own_error_text(
     assert "its process exited 0" in record.error
     shown = CliRunner().invoke(app, ["runs", "show", run.id, "--json"])
     assert "(caused by KeyError: 'answer')" in json.loads(shown.output)["error"]
-    assert "caused by KeyError: 'answer'" in CliRunner().invoke(app, ["runs", "show", run.id]).output
+    assert (
+        "caused by KeyError: 'answer'" in CliRunner().invoke(app, ["runs", "show", run.id]).output
+    )
     state = service.state_values(run.id)
     assert state["training"]["status"] == "failed" and state.get("artifact") is None
     assert not state.get("evaluation")

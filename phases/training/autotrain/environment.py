@@ -89,7 +89,7 @@ def require_autotrain(backends_dir: Path) -> BackendInstall:
     state = "is not installed" if not where.exists() else "is not installed completely"
     raise BackendNotInstalled(
         f"training.backend 'autotrain' {state} (looked in {where}). Install it with "
-        f"`{INSTALL_COMMAND}` (about 4 minutes and 7.3 GB on disk), or set training.backend "
+        f"`{INSTALL_COMMAND}` (7.4 GB on disk; 4 to 15 minutes), or set training.backend "
         "to 'trl'."
     )
 

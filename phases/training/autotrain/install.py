@@ -58,7 +58,10 @@ def install_autotrain(
     existing = installed_backend(backends_dir)
     if existing is not None and not force:
         log(f"AutoTrain {existing.version} is installed in {target}; checking it imports...")
-        _check_imports(target, target / INSTALL_LOG)
+        try:
+            _check_imports(target, target / INSTALL_LOG)
+        except BackendInstallError as exc:
+            raise BackendInstallError(f"{exc}. Rebuild it with --force.") from None
         return existing
     _check_platform()
     if target.exists():

@@ -22,19 +22,23 @@ def planner(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     from phases.training import estimate_training
 
     config, data = run_config(state), state["data"]
+    examples, mean_tokens = data["train_rows"], data["report"]["token_stats"].get("mean", 0.0)
     backend = None
     if config.training.backend == "autotrain":
-        from phases.training.autotrain.plan import autotrain_plan
+        from phases.training.autotrain.plan import autotrain_plan, trained_sequences
 
         backend = autotrain_plan(
             config.training,
             training_checkpoints=config.hitl.training_checkpoints,
             backends_dir=run_context(runtime).backends_dir,
         )
+        examples, mean_tokens = trained_sequences(
+            config.training, examples, mean_tokens, max_length=config.data.max_length
+        )
     plan = estimate_training(
         config.training,
-        num_examples=data["train_rows"],
-        mean_tokens=data["report"]["token_stats"].get("mean", 0.0),
+        num_examples=examples,
+        mean_tokens=mean_tokens,
         num_parameters=count_parameters(config.model, cache_dir=run_context(runtime).models_cache),
         device=resolve_device(config.model.device),
     )

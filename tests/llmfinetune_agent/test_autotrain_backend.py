@@ -121,6 +121,32 @@ def test_a_crashed_training_ends_the_run_failed_with_its_message() -> None:
     assert choose_next(state) == ("__end__", message, "failed")
 
 
+@pytest.mark.parametrize(
+    "examples, mean_tokens, max_length, batch, steps",
+    # Measured: 144 quickstart chats (mean 47.04 tokens) trained 7 steps an epoch; 16 short
+    # texts of 12 tokens in blocks of 64 trained 3 steps in 3 epochs of batch 4.
+    [(144, 47.04, 128, 8, 7), (16, 12.0, 64, 4, 1)],
+)
+def test_the_plan_counts_the_blocks_autotrain_packs(
+    examples: int, mean_tokens: float, max_length: int, batch: int, steps: int
+) -> None:
+    from phases.training import estimate_training, parse_training_config
+    from phases.training.autotrain.plan import trained_sequences
+
+    config = parse_training_config({"backend": "autotrain", "epochs": 1, "batch_size": batch})
+    sequences, tokens = trained_sequences(config, examples, mean_tokens, max_length=max_length)
+    assert tokens == max_length
+    assert (
+        estimate_training(config, num_examples=sequences, mean_tokens=tokens)["total_steps"]
+        == steps
+    )
+    dpo = parse_training_config({"backend": "autotrain", "method": "dpo"})
+    assert trained_sequences(dpo, examples, mean_tokens, max_length=max_length) == (
+        examples,
+        mean_tokens,
+    )
+
+
 def test_the_plan_gate_names_the_gates_autotrain_cannot_pause_at() -> None:
     backend = {"version": "0.8.36", "gates_not_paused": [0.25, 0.5]}
     assert _backend_note(backend) == (

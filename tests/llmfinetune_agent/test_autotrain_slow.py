@@ -124,6 +124,8 @@ def test_lora_sft_through_autotrain_trains_and_the_evaluation_moves(service: Run
     base = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
     assert Path(base) == Path(os.environ["FINETUNE_AGENT_HOME"]) / "models/builtin/tiny-llama"
     # Progress reached the event log as the TRL trainer's does: steps in order, with losses.
+    # The plan counted AutoTrain's packed blocks: its steps are the steps trained.
+    assert plan_gate["details"]["estimate"]["total_steps"] == training["total_steps"]
     progress = _events(service, run.id, "training_progress")
     assert (
         progress and progress[-1]["step"] == progress[-1]["total_steps"] == training["total_steps"]

@@ -38,7 +38,19 @@ def autotrain_unused(config: TrainingSettings) -> list[str]:
     if config.method == "sft":
         unused.append(
             "training.packing, training.completion_only_loss: AutoTrain's SFT packs the examples "
-            "into blocks of data.max_length tokens and takes the loss on the whole text, so it "
-            "takes fewer steps than estimated"
+            "into blocks of data.max_length tokens and takes the loss on the whole text (the "
+            "estimate counts those blocks)"
         )
     return unused
+
+
+def trained_sequences(
+    config: TrainingSettings, examples: int, mean_tokens: float, *, max_length: int
+) -> tuple[int, float]:
+    """(sequences, tokens each) AutoTrain trains on: SFT packs the examples, each ended by one
+    separator token, into full blocks of `max_length` (TRL 0.13's ConstantLengthDataset drops
+    the last partial block); the other methods train on the examples as they are."""
+    if config.method != "sft" or not mean_tokens:
+        return examples, mean_tokens
+    blocks = int(examples * (mean_tokens + 1) // max_length)
+    return max(1, blocks), float(max_length)

@@ -29,7 +29,9 @@ from llmfinetune_agent.config import parse_run_config
 from llmfinetune_agent.execution import RunService, open_service
 from tests.llmfinetune_agent.test_autotrain_backend import autotrain_run_config
 
-pytestmark = pytest.mark.slow
+# The first test also builds the environment (up to 15 minutes on a busy machine, see README):
+# past the suite's 900 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 BACKENDS_ENV = "FINETUNE_AGENT_TEST_BACKENDS_DIR"
 

@@ -95,7 +95,9 @@ def check_autotrain_params(params: dict[str, Any]) -> None:
             )
 
 
-def autotrain_refusal(method: str, epochs: float, max_steps: int | None) -> str | None:
+def autotrain_refusal(
+    method: str, epochs: float, max_steps: int | None, num_processes: int = 1
+) -> str | None:
     """Why AutoTrain cannot train these settings, or None when it can."""
     if method not in AUTOTRAIN_METHODS:
         return (
@@ -106,6 +108,11 @@ def autotrain_refusal(method: str, epochs: float, max_steps: int | None) -> str 
         return (
             "backend 'autotrain' trains whole epochs and has no max_steps: remove "
             "training.max_steps and set training.epochs"
+        )
+    if num_processes != 1:
+        return (
+            "backend 'autotrain' trains in one process on the machine executing the run: "
+            "remove training.num_processes (or set it to 1), or use backend 'trl'"
         )
     if epochs != int(epochs):
         return f"backend 'autotrain' trains whole epochs: training.epochs {epochs:g} is not whole"

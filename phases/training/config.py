@@ -162,7 +162,9 @@ class TrainingSettings(BaseModel):
     @model_validator(mode="after")
     def _backend_can_train(self) -> "TrainingSettings":
         if self.backend == "autotrain":
-            refusal = autotrain_refusal(self.method, self.epochs, self.max_steps)
+            refusal = autotrain_refusal(
+                self.method, self.epochs, self.max_steps, self.num_processes
+            )
             if refusal:
                 raise ValueError(refusal)
         elif self.autotrain_params:

@@ -158,6 +158,7 @@ def test_a_hub_id_is_passed_through(tmp_path: Path) -> None:
     [
         ({"method": "dpo", "max_steps": 3}, "training", "has no max_steps"),
         ({"epochs": 1.5}, "training", "trains whole epochs"),
+        ({"num_processes": 2}, "training", "trains in one process"),
         ({"autotrain_params": {"lr": 0.1}}, "training.autotrain_params", "training.learning_rate"),
         ({"autotrain_params": {"quantization": "int4"}}, "training.autotrain_params", "itself"),
         ({"autotrain_params": {"paddng": "left"}}, "training.autotrain_params", "'padding'"),

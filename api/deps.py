@@ -10,7 +10,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.generation import ModelCache
 from api.listing import ListingCache
@@ -20,6 +20,10 @@ from llmfinetune_agent.settings import Settings
 
 _bearer = HTTPBearer(
     auto_error=False, description="`Authorization: Bearer <FINETUNE_AGENT_API_KEY>`"
+)
+# How `langgraph-sdk` and Agent Inbox send a key: the same key is accepted there.
+_x_api_key = APIKeyHeader(
+    name="X-Api-Key", auto_error=False, description="The same key, as LangGraph clients send it."
 )
 
 
@@ -59,12 +63,14 @@ ListingDep = Annotated[ListingCache, Depends(get_listing)]
 async def require_api_key(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    x_api_key: Annotated[str | None, Depends(_x_api_key)],
 ) -> None:
-    """With an API key configured, the request must carry it as a bearer token (401 otherwise)."""
+    """With an API key configured, the request must carry it as a bearer token (or in
+    `X-Api-Key`, as LangGraph clients send it); 401 otherwise."""
     if settings.api_key is None:
         return
-    given = credentials.credentials if credentials is not None else ""
-    if not secrets.compare_digest(given.encode(), settings.api_key.encode()):
+    given = credentials.credentials if credentials is not None else (x_api_key or "")
+    if not key_matches(given, settings.api_key):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="missing or wrong API key: send 'Authorization: Bearer <key>'",
@@ -73,6 +79,11 @@ async def require_api_key(
 
 
 AuthDep = Depends(require_api_key)
+
+
+def key_matches(given: str, key: str) -> bool:
+    """Compared in constant time (no timing hint about how much of the key was right)."""
+    return secrets.compare_digest(given.encode(), key.encode())
 
 
 async def refuse_unfit_params(request: Request) -> None:

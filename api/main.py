@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.body_limits import BodyLimits
@@ -24,7 +25,19 @@ from api.docs_page import add_docs
 from api.error_excerpts import bounded_errors
 from api.generation import ModelCache
 from api.listing import ListingCache
-from api.routes import artifacts, data, events, health, history, interrupts, models, runs
+from api.routes import (
+    artifacts,
+    assistants,
+    data,
+    events,
+    health,
+    history,
+    interrupts,
+    models,
+    runs,
+    threads,
+)
+from api.ui import add_dashboard, error_page
 from llmfinetune_agent.config import ConfigError, parse_run_config
 from llmfinetune_agent.execution import RunError, make_backend, open_service
 from llmfinetune_agent.settings import Settings
@@ -87,8 +100,17 @@ def create_app(
     )
     app.include_router(health.router)
     add_docs(app)
-    for router in (runs, interrupts, events, artifacts, models, data, history):
+    for router in (runs, interrupts, events, artifacts, models, data, history, assistants, threads):
         app.include_router(router.router, dependencies=[AuthDep, SafeParamsDep])
+    add_dashboard(app, resolved)
+    if resolved.cors_origins:  # a UI served elsewhere (Agent Inbox) calling this API
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=resolved.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Api-Key", "Last-Event-ID"],
+            expose_headers=["Content-Location", "Location"],
+        )
     _add_error_handlers(app)
     return app
 
@@ -101,8 +123,10 @@ def create_api_only_app() -> FastAPI:
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RunError)
-    async def run_error(_request: Request, exc: RunError) -> JSONResponse:
+    async def run_error(request: Request, exc: RunError) -> Response:
         code = HTTP_STATUS.get(exc.code, 400)
+        if request.url.path.startswith("/ui/"):
+            return error_page(request, code, str(exc))
         if code == 422:
             detail = [{"loc": ["body"], "msg": str(exc), "type": "invalid_decision"}]
             return JSONResponse({"detail": detail}, status_code=code)

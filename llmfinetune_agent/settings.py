@@ -22,6 +22,7 @@ MAX_CONCURRENT_RUNS_ENV = "FINETUNE_AGENT_MAX_CONCURRENT_RUNS"
 MAX_JSON_BYTES_ENV = "FINETUNE_AGENT_MAX_JSON_BYTES"
 BACKEND_ENV = "FINETUNE_AGENT_BACKEND"
 RAY_ADDRESS_ENV = "FINETUNE_AGENT_RAY_ADDRESS"
+CORS_ORIGINS_ENV = "FINETUNE_AGENT_CORS_ORIGINS"
 DEFAULT_MAX_JSON_BYTES = 4 * 1024 * 1024
 BACKENDS = ("local", "ray")
 
@@ -57,6 +58,8 @@ class Settings:
     (`RAY_ADDRESS`, else the cluster started on this machine by `ray start`)."""
     backends_root: Path | None = None
     """Where training backends' environments live (None: `<home>/backends`)."""
+    cors_origins: list[str] = field(default_factory=list)
+    """Origins of browser apps served elsewhere (e.g. Agent Inbox) allowed to call the API."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -80,6 +83,7 @@ class Settings:
             backend=_backend_env(),
             ray_address=os.environ.get(RAY_ADDRESS_ENV) or None,
             backends_root=_path_env(BACKENDS_DIR_ENV),
+            cors_origins=_origins_env(CORS_ORIGINS_ENV),
         )
 
     @property
@@ -133,6 +137,18 @@ def _backend_env() -> str:
             "processes) or 'ray' (a Ray cluster; set FINETUNE_AGENT_RAY_ADDRESS)."
         )
     return value
+
+
+def _origins_env(name: str) -> list[str]:
+    """Comma-separated origins (`https://inbox.example.com,http://localhost:3000`, or `*`)."""
+    origins = [o.strip().rstrip("/") for o in (os.environ.get(name) or "").split(",") if o.strip()]
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"{name}: {origin!r} is not an origin; give scheme and host, e.g. "
+                "https://inbox.example.com (comma-separated), or * for any."
+            )
+    return origins
 
 
 def default_database_url(home: Path) -> str:

@@ -9,25 +9,21 @@ event was sent; a comment line every few seconds keeps proxies from closing it m
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep
+from api.event_feed import follow_run
 from api.path_strings import invalid
-from llmfinetune_agent.execution import ENDED, RunService
+from llmfinetune_agent.execution import RunService
 
 router = APIRouter(prefix="/runs", tags=["events"])
 
 MAX_SEQ = 2**31 - 1  # run_events.seq is an INTEGER: 32 bits on PostgreSQL
-POLL_SECONDS = 0.25
-KEEPALIVE_SECONDS = 10.0
 
 
 @router.get(
@@ -90,24 +86,14 @@ def _position(text: str) -> int:
 
 
 async def _stream(service: RunService, run_id: str, after: int) -> AsyncIterator[str]:
-    last_sent = time.monotonic()
-    while True:
-        # Read the status first: events written before it ended are then all in the next read.
-        run = await run_in_threadpool(service.require, run_id)
-        events = await run_in_threadpool(service.store.list_events, run_id=run_id, after_seq=after)
-        for event in events:
-            after = event.seq
+    async for item in follow_run(service, run_id, after):
+        if item.event is not None:
+            event = item.event
             data = json.dumps(
                 {**event.payload, "seq": event.seq, "time": event.time.isoformat()}, default=str
             )
             yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
-            last_sent = time.monotonic()
-        if run.status in ENDED and not events:
-            yield f"event: end\ndata: {json.dumps({'status': run.status})}\n\n"
-            return
-        if events:
-            continue  # maybe more than one page
-        if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+        elif item.ended is not None:
+            yield f"event: end\ndata: {json.dumps({'status': item.ended})}\n\n"
+        else:
             yield ": keep-alive\n\n"
-            last_sent = time.monotonic()
-        await asyncio.sleep(POLL_SECONDS)

@@ -11,6 +11,7 @@ from typing import Any
 from langgraph.types import interrupt
 
 from llmfinetune_agent.agents.fixes_agent import apply_edit
+from llmfinetune_agent.agents.gate_request import gate_payload
 from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch
 from llmfinetune_agent.improvement import (
     ASKABLE_ROUTES,
@@ -77,17 +78,16 @@ def validate_decision(value: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _payload(
-    kind: str, message: str, details: dict[str, Any], default: str = "approve"
+    kind: str,
+    message: str,
+    details: dict[str, Any],
+    default: str = "approve",
+    summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The interrupt value; `default` is the answer a prompt offers when the user just hits
-    enter ("reject" when the evaluation missed its thresholds)."""
-    return {
-        "kind": kind,
-        "message": message,
-        "details": details,
-        "options": OPTIONS,
-        "default": default,
-    }
+    """The interrupt value (`gate_request.gate_payload`); `default` is the answer a prompt
+    offers when the user just hits enter ("reject" when the evaluation missed its thresholds),
+    `summary` the few facts to decide on (the scalar details when not given)."""
+    return gate_payload(kind, message, details, options=OPTIONS, default=default, summary=summary)
 
 
 def _record(state: RunState, gate: str, key: str, value: Any, reject_ends: bool) -> dict[str, Any]:
@@ -125,7 +125,16 @@ def gate_plan(state: RunState) -> dict[str, Any]:
         f"with {data.get('train_rows', '?')} training examples, about {steps} steps."
         f"{_backend_note(plan.get('backend'))} Approve?"
     )
-    value = interrupt(_payload("approve_plan", message, details))
+    summary = {
+        "model": config["model"]["name_or_path"],
+        "method": _method_text(config["training"]),
+        "train_examples": data.get("train_rows"),
+        "eval_examples": data.get("eval_rows"),
+        "steps": plan.get("total_steps"),
+        "estimated_seconds": plan.get("seconds"),
+        "memory_gb": plan.get("memory_gb"),
+    }
+    value = interrupt(_payload("approve_plan", message, details, summary=summary))
     return _record(state, "approve_plan", "approve_plan", value, reject_ends=True)
 
 
@@ -158,7 +167,17 @@ def gate_data(state: RunState) -> dict[str, Any]:
         f"Training data ready: {data.get('train_rows')} train / {data.get('eval_rows')} eval "
         f"examples ({data.get('kind')}). " + (f"{generated} " if generated else "") + "Train on it?"
     )
-    value = interrupt(_payload("approve_data", message, details))
+    report, generation = data.get("report") or {}, data.get("generation") or {}
+    summary = {
+        "train_examples": data.get("train_rows"),
+        "eval_examples": data.get("eval_rows"),
+        "kind": data.get("kind"),
+        "rows_dropped": report.get("rows_dropped"),
+        "duplicates_removed": report.get("duplicates_removed"),
+    }
+    if generation:
+        summary.update(generated=generation.get("generated"), generated_kept=generation.get("kept"))
+    value = interrupt(_payload("approve_data", message, details, summary=summary))
     return _record(state, "approve_data", "approve_data", value, reject_ends=True)
 
 
@@ -175,7 +194,8 @@ def gate_training(state: RunState) -> dict[str, Any]:
         "checkpoint": training.get("checkpoint_path"),
     }
     message = f"Training is {fraction:.0%} complete. Continue?"
-    value = interrupt(_payload("training_checkpoint", message, details))
+    summary = {k: details[k] for k in ("step", "total_steps", "loss", "eta_seconds")}
+    value = interrupt(_payload("training_checkpoint", message, details, summary=summary))
     return _record(state, "training_checkpoint", checkpoint_key(fraction), value, reject_ends=True)
 
 
@@ -199,7 +219,10 @@ def gate_evaluation(state: RunState) -> dict[str, Any]:
         question = "The tuned model misses its thresholds. Accept it anyway?"
     message = f"{verdict}. {question} (reject sends it to the debugger)"
     default = "approve" if passed else "reject"
-    value = interrupt(_payload("approve_evaluation", message, details, default=default))
+    summary = {"passed": passed, **_metric_changes(details)}
+    value = interrupt(
+        _payload("approve_evaluation", message, details, default=default, summary=summary)
+    )
     return _record(state, "approve_evaluation", "approve_evaluation", value, reject_ends=False)
 
 
@@ -227,9 +250,15 @@ def gate_fixes(state: RunState) -> dict[str, Any]:
     }
     message = _fixes_message(state, diagnoses)
     # With nothing proposed, approving is refused: the prompt offers edit instead.
-    value = interrupt(
-        _payload("approve_fixes", message, details, default="approve" if fixes else "edit")
-    )
+    summary = {
+        "iteration": details["iteration"],
+        "max_iterations": details["max_iterations"],
+        "problems": ", ".join(f"#{d['index']} {d['kind']}" for d in diagnoses) or "none",
+        "fixes_proposed": len(fixes),
+        "route": details.get("proposed_route"),
+    }
+    default = "approve" if fixes else "edit"
+    value = interrupt(_payload("approve_fixes", message, details, default, summary=summary))
     try:
         value = validate_gate_decision(value, state, "approve_fixes")
         if value["decision"] == "reject":
@@ -237,6 +266,28 @@ def gate_fixes(state: RunState) -> dict[str, Any]:
     except DecisionError as exc:
         return {"log": [{"next": "gate_fixes", "reason": f"invalid decision ignored: {exc}"}]}
     return {"fix_request": value}  # the apply_fixes node starts the next iteration
+
+
+def _method_text(training: dict[str, Any]) -> str:
+    """'sft with LoRA r 16' or 'sft, all weights'."""
+    lora = training.get("lora")
+    return (
+        f"{training['method']} with LoRA r {lora.get('r')}"
+        if lora
+        else (f"{training['method']}, all weights")
+    )
+
+
+def _metric_changes(details: dict[str, Any]) -> dict[str, str]:
+    """'0.23 -> 0.98' per tuned metric (base -> tuned)."""
+    base, tuned = details.get("base") or {}, details.get("tuned") or {}
+    return {
+        metric: f"{_short(base.get(metric))} -> {_short(value)}" for metric, value in tuned.items()
+    }
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _fixes_message(state: RunState, diagnoses: list[dict[str, Any]]) -> str:

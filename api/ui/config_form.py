@@ -177,6 +177,8 @@ def read_form(form: dict[str, str], method: str | None) -> dict[str, Any]:
                 _put(config, item.name, item.name in form)
                 continue
             text = (form.get(item.name) or "").strip()
+            if not text and item.kind == "select" and item.options:
+                text = item.options[0] if item.required else ""  # the one the form showed
             if not text:
                 if item.nullable:
                     _put(config, item.name, None)

@@ -7,9 +7,10 @@ import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile  # what request.form() holds
 
 from api.confinement import PathNotAllowed, confine_config
 from api.deps import BackendDep, ServiceDep, SettingsDep

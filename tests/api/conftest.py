@@ -79,3 +79,51 @@ def wait_for_status(
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} stayed {run['status']}: {run.get('error')}")
         time.sleep(0.2)
+
+
+@contextmanager
+def serve_process(home: Path, log_path: Path, **env: str) -> Iterator[str]:
+    """`finetune-agent serve` as a user runs it, on a free port, with its own home and data
+    roots `configs/`; yields its base URL and stops it (SIGTERM) afterwards."""
+    import os
+    import shutil
+    import subprocess
+
+    exe = shutil.which("finetune-agent")
+    assert exe, "the project is installed (pip install -e .)"
+    port = free_port()
+    environ = {
+        **os.environ,
+        "FINETUNE_AGENT_HOME": str(home),
+        "FINETUNE_AGENT_DATA_ROOTS": str(REPO / "configs"),
+        **env,
+    }
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [exe, "serve", "--port", str(port), "--log-level", "warning"],
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if server.poll() is not None:
+                    raise RuntimeError(f"serve exited: {log_path.read_text()[-3000:]}")
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"serve did not start: {log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(10)

@@ -11,6 +11,7 @@ from importlib.metadata import version
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import langgraph_examples as ex
 from api import langgraph_shapes as lg
 from api.responses import FastJSONResponse
 
@@ -20,14 +21,16 @@ router = APIRouter(tags=["langgraph"])
 class AssistantSearch(BaseModel):
     """`POST /assistants/search` (unknown fields are ignored)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [{"graph_id": "finetune_agent"}]}
+    )
 
     graph_id: str | None = Field(None, max_length=200)
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0, le=1_000_000)
 
 
-@router.get("/info", summary="Server info (LangGraph)")
+@router.get("/info", responses=ex.json_example(ex.INFO), summary="Server info (LangGraph)")
 def info() -> FastJSONResponse:
     """What this server offers, in LangGraph Server's terms: assistants and threads, no crons."""
     return FastJSONResponse(
@@ -40,7 +43,11 @@ def info() -> FastJSONResponse:
     )
 
 
-@router.post("/assistants/search", summary="Search assistants (LangGraph)")
+@router.post(
+    "/assistants/search",
+    responses=ex.json_example([lg.assistant()]),
+    summary="Search assistants (LangGraph)",
+)
 def search_assistants(body: AssistantSearch) -> FastJSONResponse:
     """The one assistant (the `finetune_agent` graph), if it matches `graph_id`."""
     found = [lg.assistant()] if body.graph_id in (None, lg.GRAPH_ID) else []
@@ -49,7 +56,7 @@ def search_assistants(body: AssistantSearch) -> FastJSONResponse:
 
 @router.get(
     "/assistants/{assistant_id}",
-    responses={404: {"description": "No such assistant."}},
+    responses={404: {"description": "No such assistant."}, **ex.json_example(lg.assistant())},
     summary="Get an assistant (LangGraph)",
 )
 def get_assistant(assistant_id: str) -> FastJSONResponse:

@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api import langgraph_examples as ex
 from api import langgraph_shapes as lg
 from api.decisions import check_decision
 from api.deps import BackendDep, ServiceDep, SettingsDep
@@ -35,12 +36,20 @@ router = APIRouter(prefix="/threads", tags=["langgraph"])
 NOT_FOUND = {404: {"description": "No run (thread) with that id."}}
 WAIT_POLL_SECONDS = 0.2
 SEARCH_CAP = 10_000  # runs read per status for one search (pages beyond are not searched)
+STREAM_EXAMPLE = (
+    'event: metadata\ndata: {"run_id": "...", "attempt": 1}\n\nevent: values\ndata: {...}\n\n'
+)
 
 
 class ThreadSearch(BaseModel):
     """`POST /threads/search` as `langgraph-sdk` sends it (unknown fields are ignored)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"status": "interrupted", "metadata": {"graph_id": "finetune_agent"}}]
+        },
+    )
 
     metadata: dict[str, Any] | None = Field(None, description="e.g. {'graph_id': ...}")
     values: dict[str, Any] | None = Field(None, description="Match the listed values.")
@@ -79,7 +88,7 @@ class RunCreate(BaseModel):
     command: RunCommand | None = None
 
 
-@router.post("/search", summary="Search threads (LangGraph)")
+@router.post("/search", responses=ex.json_example([ex.THREAD]), summary="Search threads")
 async def search_threads(body: ThreadSearch, service: ServiceDep) -> FastJSONResponse:
     """Runs as LangGraph threads, newest first by default; `status="interrupted"` lists the
     runs waiting at a gate, each with its interrupt (LangChain's HITL request inside)."""
@@ -99,13 +108,19 @@ def _search(service: RunService, body: ThreadSearch) -> list[dict[str, Any]]:
     return threads[body.offset : body.offset + body.limit]
 
 
-@router.get("/{thread_id}", responses=NOT_FOUND, summary="Get a thread (LangGraph)")
+@router.get(
+    "/{thread_id}", responses={**NOT_FOUND, **ex.json_example(ex.THREAD)}, summary="Get a thread"
+)
 def get_thread(thread_id: str, service: ServiceDep) -> FastJSONResponse:
     """One run as a LangGraph thread."""
     return FastJSONResponse(lg.thread_of(vars(service.require(thread_id))))
 
 
-@router.get("/{thread_id}/state", responses=NOT_FOUND, summary="Thread state (LangGraph)")
+@router.get(
+    "/{thread_id}/state",
+    responses={**NOT_FOUND, **ex.json_example(ex.STATE)},
+    summary="Thread state",
+)
 def get_thread_state(thread_id: str, service: ServiceDep) -> FastJSONResponse:
     """The run's graph state: values, next nodes, tasks and the gate pending (if any)."""
     run = vars(service.require(thread_id))
@@ -120,7 +135,11 @@ ANSWER_ERRORS = {
 }
 
 
-@router.post("/{thread_id}/runs", responses=ANSWER_ERRORS, summary="Answer a gate (LangGraph)")
+@router.post(
+    "/{thread_id}/runs",
+    responses={**ANSWER_ERRORS, **ex.json_example(ex.RUN)},
+    summary="Answer a gate",
+)
 def create_run(
     thread_id: str,
     body: RunCreate,
@@ -134,7 +153,11 @@ def create_run(
     return FastJSONResponse(_find_answer(service, thread_id, run_id))
 
 
-@router.post("/{thread_id}/runs/wait", responses=ANSWER_ERRORS, summary="Answer and wait")
+@router.post(
+    "/{thread_id}/runs/wait",
+    responses={**ANSWER_ERRORS, **ex.json_example(ex.OUTPUT)},
+    summary="Answer and wait",
+)
 async def wait_run(
     thread_id: str,
     body: RunCreate,
@@ -150,7 +173,18 @@ async def wait_run(
     return FastJSONResponse(await run_in_threadpool(_output, service, run))
 
 
-@router.post("/{thread_id}/runs/stream", responses=ANSWER_ERRORS, summary="Answer and stream")
+@router.post(
+    "/{thread_id}/runs/stream",
+    response_class=StreamingResponse,
+    responses={
+        **ANSWER_ERRORS,
+        200: {
+            "description": "`metadata`, then `values` when the run stops again.",
+            "content": {"text/event-stream": {"example": STREAM_EXAMPLE}},
+        },
+    },
+    summary="Answer and stream",
+)
 async def stream_run(
     thread_id: str,
     body: RunCreate,
@@ -173,7 +207,11 @@ async def stream_run(
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-@router.get("/{thread_id}/runs", responses=NOT_FOUND, summary="A thread's runs (LangGraph)")
+@router.get(
+    "/{thread_id}/runs",
+    responses={**NOT_FOUND, **ex.json_example([ex.RUN])},
+    summary="A thread's runs",
+)
 def list_runs(
     thread_id: str,
     service: ServiceDep,
@@ -185,13 +223,21 @@ def list_runs(
     return FastJSONResponse(runs[offset : offset + limit])
 
 
-@router.get("/{thread_id}/runs/{run_id}", responses=NOT_FOUND, summary="Get a run (LangGraph)")
+@router.get(
+    "/{thread_id}/runs/{run_id}",
+    responses={**NOT_FOUND, **ex.json_example(ex.RUN)},
+    summary="Get a run",
+)
 def get_run(thread_id: str, run_id: str, service: ServiceDep) -> FastJSONResponse:
     """One answer's run: pending or running until the run stops again, then success."""
     return FastJSONResponse(_find_answer(service, thread_id, run_id))
 
 
-@router.get("/{thread_id}/runs/{run_id}/join", responses=NOT_FOUND, summary="Join a run")
+@router.get(
+    "/{thread_id}/runs/{run_id}/join",
+    responses={**NOT_FOUND, **ex.json_example(ex.OUTPUT)},
+    summary="Join a run",
+)
 async def join_run(
     thread_id: str, run_id: str, request: Request, service: ServiceDep
 ) -> FastJSONResponse:

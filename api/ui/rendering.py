@@ -49,6 +49,15 @@ def epoch_ms(moment: Any) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def fact(value: Any, key: str = "") -> str:
+    """A summary value for reading: durations for `*_seconds`, sizes for `*_gb`."""
+    if key.endswith("seconds"):
+        return fmt_duration(value)
+    if key.endswith("_gb"):
+        return fmt_memory(value)
+    return fmt_number(value)
+
+
 def label(key: str) -> str:
     """'train_examples' -> 'train examples'."""
     return str(key).replace("_", " ")
@@ -63,6 +72,7 @@ TEMPLATES.env.filters.update(
     pretty=pretty_json,
     epoch_ms=epoch_ms,
     label=label,
+    fact=fact,
 )
 
 

@@ -35,13 +35,26 @@ OUTCOMES = {
 }
 
 
-def waiting_gates(service) -> list[GateItem]:
-    """Pending gates of every waiting run, the most recently reached first."""
+def waiting_gates(service, *, skip: frozenset[str] = frozenset()) -> list[GateItem]:
+    """Pending gates of every waiting run, the most recently reached first (gates in `skip`
+    are listed from the run store alone: only their ids are needed)."""
     runs, _ = service.store.run_summaries(status="awaiting_approval", limit=WAITING_LISTED)
     items = [
-        GateItem(r["pending_interrupt"], r, r["updated_at"]) for r in runs if r["pending_interrupt"]
+        GateItem(_in_order(service, r, skip), r, r["updated_at"])
+        for r in runs
+        if r["pending_interrupt"]
     ]
     return sorted(items, key=lambda i: i.since, reverse=True)
+
+
+def _in_order(service, run: dict[str, Any], skip: frozenset[str]) -> dict[str, Any]:
+    """The gate's payload from the graph's checkpoint, whose summary keeps the gate's order
+    (the run store's copy is canonical JSON, keys sorted)."""
+    stored = run["pending_interrupt"]
+    if stored["id"] in skip:
+        return stored
+    pending = {i["id"]: i for i in service.pending_interrupts(run["id"])}
+    return pending.get(stored["id"], stored)
 
 
 @router.get("/inbox", response_class=HTMLResponse)
@@ -61,7 +74,7 @@ def inbox_poll(
 ) -> HTMLResponse:
     """Cards of gates that appeared since, and removal of the ones no longer waiting."""
     shown = {k for k in known.split(",") if k}
-    gates = waiting_gates(service)
+    gates = waiting_gates(service, skip=frozenset(shown))
     now = {i.gate["id"] for i in gates}
     fresh = [i for i in gates if i.gate["id"] not in shown]
     return page(
@@ -173,9 +186,9 @@ def _gate_item(service, run_id: str, interrupt_id: str) -> GateItem:
     """The gate's card data: the pending payload, else the one the event log recorded."""
     record = service.require(run_id)
     run = vars(record)
-    pending = record.pending_interrupt
-    if pending and pending.get("id") == interrupt_id:
-        return GateItem(pending, run, record.updated_at)
+    pending = {i["id"]: i for i in service.pending_interrupts(run_id)}
+    if record.status == "awaiting_approval" and interrupt_id in pending:
+        return GateItem(pending[interrupt_id], run, record.updated_at)
     recorded = service.store.list_events(run_id=run_id, limit=100_000)
     for event in reversed(recorded):
         if event.kind == "interrupt" and event.payload.get("id") == interrupt_id:

@@ -131,7 +131,7 @@ def gate_plan(state: RunState) -> dict[str, Any]:
         "train_examples": data.get("train_rows"),
         "eval_examples": data.get("eval_rows"),
         "steps": plan.get("total_steps"),
-        "estimated_seconds": plan.get("seconds"),
+        "time_seconds": plan.get("seconds"),
         "memory_gb": plan.get("memory_gb"),
     }
     value = interrupt(_payload("approve_plan", message, details, summary=summary))

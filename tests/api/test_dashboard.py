@@ -114,9 +114,7 @@ def test_the_form_starts_a_run_with_what_was_typed(locked: TestClient) -> None:
     assert started.status_code == 303, started.text
     run_id = started.headers["location"].rsplit("/", 1)[-1]
     config = locked.get(f"/runs/{run_id}", headers={"Authorization": "Bearer s3cret"})
-    run = locked.get(
-        "/runs", headers={"Authorization": "Bearer s3cret"}
-    ).json()["data"][0]
+    run = locked.get("/runs", headers={"Authorization": "Bearer s3cret"}).json()["data"][0]
     assert run["id"] == run_id and run["name"] == "from-form" and config.status_code == 200
     saved = json.loads((Path(run["run_dir"]) / "config.json").read_text())
     assert saved["training"]["learning_rate"] == 0.003 and saved["training"]["epochs"] == 2

@@ -83,7 +83,9 @@ def dashboard(tmp_path: Path):
     config["training"].update(epochs=24, save_steps=500)
     path = tmp_path / "quickstart-tiny-ui.json"
     path.write_text(json.dumps(config))
-    with serve_process(tmp_path / "home", tmp_path / "serve.log", FINETUNE_AGENT_API_KEY=KEY) as url:
+    with serve_process(
+        tmp_path / "home", tmp_path / "serve.log", FINETUNE_AGENT_API_KEY=KEY
+    ) as url:
         yield url, path
 
 
@@ -91,6 +93,9 @@ def test_quickstart_from_the_dashboard(page, dashboard, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     url, config_path = dashboard
+    # Generous waits: CI's machine may be busy, and the first answers load models.
+    expect.set_options(timeout=60_000)
+    page.set_default_timeout(60_000)
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     page.add_init_script(LATENCY_PROBE)
@@ -113,6 +118,7 @@ def test_quickstart_from_the_dashboard(page, dashboard, tmp_path: Path) -> None:
     page.click("text=Start a run")
     page.select_option("#f-training-method", "dpo")
     expect(page.locator("#f-training-beta")).to_be_visible()
+    htmx_settled(page)  # the swapped-in select listens only once htmx has processed it
     page.select_option("#f-training-method", "sft")
     expect(page.locator("#f-training-beta")).to_have_count(0)
     page.fill("#f-training-learning_rate", "-1")
@@ -156,7 +162,9 @@ def test_quickstart_from_the_dashboard(page, dashboard, tmp_path: Path) -> None:
     answer(evaluation)
     page.goto(f"{url}/ui/runs/{run_id}")
     expect(page.locator("[data-run-status]")).to_have_text("completed", timeout=GATE_TIMEOUT_MS)
-    assert [c.inner_text() for c in page.locator("#panels table tbody tr td:first-child").all()] == [
+    assert [
+        c.inner_text() for c in page.locator("#panels table tbody tr td:first-child").all()
+    ] == [
         "approve plan",
         "approve data",
         "training checkpoint",
@@ -199,6 +207,13 @@ def test_quickstart_from_the_dashboard(page, dashboard, tmp_path: Path) -> None:
     )
     assert len(latencies) >= 20
     assert p95 <= 500
+
+
+def htmx_settled(page) -> None:
+    """Wait until htmx has no request, swap or settle in progress."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
 
 
 def gate_card(page, kind: str):

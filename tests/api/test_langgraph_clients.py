@@ -122,9 +122,7 @@ def test_cors_lets_a_configured_origin_call_the_api(tmp_path: Path) -> None:
 
     settings = Settings.from_env()
     allowed = "https://inbox.example.com"
-    app = create_app(
-        Settings(**{**vars(settings), "cors_origins": [allowed]}), workers=False
-    )
+    app = create_app(Settings(**{**vars(settings), "cors_origins": [allowed]}), workers=False)
     preflight = {
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "x-api-key,content-type",
@@ -133,7 +131,9 @@ def test_cors_lets_a_configured_origin_call_the_api(tmp_path: Path) -> None:
         ok = c.options("/threads/search", headers={"Origin": allowed, **preflight})
         assert ok.status_code == 200
         assert ok.headers["access-control-allow-origin"] == allowed
-        other = c.options("/threads/search", headers={"Origin": "https://evil.example", **preflight})
+        other = c.options(
+            "/threads/search", headers={"Origin": "https://evil.example", **preflight}
+        )
         assert "access-control-allow-origin" not in other.headers
         listed = c.post("/threads/search", json={}, headers={"Origin": allowed})
         assert listed.json() == [] and listed.headers["access-control-allow-origin"] == allowed

@@ -24,10 +24,11 @@ KEEPALIVE_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class FeedItem:
-    """An event, an idle tick (`event` and `ended` None) or the end (`ended`: the status)."""
+    """An event, the run's new status, an idle tick (all None) or the end (`ended`)."""
 
     event: EventRecord | None = None
     ended: str | None = None
+    status: str | None = None  # the run's status changed to this (seen between two reads)
 
 
 async def follow_run(
@@ -40,9 +41,15 @@ async def follow_run(
 ) -> AsyncIterator[FeedItem]:
     """The run's events after seq `after`, as they are written, then its end."""
     last_sent = time.monotonic()
+    status = None
     while True:
         # Read the status first: events written before it ended are then all in the next read.
         run = await run_in_threadpool(service.require, run_id)
+        if status is not None and run.status != status:
+            # A status is settled after the event announcing it (an interrupt is logged, then
+            # the run released as awaiting_approval): a reader may need this second notice.
+            yield FeedItem(status=run.status)
+        status = run.status
         events = await run_in_threadpool(service.store.list_events, run_id=run_id, after_seq=after)
         for event in events:
             after = event.seq

@@ -95,5 +95,5 @@ async def _stream(service: RunService, run_id: str, after: int) -> AsyncIterator
             yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
         elif item.ended is not None:
             yield f"event: end\ndata: {json.dumps({'status': item.ended})}\n\n"
-        else:
+        elif item.status is None:
             yield ": keep-alive\n\n"

@@ -56,6 +56,9 @@ async def _fragments(service: RunService, run_id: str, after: int) -> AsyncItera
         if item.ended is not None:
             yield message("end", item.ended)
             return
+        if item.status is not None:
+            yield message("state", item.status)
+            continue
         if event is None:
             yield ": keep-alive\n\n"
             continue

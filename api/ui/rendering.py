@@ -36,6 +36,14 @@ def since(moment: Any) -> str:
     return fmt_duration((datetime.now(timezone.utc) - moment).total_seconds())
 
 
+def clock(moment: Any) -> str:
+    """'2026-12-06 10:39:58' from an ISO time (UTC)."""
+    try:
+        return datetime.fromisoformat(str(moment)).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return str(moment)
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str, ensure_ascii=False)
 
@@ -73,6 +81,7 @@ TEMPLATES.env.filters.update(
     epoch_ms=epoch_ms,
     label=label,
     fact=fact,
+    clock=clock,
 )
 
 

@@ -231,7 +231,7 @@ def run_page(request: Request, run_id: str, session: SessionDep, service: Servic
 def run_panels(request: Request, run_id: str, session: SessionDep, service: ServiceDep):
     """The run page's status, gate, path and decisions (fetched again on each state event)."""
     context = run_context(service, run_id)
-    return page(request, "_run_panels.html", session=session, **context)
+    return page(request, "_run_panels.html", session=session, oob=True, **context)
 
 
 @router.post("/runs/{run_id}/cancel", response_class=HTMLResponse)
@@ -241,4 +241,5 @@ def cancel(
     """Cancel the run; the panels show the outcome."""
     with contextlib.suppress(RunError):  # already ended: the panels say how
         backend.cancel(run_id, by="dashboard")
-    return page(request, "_run_panels.html", session=session, **run_context(service, run_id))
+    context = run_context(service, run_id)
+    return page(request, "_run_panels.html", session=session, oob=True, **context)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile  # what request.form() holds
@@ -34,36 +35,46 @@ LISTED = 500  # runs read for one listing (filters apply to these)
 UPLOAD_LIMIT = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class RunFilters:
+    """The runs list's filters (query parameters)."""
+
+    status: str | None = None
+    method: str | None = None
+    q: str | None = None
+
+
+async def run_filters(
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    method: Annotated[str | None, Query(max_length=40)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> RunFilters:
+    return RunFilters(status, method, q)
+
+
+FiltersDep = Annotated[RunFilters, Depends(run_filters)]
+
+
 @router.get("", response_class=HTMLResponse)
 def runs_page(
-    request: Request,
-    session: SessionDep,
-    service: ServiceDep,
-    status: Annotated[str | None, Query()] = None,
-    method: Annotated[str | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    request: Request, session: SessionDep, service: ServiceDep, filters: FiltersDep
 ) -> HTMLResponse:
     """Runs newest first: status, the gate waiting and for how long, age, method, model."""
-    context = _runs_context(service, status, method, q)
+    context = _runs_context(service, filters)
     return page(request, "runs.html", session=session, nav="runs", **context)
 
 
 @router.get("/runs/table", response_class=HTMLResponse)
 def runs_table(
-    request: Request,
-    session: SessionDep,
-    service: ServiceDep,
-    status: Annotated[str | None, Query()] = None,
-    method: Annotated[str | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    request: Request, session: SessionDep, service: ServiceDep, filters: FiltersDep
 ) -> HTMLResponse:
     """The runs table alone (filters applied; it refreshes itself every few seconds)."""
-    context = _runs_context(service, status, method, q)
-    return page(request, "_runs_table.html", session=session, **context)
+    return page(request, "_runs_table.html", session=session, **_runs_context(service, filters))
 
 
-def _runs_context(service, status: str | None, method: str | None, q: str | None) -> dict:
-    status = status if status in RUN_STATUSES else None
+def _runs_context(service, filters: RunFilters) -> dict:
+    status = filters.status if filters.status in RUN_STATUSES else None
+    method, q = filters.method, filters.q
     records, _ = service.store.list_runs(status=status, limit=LISTED)
     dead = (
         set(service.store.recover_orphans())
@@ -146,14 +157,14 @@ def _form_again(request, session, values: dict, method, issues: dict[str, str]) 
     sections = build_sections(nested, method)
     unplaced = place_errors(sections, issues)
     errors = unplaced or ["see the fields marked below"]
+    return _refused(request, session, sections=sections, form_errors=errors)
+
+
+def _refused(request, session, **errors_and_sections) -> HTMLResponse:
+    """The new-run page again (422), with what was wrong."""
+    errors_and_sections.setdefault("sections", build_sections())
     return page(
-        request,
-        "run_new.html",
-        status_code=422,
-        session=session,
-        nav="runs",
-        sections=sections,
-        form_errors=errors,
+        request, "run_new.html", status_code=422, session=session, nav="runs", **errors_and_sections
     )
 
 
@@ -204,15 +215,7 @@ async def start_from_file(
 
 
 def _file_errors(request, session, errors: list[str]) -> HTMLResponse:
-    return page(
-        request,
-        "run_new.html",
-        status_code=422,
-        session=session,
-        nav="runs",
-        sections=build_sections(),
-        file_errors=errors,
-    )
+    return _refused(request, session, file_errors=errors)
 
 
 def _submit(config: dict[str, Any], settings, backend, source: str):

@@ -6,7 +6,7 @@ violation), every request the pages make must stay on the server's origin, and t
 run event being written to the screen showing it is measured in the browser (p95 <= 500 ms).
 
 Set FINETUNE_AGENT_UPDATE_SCREENSHOTS=1 to write the README's screenshots into docs/, and
-FINETUNE_AGENT_UI_TEST_EPOCHS (default 16) to train fewer epochs on a machine busy with other
+FINETUNE_AGENT_UI_TEST_EPOCHS (default 32) to train fewer epochs on a machine busy with other
 work (each half of training must still log a few steps while the page watches).
 """
 
@@ -87,7 +87,7 @@ def dashboard(tmp_path: Path):
     chart gains points while it is watched (the event log keeps one training step a second)."""
     config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())
     config["name"] = "quickstart-tiny-ui"
-    epochs = int(os.environ.get("FINETUNE_AGENT_UI_TEST_EPOCHS", "16"))  # fewer on a busy machine
+    epochs = int(os.environ.get("FINETUNE_AGENT_UI_TEST_EPOCHS", "32"))  # fewer on a busy machine
     config["training"].update(epochs=epochs, save_steps=1000)
     path = tmp_path / "quickstart-tiny-ui.json"
     path.write_text(json.dumps(config))

@@ -140,3 +140,13 @@ def test_cors_lets_a_configured_origin_call_the_api(tmp_path: Path) -> None:
     with TestClient(create_app(settings, workers=False)) as c:  # no setting: no CORS at all
         closed = c.options("/threads/search", headers={"Origin": allowed, **preflight})
         assert "access-control-allow-origin" not in closed.headers
+
+
+def test_cors_origins_setting_is_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmfinetune_agent.settings import Settings, SettingsError
+
+    monkeypatch.setenv("FINETUNE_AGENT_CORS_ORIGINS", "https://a.example, http://localhost:3000/")
+    assert Settings.from_env().cors_origins == ["https://a.example", "http://localhost:3000"]
+    monkeypatch.setenv("FINETUNE_AGENT_CORS_ORIGINS", "inbox.example.com")
+    with pytest.raises(SettingsError, match="FINETUNE_AGENT_CORS_ORIGINS: 'inbox.example.com'"):
+        Settings.from_env()

@@ -22,7 +22,9 @@ import pytest
 
 from tests.api.conftest import REPO, serve_process
 
-pytestmark = pytest.mark.slow
+# Slow: a serve process and a whole run. The timeout leaves room for a machine busy with other
+# work, where the whole test took 8 to 16 minutes (load average 15 to 24 on 2 cores).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 KEY = "browser-key"
 CHROMIUM = "/usr/bin/chromium"

@@ -193,6 +193,10 @@ class RunService:
                 if fields.get("status") == "failed":
                     self._emit(run_id, "failed", {"error": fields.get("error")}, on_event)
                 self.store.release_run(run_id=run_id, owner=owner, **fields)
+                # Announced only once the run store says so: a client that reacts to the event
+                # by listing the run's interrupts must find this one there.
+                if fields.get("status") == "awaiting_approval":
+                    self._emit(run_id, "interrupt", fields["pending_interrupt"], None)
         return self.require(run_id)
 
     def _stream(
@@ -264,7 +268,6 @@ class RunService:
         if state.interrupts:
             first = state.interrupts[0]
             gate = state.next[0] if state.next else None
-            self._emit(run_id, "interrupt", {"id": first.id, **first.value}, None)
             return {
                 "status": "awaiting_approval",
                 "current_node": gate,

@@ -1,0 +1,142 @@
+"""What a model merge is: its method, sources, weights and the search over them.
+
+One config for merges inside a run (`post_training.merge`) and outside one
+(`finetune-agent merge MERGE_CONFIG`, which adds `output` and the metrics to score with).
+LoRA adapters of one base merge through PEFT (`add_weighted_adapter`); full models of one
+architecture through mergekit. Cross-field rules live in validators with a message a user
+understands, as mergekit does.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ADAPTER_METHODS = ("cat", "linear", "ties_svd", "dare_ties_svd")
+MODEL_METHODS = ("linear", "slerp", "ties", "dare_ties", "della", "model_stock", "passthrough")
+DENSITY_METHODS = ("ties_svd", "dare_ties_svd", "ties", "dare_ties", "della")
+MergeMethod = Literal[
+    "cat",
+    "ties_svd",
+    "dare_ties_svd",
+    "linear",
+    "slerp",
+    "ties",
+    "dare_ties",
+    "della",
+    "model_stock",
+    "passthrough",
+]
+
+
+class LayerSlice(BaseModel):
+    """Passthrough (layer stacking): these layers of one source, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: int = Field(ge=0, le=63, description="Index into `sources`.")
+    layers: tuple[int, int] = Field(
+        description="[first, end) layer range of that source, e.g. [0, 16]."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LayerSlice:
+        first, end = self.layers
+        if not 0 <= first < end:
+            raise ValueError(
+                f"layers must be [first, end) with 0 <= first < end, got {self.layers}"
+            )
+        return self
+
+
+class EvolveConfig(BaseModel):
+    """An evolutionary search (CMA-ES) over the merge's weights and density."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    enabled: bool = Field(False, description="Search the merge weights instead of using `weights`.")
+    budget: int = Field(
+        12, ge=2, le=1000, description="Merges evaluated in all (each scored on `held_out`)."
+    )
+    sigma: float = Field(
+        0.2, gt=0, le=1, description="CMA-ES initial step size (weights in [0, 1])."
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the search.")
+
+
+class MergeSpec(BaseModel):
+    """A merge of models or LoRA adapters of one base, optionally searched by CMA-ES."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    method: MergeMethod = Field(
+        description=(
+            "LoRA adapters: cat (exact: the adapters' sum, ranks concatenated), linear, ties_svd, "
+            "dare_ties_svd (PEFT add_weighted_adapter). Full models of one architecture: linear, "
+            "slerp, ties, dare_ties, della, model_stock, passthrough (mergekit)."
+        )
+    )
+    sources: list[str] = Field(
+        min_length=1,
+        max_length=64,
+        description=(
+            "What to merge: 'run' (this run's tuned model; first by default in a run), "
+            "'model:<registry id>', or a local adapter/model folder."
+        ),
+    )
+    weights: list[float] | None = Field(
+        None, description="One weight per source (default: equal weights). Ignored by evolve."
+    )
+    density: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Share of each delta kept (ties_svd, dare_ties_svd, ties, dare_ties, della; default 0.5).",
+    )
+    t: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="slerp: interpolation from the first source (0) to the second (1).",
+    )
+    base: str | None = Field(
+        None,
+        description="The common base model of full-model ties/dare_ties/della/model_stock merges "
+        "(default: the run's base model). Adapters name their own base.",
+    )
+    slices: list[LayerSlice] = Field(
+        default_factory=list, description="passthrough: the layer slices to stack, in order."
+    )
+    held_out: str | None = Field(
+        None,
+        description="Examples (a data file in the eval format) that are neither training nor the "
+        "final eval split: each merge and its parents are scored on them, and a merge must be at "
+        "least as good as its best parent there.",
+    )
+    evolve: EvolveConfig = Field(default_factory=EvolveConfig, description=EvolveConfig.__doc__)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MergeSpec:
+        count = len(self.sources)
+        if self.weights is not None and len(self.weights) != count:
+            raise ValueError(f"weights has {len(self.weights)} values for {count} sources")
+        if self.method == "slerp" and count != 2:
+            raise ValueError(f"slerp merges exactly 2 sources, got {count}")
+        if self.method == "passthrough":
+            if not self.slices:
+                raise ValueError("passthrough needs slices: [{'source': 0, 'layers': [0, 8]}, ...]")
+            bad = [s.source for s in self.slices if s.source >= count]
+            if bad:
+                raise ValueError(f"slices name source(s) {bad}, but there are {count} sources")
+        elif count < 2 and self.method != "passthrough":
+            raise ValueError(f"{self.method} merges at least 2 sources, got {count}")
+        if self.density is not None and self.method not in DENSITY_METHODS:
+            raise ValueError(f"density applies to {', '.join(DENSITY_METHODS)}, not {self.method}")
+        if self.evolve.enabled and not self.held_out:
+            raise ValueError(
+                "evolve needs held_out: the examples each candidate merge is scored on"
+            )
+        if self.evolve.enabled and self.method in ("cat", "passthrough", "model_stock"):
+            raise ValueError(f"{self.method} has no weights to search; use linear or ties_svd")
+        return self

@@ -1,5 +1,5 @@
 """The run graph: an entry node (`start`), an orchestrator routing between five agents, the
-planner, apply_fixes and finalize, and one gate per interrupt kind.
+planner, apply_fixes, post_training and finalize, and one gate per interrupt kind.
 
 `build()` returns the StateGraph; the API and CLI compile it with their checkpointer
 (`build().compile(checkpointer=saver)`), while the module-level `graph` below is compiled
@@ -23,11 +23,13 @@ from llmfinetune_agent.agents.gates import (
     gate_evaluation,
     gate_fixes,
     gate_plan,
+    gate_release,
     gate_training,
 )
 from llmfinetune_agent.agents.knowledge_agent import knowledge_retrieval
 from llmfinetune_agent.agents.orchestrator import orchestrator
 from llmfinetune_agent.agents.planner_agent import planner
+from llmfinetune_agent.agents.post_training_agent import post_training
 from llmfinetune_agent.agents.run_input import start
 from llmfinetune_agent.agents.trainer_agent import trainer
 from llmfinetune_agent.context import RunContext
@@ -43,6 +45,7 @@ AGENTS = {
     "evaluator": evaluator,
     "debugger": debugger,
     "apply_fixes": apply_fixes_node,
+    "post_training": post_training,
     "finalize": finalize,
 }
 GATES = {
@@ -51,6 +54,7 @@ GATES = {
     "gate_training": gate_training,
     "gate_evaluation": gate_evaluation,
     "gate_fixes": gate_fixes,
+    "gate_release": gate_release,
 }
 GATE_OF_KIND = {
     "approve_plan": "gate_plan",
@@ -58,6 +62,7 @@ GATE_OF_KIND = {
     "training_checkpoint": "gate_training",
     "approve_evaluation": "gate_evaluation",
     "approve_fixes": "gate_fixes",
+    "approve_release": "gate_release",
 }
 
 

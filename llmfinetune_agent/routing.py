@@ -10,6 +10,8 @@ iteration, up to `debugger.max_iterations`. A reviewer's rejection of the evalua
 reaches the fixes gate (their own patch is an answer there); only a reject at that gate ends
 the run. A diverged training is evaluated at its last checkpoint (when one was saved) before
 the debugger, without the evaluation gate: a diverged run is never accepted.
+An accepted model with post-training steps goes to the post_training node (candidates made and
+gated, failures rolled back), then to the release gate, then to finalize.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ Destination = Literal[
     "evaluator",
     "debugger",
     "apply_fixes",
+    "post_training",
     "finalize",
     "gate_plan",
     "gate_data",
     "gate_training",
     "gate_evaluation",
     "gate_fixes",
+    "gate_release",
     "__end__",
 ]
 
@@ -84,7 +88,7 @@ def _choose(state: RunState) -> Choice:
         return Choice(
             "apply_fixes", "the reviewer answered the fixes gate; start the next iteration"
         )
-    for rule in (_data_rules, _training_rules, _evaluation_rules):
+    for rule in (_data_rules, _training_rules, _evaluation_rules, _release_rules):
         choice = rule(state)
         if choice:
             return Choice(*choice)
@@ -154,6 +158,22 @@ def _evaluation_rules(state: RunState) -> tuple[str, ...] | None:
         return None
     if not evaluation.get("passed", True):
         return _to_debugger(state, "the tuned model misses its thresholds")
+    return None
+
+
+def _release_rules(state: RunState) -> tuple[str, ...] | None:
+    """After an accepted evaluation: make and gate the post-training candidates (when the
+    config asks for any), then ask which to release; a rejected release ends the run."""
+    config = state["config"]
+    post_training = config["post_training"]
+    if not (post_training.get("quantize") or post_training.get("merge")):
+        return None
+    if not state.get("post_training"):
+        return "post_training", "the accepted model has post-training steps (merge, quantize)"
+    if config["hitl"].get("approve_release", True) and not state.get("release"):
+        if state.get("approved", {}).get("approve_release") is False:
+            return END, "the release was rejected", "cancelled"
+        return "gate_release", "the candidates need a decision: which to register"
     return None
 
 

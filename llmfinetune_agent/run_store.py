@@ -119,6 +119,33 @@ def claim_is_dead(owner: str | None, lease_until: datetime | None) -> bool:
     return lease_until is None or lease_until < utcnow() or owner_process_is_gone(owner)
 
 
+_LINEAGE_JSON = ("parent_ids", "parameters", "evaluation")
+_LINEAGE_PLAIN = (
+    "name",
+    "kind",
+    "relation",
+    "operation",
+    "format",
+    "sha256",
+    "bytes",
+    "verdict",
+    "verdict_reason",
+    "alias",
+)
+
+
+def _lineage_columns(lineage: dict[str, Any]) -> dict[str, Any]:
+    """`register_model`'s lineage fields as column values (lists and dicts become JSON)."""
+    unknown = sorted(set(lineage) - {*_LINEAGE_JSON, *_LINEAGE_PLAIN})
+    if unknown:
+        raise TypeError(f"Unknown lineage field(s) {', '.join(unknown)}.")
+    values = {k: v for k, v in lineage.items() if k in _LINEAGE_PLAIN}
+    values.update(
+        {f"{k}_json": canonical_json(v) for k, v in lineage.items() if k in _LINEAGE_JSON}
+    )
+    return values
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -437,8 +464,13 @@ class RunStore:
         config_hash: str | None = None,
         data_hash: str | None = None,
         metrics: dict[str, Any] | None = None,
+        lineage: dict[str, Any] | None = None,
     ) -> ModelRecord:
-        """Record a produced model with its lineage; returns it with a new 12-hex id."""
+        """Record a produced model with its lineage; returns it with a new 12-hex id.
+
+        `lineage` holds the registry's lineage fields (`name`, `kind`, `relation`,
+        `parent_ids`, `operation`, `parameters`, `format`, `sha256`, `bytes`, `evaluation`,
+        `verdict`, `verdict_reason`, `alias`); unknown keys are an error."""
         values = dict(
             id=_new_id(),
             run_id=run_id,
@@ -448,6 +480,7 @@ class RunStore:
             data_hash=data_hash,
             metrics_json=canonical_json(metrics or {}),
             created_at=utcnow(),
+            **_lineage_columns(lineage or {}),
         )
         with self.engine.begin() as conn:
             conn.execute(insert(_models).values(**values))
@@ -460,6 +493,11 @@ class RunStore:
             query = query.where(ModelRow.run_id == run_id)
         with self.reader.connect() as conn:
             return [ModelRecord.from_row(r) for r in conn.execute(query)]
+
+    def set_model_alias(self, *, model_ids: list[str], alias: str) -> None:
+        """Give these registered models one alias (e.g. `candidate` for a former champion)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(_models).where(_models.c.id.in_(model_ids)).values(alias=alias))
 
     def get_model(self, *, model_id: str) -> ModelRecord | None:
         """One registered model, or None."""

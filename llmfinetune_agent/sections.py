@@ -28,8 +28,11 @@ from phases.training.config import TRAINING_DESCRIPTION, SFTTraining, TrainingCo
 SectionRoute = Literal["regenerate_data", "retrain"]
 ALL_FIELDS = "*"
 RESULTS_OF_TRAINING = ("training", "artifact")  # a stale training takes its model with it
+# A model evaluated anew is post-trained anew: its candidates and the release approval go too.
+RESULTS_OF_EVALUATION = ("evaluation", "post_training", "release")
 TRAINING_GATES = "training_checkpoint@*"  # every training-checkpoint approval
-APPROVALS_OF_TRAINING = ("approve_evaluation", TRAINING_GATES)
+APPROVALS_OF_EVALUATION = ("approve_evaluation", "approve_release")
+APPROVALS_OF_TRAINING = (*APPROVALS_OF_EVALUATION, TRAINING_GATES)
 APPROVALS_OF_DATA = ("approve_data", *APPROVALS_OF_TRAINING)
 LENGTH_KEYS = ("epochs", "max_steps")  # the schedule's length: continuing may change it
 
@@ -50,6 +53,11 @@ class HitlConfig(BaseModel):
     approve_evaluation: bool = Field(True, description="Ask after evaluation, showing the metrics.")
     approve_fixes: bool = Field(
         True, description="Ask before applying the debugger's proposed fixes."
+    )
+    approve_release: bool = Field(
+        True,
+        description="When post-training made candidates: show their table and ask which to "
+        "register (off: the champion, the best passing candidate, is registered).",
     )
 
     @field_validator("training_checkpoints")
@@ -125,7 +133,7 @@ class Section:
 SECTIONS: dict[str, Section] = {
     "model": Section(
         ModelConfig,
-        stale=("plan", *RESULTS_OF_TRAINING, "evaluation"),
+        stale=("plan", *RESULTS_OF_TRAINING, *RESULTS_OF_EVALUATION),
         approvals=APPROVALS_OF_TRAINING,
         route="retrain",
         trained=(ALL_FIELDS,),
@@ -133,7 +141,7 @@ SECTIONS: dict[str, Section] = {
     ),
     "data": Section(
         DataConfig,
-        stale=("data", "plan", *RESULTS_OF_TRAINING, "evaluation"),
+        stale=("data", "plan", *RESULTS_OF_TRAINING, *RESULTS_OF_EVALUATION),
         approvals=APPROVALS_OF_DATA,
         route="regenerate_data",
         trained=("max_length",),
@@ -142,13 +150,13 @@ SECTIONS: dict[str, Section] = {
     ),
     "data_generation": Section(
         DataGenerationConfig,
-        stale=("data", *RESULTS_OF_TRAINING, "evaluation"),
+        stale=("data", *RESULTS_OF_TRAINING, *RESULTS_OF_EVALUATION),
         approvals=APPROVALS_OF_DATA,
         route="regenerate_data",
     ),
     "knowledge": Section(
         KnowledgeConfig,
-        stale=("data", *RESULTS_OF_TRAINING, "evaluation"),
+        stale=("data", *RESULTS_OF_TRAINING, *RESULTS_OF_EVALUATION),
         approvals=APPROVALS_OF_DATA,
         route="regenerate_data",
         paths=(PathField("sources", many=True),),
@@ -157,16 +165,20 @@ SECTIONS: dict[str, Section] = {
         TrainingConfig,
         default=SFTTraining,
         doc=TRAINING_DESCRIPTION,
-        stale=("plan", *RESULTS_OF_TRAINING, "evaluation"),
+        stale=("plan", *RESULTS_OF_TRAINING, *RESULTS_OF_EVALUATION),
         approvals=APPROVALS_OF_TRAINING,
         route="retrain",
         trained=(ALL_FIELDS,),
     ),
     "evaluation": Section(
-        EvaluationConfig, stale=("evaluation",), approvals=("approve_evaluation",)
+        EvaluationConfig, stale=RESULTS_OF_EVALUATION, approvals=APPROVALS_OF_EVALUATION
     ),
     "debugger": Section(DebuggerConfig),
-    "post_training": Section(PostTrainingConfig),
+    # An edit at the release gate (other targets, thresholds, a merge) makes the candidates
+    # table stale: post-training runs again from the same accepted model and asks again.
+    "post_training": Section(
+        PostTrainingConfig, stale=("post_training", "release"), approvals=("approve_release",)
+    ),
     "hitl": Section(HitlConfig),
 }
 

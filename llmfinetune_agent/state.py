@@ -15,7 +15,12 @@ from typing_extensions import NotRequired, TypedDict
 from llmfinetune_agent.artifacts import Artifact
 
 GateKind = Literal[
-    "approve_plan", "approve_data", "training_checkpoint", "approve_evaluation", "approve_fixes"
+    "approve_plan",
+    "approve_data",
+    "training_checkpoint",
+    "approve_evaluation",
+    "approve_fixes",
+    "approve_release",
 ]
 Outcome = Literal["running", "completed", "cancelled", "failed"]
 
@@ -63,6 +68,11 @@ class RunState(TypedDict, total=False):
     """The debugger's latest diagnoses with their proposed config patches."""
     fix_request: dict[str, Any] | None
     """The reviewer's answer at the fixes gate, until the apply_fixes node applies it."""
+    post_training: dict[str, Any] | None
+    """The post-training candidates table: each candidate (merge, quantized, GGUF) with its
+    measurements, gate verdict and alias, and the champion's index."""
+    release: dict[str, Any] | None
+    """The release gate's answer: which candidates (by index) to register."""
     final: dict[str, Any] | None
     """The finalized model: path, registry id, model card path."""
     approved: dict[str, bool]

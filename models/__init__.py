@@ -4,10 +4,17 @@ Nothing here imports torch or transformers at module level, so the CLI starts fa
 loading functions are imported on first use.
 """
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from models.config import ModelConfig
 from models.paths import default_cache_dir, default_home
+
+# torchao (installed for int8 post-training) tries to load its CUDA-only kernels when peft or
+# transformers import it, logging "Failed to load ..." on every CPU machine, and torch warns
+# about torchao's enum registration: nothing a user can act on.
+logging.getLogger("torchao").setLevel(logging.ERROR)
+logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
 if TYPE_CHECKING:
     from models.builtin import build_tiny_llama

@@ -1,8 +1,11 @@
-"""The finalize agent: the final model directory, its model card and config, a registry row.
+"""The finalize agent: the final model directory, its model card and config, registry rows.
 
 It exports the run's artifact by its kind: an adapter is merged into its base when
 `post_training.merge_lora` is set (else copied with its base named in its config), a full model
-is copied, and so is a reward model (full or LoRA). The registry row goes to the service's own database (the runtime context's store)."""
+is copied, and so is a reward model (full or LoRA). The post_training node has already written
+`final/` when it ran. Registry rows (the tuned model, and the released post-training
+candidates with their lineage: `registration.py`) go to the service's own database (the
+runtime context's store)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from langgraph.runtime import Runtime
 from llmfinetune_agent.agents.node_io import emit, run_config
 from llmfinetune_agent.artifacts import current_artifact
 from llmfinetune_agent.context import RunContext, run_context
-from llmfinetune_agent.run_store import RunStore, config_hash
+from llmfinetune_agent.registration import register_run_models
 from llmfinetune_agent.state import RunState
 from phases.evaluation.errors import EvaluationError
 
@@ -33,32 +36,17 @@ def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             f"finalize exports models, adapters and reward models; this run has {kind} artifact"
         )
     final_dir = Path(state["run_dir"]) / "final"
-    emit("agent", agent="finalize", message=f"writing the final model to {final_dir}")
-    export_final_model(
-        Path(artifact["path"]),
-        final_dir,
-        merge_lora=artifact["kind"] == "adapter" and config.post_training.merge_lora,
-        cache_dir=context.models_cache,
-    )
+    merge_lora = artifact["kind"] == "adapter" and config.post_training.merge_lora
+    exported = state.get("post_training") and (final_dir / "config.json").exists()
+    if not exported or not merge_lora:
+        emit("agent", agent="finalize", message=f"writing the final model to {final_dir}")
+        export_final_model(
+            Path(artifact["path"]), final_dir, merge_lora=merge_lora, cache_dir=context.models_cache
+        )
     (final_dir / "run_config.json").write_text(config.model_dump_json(indent=2))
     (final_dir / "README.md").write_text(model_card(state))
-    model_id = _register(state, final_dir, context.store)
-    return {"final": {"model_path": str(final_dir), "model_id": model_id}}
-
-
-def _register(state: RunState, final_dir: Path, store: RunStore) -> str:
-    """One registry row per run: a re-run of this node after a crash finds the existing row."""
-    for model in store.list_models(run_id=state["run_id"]):
-        return model.id
-    record = store.register_model(
-        run_id=state["run_id"],
-        path=str(final_dir),
-        base_model=state["config"]["model"]["name_or_path"],
-        config_hash=config_hash(state["config"]),
-        data_hash=state["data"]["data_hash"],
-        metrics=(state.get("evaluation") or {}).get("tuned") or {},
-    )
-    return record.id
+    registered = register_run_models(state, final_dir, context.store)
+    return {"final": registered}
 
 
 def model_card(state: RunState) -> str:
@@ -75,6 +63,7 @@ def model_card(state: RunState) -> str:
     ]
     return "\n".join(
         [
+            *_front_matter(state),
             f"# {config['name']}",
             "",
             config.get("task") or "",
@@ -99,6 +88,7 @@ def model_card(state: RunState) -> str:
             *(decisions or ["- none (no gate was enabled)"]),
             "",
             *_iterations_section(state),
+            *_post_training_section(state),
             "## Config",
             "",
             "```json",
@@ -192,6 +182,60 @@ def _iterations_section(state: RunState) -> list[str]:
     if len(iterations) < 2:
         return []
     return ["## Iterations", "", *iterations_table(iterations), ""]
+
+
+def _front_matter(state: RunState) -> list[str]:
+    """Hugging Face's card metadata: the base model, how this model relates to it, and the
+    evaluation results as a `model-index`."""
+    config, tuned = state["config"], (state.get("evaluation") or {}).get("tuned") or {}
+    relation = (
+        "adapter"
+        if (current_artifact(state) or {}).get("kind") == "adapter"
+        and not (config["post_training"]["merge_lora"])
+        else "finetune"
+    )
+    metrics = [
+        f"      - {{type: {name}, name: {name}, value: {value}}}"
+        for name, value in tuned.items()
+        if isinstance(value, (int, float))
+    ]
+    return [
+        "---",
+        f"base_model: {json.dumps(config['model']['name_or_path'])}",
+        f"base_model_relation: {relation}",
+        "library_name: transformers",
+        "tags: [finetune-agent]",
+        "model-index:",
+        f"- name: {json.dumps(config['name'])}",
+        "  results:",
+        "  - task: {type: text-generation}",
+        f"    dataset: {{name: {json.dumps(Path(state['data']['eval_path']).name)}, type: json}}",
+        "    metrics:",
+        *(metrics or ["      []"]),
+        "---",
+        "",
+    ]
+
+
+def _post_training_section(state: RunState) -> list[str]:
+    """The post-training candidates with their gate verdicts (when post-training ran)."""
+    table = state.get("post_training") or {}
+    rows = table.get("candidates") or []
+    if not rows:
+        return []
+    lines = [
+        "## Post-training",
+        "",
+        "| # | candidate | relation | bytes | bits/weight | tokens/s | KL | verdict | alias |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['index']} | {r['name']} | {r['relation']} | {r.get('bytes', '—')} "
+            f"| {r.get('bits_per_weight', '—')} | {r.get('tokens_per_second', '—')} "
+            f"| {r.get('kl', '—')} | {r['verdict']}: {r['reason']} | {r.get('alias', '')} |"
+        )
+    return [*lines, ""]
 
 
 def _fmt(value: Any) -> str:

@@ -325,9 +325,12 @@ def _fixes_message(state: RunState, diagnoses: list[dict[str, Any]]) -> str:
 
 def validate_gate_decision(value: Any, state: RunState, kind: str) -> dict[str, Any]:
     """`validate_decision`, plus what the pending gate itself needs: at approve_fixes an
-    approve or edit must leave a valid patch to apply. Raise `DecisionError` (the run keeps
-    waiting) or return the normalized decision."""
+    approve or edit must leave a valid patch to apply; at approve_release `select` must name
+    candidates that passed their gates. Raise `DecisionError` (the run keeps waiting) or
+    return the normalized decision."""
     normalized = validate_decision(value, state["config"])
+    if kind == "approve_release" and normalized["decision"] == "approve":
+        release_selection(state.get("post_training") or {}, normalized.get("select"))
     if kind != "approve_fixes" or normalized["decision"] == "reject":
         return normalized
     try:
@@ -353,3 +356,65 @@ def _proposed_route(state: RunState, diagnoses: list[dict[str, Any]]) -> dict[st
         state, new.model_dump(mode="json"), requested_route(diagnoses, approve)
     )
     return {"proposed_route": route, "route_reason": reason}
+
+
+def release_selection(table: dict[str, Any], select: list[int] | None) -> list[int]:
+    """The candidates an approval registers: `select` (indexes of the table), else every one
+    that passed its gate. A failed or unknown index is a `DecisionError` naming it."""
+    rows = {row["index"]: row for row in table.get("candidates") or []}
+    passing = [i for i, row in rows.items() if row["verdict"] == "pass"]
+    if select is None:
+        return passing
+    unknown = [i for i in select if i not in rows]
+    if unknown:
+        raise DecisionError(f"no candidate with index {unknown}; indexes are {sorted(rows)}")
+    failed = [i for i in select if i not in passing]
+    if failed:
+        why = "; ".join(f"#{i} {rows[i]['name']}: {rows[i]['reason']}" for i in failed)
+        raise DecisionError(
+            f"candidate(s) {failed} failed their gate and cannot be released ({why})"
+        )
+    if not select:
+        raise DecisionError("select names no candidate; select at least one, or reject")
+    return sorted(set(select))
+
+
+def gate_release(state: RunState) -> dict[str, Any]:
+    """Ask which post-training candidates to register: approve (every passing one, or
+    `select` some by index), edit (a config patch: post-training runs again), or reject
+    (nothing is released; the run ends)."""
+    table = state.get("post_training") or {}
+    rows = table.get("candidates") or []
+    champion = next(
+        (r for r in rows if r["index"] == table.get("champion")), rows[0] if rows else {}
+    )
+    passed = [r for r in rows if r["verdict"] == "pass"]
+    failed = [r for r in rows if r["verdict"] != "pass"]
+    details = {
+        "candidates": rows,
+        "champion": table.get("champion"),
+        "gated_metrics": table.get("gated_metrics"),
+        "gates": state["config"]["post_training"]["gates"],
+        "table_path": table.get("table_path"),
+        "how": (
+            'approve registers every candidate that passed; add "select": [indexes] to register '
+            "only those (their sources come along for the lineage); edit changes post_training "
+            "and makes the candidates again; reject releases nothing and ends the run"
+        ),
+    }
+    rolled = f", {len(failed)} rolled back" if failed else ""
+    message = (
+        f"Post-training made {len(rows) - 1} candidate(s): {len(passed) - 1} passed{rolled}; "
+        f"champion: {champion.get('name', '?')}. Register the passing candidates?"
+    )
+    value = interrupt(_payload("approve_release", message, details))
+    try:
+        value = validate_gate_decision(value, state, "approve_release")
+    except DecisionError as exc:
+        return {"log": [{"next": "gate_release", "reason": f"invalid decision ignored: {exc}"}]}
+    update = _record(state, "approve_release", "approve_release", value, reject_ends=True)
+    if value["decision"] == "approve":
+        select = release_selection(table, value.get("select"))
+        update["release"] = {"select": select, "comment": value["comment"]}
+        update["decisions"][0]["select"] = select
+    return update

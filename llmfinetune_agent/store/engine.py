@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
@@ -32,11 +32,13 @@ def engine_for(database_url: str) -> Engine:
 
 
 def _create_tables(engine: Engine) -> None:
-    """`create_all`, safe when several processes (API, workers) start at once on one database."""
+    """`create_all`, safe when several processes (API, workers) start at once on one database,
+    then the columns added since a table was created (`add_missing_columns`)."""
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:  # the lock serializes creators until this commit
             conn.execute(select(func.pg_advisory_xact_lock(_CREATE_TABLES_LOCK)))
             Base.metadata.create_all(conn)
+            add_missing_columns(conn)
             conn.execute(
                 pg_insert(StoreMetaRow).values(id=1, runs_version=0).on_conflict_do_nothing()
             )
@@ -47,10 +49,49 @@ def _create_tables(engine: Engine) -> None:
         if "already exists" not in str(exc):
             raise
         Base.metadata.create_all(engine)
+    _add_missing_sqlite_columns(engine)
     with engine.begin() as conn:
         conn.execute(
             sqlite_insert(StoreMetaRow).values(id=1, runs_version=0).on_conflict_do_nothing()
         )
+
+
+def add_missing_columns(conn: Connection) -> list[str]:
+    """Add to existing tables the columns the schema has gained since they were created (the
+    store has no migrations: tables come from `create_all`, which never alters a table).
+    Only nullable columns are ever added, so rows written before stay valid. Returns
+    `table.column` of each column added."""
+    existing_tables = set(inspect(conn).get_table_names())
+    added = []
+    for table in Base.metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(
+                    f"the run store's table {table.name} lacks column {column.name}, which "
+                    "cannot be added to existing rows (it is not nullable)"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def _add_missing_sqlite_columns(engine: Engine) -> None:
+    """`add_missing_columns` under SQLite's write lock; a process that lost the race to add a
+    column finds it added and has nothing left to do."""
+    for _attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                add_missing_columns(conn)
+            return
+        except OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
 
 def dispose_engine(database_url: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -89,7 +89,8 @@ class EventRecord:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A registered model and its lineage: the run, base model, config and data it came from."""
+    """A registered model and its lineage: the run, base model, config and data it came from,
+    its parents in the registry and how it was made from them, and its gate's verdict."""
 
     id: str
     run_id: str | None
@@ -99,9 +100,26 @@ class ModelRecord:
     data_hash: str | None
     metrics: dict[str, Any]
     created_at: datetime
+    name: str | None = None
+    kind: str | None = None
+    relation: str | None = None
+    parent_ids: list[str] = field(default_factory=list)
+    operation: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    format: str | None = None
+    sha256: str | None = None
+    bytes: int | None = None
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    verdict: str | None = None
+    verdict_reason: str | None = None
+    alias: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> ModelRecord:
+        def parsed(name: str, empty: Any) -> Any:
+            text = getattr(row, name, None)
+            return json.loads(text) if text else empty
+
         return cls(
             id=row.id,
             run_id=row.run_id,
@@ -111,4 +129,17 @@ class ModelRecord:
             data_hash=row.data_hash,
             metrics=json.loads(row.metrics_json),
             created_at=row.created_at,
+            name=getattr(row, "name", None),
+            kind=getattr(row, "kind", None),
+            relation=getattr(row, "relation", None),
+            parent_ids=parsed("parent_ids_json", []),
+            operation=getattr(row, "operation", None),
+            parameters=parsed("parameters_json", {}),
+            format=getattr(row, "format", None),
+            sha256=getattr(row, "sha256", None),
+            bytes=getattr(row, "bytes", None),
+            evaluation=parsed("evaluation_json", {}),
+            verdict=getattr(row, "verdict", None),
+            verdict_reason=getattr(row, "verdict_reason", None),
+            alias=getattr(row, "alias", None),
         )

@@ -100,7 +100,10 @@ class EventRow(Base):
 
 
 class ModelRow(Base):
-    """A model a run produced, with what it was made from (lineage)."""
+    """A model a run produced, with what it was made from (lineage).
+
+    The lineage columns came later than the table: they are nullable, and `engine.py` adds
+    them to a database created before them (a row from then reads as a plain fine-tune)."""
 
     __tablename__ = "models"
 
@@ -112,3 +115,16 @@ class ModelRow(Base):
     data_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     metrics_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    relation: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    parent_ids_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    operation: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    parameters_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    format: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    evaluation_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    verdict_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    alias: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -80,7 +80,10 @@ class PostTrainingConfig(BaseModel):
     merge: MergeSpec | None = Field(
         None, description="A merge of this run's model with others, gated on `merge.held_out`."
     )
-    gates: ReleaseGates = Field(default_factory=ReleaseGates, description=ReleaseGates.__doc__)
+    gates: ReleaseGates = Field(
+        default_factory=ReleaseGates,
+        description="Thresholds of the quality gates: what a candidate must keep of its source.",
+    )
     speed_tokens: int = Field(
         32, ge=1, le=4096, description="Tokens generated to measure each candidate's CPU tokens/s."
     )

@@ -114,7 +114,16 @@ class MergeSpec(BaseModel):
         "final eval split: each merge and its parents are scored on them, and a merge must be at "
         "least as good as its best parent there.",
     )
-    evolve: EvolveConfig = Field(default_factory=EvolveConfig, description=EvolveConfig.__doc__)
+    score: Literal["metric", "loss"] = Field(
+        "metric",
+        description="How merges and their parents are compared on held_out: the mean of the "
+        "run's gated evaluation metrics, or the references' mean token loss (negated, so higher "
+        "is better; smooth, for searches on small models).",
+    )
+    evolve: EvolveConfig = Field(
+        default_factory=EvolveConfig,
+        description="Search the merge weights (and density) with CMA-ES, each trial scored on held_out.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> MergeSpec:

@@ -24,7 +24,7 @@ from llmfinetune_agent.sections import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-RESULTS = ("data", "plan", "training", "artifact", "evaluation")
+RESULTS = ("data", "plan", "training", "artifact", "evaluation", "post_training", "release")
 
 # One representative edit per section (each changes the section's value).
 EDITS: dict[str, dict[str, Any]] = {
@@ -35,7 +35,7 @@ EDITS: dict[str, dict[str, Any]] = {
     "training": {"learning_rate": 1e-3},
     "evaluation": {"max_new_tokens": 9},
     "debugger": {"max_iterations": 5},
-    "post_training": {"merge_lora": False},
+    "post_training": {"quantize": ["gguf:q8_0"]},
     "hitl": {"approve_plan": False},
 }
 
@@ -52,6 +52,7 @@ def test_an_edit_drops_exactly_what_the_table_says(section: str, tmp_path: Path)
     config = parse_run_config({"data": {"train": "d.jsonl"}}).model_dump(mode="json")
     state = {"run_dir": str(tmp_path), "config": config, **{r: {"kept": True} for r in RESULTS}}
     approved = {"approve_plan": True, "approve_data": True, "approve_evaluation": True}
+    approved["approve_release"] = True
     approved["training_checkpoint@0.5"] = True
     update = apply_edit(state, {section: EDITS[section]}, approved)
     dropped = {r for r in RESULTS if r in update and update[r] is None}
@@ -142,3 +143,13 @@ def test_nodes_use_the_services_settings_not_the_environment(
     env = Settings.from_env()
     assert env.home == _isolated_home.resolve() and env.database_url != settings.database_url
     assert not (env.home / "runs").exists() and not (env.home / "models").exists()
+
+
+def test_an_edit_of_post_training_redoes_the_candidates_only(tmp_path: Path) -> None:
+    """The release gate's edit (other targets or thresholds) makes the candidates and the
+    release decision stale, nothing trained or evaluated."""
+    assert set(SECTIONS["post_training"].stale) == {"post_training", "release"}
+    assert SECTIONS["post_training"].approvals == ("approve_release",)
+    for section in ("model", "data", "training", "evaluation"):
+        assert {"post_training", "release"} <= set(SECTIONS[section].stale), section
+        assert "approve_release" in SECTIONS[section].approvals, section

@@ -169,7 +169,8 @@ class DecisionIn(BaseModel):
     comment: str = Field("", max_length=10_000, description="Recorded with the decision.")
     select: list[int] | None = Field(
         None,
-        description="approve_fixes only: apply just these diagnoses' patches, by index.",
+        description="approve_fixes: apply just these diagnoses' patches, by index; "
+        "approve_release: register just these candidates (by index; default: every passing one).",
     )
     route: Literal["retrain", "continue"] | None = Field(
         None,
@@ -219,18 +220,43 @@ class ReportPublic(BaseModel):
 
 
 class ModelPublic(BaseModel):
-    """A model a run produced, with its lineage."""
+    """A registered model with its lineage: what it was made from and how, and its gate."""
 
-    model_config = ConfigDict(json_schema_extra=ex.examples(ex.MODEL))
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.MODEL, ex.QUANTIZED_MODEL))
 
     id: str
-    run_id: str | None
-    path: str
-    base_model: str
+    run_id: str | None = Field(
+        description="The run that made it (none for a merge made by the CLI)."
+    )
+    path: str = Field(description="Its folder, or its file for a GGUF.")
+    base_model: str = Field(description="The base model at the root of its lineage.")
     config_hash: str | None
     data_hash: str | None
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] = Field(description="Its metrics on the run's eval set.")
     created_at: datetime
+    name: str | None = Field(None, description="tuned, int8, gguf:q8_0, merge:ties_svd, ...")
+    kind: str | None = Field(None, description="model, adapter, quantized or gguf.")
+    relation: str | None = Field(
+        None, description="How it relates to its parents: adapter, finetune, merge or quantized."
+    )
+    parent_ids: list[str] = Field(
+        default_factory=list, description="Registry ids it was made from (empty: from the base)."
+    )
+    operation: str | None = Field(None, description="What was done, e.g. gguf:q4_k_m or ties_svd.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="The operation's exact parameters."
+    )
+    format: str | None = Field(None, description="safetensors, gguf or peft.")
+    sha256: str | None = Field(None, description="sha256 of its weight files.")
+    bytes: int | None = Field(None, description="Size of its weight files.")
+    evaluation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Metrics with deltas to its parent; for a candidate also retention, KL, "
+        "top-1 agreement, tokens/s and bits per weight (or its held-out scores for a merge).",
+    )
+    verdict: str | None = Field(None, description="Its gate: pass, fail, accepted or ungated.")
+    verdict_reason: str | None = Field(None, description="Why the gate said so.")
+    alias: str | None = Field(None, description="champion, candidate or rolled_back.")
 
     @classmethod
     def from_record(cls, model: Any) -> ModelPublic:
@@ -241,7 +267,9 @@ class ModelPublic(BaseModel):
 class ModelsPublic(BaseModel):
     """Registered models, newest first."""
 
-    model_config = ConfigDict(json_schema_extra=ex.examples({"data": [ex.MODEL], "count": 1}))
+    model_config = ConfigDict(
+        json_schema_extra=ex.examples({"data": [ex.QUANTIZED_MODEL, ex.MODEL], "count": 2})
+    )
 
     data: list[ModelPublic]
     count: int

@@ -15,7 +15,9 @@ NOT_FOUND = {404: {"description": "No model with that id."}}
 
 @router.get("", response_model=ModelsPublic, summary="List models")
 def list_models(service: ServiceDep) -> ModelsPublic:
-    """Models produced by completed runs, newest first, with their lineage and metrics."""
+    """Registered models, newest first, each with its lineage (parent ids, relation, the
+    operation and its parameters), format, sha256, size, evaluation with deltas to its parent,
+    gate verdict and alias (champion, candidate, rolled_back)."""
     models = [ModelPublic.from_record(m) for m in service.store.list_models()]
     return ModelsPublic(data=models, count=len(models))
 

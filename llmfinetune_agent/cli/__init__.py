@@ -21,6 +21,7 @@ from llmfinetune_agent.cli import (  # noqa: E402
     config_cmd,
     data_cmd,
     fork_cmd,
+    models_cmd,
     phase_cmd,
     run_cmd,
     serve_cmd,
@@ -42,6 +43,7 @@ run_cmd.register(app)
 cancel_cmd.register(app)
 fork_cmd.register(app, run_cmd.runs_app)
 phase_cmd.register(app)
+models_cmd.register(app)
 serve_cmd.register(app)
 worker_cmd.register(app)
 

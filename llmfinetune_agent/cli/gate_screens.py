@@ -32,6 +32,7 @@ TITLES = {
     "training_checkpoint": "training checkpoint",
     "approve_evaluation": "evaluation",
     "approve_fixes": "debugger's fixes",
+    "approve_release": "release",
 }
 EXAMPLES_SHOWN = 3  # one worst, one best, one random row
 SAMPLE_SHOWN = 2
@@ -387,10 +388,79 @@ def _examples_grid(examples: list[dict[str, Any]]) -> Table:
     return grid
 
 
+def _release(details: dict[str, Any], _config: dict[str, Any]) -> list[RenderableType]:
+    rows = details.get("candidates") or []
+    gated = ", ".join(details.get("gated_metrics") or []) or "metrics"
+    table = _table(
+        "#",
+        "candidate",
+        "kind",
+        "size",
+        "bits/w",
+        "tok/s",
+        gated,
+        "retention",
+        "KL",
+        "top-1",
+        "verdict",
+    )
+    table.columns[0].justify = "right"
+    table.columns[1].justify = table.columns[2].justify = table.columns[-1].justify = "left"
+    for row in rows:
+        table.add_row(*release_row(row, details.get("gated_metrics") or []))
+    parts: list[RenderableType] = [table]
+    for row in rows:
+        if row.get("verdict") != "pass":
+            parts.append(
+                Text(
+                    f"#{row['index']} {row['name']} rolled back: {one_line(row.get('reason'), 200)}",
+                    style="red",
+                )
+            )
+        search = row.get("search")
+        if search:
+            best = search["trials"][search["best"]]
+            parts.append(
+                Text(
+                    f"#{row['index']} CMA-ES: {search['evaluations']} merges tried, best held-out score "
+                    f"{fmt_number(best['score'])} at weights {best['weights']}",
+                    style="dim",
+                )
+            )
+    parts.append(
+        Text("approve registers every passing candidate; --select 1,2 only those", style="dim")
+    )
+    return parts
+
+
+def release_row(row: dict[str, Any], gated: list[str]) -> tuple[Any, ...]:
+    """One candidate of the release table: its measurements, and its verdict in color."""
+    metrics, kept = row.get("metrics") or {}, row.get("retention") or {}
+    verdict = row.get("verdict", "?")
+    mark = Text(
+        f"{'✓' if verdict == 'pass' else '✗'} {row.get('alias', verdict)}",
+        style="green" if verdict == "pass" else "red",
+    )
+    return (
+        str(row.get("index")),
+        str(row.get("name")),
+        str(row.get("relation")),
+        fmt_memory((row.get("bytes") or 0) / 1e9) if row.get("bytes") else "—",
+        fmt_number(row.get("bits_per_weight")),
+        fmt_number(row.get("tokens_per_second")),
+        " ".join(fmt_number(metrics.get(m)) for m in gated) or "—",
+        " ".join(f"{kept[m]:.1%}" for m in gated if m in kept) or "—",
+        fmt_number(row.get("kl")),
+        fmt_number(row.get("top1")),
+        mark,
+    )
+
+
 SCREENS = {
     "approve_plan": _plan,
     "approve_data": _data,
     "training_checkpoint": _training,
     "approve_evaluation": _evaluation,
     "approve_fixes": _fixes,
+    "approve_release": _release,
 }

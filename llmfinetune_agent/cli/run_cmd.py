@@ -57,7 +57,10 @@ def resume(
     edit: str | None = typer.Option(None, "--edit", help="Approve with a config patch (JSON)."),
     comment: str = typer.Option("", "--comment", help="A comment recorded with the decision."),
     select: str | None = typer.Option(
-        None, "--select", help="approve_fixes: apply only these diagnoses, e.g. 0,2."
+        None,
+        "--select",
+        help="approve_fixes: apply only these diagnoses, e.g. 0,2; approve_release: register "
+        "only these candidates.",
     ),
     route: str | None = typer.Option(
         None,
@@ -338,7 +341,7 @@ def _fix_options(
         try:
             options["select"] = [int(part) for part in select.split(",") if part.strip()]
         except ValueError:
-            problem = f"select: diagnosis indexes like 0,2 (got {select!r})"
+            problem = f"select: indexes like 0,2 (got {select!r})"
     if route is not None:
         if route in ("retrain", "continue"):
             options["route"] = route
@@ -374,6 +377,8 @@ def _ask(display: Any, pending: dict[str, Any], check: Any = None) -> dict[str, 
         decision["edits"] = _ask_patch(display, check)
     if pending.get("kind") == "approve_fixes" and decision["decision"] != "reject":
         decision.update(_ask_fix_options(display, decision["decision"]))
+    if pending.get("kind") == "approve_release" and decision["decision"] == "approve":
+        decision.update(_ask_release_selection(display))
     decision["comment"] = typer.prompt("comment", default="", show_default=False)
     return decision
 
@@ -407,6 +412,18 @@ def _ask_fix_options(display: Any, choice: str) -> dict[str, Any]:
             return _fix_options(
                 text.strip() or None, route.strip().lower() or None, exit_on_error=False
             )
+        except ValueError as exc:
+            display.error(str(exc))
+
+
+def _ask_release_selection(display: Any) -> dict[str, Any]:
+    """approve_release: which candidates to register (by index), Enter for every passing one."""
+    while True:
+        text = typer.prompt(
+            "candidates to register, e.g. 0,1 [every passing one]", default="", show_default=False
+        )
+        try:
+            return _fix_options(text.strip() or None, None, exit_on_error=False)
         except ValueError as exc:
             display.error(str(exc))
 

@@ -64,6 +64,14 @@ def user_errors() -> tuple[type[Exception], ...]:
     from models import ModelLoadError
     from phases.data import DataError
     from phases.evaluation.errors import EvaluationError
+    from phases.post_training.errors import PostTrainingInputError
     from phases.training.data import TrainingInputError
 
-    return (ConfigError, DataError, ModelLoadError, TrainingInputError, EvaluationError)
+    return (
+        ConfigError,
+        DataError,
+        ModelLoadError,
+        TrainingInputError,
+        EvaluationError,
+        PostTrainingInputError,
+    )

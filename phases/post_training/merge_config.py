@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from phases.evaluation.config import EvaluationConfig
+
 ADAPTER_METHODS = ("cat", "linear", "ties_svd", "dare_ties_svd")
 MODEL_METHODS = ("linear", "slerp", "ties", "dare_ties", "della", "model_stock", "passthrough")
 DENSITY_METHODS = ("ties_svd", "dare_ties_svd", "ties", "dare_ties", "della")
@@ -149,3 +151,22 @@ class MergeSpec(BaseModel):
         if self.evolve.enabled and self.method in ("cat", "passthrough", "model_stock"):
             raise ValueError(f"{self.method} has no weights to search; use linear or ties_svd")
         return self
+
+
+class MergeJob(MergeSpec):
+    """`finetune-agent merge MERGE_CONFIG`: a merge outside a run, written to `output`."""
+
+    output: str = Field(description="Folder the merged model (with its config and card) goes to.")
+    evaluation: EvaluationConfig = Field(
+        default_factory=EvaluationConfig,
+        description="How held_out is scored (metrics, generation length), as in a run config.",
+    )
+    min_gain: float = Field(
+        0.0,
+        ge=-1,
+        le=1,
+        description="With held_out: the merge must score at least its best parent plus this.",
+    )
+    register: bool = Field(
+        True, description="Record the merge in the model registry with its lineage."
+    )

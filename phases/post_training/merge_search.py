@@ -10,6 +10,7 @@ parent plus `gates.merge_min_gain`, or it is rolled back.
 from __future__ import annotations
 
 import gc
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,59 @@ def _trial_scorer(spec, sources, examples, evaluation, output_dir, base, cache_d
         return _score_path(target, examples, evaluation, spec.score, cache_dir)
 
     return score_models
+
+
+def run_merge_job(
+    job: Any,
+    sources: list[tuple[str, Path]],
+    *,
+    base: Path | None = None,
+    cache_dir: Path | None = None,
+    say: Say | None = None,
+) -> dict[str, Any]:
+    """The merge command's entry function (the CLI is a few lines over it): merge `sources`
+    into `job.output`, gated on `job.held_out` against its parents when given, and write the
+    exact config and a model card beside it. Returns the merge's row."""
+    from phases.post_training.card import write_card
+
+    output = Path(job.output)
+    if job.held_out:
+        row = merge_and_gate(
+            job,
+            sources,
+            output_dir=output.parent / (output.name + ".work"),
+            evaluation=job.evaluation,
+            index=0,
+            min_gain=job.min_gain,
+            base=base,
+            cache_dir=cache_dir,
+            say=say,
+        )
+        shutil.rmtree(output, ignore_errors=True)
+        Path(row["path"]).rename(output)
+        shutil.rmtree(output.parent / (output.name + ".work"), ignore_errors=True)
+    else:
+        parameters = merge_models(
+            job, [p for _, p in sources], output, base=base, cache_dir=cache_dir
+        )
+        row = {
+            "index": 0,
+            "name": f"merge:{job.method}",
+            "kind": "model",
+            "relation": "merge",
+            "operation": job.method,
+            "parameters": {**parameters, "sources": [n for n, _ in sources]},
+            "parent": None,
+            "parent_path": str(sources[0][1]),
+            "sources": [{"name": n, "path": str(p)} for n, p in sources],
+            "verdict": "ungated",
+            "reason": "no held_out split was given to compare it with its parents",
+        }
+    row["path"] = str(output)
+    write_card(
+        row,
+        base_model=str(sources[0][1]),
+        dataset=Path(job.held_out or "none").name,
+        config=job.model_dump(mode="json"),
+    )
+    return row

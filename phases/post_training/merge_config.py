@@ -167,6 +167,6 @@ class MergeJob(MergeSpec):
         le=1,
         description="With held_out: the merge must score at least its best parent plus this.",
     )
-    register: bool = Field(
+    add_to_registry: bool = Field(
         True, description="Record the merge in the model registry with its lineage."
     )

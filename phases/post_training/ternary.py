@@ -66,7 +66,10 @@ def make_ternary(
         parametrize.register_parametrization(linear, "weight", _straight_through())
     steps = _calibrate(model, calibration) if calibration and calibration.steps else 0
     for linear in linears:
-        parametrize.remove_parametrizations(linear, "weight", leave_parametrized=True)
+        # The latent weights back, then rounded exactly: w + (t - w) in floats is not t.
+        parametrize.remove_parametrizations(linear, "weight", leave_parametrized=False)
+        with torch.no_grad():
+            linear.weight.copy_(ternarize(linear.weight))
     model.save_pretrained(output_dir, safe_serialization=True)
     return {
         "method": "bitnet_b1.58_absmean",

@@ -1,0 +1,69 @@
+"""The post_training section and merge configs refuse what cannot run, naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmfinetune_agent.config import ConfigError, parse_run_config
+from phases.post_training.config import PostTrainingConfig
+
+
+def _issues(post_training: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_run_config({"data": {"train": "t.jsonl"}, "post_training": post_training})
+    return [str(issue) for issue in caught.value.issues]
+
+
+def test_targets_are_checked_and_null_means_none() -> None:
+    assert PostTrainingConfig(quantize=None).quantize == []
+    assert PostTrainingConfig(quantize=["int8", "gguf:q4_k_m"]).has_work()
+    assert not PostTrainingConfig().has_work()
+    (issue,) = _issues({"quantize": ["gguf:q3_k"]})
+    assert issue.startswith("post_training.quantize: unknown target(s) ['gguf:q3_k']")
+    assert "gguf:q8_0" in issue
+    (issue,) = _issues({"quantize": ["int8", "int8"]})
+    assert "listed twice" in issue
+    (issue,) = _issues({"gates": {"kl_8bit": -1}})
+    assert issue.startswith("post_training.gates.kl_8bit: must be at least 0")
+
+
+@pytest.mark.parametrize(
+    ("merge", "where", "says"),
+    [
+        ({"method": "cat", "sources": ["run"]}, "post_training.merge", "at least 2 sources"),
+        ({"method": "slerp", "sources": ["a", "b", "c"]}, "post_training.merge", "exactly 2"),
+        (
+            {"method": "ties", "sources": ["a", "b"], "weights": [1.0]},
+            "post_training.merge",
+            "1 values for 2",
+        ),
+        (
+            {"method": "cat", "sources": ["a", "b"], "density": 0.5},
+            "post_training.merge",
+            "density applies",
+        ),
+        (
+            {"method": "linear", "sources": ["a", "b"], "evolve": {"enabled": True}},
+            "post_training.merge",
+            "evolve needs held_out",
+        ),
+        (
+            {"method": "passthrough", "sources": ["a"]},
+            "post_training.merge",
+            "passthrough needs slices",
+        ),
+        (
+            {"method": "merge_all", "sources": ["a", "b"]},
+            "post_training.merge.method",
+            "Input should be",
+        ),
+        (
+            {"method": "linear", "sources": ["a", "b"], "evolve": {"budget": 1}},
+            "post_training.merge.evolve.budget",
+            "at least 2",
+        ),
+    ],
+)
+def test_merge_mistakes_name_the_field(merge, where, says) -> None:
+    (issue,) = _issues({"merge": merge})
+    assert issue.startswith(where + ":") and says in issue, issue

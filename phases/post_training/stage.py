@@ -144,7 +144,7 @@ def _load_reference(
 def _sizes(path: str, model: Any, parameters: int | None = None) -> dict[str, Any]:
     size = weight_bytes(Path(path))
     count = parameters or sum(p.numel() for p in model.parameters())
-    return {"bytes": size, "bits_per_weight": round(size * 8 / count, 3), "parameters": count}
+    return {"bytes": size, "bits_per_weight": round(size * 8 / count, 3), "parameter_count": count}
 
 
 def _candidate(
@@ -182,7 +182,7 @@ def _candidate(
         problems = tokenizer_problems(reference.tokenizer, tokenizer, examples)
         measured = measure(model, tokenizer, examples, evaluation, config.speed_tokens)
         agreement = next_token_agreement(reference.model, model, reference.tokenizer, examples)
-        row.update(_sizes(str(path), model, reference.row.get("parameters")))
+        row.update(_sizes(str(path), model, reference.row.get("parameter_count")))
     finally:
         del model
         gc.collect()

@@ -104,3 +104,24 @@ def test_approving_registers_the_champion_and_passing_candidates_with_lineage(wa
     assert state["final"]["model_id"] == int8.id
     decision = state["decisions"][-1]
     assert decision["gate"] == "approve_release" and decision["select"] == [0, 1]
+
+
+def test_get_models_shows_the_lineage(waiting_run) -> None:
+    """After the approval above: `GET /models` over HTTP lists each model with its lineage."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    settings = waiting_run["settings"]
+    with TestClient(create_app(settings, workers=False)) as client:
+        response = client.get("/models")
+        assert response.status_code == 200
+        models = {m["name"]: m for m in response.json()["data"]}
+        if "int8" not in models:
+            pytest.skip("runs after the approval test")
+        int8 = models["int8"]
+        assert int8["parent_ids"] == [models["tuned"]["id"]] and int8["alias"] == "champion"
+        assert int8["relation"] == "quantized" and int8["format"] == "safetensors"
+        assert int8["evaluation"]["parent"] == models["tuned"]["id"] and int8["bytes"] > 0
+        one = client.get(f"/models/{models['gguf:q4_k_m']['id']}").json()
+        assert one["alias"] == "rolled_back" and one["verdict_reason"].startswith("KL ")

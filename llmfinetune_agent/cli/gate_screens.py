@@ -390,67 +390,57 @@ def _examples_grid(examples: list[dict[str, Any]]) -> Table:
 
 def _release(details: dict[str, Any], _config: dict[str, Any]) -> list[RenderableType]:
     rows = details.get("candidates") or []
-    gated = ", ".join(details.get("gated_metrics") or []) or "metrics"
-    table = _table(
-        "#",
-        "candidate",
-        "kind",
-        "size",
-        "bits/w",
-        "tok/s",
-        gated,
-        "retention",
-        "KL",
-        "top-1",
-        "verdict",
-    )
-    table.columns[0].justify = "right"
-    table.columns[1].justify = table.columns[2].justify = table.columns[-1].justify = "left"
+    gated = details.get("gated_metrics") or []
+    table = _table("#", "candidate", "size", "bits/w", "tok/s", *gated, "kept", "KL", "top-1", "")
+    for column in (table.columns[1], table.columns[-1]):
+        column.justify, column.no_wrap = "left", True
+    table.columns[-3].min_width = 7  # KL as 3.1e-06
+    table.padding = (0, 1)  # ten columns and more: narrow gutters keep them on a 100-column line
     for row in rows:
-        table.add_row(*release_row(row, details.get("gated_metrics") or []))
+        table.add_row(*release_row(row, gated))
     parts: list[RenderableType] = [table]
     for row in rows:
         if row.get("verdict") != "pass":
-            parts.append(
-                Text(
-                    f"#{row['index']} {row['name']} rolled back: {one_line(row.get('reason'), 200)}",
-                    style="red",
-                )
-            )
+            why = one_line(row.get("reason"), 200)
+            parts.append(Text(f"#{row['index']} {row['name']} rolled back: {why}", style="red"))
         search = row.get("search")
         if search:
             best = search["trials"][search["best"]]
             parts.append(
                 Text(
-                    f"#{row['index']} CMA-ES: {search['evaluations']} merges tried, best held-out score "
-                    f"{fmt_number(best['score'])} at weights {best['weights']}",
+                    f"#{row['index']} CMA-ES: {search['evaluations']} merges tried, best held-out "
+                    f"score {fmt_number(best['score'])} at weights {best['weights']}",
                     style="dim",
                 )
             )
-    parts.append(
-        Text("approve registers every passing candidate; --select 1,2 only those", style="dim")
-    )
+    parts.append(Text("approve registers every passing candidate; --select 1,2 only those", "dim"))
     return parts
+
+
+def _size(size: Any) -> str:
+    if not isinstance(size, (int, float)):
+        return "—"
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} KB"
 
 
 def release_row(row: dict[str, Any], gated: list[str]) -> tuple[Any, ...]:
     """One candidate of the release table: its measurements, and its verdict in color."""
     metrics, kept = row.get("metrics") or {}, row.get("retention") or {}
-    verdict = row.get("verdict", "?")
+    passed = row.get("verdict") == "pass"
     mark = Text(
-        f"{'✓' if verdict == 'pass' else '✗'} {row.get('alias', verdict)}",
-        style="green" if verdict == "pass" else "red",
+        f"{'✓' if passed else '✗'} {row.get('alias', row.get('verdict'))}",
+        style="green" if passed else "red",
     )
+    kl = row.get("kl")
     return (
         str(row.get("index")),
         str(row.get("name")),
-        str(row.get("relation")),
-        fmt_memory((row.get("bytes") or 0) / 1e9) if row.get("bytes") else "—",
+        _size(row.get("bytes")),
         fmt_number(row.get("bits_per_weight")),
         fmt_number(row.get("tokens_per_second")),
-        " ".join(fmt_number(metrics.get(m)) for m in gated) or "—",
-        " ".join(f"{kept[m]:.1%}" for m in gated if m in kept) or "—",
-        fmt_number(row.get("kl")),
+        *(fmt_number(metrics.get(m)) for m in gated),
+        min((f"{kept[m]:.1%}" for m in gated if m in kept), default="—"),
+        f"{kl:.2g}" if isinstance(kl, (int, float)) else "—",
         fmt_number(row.get("top1")),
         mark,
     )

@@ -218,13 +218,13 @@ def quantization_verdict(
         shown = ", ".join(f"{m} {r:.1%}" for m, r in low.items())
         reasons.append(f"retention {shown} < {least:.0%}")
     if row["kl"] > most_kl:
-        reasons.append(f"KL {row['kl']:.4g} > {most_kl:g}")
+        reasons.append(f"KL {row['kl']:.2g} > {most_kl:g}")
     if reasons:
         return _fail("; ".join(reasons))
     kept = min((row.get("retention") or {"-": 1.0}).values())
     return {
         "verdict": "pass",
-        "reason": f"retention >= {kept:.1%} (needs {least:.0%}), KL {row['kl']:.4g} <= {most_kl:g}",
+        "reason": f"retention >= {kept:.1%} (needs {least:.0%}), KL {row['kl']:.2g} <= {most_kl:g}",
     }
 
 

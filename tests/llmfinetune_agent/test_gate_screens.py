@@ -125,6 +125,60 @@ DIAGNOSES = [
 ]
 
 
+def post_training_state() -> dict[str, Any]:
+    """`post_training` as the post_training node leaves it (numbers from a tiny-model run)."""
+    common = {"relation": "quantized", "parent": 0, "parameters": {}}
+    rows = [
+        {
+            "index": 0,
+            "name": "tuned",
+            "kind": "model",
+            "relation": "finetune",
+            "parent": None,
+            "bytes": 3150424,
+            "bits_per_weight": 32.022,
+            "tokens_per_second": 11.4812,
+            "metrics": {"rougeL": 0.3521241830065358},
+            "verdict": "pass",
+            "alias": "candidate",
+            "reason": "the accepted model: the reference every candidate is gated against",
+        },
+        {
+            **common,
+            "index": 1,
+            "name": "int8",
+            "kind": "quantized",
+            "bytes": 1602824,
+            "bits_per_weight": 16.292,
+            "tokens_per_second": 14.1523,
+            "kl": 3.1e-06,
+            "top1": 1.0,
+            "metrics": {"rougeL": 0.3521241830065358},
+            "retention": {"rougeL": 1.0},
+            "verdict": "pass",
+            "alias": "champion",
+            "reason": "retention >= 100.0% (needs 99%)",
+        },
+        {
+            **common,
+            "index": 2,
+            "name": "gguf:q4_k_m",
+            "kind": "gguf",
+            "bytes": 706784,
+            "bits_per_weight": 7.184,
+            "tokens_per_second": 20.7812,
+            "kl": 0.0411234,
+            "top1": 0.9123,
+            "metrics": {"rougeL": 0.3012345},
+            "retention": {"rougeL": 0.855},
+            "verdict": "fail",
+            "alias": "rolled_back",
+            "reason": "retention rougeL 85.5% < 95%; KL 0.041 > 0.035",
+        },
+    ]
+    return {"candidates": rows, "champion": 1, "gated_metrics": ["rougeL"], "table_path": "/t.json"}
+
+
 def gate_payload(node: Any, state: dict[str, Any]) -> dict[str, Any]:
     """The payload `node` sends to `interrupt()`, from a one-node graph."""
     graph = StateGraph(RunState)
@@ -184,6 +238,9 @@ def payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
                 "diagnoses": DIAGNOSES,
             },
         ),
+        "approve_release": gate_payload(
+            gates.gate_release, {**state, "post_training": post_training_state()}
+        ),
     }
 
 
@@ -230,6 +287,20 @@ def test_other_gates_show_their_counts_and_losses(real: dict[str, Any]) -> None:
     assert '#0 underfitting (error) · fix: {"training": {"epochs": 3}}' in fixes
     assert "#1 never_stops (warning) · no config change proposed" in fixes
     assert "too weak" in fixes
+
+
+def test_the_release_gate_shows_the_candidates_table(real: dict[str, Any]) -> None:
+    pending = real["approve_release"]
+    assert pending["message"].startswith(
+        "Post-training made 2 candidate(s): 1 passed, 1 rolled back"
+    )
+    assert "champion: int8" in pending["message"] and default_answer(pending) == "approve"
+    text = screen_text(pending)
+    assert re.search(
+        r"1\s+int8\s+1.6 MB\s+16.3\s+14.2\s+0.352\s+100.0%\s+3.1e-06\s+1\s+✓ champion", text
+    )
+    assert "✓ champion" in text and "✗ rolled_back" in text and "85.5%" in text
+    assert "#2 gguf:q4_k_m rolled back: retention rougeL 85.5% < 95%; KL 0.041 > 0.035" in text
 
 
 def test_a_missed_evaluation_says_so_first_and_defaults_to_reject(real: dict[str, Any]) -> None:

@@ -277,15 +277,23 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
     for name, section in SECTIONS.items():
         if not section.paths:
             continue
-        current = getattr(config, name)
-        values = {
-            f.name: [anchor(v, f) for v in getattr(current, f.name)]
-            if f.many
-            else anchor(getattr(current, f.name), f)
-            for f in section.paths
-        }
-        updates[name] = current.model_copy(update=values)
+        values = getattr(config, name).model_dump(mode="json")
+        for f in section.paths:
+            value = sections.field_value(values, f.name)
+            if value is None:
+                continue
+            _set_dotted(
+                values, f.name, [anchor(v, f) for v in value] if f.many else anchor(value, f)
+            )
+        updates[name] = type(getattr(config, name)).model_validate(values)
     return config.model_copy(update=updates)
+
+
+def _set_dotted(values: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        values = values[part]
+    values[last] = value
 
 
 def apply_patch(config: RunConfig, patch: dict[str, Any]) -> RunConfig:

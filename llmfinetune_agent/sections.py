@@ -94,6 +94,11 @@ def looks_local(name: str) -> bool:
     return name.startswith((".", "/")) or name.endswith(".gguf")
 
 
+def is_folder_source(name: str) -> bool:
+    """A merge source that names a folder (not this run's model nor a registry id)."""
+    return name != "run" and not name.startswith("model:")
+
+
 @dataclass(frozen=True)
 class PathField:
     """A field that names local files: `many` for a list of paths; `when` filters values
@@ -177,7 +182,14 @@ SECTIONS: dict[str, Section] = {
     # An edit at the release gate (other targets, thresholds, a merge) makes the candidates
     # table stale: post-training runs again from the same accepted model and asks again.
     "post_training": Section(
-        PostTrainingConfig, stale=("post_training", "release"), approvals=("approve_release",)
+        PostTrainingConfig,
+        stale=("post_training", "release"),
+        approvals=("approve_release",),
+        paths=(
+            PathField("merge.held_out"),
+            PathField("merge.sources", many=True, when=is_folder_source, from_runs=True),
+            PathField("merge.base", when=looks_local, from_runs=True),
+        ),
     ),
     "hitl": Section(HitlConfig),
 }
@@ -237,12 +249,22 @@ def trained_inputs(config: dict[str, Any], *, drop: tuple[str, ...] = ()) -> dic
     return inputs
 
 
+def field_value(values: dict[str, Any] | None, dotted: str) -> Any:
+    """The value at a dotted field name inside a section (`merge.held_out`), None when a
+    level on the way is absent."""
+    for part in dotted.split("."):
+        if not isinstance(values, dict):
+            return None
+        values = values.get(part)
+    return values
+
+
 def local_paths(config: dict[str, Any]) -> Iterator[tuple[str, str, PathField]]:
     """(JSON path, value, field) of every local file a config names, e.g. `data.train`."""
     for name, section in SECTIONS.items():
         values = config.get(name) or {}
         for path_field in section.paths:
-            value = values.get(path_field.name)
+            value = field_value(values, path_field.name)
             items = enumerate(value or []) if path_field.many else [(None, value)]
             for index, item in items:
                 if item is None or (path_field.when and not path_field.when(item)):

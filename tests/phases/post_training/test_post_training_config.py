@@ -67,3 +67,35 @@ def test_targets_are_checked_and_null_means_none() -> None:
 def test_merge_mistakes_name_the_field(merge, where, says) -> None:
     (issue,) = _issues({"merge": merge})
     assert issue.startswith(where + ":") and says in issue, issue
+
+
+def test_merge_paths_are_local_paths_of_the_config(tmp_path) -> None:
+    """held_out, folder sources and a local base are confined and anchored like data files;
+    'run' and registry ids are not paths."""
+    from llmfinetune_agent.config import resolve_paths
+    from llmfinetune_agent.sections import local_paths
+
+    config = parse_run_config(
+        {
+            "data": {"train": "t.jsonl"},
+            "post_training": {
+                "merge": {
+                    "method": "ties",
+                    "sources": ["run", "model:3f9c2a71b0de", "models/other"],
+                    "base": "./base",
+                    "held_out": "held_out.jsonl",
+                }
+            },
+        }
+    )
+    found = {where: value for where, value, _ in local_paths(config.model_dump(mode="json"))}
+    assert found == {
+        "data.train": "t.jsonl",
+        "post_training.merge.held_out": "held_out.jsonl",
+        "post_training.merge.sources.2": "models/other",
+        "post_training.merge.base": "./base",
+    }
+    anchored = resolve_paths(config, tmp_path).post_training.merge
+    assert anchored.held_out == str(tmp_path / "held_out.jsonl")
+    assert anchored.sources == ["run", "model:3f9c2a71b0de", str(tmp_path / "models" / "other")]
+    assert anchored.base == str(tmp_path / "base")

@@ -185,36 +185,22 @@ def _iterations_section(state: RunState) -> list[str]:
 
 
 def _front_matter(state: RunState) -> list[str]:
-    """Hugging Face's card metadata: the base model, how this model relates to it, and the
-    evaluation results as a `model-index`."""
-    config, tuned = state["config"], (state.get("evaluation") or {}).get("tuned") or {}
-    relation = (
-        "adapter"
-        if (current_artifact(state) or {}).get("kind") == "adapter"
-        and not (config["post_training"]["merge_lora"])
-        else "finetune"
+    """Hugging Face's card metadata (`base_model`, `base_model_relation`, `model-index`)."""
+    from phases.post_training.card import front_matter
+
+    config = state["config"]
+    adapter = (current_artifact(state) or {}).get("kind") == "adapter"
+    relation = "adapter" if adapter and not config["post_training"]["merge_lora"] else "finetune"
+    front = front_matter(
+        name=config["name"],
+        base_model=config["model"]["name_or_path"],
+        relation=relation,
+        library="peft" if relation == "adapter" else "transformers",
+        dataset=Path(state["data"]["eval_path"]).name,
+        metrics=(state.get("evaluation") or {}).get("tuned") or {},
+        tags=[relation],
     )
-    metrics = [
-        f"      - {{type: {name}, name: {name}, value: {value}}}"
-        for name, value in tuned.items()
-        if isinstance(value, (int, float))
-    ]
-    return [
-        "---",
-        f"base_model: {json.dumps(config['model']['name_or_path'])}",
-        f"base_model_relation: {relation}",
-        "library_name: transformers",
-        "tags: [finetune-agent]",
-        "model-index:",
-        f"- name: {json.dumps(config['name'])}",
-        "  results:",
-        "  - task: {type: text-generation}",
-        f"    dataset: {{name: {json.dumps(Path(state['data']['eval_path']).name)}, type: json}}",
-        "    metrics:",
-        *(metrics or ["      []"]),
-        "---",
-        "",
-    ]
+    return [*front, ""]
 
 
 def _post_training_section(state: RunState) -> list[str]:

@@ -37,29 +37,51 @@ def _yaml_value(value: Any) -> str:
     return json.dumps(value)  # JSON scalars and lists are valid YAML flow values
 
 
-def render_card(row: dict[str, Any], *, base_model: str, dataset: str) -> str:
-    """The card's Markdown: front matter (HF conventions) and the gate's table."""
-    library = "gguf" if str(row["path"]).endswith(".gguf") else "transformers"
-    metrics = [
-        f"      - {{type: {name}, name: {name}, value: {value}}}"
-        for name, value in (row.get("metrics") or {}).items()
+def front_matter(
+    *,
+    name: str,
+    base_model: str,
+    relation: str,
+    library: str,
+    dataset: str,
+    metrics: dict[str, Any],
+    tags: list[str],
+) -> list[str]:
+    """Hugging Face's card metadata: the base model, how this model relates to it, and the
+    evaluation results as a `model-index`."""
+    results = [
+        f"      - {{type: {metric}, name: {metric}, value: {value}}}"
+        for metric, value in metrics.items()
         if isinstance(value, (int, float))
     ]
-    front = [
+    return [
         "---",
         f"base_model: {_yaml_value(base_model)}",
-        f"base_model_relation: {row['relation']}",
+        f"base_model_relation: {relation}",
         f"library_name: {library}",
-        f"tags: {_yaml_value(['finetune-agent', row['relation'], row['name']])}",
+        f"tags: {_yaml_value(['finetune-agent', *tags])}",
         "model-index:",
-        f"- name: {_yaml_value(row['name'])}",
+        f"- name: {_yaml_value(name)}",
         "  results:",
         "  - task: {type: text-generation}",
         f"    dataset: {{name: {_yaml_value(dataset)}, type: json}}",
         "    metrics:",
-        *(metrics or ["      []"]),
+        *(results or ["      []"]),
         "---",
     ]
+
+
+def render_card(row: dict[str, Any], *, base_model: str, dataset: str) -> str:
+    """The card's Markdown: front matter (HF conventions) and the gate's table."""
+    front = front_matter(
+        name=row["name"],
+        base_model=base_model,
+        relation=row["relation"],
+        library="gguf" if str(row["path"]).endswith(".gguf") else "transformers",
+        dataset=dataset,
+        metrics=row.get("metrics") or {},
+        tags=[row["relation"], row["name"]],
+    )
     return "\n".join([*front, "", *card_body(row), ""])
 
 

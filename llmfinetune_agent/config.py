@@ -45,6 +45,7 @@ class _RunBase(BaseModel):
 
     @model_validator(mode="after")
     def _method_fits_data(self) -> RunConfig:
+        _post_training_fits(self)
         fmt, method, kinds = self.data.format, self.training.method, self.training.data_kinds
         kind = KIND_OF_FORMAT.get(fmt)  # None for 'auto': the data phase checks the file
         if kind is None or kind in kinds:
@@ -55,6 +56,15 @@ class _RunBase(BaseModel):
             f"training.method '{method}' learns from {', '.join(kinds)} data, but "
             f"data.format '{fmt}' holds {kind} data: set data.format to one of "
             f"{', '.join(formats)} (or 'auto'), or use method {others}"
+        )
+
+
+def _post_training_fits(config: Any) -> None:
+    """A reward model scores text: post-training (merge, quantize, GGUF) makes language models."""
+    if config.training.method == "reward" and config.post_training.has_work():
+        raise ValueError(
+            "post_training.quantize and post_training.merge make language models; training.method "
+            "'reward' trains a scorer: remove them, or train with sft or dpo"
         )
 
 

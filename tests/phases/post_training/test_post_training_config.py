@@ -99,3 +99,16 @@ def test_merge_paths_are_local_paths_of_the_config(tmp_path) -> None:
     assert anchored.held_out == str(tmp_path / "held_out.jsonl")
     assert anchored.sources == ["run", "model:3f9c2a71b0de", str(tmp_path / "models" / "other")]
     assert anchored.base == str(tmp_path / "base")
+
+
+def test_a_reward_model_is_not_post_trained() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_run_config(
+            {
+                "data": {"train": "t.jsonl", "format": "preference"},
+                "training": {"method": "reward"},
+                "post_training": {"quantize": ["int8"]},
+            }
+        )
+    (issue,) = caught.value.issues
+    assert "training.method 'reward' trains a scorer" in str(issue)

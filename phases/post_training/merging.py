@@ -98,6 +98,7 @@ def load_adapters(sources: list[Path], cache_dir: Path | None = None) -> Any:
     check_adapters(sources)
     model = load_model(str(sources[0]), cache_dir=cache_dir, for_training=False)
     model.load_adapter(str(sources[0]), adapter_name="source0")
+    model.set_adapter("source0")
     model.delete_adapter("default")
     for i, source in enumerate(sources[1:], start=1):
         model.load_adapter(str(source), adapter_name=f"source{i}")

@@ -341,7 +341,7 @@ def _fix_options(
         try:
             options["select"] = [int(part) for part in select.split(",") if part.strip()]
         except ValueError:
-            problem = f"select: indexes like 0,2 (got {select!r})"
+            problem = f"select: diagnosis indexes like 0,2 (got {select!r})"
     if route is not None:
         if route in ("retrain", "continue"):
             options["route"] = route
@@ -422,10 +422,12 @@ def _ask_release_selection(display: Any) -> dict[str, Any]:
         text = typer.prompt(
             "candidates to register, e.g. 0,1 [every passing one]", default="", show_default=False
         )
+        if not text.strip():
+            return {}
         try:
-            return _fix_options(text.strip() or None, None, exit_on_error=False)
-        except ValueError as exc:
-            display.error(str(exc))
+            return {"select": [int(part) for part in text.split(",") if part.strip()]}
+        except ValueError:
+            display.error(f"select: candidate indexes like 0,2 (got {text!r})")
 
 
 def _fail_input(problem: Any) -> None:

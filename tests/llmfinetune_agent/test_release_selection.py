@@ -62,3 +62,25 @@ def test_what_a_release_may_select() -> None:
         validate_gate_decision({"decision": "approve", "select": "2"}, state, "approve_release")
     value = validate_gate_decision({"decision": "reject", "select": [3]}, state, "approve_release")
     assert value["decision"] == "reject"  # a rejection releases nothing, whatever it selects
+
+
+def test_the_interactive_release_prompt_asks_which_candidates() -> None:
+    from typer.testing import CliRunner
+
+    from llmfinetune_agent.cli.display import RunDisplay
+    from llmfinetune_agent.cli.run_cmd import _ask
+
+    pending = {
+        "id": "i1",
+        "kind": "approve_release",
+        "message": "Register?",
+        "details": {},
+        "options": ["approve", "reject", "edit"],
+    }
+    with CliRunner().isolation(input="approve\n1,x\n1,2\nship\n") as streams:
+        decision = _ask(RunDisplay(), pending)
+        shown = b"".join(stream.getvalue() for stream in streams if stream is not None)
+    assert decision == {"decision": "approve", "select": [1, 2], "comment": "ship"}
+    assert b"select: candidate indexes like 0,2 (got '1,x')" in shown
+    with CliRunner().isolation(input="approve\n\n\n"):
+        assert _ask(RunDisplay(), pending) == {"decision": "approve", "comment": ""}

@@ -4,7 +4,15 @@ or any langchain-core chat model the user configures (e.g. an OpenAI-compatible 
     chat = LocalChatModel(local_model=ModelConfig(name_or_path="builtin:tiny-llama"))
     chat.invoke("Hello").content
     chat.batch([...], temperature=0.9)   # one batched `generate` for all prompts
+    with_tools = chat.bind_tools([calculator])      # any langchain-core tool, function or schema
+    with_tools.invoke("What is 12 times 7?").tool_calls
+    # [{"name": "calculator", "args": {"expression": "12 * 7"}, "id": "call_...", ...}]
 
+Bound tools are rendered through the tokenizer's chat template (`tools=`; a template without
+tool support gets them in the system message, see `models.tool_chat`), and the reply's calls are
+parsed into `AIMessage.tool_calls`, whether the model writes its template's native format or
+`<tool_call>{json}</tool_call>` blocks. Streaming (`stream`, LangGraph's "messages" mode) yields
+the reply's text as it is generated and holds back what may be a call until it is complete.
 `batch` on the local model renders and generates the prompts together (left padding) instead
 of one thread per prompt; it does not fire per-prompt callbacks.
 """
@@ -12,13 +20,20 @@ of one thread per prompt; it does not fire per-prompt callbacks.
 from __future__ import annotations
 
 import importlib
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
 from llmfinetune_agent.config import RunConfig
@@ -29,9 +44,13 @@ from models.generation import (
     generate_completions,
     has_chat_template,
     render_chat,
+    stream_completion,
 )
+from models.tool_calls import parse_tool_calls, shown_length
+from models.tool_chat import fallback_messages, render_tool_chat
 
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "user"}
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+ToolLike = dict[str, Any] | type | Callable[..., Any] | BaseTool
 
 
 class ChatModelError(ValueError):
@@ -39,16 +58,19 @@ class ChatModelError(ValueError):
 
 
 class LocalChatModel(BaseChatModel):
-    """Sampling chat replies from a local causal LM, with the tokenizer's chat template."""
+    """Chat replies from a local causal LM, with the tokenizer's chat template (and tools)."""
 
     local_model: ModelConfig = Field(description="The model to load (as in a run config).")
     cache_dir: str | None = Field(None, description="Where built-in or imported models are cached.")
     max_new_tokens: int = Field(160, gt=0, description="Tokens written per reply at most.")
+    do_sample: bool = Field(True, description="Sample replies (False: greedy decoding).")
     temperature: float = Field(0.8, gt=0, description="Default sampling temperature.")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
     batch_size: int = Field(8, gt=0, description="Prompts generated together.")
 
     _loaded: tuple[Any, Any] | None = PrivateAttr(None)
+    # One generation at a time per loaded model: a model is not shared across threads mid-call.
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
@@ -58,15 +80,88 @@ class LocalChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model": self.local_model.name_or_path, "max_new_tokens": self.max_new_tokens}
 
+    def bind_tools(
+        self, tools: Sequence[ToolLike], *, tool_choice: str | None = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """This model with `tools` offered in every prompt (OpenAI-style schemas)."""
+        schemas = [convert_to_openai_tool(tool) for tool in tools]
+        return self.bind(tools=schemas, **kwargs)
+
     def _generate(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = self.generate_texts([messages], stop=stop, **kwargs)[0]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        text = self.generate_texts([messages], stop=stop, tools=tools, **kwargs)[0]
+        return ChatResult(generations=[ChatGeneration(message=reply_message(text, tools))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """The reply as it is written; calls come in the last chunk, once they are complete."""
+        shown, text = "", ""
+        for text in self._stream_text(messages, stop=stop, tools=tools, **kwargs):
+            visible = text[: shown_length(text)].rstrip() if tools else text.rstrip()
+            if len(visible) > len(shown) and visible.startswith(shown):
+                piece, shown = visible[len(shown) :], visible
+                if run_manager:
+                    run_manager.on_llm_new_token(piece)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        final = reply_message(text, tools)
+        rest = final.content[len(shown) :] if final.content.startswith(shown) else ""
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content=rest,
+                tool_call_chunks=[
+                    {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
+                    for i, c in enumerate(final.tool_calls)
+                ],
+                response_metadata=final.response_metadata,
+            )
+        )
+
+    def _stream_text(
+        self,
+        messages: list[BaseMessage],
+        *,
+        stop: list[str] | None,
+        tools: list[dict[str, Any]] | None,
+        temperature: float | None = None,
+        max_new_tokens: int | None = None,
+        do_sample: bool | None = None,
+    ) -> Iterator[str]:
+        """The reply so far (left-stripped, cut at a stop string), after each new piece."""
+        model, tokenizer = self._model()
+        max_new = max_new_tokens or self.max_new_tokens
+        prompt = self._prompt_ids(messages, tools, max_new)
+        written = ""
+        with self._lock:
+            pieces = stream_completion(
+                model,
+                tokenizer,
+                prompt,
+                max_new_tokens=max_new,
+                do_sample=self.do_sample if do_sample is None else do_sample,
+                temperature=temperature or self.temperature,
+                top_p=self.top_p,
+            )
+            for piece in pieces:
+                written = (written + piece).lstrip()
+                text = _cut_at_stop(written, stop)
+                yield text
+                if text != written:  # a stop string: generate no further
+                    pieces.close()
+                    break
 
     def batch(
         self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False, **kwargs
@@ -78,12 +173,21 @@ class LocalChatModel(BaseChatModel):
             AIMessage(content=t) for t in self.generate_texts(conversations, stop=stop, **kwargs)
         ]
 
-    def render_prompt(self, messages: list[BaseMessage] | list[dict[str, str]]) -> str:
+    def render_prompt(
+        self,
+        messages: list[BaseMessage] | list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+    ) -> str:
         """The conversation as the model sees it, ending where the assistant's reply starts."""
         _, tokenizer = self._model()
-        turns = [_as_dict(m) for m in messages]
+        turns = [as_message_dict(m) for m in messages]
+        uses_tools = bool(tools) or any(t["role"] == "tool" or t.get("tool_calls") for t in turns)
         if has_chat_template(tokenizer):
+            if uses_tools:
+                return render_tool_chat(tokenizer, turns, tools)
             return render_chat(tokenizer, turns)
+        if uses_tools:
+            turns = fallback_messages(turns, tools)
         return "".join(f"{t['role']}: {t['content']}\n" for t in turns) + "assistant:"
 
     def generate_texts(
@@ -93,45 +197,95 @@ class LocalChatModel(BaseChatModel):
         stop: list[str] | None = None,
         temperature: float | None = None,
         max_new_tokens: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        do_sample: bool | None = None,
     ) -> list[str]:
-        """Sampled replies, one per conversation."""
+        """Replies, one per conversation (sampled unless `do_sample` is off)."""
         model, tokenizer = self._model()
         max_new = max_new_tokens or self.max_new_tokens
-        room = max((context_window(model) or 2048) - max_new, 16)
-        templated = has_chat_template(tokenizer)
-        prompts = [
-            encode_prompt(tokenizer, self.render_prompt(c), templated=templated, max_length=room)
-            for c in conversations
-        ]
-        completions = generate_completions(
-            model,
-            tokenizer,
-            prompts,
-            max_new_tokens=max_new,
-            batch_size=self.batch_size,
-            do_sample=True,
-            temperature=temperature or self.temperature,
-            top_p=self.top_p,
-        )
+        prompts = [self._prompt_ids(c, tools, max_new) for c in conversations]
+        with self._lock:
+            completions = generate_completions(
+                model,
+                tokenizer,
+                prompts,
+                max_new_tokens=max_new,
+                batch_size=self.batch_size,
+                do_sample=self.do_sample if do_sample is None else do_sample,
+                temperature=temperature or self.temperature,
+                top_p=self.top_p,
+            )
         return [_cut_at_stop(c.text.strip(), stop) for c in completions]
 
-    def _model(self) -> tuple[Any, Any]:
-        if self._loaded is None:
-            from models import load_model_and_tokenizer
+    def _prompt_ids(
+        self, messages: list[Any], tools: list[dict[str, Any]] | None, max_new: int
+    ) -> list[int]:
+        model, tokenizer = self._model()
+        room = max((context_window(model) or 2048) - max_new, 16)
+        text = self.render_prompt(messages, tools)
+        return encode_prompt(
+            tokenizer, text, templated=has_chat_template(tokenizer), max_length=room
+        )
 
-            cache = Path(self.cache_dir) if self.cache_dir else None
-            model, tokenizer = load_model_and_tokenizer(
-                self.local_model, cache_dir=cache, for_generation=True
-            )
-            tokenizer.truncation_side = "left"  # keep the end of a long prompt: the request
-            self._loaded = (model, tokenizer)
+    def _model(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._loaded is None:
+                from models import load_model_and_tokenizer
+
+                cache = Path(self.cache_dir) if self.cache_dir else None
+                model, tokenizer = load_model_and_tokenizer(
+                    self.local_model, cache_dir=cache, for_generation=True
+                )
+                tokenizer.truncation_side = "left"  # keep the end of a long prompt: the request
+                self._loaded = (model, tokenizer)
         return self._loaded
 
 
-def _as_dict(message: BaseMessage | dict[str, str]) -> dict[str, str]:
+def reply_message(text: str, tools: list[dict[str, Any]] | None) -> AIMessage:
+    """The model's reply as an AIMessage: with tools bound, its calls parsed into `tool_calls`
+    (and any call that could not be read listed in `response_metadata["tool_call_problems"]`)."""
+    if not tools:
+        return AIMessage(content=text)
+    content, calls, problems = parse_tool_calls(text)
+    tool_calls = [
+        {
+            "name": c.name,
+            "args": c.arguments,
+            "id": f"call_{uuid.uuid4().hex[:12]}",
+            "type": "tool_call",
+        }
+        for c in calls
+    ]
+    metadata = {"tool_call_problems": problems} if problems else {}
+    return AIMessage(content=content, tool_calls=tool_calls, response_metadata=metadata)
+
+
+def as_message_dict(message: BaseMessage | dict[str, Any]) -> dict[str, Any]:
+    """A langchain message (or a dict) as the plain dict chat templates read, tool calls and
+    tool results included (`models.tool_chat`'s shape)."""
     if isinstance(message, dict):
-        return {"role": message["role"], "content": message["content"]}
-    return {"role": _ROLES.get(message.type, "user"), "content": str(message.content)}
+        return dict(message)
+    turn: dict[str, Any] = {"role": _ROLES.get(message.type, "user"), "content": _text(message)}
+    if isinstance(message, AIMessage) and message.tool_calls:
+        turn["tool_calls"] = [
+            {
+                "type": "function",
+                "id": c.get("id"),
+                "function": {"name": c["name"], "arguments": c["args"]},
+            }
+            for c in message.tool_calls
+        ]
+    if isinstance(message, ToolMessage):
+        turn.update(name=message.name or "", tool_call_id=message.tool_call_id)
+    return turn
+
+
+def _text(message: BaseMessage) -> str:
+    if isinstance(message.content, str):
+        return message.content
+    return "".join(
+        part if isinstance(part, str) else str(part.get("text", "")) for part in message.content
+    )
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> str:

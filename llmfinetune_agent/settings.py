@@ -23,6 +23,7 @@ MAX_JSON_BYTES_ENV = "FINETUNE_AGENT_MAX_JSON_BYTES"
 BACKEND_ENV = "FINETUNE_AGENT_BACKEND"
 RAY_ADDRESS_ENV = "FINETUNE_AGENT_RAY_ADDRESS"
 CORS_ORIGINS_ENV = "FINETUNE_AGENT_CORS_ORIGINS"
+TOOL_MODULES_ENV = "FINETUNE_AGENT_TOOL_MODULES"
 DEFAULT_MAX_JSON_BYTES = 4 * 1024 * 1024
 BACKENDS = ("local", "ray")
 
@@ -60,6 +61,8 @@ class Settings:
     """Where training backends' environments live (None: `<home>/backends`)."""
     cors_origins: list[str] = field(default_factory=list)
     """Origins of browser apps served elsewhere (e.g. Agent Inbox) allowed to call the API."""
+    tool_modules: list[str] = field(default_factory=list)
+    """Modules (and their submodules) whose functions a chat may use as tools."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -84,6 +87,9 @@ class Settings:
             ray_address=os.environ.get(RAY_ADDRESS_ENV) or None,
             backends_root=_path_env(BACKENDS_DIR_ENV),
             cors_origins=_origins_env(CORS_ORIGINS_ENV),
+            tool_modules=[
+                m.strip() for m in os.environ.get(TOOL_MODULES_ENV, "").split(",") if m.strip()
+            ],
         )
 
     @property

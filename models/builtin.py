@@ -13,14 +13,38 @@ SPECIAL_TOKENS = (PAD, BOS, EOS, UNK, *ROLE_TOKENS)
 
 # Each turn is `<|role|>\n content </s>`; assistant content and its eos sit inside
 # {% generation %} so TRL's assistant_only_loss trains on exactly what the model must produce.
+# With `tools=`, the tool schemas open the conversation as a system turn (after the system
+# message, if any), a tool call is written `<tool_call>{"name", "arguments"}</tool_call>` and a
+# tool result comes back as a user turn `<tool_response>...</tool_response>` (the Hermes/Qwen
+# convention, with no new special tokens); without tools the rendering is what it always was.
 CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|assistant|>\n' }}{% generation %}{{ message['content'] + '</s>' }}{% endgeneration %}"
-    "{% else %}"
-    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '</s>' }}"
+    "{% if tools %}"
+    "{{ '<|system|>\n' }}"
+    "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\n\n' }}{% endif %}"
+    "{{ 'Tools:\n' }}"
+    "{% for tool in tools %}"
+    "{{ (tool['function'] if tool['function'] is defined else tool) | tojson }}{{ '\n' }}"
+    "{% endfor %}"
+    '{{ \'Call one with <tool_call>{"name": ..., "arguments": {...}}</tool_call>.</s>\n\' }}'
     "{% endif %}"
+    "{% for message in messages %}"
+    "{% if tools and loop.first and message['role'] == 'system' %}"
+    "{% elif message['role'] == 'assistant' and message['tool_calls'] %}"
+    "{{ '<|assistant|>\n' }}{% generation %}"
+    "{% if message['content'] %}{{ message['content'] + '\n' }}{% endif %}"
+    "{% for call in message['tool_calls'] %}"
+    "{% set call = call['function'] if call['function'] is defined else call %}"
+    "{{ '<tool_call>' }}{{ {'name': call['name'], 'arguments': call['arguments']} | tojson }}"
+    "{{ '</tool_call>' }}"
+    "{% endfor %}{{ '</s>' }}{% endgeneration %}{{ '\n' }}"
+    "{% elif message['role'] == 'assistant' %}"
+    "{{ '<|assistant|>\n' }}{% generation %}{{ message['content'] + '</s>' }}{% endgeneration %}"
     "{{ '\n' }}"
+    "{% elif message['role'] == 'tool' %}"
+    "{{ '<|user|>\n<tool_response>' + message['content'] + '</tool_response></s>\n' }}"
+    "{% else %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '</s>' }}{{ '\n' }}"
+    "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )

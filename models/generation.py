@@ -12,7 +12,8 @@ prompt's greedy completion is the same alone or in a batch. torch is imported on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +129,64 @@ def generate_completions(
         if progress:
             progress(len(completions), len(prompts))
     return completions
+
+
+def stream_completion(
+    model: Any,
+    tokenizer: Any,
+    prompt: list[int],
+    *,
+    max_new_tokens: int,
+    do_sample: bool = False,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+) -> Iterator[str]:
+    """The completion of one prompt as it is generated: pieces of text whose concatenation is
+    the completion (special tokens left out). Closing the iterator early stops generation
+    at the next token. Greedy unless `do_sample`, token for token what `generate_completions`
+    writes for the same prompt."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    closed = threading.Event()
+
+    class _Closed(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return closed.is_set()
+
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    pad, ends = pad_id(tokenizer), eos_ids(model, tokenizer)
+    failure: list[BaseException] = []
+
+    def generate() -> None:
+        try:
+            with torch.no_grad():
+                model.generate(
+                    input_ids=torch.tensor([prompt], device=model.device),
+                    attention_mask=torch.ones(
+                        (1, len(prompt)), dtype=torch.long, device=model.device
+                    ),
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=pad,
+                    eos_token_id=sorted(ends),
+                    streamer=streamer,
+                    stopping_criteria=StoppingCriteriaList([_Closed()]),
+                    **_sampling(do_sample, temperature=temperature, top_p=top_p, top_k=top_k),
+                )
+        except BaseException as exc:  # re-raised in the reading thread
+            failure.append(exc)
+            streamer.end()
+
+    worker = threading.Thread(target=generate, daemon=True)
+    worker.start()
+    try:
+        yield from (piece for piece in streamer if piece)
+    finally:
+        closed.set()
+        worker.join()
+    if failure:
+        raise failure[0]
 
 
 def _generate_batch(

@@ -1,0 +1,100 @@
+"""Which model a conversation talks to, and the loaded chat models the service shares.
+
+A chat's `model` is a registry id (a model a run produced), a prompt artifact (a `.json` file
+with `model` and `system_prompt`: the base model plus the text prepended to the chat's system
+prompt), or any model reference a run config accepts. `resolve_chat_model` turns it into a
+local folder once, when the chat is created; a bad reference fails there, naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmfinetune_agent.chat_model import LocalChatModel
+from models.config import ModelConfig
+
+PROMPT_ARTIFACT_SUFFIX = ".json"
+
+
+class ChatModelUnavailable(ValueError):
+    """The chat's model reference cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A chat's model: the folder to load, and a prompt artifact's system text if any."""
+
+    path: str
+    artifact_prompt: str | None = None
+
+
+def resolve_chat_model(reference: str, *, store: Any, cache_dir: Path) -> ResolvedModel:
+    """The local model folder behind `reference` (registry id, prompt artifact, model ref)."""
+    record = store.get_model(model_id=reference) if store is not None else None
+    if record is not None:
+        return ResolvedModel(path=record.path)
+    if reference.endswith(PROMPT_ARTIFACT_SUFFIX) and Path(reference).is_file():
+        return _prompt_artifact(Path(reference), store=store, cache_dir=cache_dir)
+    from models import ModelLoadError, resolve_model_path
+
+    try:
+        return ResolvedModel(path=str(resolve_model_path(reference, cache_dir=cache_dir)))
+    except ModelLoadError as exc:
+        raise ChatModelUnavailable(
+            f"model {reference!r} is neither a registry id (GET /models) nor a model that can "
+            f"be loaded here: {exc}"
+        ) from None
+
+
+def _prompt_artifact(path: Path, *, store: Any, cache_dir: Path) -> ResolvedModel:
+    try:
+        artifact = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ChatModelUnavailable(
+            f"prompt artifact {path}: cannot read it as JSON ({exc})"
+        ) from None
+    model, prompt = (
+        artifact.get(k) if isinstance(artifact, dict) else None for k in ("model", "system_prompt")
+    )
+    if (
+        not isinstance(model, str)
+        or not isinstance(prompt, str)
+        or model.endswith(PROMPT_ARTIFACT_SUFFIX)
+    ):
+        raise ChatModelUnavailable(
+            f"prompt artifact {path}: expected an object with a 'model' reference and a "
+            "'system_prompt' text"
+        )
+    base = resolve_chat_model(model, store=store, cache_dir=cache_dir)
+    return ResolvedModel(path=base.path, artifact_prompt=prompt)
+
+
+class ChatModels:
+    """Loaded chat models by folder, the `capacity` most recently used kept in memory."""
+
+    def __init__(self, *, cache_dir: Path, capacity: int = 2) -> None:
+        self.cache_dir = cache_dir
+        self.capacity = capacity
+        self._models: OrderedDict[str, LocalChatModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> LocalChatModel:
+        """The chat model over the folder `path` (loaded on its first reply)."""
+        with self._lock:
+            model = self._models.get(path)
+            if model is None:
+                model = LocalChatModel(
+                    local_model=ModelConfig(name_or_path=path),
+                    cache_dir=str(self.cache_dir),
+                    do_sample=False,
+                )
+                self._models[path] = model
+                while len(self._models) > self.capacity:
+                    self._models.popitem(last=False)
+            self._models.move_to_end(path)
+            return model

@@ -1,0 +1,267 @@
+"""Conversations over the chat graph: create one, send it messages, read it back.
+
+    with open_checkpointer(settings.database_url) as saver:
+        chats = ChatService(settings, saver, store=run_store)
+        chat = chats.create_chat(ChatConfig(model="builtin:tiny-llama", tools=["calculator"]))
+        for event in chats.send(chat["id"], "What is 12 times 7?"):
+            print(event.kind, event.data)      # token..., tool_call, tool_result, message, done
+
+A conversation is a thread of the runs' checkpoint store (`thread_id` = chat id), so it
+survives restarts. A turn runs in a thread of its own and finishes even if its reader goes
+away; one turn per conversation at a time (`ChatBusy` otherwise). Each finished turn is
+recorded as an interaction (`record_chat_turn`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+)
+
+from llmfinetune_agent.chat.config import ChatConfig
+from llmfinetune_agent.chat.context import ChatContext
+from llmfinetune_agent.chat.graph import build
+from llmfinetune_agent.chat.interactions import TurnRecord, record_chat_turn
+from llmfinetune_agent.chat.models import ChatModels, ChatModelUnavailable, resolve_chat_model
+from llmfinetune_agent.settings import Settings
+from llmfinetune_agent.tools.python_sandbox import SandboxLimits
+from llmfinetune_agent.tools.registry import ToolSetupError, check_tool_names
+
+CHAT_ID_PREFIX = "chat-"
+MAX_MESSAGE_CHARS = 20_000
+
+
+class ChatError(Exception):
+    """A request about a conversation that cannot be done; `code` maps to an HTTP status."""
+
+    code = "bad_request"
+
+
+class ChatNotFound(ChatError):
+    code = "not_found"
+
+
+class ChatBusy(ChatError):
+    code = "conflict"
+
+
+class ChatInvalid(ChatError):
+    code = "invalid"
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    """One thing that happened during a turn: `token`, `tool_call`, `tool_result`, `message`
+    (the final answer), `done` or `error`."""
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatService:
+    """Conversations in one checkpoint store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        saver: Any,
+        *,
+        store: Any = None,
+        sandbox: SandboxLimits | None = None,
+        models: ChatModels | None = None,
+        source: str = "api",
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.source = source
+        self.graph = build().compile(checkpointer=saver)
+        self.context = ChatContext(
+            settings=settings,
+            sandbox=sandbox or SandboxLimits(),
+            models_=models or ChatModels(cache_dir=settings.models_cache_dir),
+        )
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
+
+    def create_chat(self, config: ChatConfig) -> dict[str, Any]:
+        """A new conversation; its model and tools are checked (and the model found) first."""
+        try:
+            check_tool_names(config.tools, self.settings.tool_modules)
+            resolved = resolve_chat_model(
+                config.model, store=self.store, cache_dir=self.settings.models_cache_dir
+            )
+        except (ToolSetupError, ChatModelUnavailable) as exc:
+            raise ChatInvalid(str(exc)) from None
+        chat_id = CHAT_ID_PREFIX + uuid.uuid4().hex[:12]
+        settings = {
+            **config.model_dump(),
+            "model_path": resolved.path,
+            "artifact_prompt": resolved.artifact_prompt,
+            "created_at": datetime.now(timezone.utc).isoformat(),
+        }
+        self.graph.invoke(
+            {"settings": settings}, _thread(chat_id), context=self.context, durability="sync"
+        )
+        return self.describe(chat_id)
+
+    def describe(self, chat_id: str) -> dict[str, Any]:
+        """The conversation: id, settings and every message (tool calls and results too)."""
+        values = self._values(chat_id)
+        settings = values["settings"]
+        public = {k: settings.get(k) for k in (*ChatConfig.model_fields, "created_at")}
+        messages = [message_view(m) for m in values.get("messages", [])]
+        return {"id": chat_id, **public, "messages": messages}
+
+    def send(self, chat_id: str, text: str) -> Iterator[ChatEvent]:
+        """Start a turn answering `text`; iterate the result for its events as they happen.
+        ChatNotFound, ChatBusy (a turn is running) or ChatInvalid before anything starts."""
+        if not text.strip() or len(text) > MAX_MESSAGE_CHARS:
+            raise ChatInvalid(f"a message is 1 to {MAX_MESSAGE_CHARS} characters of text")
+        values = self._values(chat_id)
+        with self._busy_lock:
+            if chat_id in self._busy:
+                raise ChatBusy(f"chat {chat_id} is answering a message; send yours after it")
+            self._busy.add(chat_id)
+        events: queue.Queue[ChatEvent | None] = queue.Queue()
+        worker = threading.Thread(
+            target=self._run_turn, args=(chat_id, text, values["settings"], events), daemon=True
+        )
+        worker.start()
+        return _drain(events)
+
+    def _run_turn(
+        self, chat_id: str, text: str, settings: dict[str, Any], events: queue.Queue
+    ) -> None:
+        started = time.monotonic()
+        try:
+            new_messages = self._stream_turn(chat_id, text, events)
+            answer = next((m for m in reversed(new_messages) if isinstance(m, AIMessage)), None)
+            seconds = round(time.monotonic() - started, 3)
+            record_chat_turn(
+                _turn_record(chat_id, text, settings, new_messages, seconds, self.source),
+                settings=self.settings,
+            )
+            events.put(ChatEvent("message", message_view(answer) if answer else {}))
+            events.put(ChatEvent("done", {"chat_id": chat_id, "seconds": seconds}))
+        except Exception as exc:  # the reader learns what went wrong; the service goes on
+            events.put(ChatEvent("error", {"message": f"{type(exc).__name__}: {exc}"}))
+        finally:
+            with self._busy_lock:
+                self._busy.discard(chat_id)
+            events.put(None)
+
+    def _stream_turn(self, chat_id: str, text: str, events: queue.Queue) -> list[BaseMessage]:
+        """Run the graph for one user message, putting token and tool events on `events`."""
+        new_messages: list[BaseMessage] = []
+        stream = self.graph.stream(
+            {"messages": [HumanMessage(text, id=uuid.uuid4().hex)]},
+            _thread(chat_id),
+            context=self.context,
+            stream_mode=["messages", "updates"],
+            durability="sync",
+        )
+        for mode, chunk in stream:
+            if mode == "messages":
+                message, metadata = chunk
+                from_agent = metadata.get("langgraph_node") == "agent"
+                if isinstance(message, AIMessageChunk) and message.content and from_agent:
+                    events.put(ChatEvent("token", {"text": message.content}))
+                continue
+            for update in chunk.values():
+                for message in (update or {}).get("messages", []):
+                    new_messages.append(message)
+                    for event in _tool_events(message):
+                        events.put(event)
+        return new_messages
+
+    def _values(self, chat_id: str) -> dict[str, Any]:
+        if not chat_id.startswith(CHAT_ID_PREFIX):
+            raise ChatNotFound(f"no chat with id '{chat_id}'")
+        values = self.graph.get_state(_thread(chat_id)).values
+        if not values or "settings" not in values:
+            raise ChatNotFound(f"no chat with id '{chat_id}'")
+        return values
+
+
+def message_view(message: BaseMessage) -> dict[str, Any]:
+    """A message as plain JSON: role, content, and tool calls or the call a result answers."""
+    if isinstance(message, ToolMessage):
+        return {
+            "role": "tool",
+            "content": str(message.content),
+            "name": message.name,
+            "tool_call_id": message.tool_call_id,
+            "status": message.status,
+        }
+    role = {"human": "user", "ai": "assistant"}.get(message.type, message.type)
+    view: dict[str, Any] = {"role": role, "content": str(message.content)}
+    if isinstance(message, AIMessage) and message.tool_calls:
+        view["tool_calls"] = [
+            {"id": c.get("id"), "name": c["name"], "args": c["args"]} for c in message.tool_calls
+        ]
+    return view
+
+
+def _tool_events(message: BaseMessage) -> Iterator[ChatEvent]:
+    if isinstance(message, AIMessage):
+        for call in message.tool_calls:
+            yield ChatEvent(
+                "tool_call", {"id": call.get("id"), "name": call["name"], "args": call["args"]}
+            )
+    elif isinstance(message, ToolMessage):
+        yield ChatEvent("tool_result", message_view(message))
+
+
+def _turn_record(
+    chat_id: str,
+    text: str,
+    settings: dict[str, Any],
+    new_messages: list[BaseMessage],
+    seconds: float,
+    source: str,
+) -> TurnRecord:
+    results = {m.tool_call_id: m for m in new_messages if isinstance(m, ToolMessage)}
+    calls = [
+        {
+            "name": call["name"],
+            "args": call["args"],
+            "result": str(results[call["id"]].content) if call.get("id") in results else None,
+            "status": results[call["id"]].status if call.get("id") in results else None,
+        }
+        for m in new_messages
+        if isinstance(m, AIMessage)
+        for call in m.tool_calls
+    ]
+    answers = [m for m in new_messages if isinstance(m, AIMessage)]
+    return TurnRecord(
+        chat_id=chat_id,
+        model=settings["model"],
+        model_path=settings["model_path"],
+        input=text,
+        output=str(answers[-1].content) if answers else "",
+        tool_calls=calls,
+        seconds=seconds,
+        source=source,
+    )
+
+
+def _drain(events: queue.Queue) -> Iterator[ChatEvent]:
+    while (event := events.get()) is not None:
+        yield event
+
+
+def _thread(chat_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": chat_id}}

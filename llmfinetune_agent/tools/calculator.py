@@ -1,0 +1,128 @@
+"""The `calculator` tool: arithmetic read by walking Python's syntax tree, never `eval`.
+
+    calculate("2 * (3 + 4) ** 2")      # "98"
+    calculate("10 / 4")                # "2.5"
+    calculate("__import__('os')")      # CalculatorError: names are not allowed ...
+
+Numbers, + - * / // % ** and parentheses, unary minus, and a few functions (sqrt, abs, round,
+min, max, floor, ceil, log, exp, sin, cos, tan) with the constants pi and e. Exponents and
+results are bounded so that no expression can take the service's CPU or memory.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+MAX_EXPRESSION_CHARS = 500
+MAX_EXPONENT = 1000
+MAX_MAGNITUDE = 10**100
+
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "sqrt": math.sqrt,
+    "abs": abs,
+    "round": round,
+    "min": min,
+    "max": max,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "log": math.log,
+    "exp": math.exp,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+}
+CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+class CalculatorError(ValueError):
+    """An expression the calculator does not accept or cannot compute; says which part."""
+
+
+def calculate(expression: str) -> str:
+    """The value of an arithmetic expression, as text (whole numbers without '.0')."""
+    text = expression.strip().replace("×", "*").replace("÷", "/").replace("^", "**")
+    if not text:
+        raise CalculatorError("the expression is empty")
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise CalculatorError(f"the expression is longer than {MAX_EXPRESSION_CHARS} characters")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise CalculatorError(
+            f"cannot read {expression!r} as arithmetic (at character {exc.offset})"
+        ) from None
+    return _as_text(_value(tree.body))
+
+
+def _value(node: ast.AST) -> Any:
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        return _binary(node)
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _checked(_UNARY[type(node.op)](_value(node.operand)))
+    if isinstance(node, ast.Name) and node.id in CONSTANTS:
+        return CONSTANTS[node.id]
+    if isinstance(node, ast.Call):
+        return _call(node)
+    raise CalculatorError(
+        f"'{ast.unparse(node)}' is not arithmetic: use numbers, + - * / // % ** and "
+        f"parentheses, the functions {', '.join(FUNCTIONS)} and the constants pi and e"
+    )
+
+
+def _binary(node: ast.BinOp) -> Any:
+    left, right = _value(node.left), _value(node.right)
+    if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+        raise CalculatorError(f"the exponent {right} is larger than {MAX_EXPONENT}")
+    try:
+        return _checked(_BINARY[type(node.op)](left, right))
+    except ZeroDivisionError:
+        raise CalculatorError(f"'{ast.unparse(node)}' divides by zero") from None
+    except OverflowError:
+        raise CalculatorError(f"'{ast.unparse(node)}' is too large to compute") from None
+
+
+def _call(node: ast.Call) -> Any:
+    name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+    if name not in FUNCTIONS or node.keywords:
+        raise CalculatorError(
+            f"'{name}' is not a calculator function; use one of {', '.join(FUNCTIONS)}"
+        )
+    arguments = [_value(a) for a in node.args]
+    try:
+        return _checked(FUNCTIONS[name](*arguments))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CalculatorError(f"'{ast.unparse(node)}': {exc}") from None
+
+
+def _checked(value: Any) -> Any:
+    if isinstance(value, complex):
+        raise CalculatorError("the result is not a real number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CalculatorError("the result is not a finite number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise CalculatorError(f"the result is larger than {MAX_MAGNITUDE:.0e}")
+    return value
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(round(value, 12))
+    return str(value)

@@ -28,6 +28,7 @@ from api.listing import ListingCache
 from api.routes import (
     artifacts,
     assistants,
+    chats,
     data,
     events,
     health,
@@ -38,6 +39,7 @@ from api.routes import (
     threads,
 )
 from api.ui import add_dashboard, error_page
+from llmfinetune_agent.chat.service import ChatService
 from llmfinetune_agent.config import ConfigError, parse_run_config
 from llmfinetune_agent.execution import RunError, make_backend, open_service
 from llmfinetune_agent.settings import Settings
@@ -76,6 +78,7 @@ def create_app(
             app.state.backend = backend
             app.state.models = ModelCache(cache_dir=resolved.models_cache_dir)
             app.state.listing = ListingCache(service.store)
+            app.state.chats = ChatService(resolved, service.saver, store=service.store)
             backend.start()  # the first poll recovers runs a crash left behind
             # What start-up built lives as long as the process: keep the cyclic collector
             # from re-scanning it on every full collection (latency spikes under load).
@@ -100,7 +103,18 @@ def create_app(
     )
     app.include_router(health.router)
     add_docs(app)
-    for router in (runs, interrupts, events, artifacts, models, data, history, assistants, threads):
+    for router in (
+        runs,
+        interrupts,
+        events,
+        artifacts,
+        models,
+        data,
+        history,
+        assistants,
+        threads,
+        chats,
+    ):
         app.include_router(router.router, dependencies=[AuthDep, SafeParamsDep])
     add_dashboard(app, resolved)
     if resolved.cors_origins:  # a UI served elsewhere (Agent Inbox) calling this API

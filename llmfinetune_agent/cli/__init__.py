@@ -18,6 +18,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 from llmfinetune_agent.cli import (  # noqa: E402
     backends_cmd,
     cancel_cmd,
+    chat_cmd,
     config_cmd,
     data_cmd,
     fork_cmd,
@@ -46,6 +47,7 @@ phase_cmd.register(app)
 models_cmd.register(app)
 serve_cmd.register(app)
 worker_cmd.register(app)
+chat_cmd.register(app)
 
 __all__ = ["app", "database_problem", "main"]
 

@@ -11,12 +11,18 @@ app = typer.Typer(
     help="Inspect training data: detected format, report, samples.", no_args_is_help=True
 )
 
-FORMATS = "auto, alpaca, prompt_completion, messages, sharegpt, preference, text"
+FORMATS = (
+    "auto, alpaca, dolly, prompt_completion, messages, sharegpt, ultrachat, oasst, oasst_trees, "
+    "tool_calling, xlam, preference, text"
+)
 
 
 @app.command("inspect")
 def inspect(
-    file: Path = typer.Argument(..., help="A CSV, JSON or JSONL file, or a directory of them."),
+    file: Path = typer.Argument(
+        ...,
+        help="A CSV, TSV, JSON, JSONL or Parquet file, a directory of them, or a save_to_disk folder.",
+    ),
     format: str = typer.Option("auto", "--format", "-f", help=f"Force a format: {FORMATS}."),
     max_length: int = typer.Option(512, help="Longest example in tokens; longer rows are dropped."),
     eval_fraction: float = typer.Option(0.1, help="Fraction held out for evaluation."),

@@ -50,6 +50,8 @@ class RunService:
 
     def __init__(self, settings: Settings, saver: Any):
         self.settings = settings
+        self.saver = saver
+        """The checkpoint store, shared with the chat graph's conversations."""
         self.store = RunStore(settings.database_url, lease_seconds=settings.lease_seconds)
         self.graph = build().compile(checkpointer=saver)
         self._last_progress: dict[tuple[str, str], float] = {}

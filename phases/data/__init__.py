@@ -1,8 +1,11 @@
-"""The data phase: read the user's data (CSV, TSV, JSON, JSONL or a directory of them), detect
-its format, normalize it, clean it and split it into train and eval.
+"""The data phase: read the user's data (CSV, TSV, JSON, JSONL, Parquet, a directory of them, or
+a `datasets` save_to_disk folder), detect its format, normalize it, clean it and split it into
+train and eval.
 
 Normalized records, one JSON object per line in train.jsonl / eval.jsonl, by dataset kind:
   "chat":              {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}
+  "tool_chat":         {"messages": [... assistant turns may have "tool_calls", answered by
+                        {"role": "tool", "content": str} turns], "tools": [JSON schemas]}
   "prompt_completion": {"prompt": str, "completion": str}
   "preference":        {"prompt": str, "chosen": str, "rejected": str}
   "text":              {"text": str}

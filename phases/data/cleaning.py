@@ -9,6 +9,7 @@ side, and adding rows moves few existing ones between train and eval.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Callable
@@ -47,7 +48,15 @@ def tokenizer_token_counter(tokenizer: Any) -> TokenCounter:
             rendered = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)
             return len(rendered["input_ids"])
 
+        def count_tool_chat(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
+            from models.generation import encode_prompt
+            from models.tool_chat import render_tool_chat
+
+            text = render_tool_chat(tokenizer, messages, tools, add_generation_prompt=False)
+            return len(encode_prompt(tokenizer, text, templated=True))
+
         count.count_chat = count_chat
+        count.count_tool_chat = count_tool_chat
         count.counter_name = f"tokenizer {name} (chat rows with its chat template)"
     return count
 
@@ -65,6 +74,12 @@ def rendered_texts(record: dict[str, Any], kind: str) -> list[str]:
     the longer one counts)."""
     if kind == "chat":
         return ["\n".join(m["content"] for m in record["messages"])]
+    if kind == "tool_chat":  # the tool schemas and calls are in the prompt the model reads
+        parts = [json.dumps(record["tools"], ensure_ascii=False)]
+        for message in record["messages"]:
+            parts.append(message["content"])
+            parts += [json.dumps(c, ensure_ascii=False) for c in message.get("tool_calls", [])]
+        return ["\n".join(parts)]
     if kind == "prompt_completion":
         return [f"{record['prompt']}\n{record['completion']}"]
     if kind == "preference":
@@ -79,9 +94,12 @@ def count_example_tokens(examples: list[Example], kind: str, count: TokenCounter
     """Set each example's `tokens` to the token count of its full rendering (for chat rows,
     through the chat template when the counter has one: see `tokenizer_token_counter`)."""
     count_chat = getattr(count, "count_chat", None) if kind == "chat" else None
+    count_tool_chat = getattr(count, "count_tool_chat", None) if kind == "tool_chat" else None
     for example in examples:
         if count_chat is not None:
             example.tokens = count_chat(example.record["messages"])
+        elif count_tool_chat is not None:
+            example.tokens = count_tool_chat(example.record["messages"], example.record["tools"])
         else:
             example.tokens = max(count(text) for text in rendered_texts(example.record, kind))
 

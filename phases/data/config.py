@@ -7,7 +7,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.config import MAX_TOKENS
 
 DataFormat = Literal[
-    "auto", "alpaca", "prompt_completion", "messages", "sharegpt", "preference", "text"
+    "auto",
+    "alpaca",
+    "dolly",
+    "prompt_completion",
+    "messages",
+    "sharegpt",
+    "ultrachat",
+    "oasst",
+    "oasst_trees",
+    "tool_calling",
+    "xlam",
+    "preference",
+    "text",
 ]
 
 
@@ -18,7 +30,10 @@ class DataConfig(BaseModel):
 
     train: str = Field(
         ...,
-        description="Training data: a CSV, JSON or JSONL file, or a directory of them.",
+        description=(
+            "Training data: a CSV, TSV, JSON, JSONL or Parquet file, a directory of them, or a "
+            "folder written by `datasets`' save_to_disk."
+        ),
         min_length=1,
     )
     eval: str | None = Field(
@@ -29,8 +44,12 @@ class DataConfig(BaseModel):
         "auto",
         description=(
             "Data format: 'auto' detects it from the columns; or one of alpaca "
-            "(instruction/input/output), prompt_completion, messages (OpenAI chat), sharegpt "
-            "(conversations/from/value), preference (prompt/chosen/rejected), text."
+            "(instruction/input/output), dolly (instruction/context/response), "
+            "prompt_completion, messages (OpenAI chat), sharegpt (conversations/from/value), "
+            "ultrachat (data: alternating texts), oasst (OpenAssistant message rows, trees "
+            "flattened into conversations), oasst_trees (OpenAssistant's trees export), "
+            "tool_calling (TRL: messages with tool_calls and tool turns, plus tools), xlam "
+            "(query/tools/answers), preference (prompt/chosen/rejected), text."
         ),
     )
     columns: dict[str, str] = Field(

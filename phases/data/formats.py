@@ -1,8 +1,10 @@
 """Source formats: detect one from a file's columns, and normalize its rows to a dataset kind.
 
 Source format -> kind of the normalized records (shapes in phases/data/__init__.py):
-alpaca, prompt_completion -> "prompt_completion"; messages, sharegpt -> "chat";
-preference -> "preference"; text -> "text".
+alpaca, dolly, prompt_completion -> "prompt_completion"; messages, sharegpt, ultrachat, oasst,
+oasst_trees -> "chat"; tool_calling, xlam -> "tool_chat"; preference -> "preference";
+text -> "text". OpenAssistant rows are grouped into conversations before conversion
+(phases/data/instruction_rows.py).
 """
 
 from __future__ import annotations
@@ -13,30 +15,52 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from phases.data import instruction_rows, row_conversion, tool_rows
 from phases.data.errors import DataError
 from phases.data.loading import Record
-from phases.data.row_conversion import CONVERTERS, RowProblem
+from phases.data.row_conversion import RowProblem
+
+CONVERTERS = {
+    **row_conversion.CONVERTERS,
+    **tool_rows.CONVERTERS,
+    **instruction_rows.CONVERTERS,
+}
 
 # Required and optional columns per format. The order is the detection precedence: a chat
 # column is the most specific signal; preference files also have a "prompt"; "text" is last
 # because many files carry a rendered "text" next to their real columns.
+# Tool calling comes before plain messages (it adds a "tools" column), OpenAssistant's trees
+# before preference and prompt/completion (they also have a "prompt").
 FORMAT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "tool_calling": (("messages", "tools"), ()),
     "messages": (("messages",), ()),
     "sharegpt": (("conversations",), ()),
+    "oasst": (("message_id", "parent_id", "role", "text"), ()),
+    "oasst_trees": (("message_tree_id", "prompt"), ()),
+    "xlam": (("query", "tools", "answers"), ()),
     "preference": (("chosen", "rejected"), ("prompt",)),
     "alpaca": (("instruction", "output"), ("input",)),
+    "dolly": (("instruction", "response"), ("context", "category")),
     "prompt_completion": (("prompt", "completion"), ()),
+    "ultrachat": (("data",), ("id",)),
     "text": (("text",), ()),
 }
 KIND_OF_FORMAT = {
+    "tool_calling": "tool_chat",
     "messages": "chat",
     "sharegpt": "chat",
+    "oasst": "chat",
+    "oasst_trees": "chat",
+    "xlam": "tool_chat",
     "preference": "preference",
     "alpaca": "prompt_completion",
+    "dolly": "prompt_completion",
     "prompt_completion": "prompt_completion",
+    "ultrachat": "chat",
     "text": "text",
 }
 KIND_KEYS = {
+    "tool_chat": {"messages", "tools"},
     "chat": {"messages"},
     "prompt_completion": {"prompt", "completion"},
     "preference": {"prompt", "chosen", "rejected"},
@@ -122,11 +146,16 @@ def normalize(
     by_source: dict[str, list[Record]] = {}
     for record in records:
         by_source.setdefault(record.source, []).append(record)
-    formats, examples, dropped = {}, [], []
+    formats, examples, dropped, rows_read = {}, [], [], 0
     for source, rows in by_source.items():
         rows = _mapped(rows, columns or {}, source)
         fmt = _source_format(rows, format, source)
         formats[source] = fmt
+        if fmt in instruction_rows.EXPANDERS:  # rows that form conversations together
+            rows, unusable = instruction_rows.EXPANDERS[fmt](rows)
+            dropped += [DroppedRow(r.origin, reason, detail) for r, reason, detail in unusable]
+            rows_read += len(unusable)
+        rows_read += len(rows)
         convert = CONVERTERS[fmt]
         for row in rows:
             try:
@@ -137,11 +166,12 @@ def normalize(
     if len(kinds) > 1:
         listing = "; ".join(f"{s}: {f} -> {KIND_OF_FORMAT[f]}" for s, f in formats.items())
         raise DataError(f"the files hold different kinds of data ({listing}); use one kind.")
-    return Normalized(kinds.pop(), formats, examples, dropped, rows_read=len(records))
+    return Normalized(kinds.pop(), formats, examples, dropped, rows_read=rows_read)
 
 
 def dataset_kind(records: list[dict[str, Any]]) -> str:
-    """The kind ("chat", "prompt_completion", "preference", "text") of normalized records."""
+    """The kind ("chat", "tool_chat", "prompt_completion", "preference", "text") of normalized
+    records."""
     if not records:
         raise DataError("no records: cannot tell the dataset kind of an empty list.")
     kinds = {frozenset(v): k for k, v in KIND_KEYS.items()}

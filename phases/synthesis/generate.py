@@ -33,6 +33,7 @@ from phases.synthesis.filters import (
     quality_score,
 )
 from phases.synthesis.prompts import (
+    LABELS,
     build_record,
     common_system_prompt,
     example_fields,
@@ -151,6 +152,11 @@ def generate_examples(
     """
     if not seeds:
         raise ValueError("generate_examples needs at least one seed example")
+    if kind not in LABELS:  # e.g. tool-calling chats: their calls are not free text to imitate
+        raise GenerationError(
+            f"data generation writes {', '.join(LABELS)} examples, not '{kind}' data; "
+            "set data_generation.enabled to false"
+        )
     rng = random.Random(config.seed)
     profile = infer_profile(seeds, kind)
     system_prompt = common_system_prompt(seeds) if kind == "chat" else None

@@ -173,9 +173,10 @@ class TrainingSettings(BaseModel):
 
 
 class SFTTraining(TrainingSettings):
-    """Supervised fine-tuning (TRL SFTTrainer) on chat, prompt/completion or plain text data."""
+    """Supervised fine-tuning (TRL SFTTrainer) on chat, tool-calling chat, prompt/completion or
+    plain text data."""
 
-    data_kinds: ClassVar[tuple[str, ...]] = ("chat", "prompt_completion", "text")
+    data_kinds: ClassVar[tuple[str, ...]] = ("chat", "tool_chat", "prompt_completion", "text")
 
     method: Literal["sft"] = Field(
         "sft", description="'sft': supervised fine-tuning (the default when omitted)."

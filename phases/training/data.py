@@ -13,6 +13,7 @@ from phases.training.config import METHODS, methods_for_kind
 # The fields that identify a kind, checked in this order (a preference row also has "prompt").
 _KIND_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("preference", ("prompt", "chosen", "rejected")),
+    ("tool_chat", ("messages", "tools")),
     ("chat", ("messages",)),
     ("prompt_completion", ("prompt", "completion")),
     ("text", ("text",)),
@@ -56,8 +57,9 @@ def read_rows(path: Path) -> tuple[str, list[dict]]:
             if row_kind is None:
                 raise TrainingInputError(
                     f"{path}, line {line_number}: fields {sorted(row)} match no data kind; expected "
-                    "one of chat (messages), prompt_completion (prompt, completion), preference "
-                    "(prompt, chosen, rejected) or text (text). Run the data phase first."
+                    "one of chat (messages), tool_chat (messages, tools), prompt_completion "
+                    "(prompt, completion), preference (prompt, chosen, rejected) or text (text). "
+                    "Run the data phase first."
                 )
             if kind is not None and row_kind != kind:
                 raise TrainingInputError(
@@ -108,6 +110,8 @@ def _to_trl_record(path: Path, row_number: int, kind: str, row: dict) -> dict:
     """One row in the shape TRL reads: only the fields of its kind, strings checked."""
     if kind == "chat":
         return _chat_to_prompt_completion(path, row_number, row["messages"])
+    if kind == "tool_chat":
+        return checked_tool_record(f"{path}, row {row_number}", row)
     fields = dict(_KIND_FIELDS)[kind]
     for field in fields:
         if not isinstance(row[field], str):
@@ -138,6 +142,43 @@ def _chat_to_prompt_completion(path: Path, row_number: int, messages: object) ->
     if clean[-1]["role"] != "assistant":
         raise TrainingInputError(f"{where}: the last message must be the assistant reply.")
     return {"prompt": clean[:-1], "completion": clean[-1:]}
+
+
+def checked_tool_record(where: str, row: dict) -> dict:
+    """A tool-calling conversation as the data phase wrote it: messages (roles system, user,
+    assistant, tool; assistant turns may carry `tool_calls`) and tool schemas. It is tokenized
+    once the model's tokenizer is loaded (`tool_chat_records`), every assistant turn trained."""
+    messages, tools = row["messages"], row["tools"]
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise TrainingInputError(f"{where}: 'tools' must be a list of JSON schemas.")
+    if not isinstance(messages, list) or len(messages) < 2:
+        raise TrainingInputError(f"{where}: 'messages' must be a list of at least two turns.")
+    for index, turn in enumerate(messages):
+        role = turn.get("role") if isinstance(turn, dict) else None
+        if role not in ("system", "user", "assistant", "tool"):
+            raise TrainingInputError(
+                f"{where}: messages[{index}] has role {role!r}; expected system, user, "
+                "assistant or tool."
+            )
+        if not isinstance(turn.get("content"), str) or not isinstance(
+            turn.get("tool_calls", []), list
+        ):
+            raise TrainingInputError(
+                f"{where}: messages[{index}] needs a string 'content' (and a list 'tool_calls')."
+            )
+    if messages[-1]["role"] != "assistant":
+        raise TrainingInputError(f"{where}: the last message must be the assistant's.")
+    return {"messages": messages, "tools": tools}
+
+
+def tool_chat_records(data: TrainingData, tokenizer) -> TrainingData:
+    """Tool-calling conversations tokenized with the model's chat template (natively with
+    `tools=` when the template supports tools), with the loss on every assistant turn: the
+    calls as much as the answers. TRL trains on the `input_ids` / `completion_mask` as given."""
+    from models.tool_chat import tokenize_tool_chat
+
+    records = [tokenize_tool_chat(tokenizer, r["messages"], r["tools"]) for r in data.records]
+    return TrainingData(path=data.path, kind=data.kind, records=records)
 
 
 def text_lengths(records: list[dict]) -> list[int]:

@@ -13,7 +13,7 @@ from transformers import Trainer, TrainerCallback
 from models.config import ModelConfig
 from phases.training.callbacks import StepMonitor
 from phases.training.config import DPOTraining, RewardTraining, SFTTraining, TrainingSettings
-from phases.training.data import TrainingData, text_lengths
+from phases.training.data import TrainingData, text_lengths, tool_chat_records
 from phases.training.model_access import is_adapter, load_causal_lm, load_reward_model
 
 # Coefficient of variation of example lengths above which packing pays (less padding to waste).
@@ -233,6 +233,9 @@ def build_sft(
     causal_lm, tokenizer = load_causal_lm(
         model, cache_dir=cache_dir, keep_adapter=bool(config.lora)
     )
+    if train_data.kind == "tool_chat":
+        train_data = tool_chat_records(train_data, tokenizer)
+        eval_data = tool_chat_records(eval_data, tokenizer) if eval_data else None
     packing = use_packing(config, train_data)
     completion_only = config.completion_only_loss and train_data.kind != "text"
     args = SFTConfig(**base_args, packing=packing, completion_only_loss=completion_only)

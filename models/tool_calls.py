@@ -63,10 +63,10 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall], list[str]]:
             return before.strip(), calls, problems
     stripped = text.strip()
     if stripped.startswith(("{", "[")):
-        calls, problems = _json_calls(stripped, "the reply")
+        calls, problems = _json_calls(stripped, "the reply", whole_reply=True)
         if calls and not problems:  # plain JSON that is not a call stays text
             return "", calls, []
-    return text.strip(), [], []
+    return stripped, [], []
 
 
 def shown_length(reply_so_far: str) -> int:
@@ -88,22 +88,29 @@ def shown_length(reply_so_far: str) -> int:
 def _tagged_blocks(text: str) -> tuple[str, list[ToolCall], list[str]]:
     calls: list[ToolCall] = []
     problems: list[str] = []
+    kept: list[str] = []  # text outside calls, and calls that could not be read (shown as is)
+    position = 0
     for number, match in enumerate(_BLOCK.finditer(text), start=1):
-        body = match.group(1).strip()
-        if not match.group(0).endswith(TOOL_CALL_CLOSE):
-            problems.append(f"tool call {number} is not closed with {TOOL_CALL_CLOSE}")
-            continue
-        call, problem = _call_from_json(body, f"tool call {number}")
+        kept.append(text[position : match.start()])
+        position = match.end()
+        call, problem = None, f"tool call {number} is not closed with {TOOL_CALL_CLOSE}"
+        if match.group(0).endswith(TOOL_CALL_CLOSE):
+            call, problem = _call_from_json(match.group(1).strip(), f"tool call {number}")
         if call:
             calls.append(call)
         else:
             problems.append(problem)
-    remaining = _BLOCK.sub("", text).strip()
-    return remaining, calls, problems
+            kept.append(match.group(0))
+    kept.append(text[position:])
+    return "".join(kept).strip(), calls, problems
 
 
-def _json_calls(body: str, where: str) -> tuple[list[ToolCall], list[str]]:
-    """Calls from a JSON object or a list of them (several may follow one another)."""
+def _json_calls(
+    body: str, where: str, *, whole_reply: bool = False
+) -> tuple[list[ToolCall], list[str]]:
+    """Calls from a JSON object or a list of them (several may follow one another). For a
+    `whole_reply` each must look like a call (`name` with `arguments` or `parameters`, or
+    OpenAI's `function`): an answer that happens to be JSON, `{"name": "Ann"}`, is not one."""
     decoder, index, values = json.JSONDecoder(), 0, []
     body = body.strip()
     while index < len(body):
@@ -117,12 +124,19 @@ def _json_calls(body: str, where: str) -> tuple[list[ToolCall], list[str]]:
             index += 1
     calls, problems = [], []
     for number, value in enumerate(values, start=1):
+        if whole_reply and not _call_shaped(value):
+            return [], [f"{where}: JSON that is not a call"]
         call, problem = _call_from_value(value, f"{where}, call {number}")
         if call:
             calls.append(call)
         else:
             problems.append(problem)
     return calls, problems
+
+
+def _call_shaped(value: Any) -> bool:
+    keys = set(value) if isinstance(value, dict) else set()
+    return "function" in keys or ("name" in keys and bool(keys & {"arguments", "parameters"}))
 
 
 def _call_from_json(body: str, where: str) -> tuple[ToolCall | None, str]:

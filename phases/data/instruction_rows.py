@@ -93,6 +93,11 @@ def expand_oasst_trees(rows: list[Record]) -> tuple[list[Record], list[tuple[Rec
     paths, dropped = [], []
     for row in rows:
         prompt = row.fields.get("prompt")
+        if isinstance(prompt, str):  # a CSV cell or a Parquet string column: the tree as JSON
+            try:
+                prompt = json_loads(prompt)
+            except json.JSONDecodeError:
+                prompt = None
         if not isinstance(prompt, dict):
             dropped.append((row, "invalid_value", "'prompt' is not a message tree object"))
             continue

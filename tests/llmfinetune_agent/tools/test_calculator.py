@@ -1,0 +1,48 @@
+"""The calculator reads arithmetic by walking the syntax tree: right values, and a clear
+refusal for anything that is not arithmetic (never `eval`)."""
+
+import pytest
+
+from llmfinetune_agent.tools.calculator import CalculatorError, calculate
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("12 * 7", "84"),
+        ("2 * (3 + 4) ** 2", "98"),
+        ("10 / 4", "2.5"),
+        ("7 // 2 + 7 % 2", "4"),
+        ("-3 + +5", "2"),
+        ("sqrt(16) + abs(-2)", "6"),
+        ("round(pi, 3)", "3.142"),
+        ("3 × 4 ÷ 2", "6"),
+        ("2 ^ 10", "1024"),
+        ("max(1, 9, 4)", "9"),
+    ],
+)
+def test_arithmetic(expression: str, value: str) -> None:
+    assert calculate(expression) == value
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("__import__('os').system('id')", "is not a calculator function"),
+        ("open('/etc/passwd')", "'open' is not a calculator function"),
+        ("x + 1", "'x' is not arithmetic"),
+        ("(1).__class__", "is not arithmetic"),
+        ("'a' * 3", "is not arithmetic"),
+        ("1 / 0", "divides by zero"),
+        ("9 ** 9 ** 9", "larger than 1000"),
+        ("10 ** 999", "larger than 1e+100"),
+        ("sqrt(-1)", "math domain error"),
+        ("2 +", "cannot read '2 +' as arithmetic"),
+        ("", "empty"),
+        ("1 + " * 300 + "1", "longer than 500 characters"),
+    ],
+)
+def test_refusals_say_what_is_wrong(expression: str, message: str) -> None:
+    with pytest.raises(CalculatorError, match=None) as error:
+        calculate(expression)
+    assert message in str(error.value)

@@ -45,7 +45,7 @@ class ChatCreate(ChatConfig):
         allow_inf_nan=False,
         json_schema_extra=ex.examples(
             {"model": ex.MODEL["id"], "preset": "coding", "tools": ["calculator", "python"]},
-            {"model": "builtin:smollm2-135m-instruct", "system_prompt": "Answer like a pirate."},
+            {"model": "builtin:tiny-llama", "system_prompt": "Answer like a pirate."},
         ),
     )
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from phases.data.loading import Record, json_loads
-from phases.data.row_conversion import RowProblem, checked_chat, optional_text, text_field
+from phases.data.row_conversion import RowProblem, checked_chat, instruction_pair, text_field
 
 OASST_ROLES = {"prompter": "user", "assistant": "assistant", "user": "user"}
 Expander = Callable[[list[Record]], tuple[list[Record], list[tuple[Record, str, str]]]]
@@ -28,11 +28,7 @@ Expander = Callable[[list[Record]], tuple[list[Record], list[tuple[Record, str, 
 
 def dolly(row: dict[str, Any]) -> dict[str, Any]:
     """instruction (+ "\\n\\n" + context when present) -> prompt; response -> completion."""
-    prompt = text_field(row.get("instruction"), "instruction")
-    context = optional_text(row.get("context"), "context")
-    if context:
-        prompt = f"{prompt}\n\n{context}"
-    return {"prompt": prompt, "completion": text_field(row.get("response"), "response")}
+    return instruction_pair(row, extra="context", answer="response")
 
 
 def ultrachat(row: dict[str, Any]) -> dict[str, Any]:

@@ -74,11 +74,16 @@ def optional_text(value: Any, name: str) -> str:
 
 def alpaca(row: dict[str, Any]) -> dict[str, Any]:
     """instruction (+ "\\n\\n" + input when present) -> prompt; output -> completion."""
+    return instruction_pair(row, extra="input", answer="output")
+
+
+def instruction_pair(row: dict[str, Any], *, extra: str, answer: str) -> dict[str, Any]:
+    """An instruction, its optional `extra` field after a blank line, and the `answer` field."""
     prompt = text_field(row.get("instruction"), "instruction")
-    extra = optional_text(row.get("input"), "input")
-    if extra:
-        prompt = f"{prompt}\n\n{extra}"
-    return {"prompt": prompt, "completion": text_field(row.get("output"), "output")}
+    more = optional_text(row.get(extra), extra)
+    if more:
+        prompt = f"{prompt}\n\n{more}"
+    return {"prompt": prompt, "completion": text_field(row.get(answer), answer)}
 
 
 def prompt_completion(row: dict[str, Any]) -> dict[str, Any]:

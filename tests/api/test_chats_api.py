@@ -152,6 +152,14 @@ def test_tool_events_stream_and_the_service_answers_while_python_runs(
     assert answers_while_running and set(answers_while_running) == {200}
 
 
+def _ask(url: str, chat_id: str, text: str) -> list[tuple[str, dict]]:
+    """The events answering one message."""
+    with httpx.stream(
+        "POST", f"{url}/chats/{chat_id}/messages", json={"content": text}, timeout=300
+    ) as answer:
+        return _sse(answer.iter_lines())
+
+
 def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     process = subprocess.Popen(
         [

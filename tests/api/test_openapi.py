@@ -11,13 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+import api.chat_schemas as chat_schemas
 import api.routes.history as history
 import api.schemas as schemas
 from api.main import create_app
 
 MODELS = [
     obj
-    for module in (schemas, history)
+    for module in (schemas, history, chat_schemas)
     for obj in vars(module).values()
     if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == module.__name__
 ]

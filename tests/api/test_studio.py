@@ -150,3 +150,19 @@ def _wait_ok(url: str, server: subprocess.Popen, log: Path, timeout: float = 120
             pass
         time.sleep(0.5)
     raise AssertionError(f"langgraph dev did not answer:\n{log.read_text()[-4000:]}")
+
+
+@pytest.mark.slow
+def test_the_assistant_graph_answers_and_remembers_in_studio(studio) -> None:
+    client, _ = studio
+    assert any(a["graph_id"] == "assistant" for a in client.assistants.search())
+    thread_id = client.threads.create()["thread_id"]
+    settings = {"model": "builtin:tiny-llama", "max_new_tokens": 3}
+    first = {"settings": settings, "messages": [{"role": "user", "content": "Hi"}]}
+    client.runs.wait(thread_id, "assistant", input=first)
+    client.runs.wait(
+        thread_id, "assistant", input={"messages": [{"role": "user", "content": "Again"}]}
+    )
+    values = client.threads.get_state(thread_id)["values"]
+    assert [m["type"] for m in values["messages"]] == ["human", "ai", "human", "ai"]
+    assert values["settings"]["model_path"].endswith("tiny-llama")

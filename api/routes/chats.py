@@ -128,7 +128,8 @@ def _confine_model(reference: str, settings: Settings) -> None:
         )
 
 
-def _http(exc: ChatError) -> HTTPException:
+def _http(exc: ChatError) -> Exception:
+    """The HTTP error for a chat error: 422 in FastAPI's shape (naming the body), else 404/409."""
     code = HTTP_STATUS.get(exc.code, 400)
     if code == 422:
         return invalid(("body",), str(exc), None)

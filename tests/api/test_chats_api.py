@@ -103,8 +103,8 @@ def _sse(lines) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture(scope="module")
-def tool_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tool_model(tiny_model_dir, tmp_path_factory.mktemp("api-tool-model"))
+def tool_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tool_model(tmp_path_factory.mktemp("api-tool-model"))
 
 
 @pytest.mark.slow

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tool_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tool_model(tiny_model_dir, tmp_path_factory.mktemp("tool-model"))
+def tool_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tool_model(tmp_path_factory.mktemp("tool-model"))
 
 
 def test_the_assistant_calls_the_calculator_and_answers_with_its_result(

@@ -56,17 +56,20 @@ def conversations(timeout_text: str) -> list[list[dict[str, Any]]]:
     ]
 
 
-def build_tool_model(base_dir: Path, output_dir: Path, *, max_steps: int = 400) -> Path:
-    """Fit the tiny model at `base_dir` to the two conversations (with the chat's real tool
-    schemas in the prompt) until its loss is near zero; save it to `output_dir`."""
+def build_tool_model(output_dir: Path, *, max_steps: int = 400) -> Path:
+    """A narrow tiny Llama (64 wide: a quarter of the default's compute) fitted to the
+    conversations (with the chat's real tool schemas in the prompt) until its loss is near
+    zero; saved to `output_dir`."""
     import torch
     from langchain_core.utils.function_calling import convert_to_openai_tool
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from llmfinetune_agent.tools.python_sandbox import SandboxLimits, SandboxResult
     from llmfinetune_agent.tools.registry import build_tools
+    from models.builtin import build_tiny_llama
     from models.tool_chat import tokenize_tool_chat
 
+    base_dir = build_tiny_llama(output_dir / "base", hidden_size=64)
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     model = AutoModelForCausalLM.from_pretrained(base_dir)
@@ -90,7 +93,7 @@ def build_tool_model(base_dir: Path, output_dir: Path, *, max_steps: int = 400) 
             for t, m in zip(example["input_ids"], example["completion_mask"], strict=True)
         ]
         labels[row, :n] = torch.tensor(trained)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(max_steps):
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
@@ -99,6 +102,7 @@ def build_tool_model(base_dir: Path, output_dir: Path, *, max_steps: int = 400) 
         optimizer.zero_grad()
         if loss.item() < 0.003:
             break
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return output_dir
+    fitted = output_dir / "fitted"
+    model.save_pretrained(fitted)
+    tokenizer.save_pretrained(fitted)
+    return fitted

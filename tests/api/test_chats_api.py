@@ -26,7 +26,7 @@ from tests.llmfinetune_agent.chat.tool_model import (
     PROGRAM_ANSWER,
     PROGRAM_REQUEST,
     TOOLS_USED,
-    build_tool_model,
+    fitted_tool_model,
 )
 
 
@@ -103,8 +103,8 @@ def _sse(lines) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture(scope="module")
-def tool_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tool_model(tmp_path_factory.mktemp("api-tool-model"))
+def tool_model_dir() -> Path:
+    return fitted_tool_model()
 
 
 @pytest.mark.slow

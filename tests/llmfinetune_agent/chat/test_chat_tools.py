@@ -10,20 +10,24 @@ import sys
 from pathlib import Path
 
 import pytest
-from tool_model import CALCULATOR_ANSWER, CALCULATOR_QUESTION, build_tool_model
 
 from llmfinetune_agent.chat.config import ChatConfig
 from llmfinetune_agent.chat.service import ChatService
 from llmfinetune_agent.checkpointing import open_checkpointer
 from llmfinetune_agent.settings import Settings
 from llmfinetune_agent.tools.python_sandbox import SandboxLimits
+from tests.llmfinetune_agent.chat.tool_model import (
+    CALCULATOR_ANSWER,
+    CALCULATOR_QUESTION,
+    fitted_tool_model,
+)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tool_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tool_model(tmp_path_factory.mktemp("tool-model"))
+def tool_model_dir() -> Path:
+    return fitted_tool_model()
 
 
 def test_the_assistant_calls_the_calculator_and_answers_with_its_result(

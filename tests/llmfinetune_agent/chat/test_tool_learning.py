@@ -41,8 +41,7 @@ pytestmark = [
 ]
 
 SYSTEM_PROMPT = "Calculate."
-# A narrower tiny Llama than the built-in default: a quarter of the compute per step, and it
-# learns to copy the question's numbers into the call as well (measured: see the README).
+# A narrower tiny Llama than the built-in default: a quarter of the compute per step.
 HIDDEN_SIZE = 64
 TRAIN_ROWS, STEPS, LEARNING_RATE = 1000, 700, 5e-3
 

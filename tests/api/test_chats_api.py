@@ -119,7 +119,7 @@ def test_tool_events_stream_and_the_service_answers_while_python_runs(
     app = create_app(settings, workers=False)
     with live_server(app) as url, httpx.Client(base_url=url, timeout=120) as http:
         app.state.chats.context.sandbox = SandboxLimits(timeout_seconds=3)
-        body = {"model": str(tool_model_dir), "tools": TOOLS_USED, "max_new_tokens": 48}
+        body = {"model": str(tool_model_dir), "tools": TOOLS_USED, "max_new_tokens": 96}
         chat_id = http.post("/chats", json=body).json()["id"]
         seen: list[tuple[str, dict]] = []
         answers_while_running: list[int] = []
@@ -199,7 +199,7 @@ def test_a_conversation_survives_a_restart_of_serve(tool_model_dir, tmp_path) ->
     url = f"http://127.0.0.1:{port}"
     server = _serve(env, port, log)
     try:
-        body = {"model": str(tool_model_dir), "tools": TOOLS_USED, "max_new_tokens": 48}
+        body = {"model": str(tool_model_dir), "tools": TOOLS_USED, "max_new_tokens": 96}
         chat_id = httpx.post(f"{url}/chats", json=body, timeout=120).json()["id"]
         with httpx.stream(
             "POST",

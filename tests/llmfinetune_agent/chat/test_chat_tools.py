@@ -36,7 +36,7 @@ def test_the_assistant_calls_the_calculator_and_answers_with_its_result(
     settings = Settings.from_env()
     settings.ensure_dirs()
     config = ChatConfig(
-        model=str(tool_model_dir), tools=["calculator", "python"], max_new_tokens=48
+        model=str(tool_model_dir), tools=["calculator", "python"], max_new_tokens=96
     )
     with open_checkpointer(settings.database_url) as saver:
         chats = ChatService(settings, saver, sandbox=SandboxLimits(timeout_seconds=3))
@@ -70,7 +70,7 @@ def test_chat_message_works_without_a_terminal(tool_model_dir: Path, tmp_path: P
             "--tools",
             "calculator,python",
             "--max-new-tokens",
-            "48",
+            "96",
             "--message",
             CALCULATOR_QUESTION,
         ],

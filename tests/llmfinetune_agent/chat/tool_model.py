@@ -12,6 +12,7 @@ generalizes.
 from __future__ import annotations
 
 import functools
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,11 @@ def conversations(timeout_text: str) -> list[list[dict[str, Any]]]:
 
 @functools.cache
 def fitted_tool_model() -> Path:
-    """The fitted model, built once per test session (every test module shares it)."""
+    """The fitted model, built once per test session (every test module shares it);
+    FINETUNE_AGENT_TEST_TOOL_MODEL names one built earlier, to rerun the tests faster."""
+    prebuilt = os.environ.get("FINETUNE_AGENT_TEST_TOOL_MODEL")
+    if prebuilt:
+        return Path(prebuilt)
     return build_tool_model(Path(tempfile.mkdtemp(prefix="tool-model-")))
 
 

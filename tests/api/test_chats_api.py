@@ -93,13 +93,17 @@ def test_a_chat_is_created_shown_and_answered(client) -> None:
 
 
 def _sse(lines) -> list[tuple[str, dict]]:
-    events, kind = [], None
+    return list(_sse_events(lines))
+
+
+def _sse_events(lines):
+    """(event, data) pairs as they arrive."""
+    kind = None
     for line in lines:
         if line.startswith("event: "):
             kind = line[len("event: ") :]
         elif line.startswith("data: "):
-            events.append((kind, json.loads(line[len("data: ") :])))
-    return events
+            yield kind, json.loads(line[len("data: ") :])
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +132,7 @@ def test_tool_events_stream_and_the_service_answers_while_python_runs(
             with http.stream(
                 "POST", f"/chats/{chat_id}/messages", json={"content": PROGRAM_REQUEST}
             ) as answer:
-                for event in _sse(answer.iter_lines()):
+                for event in _sse_events(answer.iter_lines()):
                     seen.append(event)
 
         talker = threading.Thread(target=converse)

@@ -65,6 +65,15 @@ def resolve_model_path(config: ModelConfig | str, *, cache_dir: Path | None = No
     if name.startswith(BUILTIN_PREFIX):
         return str(_builtin_path(name.removeprefix(BUILTIN_PREFIX), cache_dir))
     path = Path(name).expanduser()
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:  # a name no filesystem takes: too long, a NUL byte
+        raise ModelLoadError(
+            f"model {name[:100]!r}{'...' if len(name) > 100 else ''} is neither a usable path "
+            f"({getattr(exc, 'strerror', None) or exc}) nor a hub id like 'org/model'."
+        ) from None
     if path.is_dir():
         _check_model_dir(path)
         return str(path.resolve())

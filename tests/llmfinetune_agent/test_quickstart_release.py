@@ -32,12 +32,14 @@ def test_quickstart_with_quantization_ends_at_the_release_gate(tmp_path: Path) -
     # every gate before the release approved; the run then waits at approve_release (exit 3)
     result = runner.invoke(app, ["run", str(config_file)])
     run_id = result.output.split("run ", 1)[1].split()[0]
-    for _ in range(4):
+    # plan, data, evaluation (and fixes, should the debugger propose any): approve each until
+    # the release gate is the one pending
+    for _ in range(8):
+        assert result.exit_code == 3, result.output
         shown = json.loads(runner.invoke(app, ["runs", "show", run_id, "--json"]).stdout)
         if shown["pending_interrupt"]["kind"] == "approve_release":
             break
         result = runner.invoke(app, ["resume", run_id, "--approve"])
-    assert result.exit_code == 3, result.output
     pending = shown["pending_interrupt"]
     assert pending["kind"] == "approve_release", pending
     rows = {r["name"]: r for r in pending["details"]["candidates"]}

@@ -170,7 +170,9 @@ def test_killing_the_training_node_resumes_from_its_last_checkpoint(
         assert again["node_id"] != first["node_id"]  # restarted on the surviving node
         resumed = again["resumed_from_step"]
         assert resumed % SAVE_STEPS == 0 and resumed > 0
-        assert seen - resumed < SAVE_STEPS, (seen, resumed)  # lost less than save_steps
+        # At most the checkpoint saved just before the kill is lost: its report to Ray Train's
+        # controller may still have been in flight (seen in CI: step 41 trained, resumed at 30).
+        assert seen - resumed < 2 * SAVE_STEPS, (seen, resumed)
         assert len(_events(store, run_id, "training_job_started")) == 1  # the same job
         [result] = _events(store, run_id, "training_result")
         assert result["status"] == "completed" and result["global_step"] == 300

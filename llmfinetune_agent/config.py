@@ -170,9 +170,10 @@ def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, str
     if owners and sub is not None:
         mine = next(tag for tag, variant in variants.items() if variant is sub)
         where = " or ".join(f"'{tag}'" for tag in owners)
+        which = f"method {where}" if len(owners) == 1 else f"methods {', '.join(owners)}"
         return (
             f"unknown key '{key}' for method '{mine}'",
-            f"'{key}' is a setting of method {where} only: set method to {where}, or remove it",
+            f"'{key}' is a setting of {which} only: set method to {where}, or remove it",
         )
     valid = _fields_at(model, loc[:-1])
     near = _closest(key, valid)
@@ -219,6 +220,8 @@ def issues_from_validation(
             path = f"{path}.{name}" if path else name
             msg = f"unknown {name} {err['ctx']['tag']!r}"
             hint = f"choose one of {err['ctx']['expected_tags']}"
+            if err["ctx"]["tag"] == "ppo":  # TRL removed PPO (TRL#7020)
+                hint += "; for PPO-style RLHF use 'grpo' or 'rloo' with a reward_model reward"
         elif kind == "missing":
             hint = "this field is required"
         elif kind == "value_error":

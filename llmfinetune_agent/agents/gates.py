@@ -119,11 +119,15 @@ def gate_plan(state: RunState) -> dict[str, Any]:
         "data_report": data.get("report", {}),
         "estimate": plan,
     }
+    rl_note = ""
+    if config["training"].get("rewards"):
+        details["rewards"] = rl_plan(config["training"])
+        rl_note = " " + details["rewards"]["text"]
     steps = plan.get("total_steps", "?")
     message = (
         f"Plan: {config['training']['method'].upper()} on {config['model']['name_or_path']} "
         f"with {data.get('train_rows', '?')} training examples, about {steps} steps."
-        f"{_backend_note(plan.get('backend'))} Approve?"
+        f"{rl_note}{_backend_note(plan.get('backend'))} Approve?"
     )
     summary = {
         "model": config["model"]["name_or_path"],
@@ -266,6 +270,27 @@ def gate_fixes(state: RunState) -> dict[str, Any]:
     except DecisionError as exc:
         return {"log": [{"next": "gate_fixes", "reason": f"invalid decision ignored: {exc}"}]}
     return {"fix_request": value}  # the apply_fixes node starts the next iteration
+
+
+def rl_plan(training: dict[str, Any]) -> dict[str, Any]:
+    """What an RL run (GRPO, RLOO) is rewarded by and how it samples, for the plan gate."""
+    rewards = [
+        {
+            "function": r["function"],
+            "weight": r["weight"],
+            **({"model": r["model"]} if r.get("model") else {}),
+        }
+        for r in training["rewards"]
+    ]
+    named = ", ".join(f"{r['function']} x{r['weight']:g}" for r in rewards)
+    text = (
+        f"Rewards: {named}. {training['num_generations']} completions per prompt of up to "
+        f"{training['max_completion_length']} tokens, "
+        + ("vLLM" if training.get("use_vllm") else "no vLLM")
+        + ", bf16 only on a GPU that has it"
+        + (f", LoRA r {training['lora']['r']}." if training.get("lora") else ", all weights.")
+    )
+    return {"functions": rewards, "text": text, "guards": training.get("guards")}
 
 
 def _method_text(training: dict[str, Any]) -> str:

@@ -8,6 +8,8 @@ Normalized records, one JSON object per line in train.jsonl / eval.jsonl, by dat
                         {"role": "tool", "content": str} turns], "tools": [JSON schemas]}
   "prompt_completion": {"prompt": str, "completion": str}
   "preference":        {"prompt": str, "chosen": str, "rejected": str}
+  "kto":               {"prompt": str, "completion": str, "label": bool}
+  "prompt":            {"prompt": str, "reference": str (optional)}
   "text":              {"text": str}
 
 Values stay text end to end: no reader infers types, so a prompt or completion such as "007",

@@ -80,8 +80,10 @@ def rendered_texts(record: dict[str, Any], kind: str) -> list[str]:
             parts.append(message["content"])
             parts += [json.dumps(c, ensure_ascii=False) for c in message.get("tool_calls", [])]
         return ["\n".join(parts)]
-    if kind == "prompt_completion":
+    if kind in ("prompt_completion", "kto"):
         return [f"{record['prompt']}\n{record['completion']}"]
+    if kind == "prompt":
+        return [record["prompt"]]
     if kind == "preference":
         return [
             f"{record['prompt']}\n{record['chosen']}",

@@ -19,6 +19,8 @@ DataFormat = Literal[
     "tool_calling",
     "xlam",
     "preference",
+    "kto",
+    "prompt",
     "text",
 ]
 
@@ -49,7 +51,9 @@ class DataConfig(BaseModel):
             "ultrachat (data: alternating texts), oasst (OpenAssistant message rows, trees "
             "flattened into conversations), oasst_trees (OpenAssistant's trees export), "
             "tool_calling (TRL: messages with tool_calls and tool turns, plus tools), xlam "
-            "(query/tools/answers), preference (prompt/chosen/rejected), text."
+            "(query/tools/answers), preference (prompt/chosen/rejected), kto "
+            "(prompt/completion/label true|false), prompt (prompt, optional reference: RL "
+            "prompts), text."
         ),
     )
     columns: dict[str, str] = Field(

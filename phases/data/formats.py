@@ -3,6 +3,7 @@
 Source format -> kind of the normalized records (shapes in phases/data/__init__.py):
 alpaca, dolly, prompt_completion -> "prompt_completion"; messages, sharegpt, ultrachat, oasst,
 oasst_trees -> "chat"; tool_calling, xlam -> "tool_chat"; preference -> "preference";
+kto (prompt/completion/label) -> "kto"; prompt (prompt, optional reference) -> "prompt";
 text -> "text". OpenAssistant rows are grouped into conversations before conversion
 (phases/data/instruction_rows.py).
 """
@@ -41,9 +42,11 @@ FORMAT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "preference": (("chosen", "rejected"), ("prompt",)),
     "alpaca": (("instruction", "output"), ("input",)),
     "dolly": (("instruction", "response"), ("context", "category")),
+    "kto": (("prompt", "completion", "label"), ()),
     "prompt_completion": (("prompt", "completion"), ()),
     "ultrachat": (("data",), ("id",)),
     "text": (("text",), ()),
+    "prompt": (("prompt",), ("reference",)),
 }
 KIND_OF_FORMAT = {
     "tool_calling": "tool_chat",
@@ -56,16 +59,22 @@ KIND_OF_FORMAT = {
     "alpaca": "prompt_completion",
     "dolly": "prompt_completion",
     "prompt_completion": "prompt_completion",
+    "kto": "kto",
     "ultrachat": "chat",
     "text": "text",
+    "prompt": "prompt",
 }
 KIND_KEYS = {
     "tool_chat": {"messages", "tools"},
     "chat": {"messages"},
     "prompt_completion": {"prompt", "completion"},
     "preference": {"prompt", "chosen", "rejected"},
+    "kto": {"prompt", "completion", "label"},
     "text": {"text"},
+    "prompt": {"prompt"},
 }
+# Key sets of a kind besides the one in KIND_KEYS (a prompt may carry its reference).
+_MORE_KIND_KEYS = {"prompt": {"prompt", "reference"}}
 STANDARD_COLUMNS = sorted({c for req, opt in FORMAT_COLUMNS.values() for c in req + opt})
 
 
@@ -174,7 +183,7 @@ def dataset_kind(records: list[dict[str, Any]]) -> str:
     records."""
     if not records:
         raise DataError("no records: cannot tell the dataset kind of an empty list.")
-    kinds = {frozenset(v): k for k, v in KIND_KEYS.items()}
+    kinds = {frozenset(v): k for k, v in [*KIND_KEYS.items(), *_MORE_KIND_KEYS.items()]}
     kind = kinds.get(frozenset(records[0]))
     for index, record in enumerate(records, start=1):
         if kinds.get(frozenset(record)) != kind or kind is None:

@@ -94,6 +94,27 @@ def prompt_completion(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_LABELS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def kto(row: dict[str, Any]) -> dict[str, Any]:
+    """prompt/completion/label: one reply marked desirable (true) or undesirable (false)."""
+    label = row.get("label")
+    label = _LABELS.get(str(label).strip().lower()) if not isinstance(label, bool) else label
+    if label is None:
+        raise RowProblem(
+            "invalid_value", f"'label' is {row.get('label')!r}; expected true or false"
+        )
+    return {**prompt_completion(row), "label": label}
+
+
+def prompt_only(row: dict[str, Any]) -> dict[str, Any]:
+    """A prompt for RL (GRPO, RLOO), with the optional reference its rewards may compare to."""
+    record = {"prompt": text_field(row.get("prompt"), "prompt")}
+    reference = optional_text(row.get("reference"), "reference")
+    return {**record, "reference": reference} if reference else record
+
+
 def plain_text(row: dict[str, Any]) -> dict[str, Any]:
     """A single text column."""
     return {"text": text_field(row.get("text"), "text")}
@@ -143,6 +164,8 @@ CONVERTERS: dict[str, Converter] = {
     "preference": preference,
     "alpaca": alpaca,
     "prompt_completion": prompt_completion,
+    "kto": kto,
+    "prompt": prompt_only,
     "text": plain_text,
 }
 

@@ -2,7 +2,8 @@
 
 Each kind maps to what the model is asked and what it should answer:
 chat -> messages[:-1] / last assistant content; prompt_completion -> prompt / completion;
-preference -> prompt / chosen; text -> no prompt and no reference (perplexity only);
+preference -> prompt / chosen; kto -> prompt / completion of the desirable rows; prompt ->
+prompt / its optional reference; text -> no prompt and no reference (perplexity only);
 tool_chat -> one example per assistant turn: the conversation before it (with the tools) /
 that turn, its calls written as `<tool_call>` blocks (see tool_metrics.reference_text).
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 from phases.evaluation.errors import EvaluationInputError
 from phases.evaluation.tool_metrics import reference_text
 
-KINDS = ("chat", "tool_chat", "prompt_completion", "preference", "text")
+KINDS = ("chat", "tool_chat", "prompt_completion", "preference", "kto", "prompt", "text")
 GENERATION_FREE_METRICS = ("perplexity",)
 
 
@@ -47,6 +48,10 @@ def record_kind(record: dict) -> str | None:
         return "chat"
     if "chosen" in record or "rejected" in record:
         return "preference"
+    if "label" in record and "completion" in record:
+        return "kto"
+    if "prompt" in record and "completion" not in record:
+        return "prompt"
     if "prompt" in record:
         return "prompt_completion"
     if "text" in record:
@@ -123,6 +128,13 @@ def parse_record(record: dict, where: str) -> EvalExample:
         return EvalExample(
             kind, _require_str(record, "prompt", where), _require_str(record, "chosen", where)
         )
+    if kind == "kto":  # only desirable replies reach here (see load_eval_examples)
+        return EvalExample(
+            kind, _require_str(record, "prompt", where), _require_str(record, "completion", where)
+        )
+    if kind == "prompt":  # RL prompts: scored against their reference when they have one
+        reference = _require_str(record, "reference", where) if "reference" in record else None
+        return EvalExample(kind, _require_str(record, "prompt", where), reference)
     if kind == "text":
         return EvalExample(kind, "", None, _require_str(record, "text", where))
     raise EvaluationInputError(
@@ -148,6 +160,8 @@ def load_eval_examples(path: Path, max_examples: int | None = None) -> list[Eval
                 raise EvaluationInputError(f"{where}: not valid JSON ({err.msg}).") from None
             if not isinstance(record, dict):
                 raise EvaluationInputError(f"{where}: each line must be a JSON object.")
+            if record_kind(record) == "kto" and record.get("label") is not True:
+                continue  # an undesirable reply is no reference to score against
             if record_kind(record) == "tool_chat":
                 parsed = tool_chat_examples(record, where)
             else:

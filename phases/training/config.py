@@ -22,7 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from models.config import MAX_TOKENS
 from phases.training.backends import ParamValue, autotrain_refusal, check_autotrain_params
+from phases.training.reward_config import RewardFunctionConfig, RewardGuards
 
 # The most optimizer steps a run may take or count between saves, logs and evals: months of
 # training, and well inside the 64-bit integers a checkpoint stores.
@@ -73,7 +75,9 @@ class TrainingSettings(BaseModel):
     data_kinds: ClassVar[tuple[str, ...]] = ()
 
     # Declared here so that it comes first in dumps; each method narrows it to its own name.
-    method: str = Field(description="The training method: 'sft', 'dpo' or 'reward'.")
+    method: str = Field(
+        description="The training method: 'sft', 'dpo', 'reward', 'grpo', 'rloo' or 'kto'."
+    )
     backend: Literal["trl", "autotrain"] = Field(
         "trl",
         description=(
@@ -223,10 +227,110 @@ class RewardTraining(TrainingSettings):
     )
 
 
+class KTOTraining(TrainingSettings):
+    """Kahneman-Tversky optimisation (TRL KTOTrainer) from single replies marked desirable or
+    not (thumbs up/down): prompt, completion, label."""
+
+    data_kinds: ClassVar[tuple[str, ...]] = ("kto",)
+
+    model_config = ConfigDict(json_schema_extra={"required": ["method"]})
+
+    method: Literal["kto"] = Field(
+        "kto", description="'kto': learn from replies labelled desirable or undesirable."
+    )
+    beta: float = Field(
+        0.1, gt=0, le=100, description="Strength of the KL penalty to the reference."
+    )
+    desirable_weight: float = Field(
+        1.0, gt=0, le=100, description="Weight of the desirable (thumbs-up) replies' loss."
+    )
+    undesirable_weight: float = Field(
+        1.0, gt=0, le=100, description="Weight of the undesirable (thumbs-down) replies' loss."
+    )
+
+
+class RLTraining(TrainingSettings):
+    """Online RL from rewards (GRPO, RLOO): the model writes `num_generations` completions per
+    prompt, the rewards score them, and better-than-average completions are made likelier.
+
+    The defaults fit a CPU: LoRA on, 4 generations per prompt, 32-token completions, no vLLM
+    and no bf16 (the trainer turns bf16 on only on a GPU that has it)."""
+
+    data_kinds: ClassVar[tuple[str, ...]] = ("prompt", "prompt_completion")
+
+    model_config = ConfigDict(json_schema_extra={"required": ["method", "rewards"]})
+
+    lora: LoraSettings | None = Field(
+        default_factory=LoraSettings,
+        description="LoRA adapter settings (on by default for RL); null trains all weights.",
+    )
+    rewards: list[RewardFunctionConfig] = Field(
+        min_length=1,
+        max_length=16,
+        description="The reward functions, summed with their weights (see RewardFunctionConfig).",
+    )
+    num_generations: int = Field(
+        4, ge=2, le=256, description="Completions sampled per prompt (a group)."
+    )
+    max_completion_length: int = Field(
+        32, gt=0, le=MAX_TOKENS, description="The longest completion sampled, in tokens."
+    )
+    temperature: float = Field(
+        1.0, gt=0, le=10, description="Sampling temperature of the completions."
+    )
+    use_vllm: bool = Field(
+        False, description="Generate with vLLM (GPU only; vLLM must be installed)."
+    )
+    log_completions_steps: int = Field(
+        5,
+        ge=1,
+        le=MAX_STEPS,
+        description="Every N steps, log sample completions with each function's reward.",
+    )
+    guards: RewardGuards = Field(
+        default_factory=RewardGuards,
+        description="Stop or flag the run when the rewards stop teaching (zero spread, clipping).",
+    )
+
+    @model_validator(mode="after")
+    def _groups_fit_batch(self) -> "RLTraining":
+        per_step = self.batch_size * self.gradient_accumulation_steps * self.num_processes
+        if per_step % self.num_generations:
+            raise ValueError(
+                f"training.batch_size x gradient_accumulation_steps x num_processes ({per_step}) "
+                f"must be a multiple of training.num_generations ({self.num_generations}): each "
+                "step scores whole groups of completions of one prompt"
+            )
+        return self
+
+
+class GRPOTraining(RLTraining):
+    """Group relative policy optimisation (TRL GRPOTrainer)."""
+
+    method: Literal["grpo"] = Field(
+        "grpo", description="'grpo': reinforcement learning from rewards, group-relative."
+    )
+    beta: float = Field(
+        0.0, ge=0, le=100, description="KL penalty to the reference (0: no reference model)."
+    )
+
+
+class RLOOTraining(RLTraining):
+    """REINFORCE leave-one-out (TRL RLOOTrainer)."""
+
+    method: Literal["rloo"] = Field(
+        "rloo", description="'rloo': reinforcement learning from rewards, leave-one-out baseline."
+    )
+    beta: float = Field(0.05, ge=0, le=100, description="KL penalty to the reference.")
+
+
 METHODS: dict[str, type[TrainingSettings]] = {
     "sft": SFTTraining,
     "dpo": DPOTraining,
     "reward": RewardTraining,
+    "kto": KTOTraining,
+    "grpo": GRPOTraining,
+    "rloo": RLOOTraining,
 }
 
 
@@ -240,14 +344,18 @@ def _sft_when_omitted(value: Any) -> Any:
 TrainingConfig = Annotated[
     Annotated[SFTTraining, Tag("sft")]
     | Annotated[DPOTraining, Tag("dpo")]
-    | Annotated[RewardTraining, Tag("reward")],
+    | Annotated[RewardTraining, Tag("reward")]
+    | Annotated[KTOTraining, Tag("kto")]
+    | Annotated[GRPOTraining, Tag("grpo")]
+    | Annotated[RLOOTraining, Tag("rloo")],
     Field(discriminator="method"),
     BeforeValidator(_sft_when_omitted),
 ]
 """The training section: the model of the method named by `method` ("sft" when omitted)."""
 
 TRAINING_DESCRIPTION = (
-    "How to train: the method ('sft', 'dpo' or 'reward'; 'sft' when omitted) and its "
+    "How to train: the method ('sft', 'dpo', 'reward', 'kto', 'grpo' or 'rloo'; 'sft' when "
+    "omitted) and its "
     "schedule, batching and checkpoints. Each method takes only its own fields."
 )
 

@@ -8,16 +8,23 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from phases.training.config import METHODS, methods_for_kind
+from phases.training.config import METHODS, RLTraining, methods_for_kind
+
+RL_METHODS = tuple(name for name, model in METHODS.items() if issubclass(model, RLTraining))
 
 # The fields that identify a kind, checked in this order (a preference row also has "prompt").
 _KIND_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("preference", ("prompt", "chosen", "rejected")),
     ("tool_chat", ("messages", "tools")),
     ("chat", ("messages",)),
+    ("kto", ("prompt", "completion", "label")),
     ("prompt_completion", ("prompt", "completion")),
     ("text", ("text",)),
+    ("prompt", ("prompt",)),
 )
+# RL methods read the reference of a prompt/completion row as the column `reference`: TRL hands
+# every dataset column to the reward functions except `prompt` and `completion`.
+REFERENCE_COLUMN = "reference"
 
 
 class TrainingInputError(ValueError):
@@ -58,7 +65,9 @@ def read_rows(path: Path) -> tuple[str, list[dict]]:
                 raise TrainingInputError(
                     f"{path}, line {line_number}: fields {sorted(row)} match no data kind; expected "
                     "one of chat (messages), tool_chat (messages, tools), prompt_completion "
-                    "(prompt, completion), preference (prompt, chosen, rejected) or text (text). "
+                    "(prompt, completion), preference (prompt, chosen, rejected), kto (prompt, "
+                    "completion, label), prompt (prompt, optional reference columns) or text "
+                    "(text). "
                     "Run the data phase first."
                 )
             if kind is not None and row_kind != kind:
@@ -91,6 +100,8 @@ def load_training_data(path: Path, method: str) -> TrainingData:
     kind, rows = read_rows(path)
     check_kind(path, kind, method)
     records = [_to_trl_record(path, line, kind, row) for line, row in enumerate(rows, start=1)]
+    if method in RL_METHODS and kind == "prompt_completion":
+        records = [{"prompt": r["prompt"], REFERENCE_COLUMN: r["completion"]} for r in records]
     return TrainingData(path=Path(path), kind=kind, records=records)
 
 
@@ -112,9 +123,18 @@ def _to_trl_record(path: Path, row_number: int, kind: str, row: dict) -> dict:
         return _chat_to_prompt_completion(path, row_number, row["messages"])
     if kind == "tool_chat":
         return checked_tool_record(f"{path}, row {row_number}", row)
+    if kind == "kto" and not isinstance(row["label"], bool):
+        raise TrainingInputError(
+            f"{path}, row {row_number}: field 'label' must be true (desirable) or false "
+            f"(undesirable), got {row['label']!r}."
+        )
+    if kind == "prompt":
+        if not isinstance(row["prompt"], str):
+            raise TrainingInputError(f"{path}, row {row_number}: field 'prompt' must be a string.")
+        return dict(row)  # every other column is offered to the reward functions
     fields = dict(_KIND_FIELDS)[kind]
     for field in fields:
-        if not isinstance(row[field], str):
+        if field != "label" and not isinstance(row[field], str):
             raise TrainingInputError(
                 f"{path}, row {row_number}: field '{field}' must be a string, "
                 f"got {type(row[field]).__name__}."

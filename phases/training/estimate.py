@@ -5,6 +5,9 @@ order-of-magnitude guides, from the usual rules of thumb:
 - compute: about 6 x parameters FLOPs per trained token (forward + backward); DPO adds a
   reference forward (2 x parameters) and, like reward modelling, processes two sequences
   (chosen and rejected) per example;
+- RL (GRPO, RLOO): each step samples `num_generations` completions of up to
+  `max_completion_length` tokens for batch_size / num_generations prompts; sampling costs
+  about 2 x parameters FLOPs per generated token, the update 6 x per prompt + completion token;
 - memory: full fine-tuning with AdamW keeps 16 bytes per parameter (weights, gradients, two
   optimizer moments in float32), a frozen copy (LoRA base, DPO reference) 4 bytes, the LoRA
   adapter itself is ignored; activations are not counted.
@@ -40,10 +43,17 @@ def estimate_training(
     steps_per_epoch = max(
         1, math.ceil(math.ceil(num_examples / per_step) / config.gradient_accumulation_steps)
     )
+    generations = getattr(config, "num_generations", None)
+    if generations:  # a step's sequences are groups of completions of fewer prompts
+        prompts_per_step = per_step * config.gradient_accumulation_steps // generations
+        steps_per_epoch = max(1, math.ceil(num_examples / prompts_per_step))
+        mean_tokens += config.max_completion_length
     total_steps = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
     sequences = 2 if "preference" in config.data_kinds else 1  # chosen and rejected
     examples_per_step = per_step * config.gradient_accumulation_steps
     tokens = total_steps * examples_per_step * mean_tokens * sequences
+    if generations:  # sampling, token by token: count it as a third of a trained token
+        tokens += total_steps * examples_per_step * config.max_completion_length / 3
     return {
         "total_steps": total_steps,
         "steps_per_epoch": steps_per_epoch,

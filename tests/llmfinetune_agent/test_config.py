@@ -86,7 +86,8 @@ def test_a_key_of_another_method_says_which_method_it_belongs_to() -> None:
     assert list(issues) == ["training.beta"]  # the path as written, without pydantic's tag
     assert issues["training.beta"] == (
         "unknown key 'beta' for method 'sft' "
-        "'beta' is a setting of method 'dpo' only: set method to 'dpo', or remove it"
+        "'beta' is a setting of methods dpo, kto, grpo, rloo only: set method to 'dpo' or "
+        "'kto' or 'grpo' or 'rloo', or remove it"
     )
     reward = _issues(
         {"data": {"train": "d.jsonl"}, "training": {"method": "reward", "packing": "on"}}
@@ -97,7 +98,8 @@ def test_a_key_of_another_method_says_which_method_it_belongs_to() -> None:
 def test_unknown_method_lists_the_methods() -> None:
     issues = _issues({"data": {"train": "d.jsonl"}, "training": {"method": "ppo"}})
     assert issues == {
-        "training.method": "unknown method 'ppo' choose one of 'sft', 'dpo', 'reward'"
+        "training.method": "unknown method 'ppo' choose one of 'sft', 'dpo', 'reward', 'kto', "
+        "'grpo', 'rloo'; for PPO-style RLHF use 'grpo' or 'rloo' with a reward_model reward"
     }
 
 

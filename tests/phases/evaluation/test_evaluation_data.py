@@ -26,7 +26,7 @@ def test_plain_text_is_accepted_for_perplexity_only(jsonl_file) -> None:
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        ({"prompt": "hi"}, "needs a 'completion' field"),
+        ({"prompt": "hi"}, "record of kind 'prompt' in a file of kind 'prompt_completion'"),
         ({"prompt": "hi", "completion": "  "}, "'completion' is empty"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "last message must be"),
         ({"question": "hi"}, "unrecognized record"),

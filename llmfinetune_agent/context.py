@@ -60,6 +60,11 @@ class RunContext:
         return (self.settings or Settings.from_env()).models_cache_dir
 
     @property
+    def reward_modules(self) -> list[str]:
+        """Modules a GRPO/RLOO run's user reward functions may come from."""
+        return (self.settings or Settings.from_env()).reward_modules
+
+    @property
     def backends_dir(self) -> Path:
         """Where training backends' environments are installed (AutoTrain's)."""
         return (self.settings or Settings.from_env()).backends_dir

@@ -60,11 +60,13 @@ def train_direct(
     cache_dir: Path,
     should_stop: Callable[[], bool] | None = None,
     backends_dir: Path | None = None,
+    reward_modules: list[str] | None = None,
 ) -> dict[str, Any]:
     """Train into `out` (to the end, or to a fraction), resuming from a checkpoint there, or,
     when `out` has none, from `continue_from` (an earlier run's checkpoint, same model/data).
     Training stops at the next step once `should_stop()` is True (a cancel). `backends_dir`
-    holds the AutoTrain backend for `training.backend: autotrain`."""
+    holds the AutoTrain backend for `training.backend: autotrain`; `reward_modules` are the
+    modules a GRPO/RLOO run's user reward functions may come from."""
     from phases.training import train
 
     result = train(
@@ -80,6 +82,7 @@ def train_direct(
         continue_from=continue_from,
         should_stop=should_stop,
         backends_dir=backends_dir,
+        reward_modules=reward_modules,
     )
     return result.to_dict()
 

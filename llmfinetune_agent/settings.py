@@ -24,6 +24,7 @@ BACKEND_ENV = "FINETUNE_AGENT_BACKEND"
 RAY_ADDRESS_ENV = "FINETUNE_AGENT_RAY_ADDRESS"
 CORS_ORIGINS_ENV = "FINETUNE_AGENT_CORS_ORIGINS"
 TOOL_MODULES_ENV = "FINETUNE_AGENT_TOOL_MODULES"
+REWARD_MODULES_ENV = "FINETUNE_AGENT_REWARD_MODULES"
 DEFAULT_MAX_JSON_BYTES = 4 * 1024 * 1024
 BACKENDS = ("local", "ray")
 
@@ -63,6 +64,8 @@ class Settings:
     """Origins of browser apps served elsewhere (e.g. Agent Inbox) allowed to call the API."""
     tool_modules: list[str] = field(default_factory=list)
     """Modules (and their submodules) whose functions a chat may use as tools."""
+    reward_modules: list[str] = field(default_factory=list)
+    """Modules (and their submodules) whose functions a GRPO/RLOO run may use as rewards."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -87,9 +90,8 @@ class Settings:
             ray_address=os.environ.get(RAY_ADDRESS_ENV) or None,
             backends_root=_path_env(BACKENDS_DIR_ENV),
             cors_origins=_origins_env(CORS_ORIGINS_ENV),
-            tool_modules=[
-                m.strip() for m in os.environ.get(TOOL_MODULES_ENV, "").split(",") if m.strip()
-            ],
+            tool_modules=_modules_env(TOOL_MODULES_ENV),
+            reward_modules=_modules_env(REWARD_MODULES_ENV),
         )
 
     @property
@@ -115,6 +117,11 @@ class Settings:
             path = sqlite_path(self.database_url)
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _modules_env(name: str) -> list[str]:
+    """A comma-separated list of module names."""
+    return [m.strip() for m in os.environ.get(name, "").split(",") if m.strip()]
 
 
 def _path_env(name: str) -> Path | None:

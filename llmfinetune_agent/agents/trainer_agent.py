@@ -27,6 +27,7 @@ from llmfinetune_agent.artifacts import trained_artifact
 from llmfinetune_agent.context import RunContext, run_context
 from llmfinetune_agent.improvement import usable_warm_start
 from llmfinetune_agent.pipeline import train_direct
+from llmfinetune_agent.reward_models import with_resolved_reward_models
 from llmfinetune_agent.routing import checkpoint_key, next_training_stop
 from llmfinetune_agent.sections import trained_inputs
 from llmfinetune_agent.state import RunState
@@ -55,6 +56,10 @@ def attempt_id(state: RunState, fraction: float | None) -> str:
 def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: one training segment; progress goes to the `custom` stream."""
     config, context = run_config(state), run_context(runtime)
+    # A reward model named by its registry id is trained from its folder.
+    config = config.model_copy(
+        update={"training": with_resolved_reward_models(config.training, context.store)}
+    )
     stop_at = next_training_stop(state)
     warm_start = usable_warm_start(state)
     start = f", continuing iteration {warm_start['from_iteration']}" if warm_start else ""
@@ -76,6 +81,7 @@ def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         # AutoTrain trains in its own environment on this machine, never through Ray Train.
         on_cluster = context.cluster_training if config.training.backend == "trl" else None
         extra = {"attempt_id": attempt} if on_cluster else {"backends_dir": context.backends_dir}
+        extra["reward_modules"] = context.reward_modules
         summary = (on_cluster or train_direct)(
             config,
             training_dir(state),

@@ -154,6 +154,7 @@ class ClusterTraining:
         continue_from: Path | None = None,
         cache_dir: Path,
         should_stop: Callable[[], bool] | None = None,
+        reward_modules: list[str] | None = None,
     ) -> dict[str, Any]:
         """Train one segment in the attempt's job (created, or attached to); its result."""
         connect(self.settings)
@@ -167,6 +168,7 @@ class ClusterTraining:
             "stop_at_fraction": stop_at_fraction,
             "cache_dir": cache_dir,
             "continue_from": continue_from,
+            "reward_modules": reward_modules,
         }
         spec = {
             "request": request,

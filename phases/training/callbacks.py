@@ -183,6 +183,8 @@ class ProgressReporter(TrainerCallback):
         self.monitor = monitor
         self.progress = progress
         self.last: TrainingProgress | None = None
+        # Numbers a method adds to each step's report (an RL run's rewards and samples).
+        self.extra: Callable[[], dict] | None = None
         self._start_time = 0.0
         self._start_step = 0
         self._start_tokens = 0
@@ -205,6 +207,7 @@ class ProgressReporter(TrainerCallback):
             tokens_per_second=tokens / elapsed if tokens else None,
             eta_seconds=eta,
             epoch=state.epoch,
+            **(self.extra() if self.extra else {}),
         )
         if self.progress is not None:
             self.progress(self.last)

@@ -163,6 +163,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             cache_dir=Path(request["cache_dir"]) if request["cache_dir"] else None,
             continue_from=Path(request["continue_from"]) if request["continue_from"] else None,
             extra_callbacks=[_report_callback()],
+            reward_modules=request.get("reward_modules"),
         )
     except TrainingInputError as exc:  # not worth a retry: the same input fails again
         if first:

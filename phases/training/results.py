@@ -19,6 +19,12 @@ class TrainingProgress:
     tokens_per_second: float | None
     eta_seconds: float | None
     epoch: float | None
+    rewards: dict | None = None
+    """RL runs: this step's mean reward, each function's mean, zero-spread and clipped shares."""
+    samples: list[dict] | None = None
+    """RL runs, every `log_completions_steps`: sample completions with each function's reward."""
+    reward_guard: dict | None = None
+    """RL runs: the guard that fired (kind, step, action, message), once it has."""
 
     def to_dict(self) -> dict:
         """A JSON-serializable dict."""
@@ -43,6 +49,10 @@ class TrainingResult:
     tokens_per_second: float | None = None
     continued_from: str | None = None
     """The earlier run's checkpoint this run continued from (`train(continue_from=...)`)."""
+    reward_guard: dict | None = None
+    """RL runs: the reward guard that stopped or flagged the run (kind, step, action, message)."""
+    completions_path: str | None = None
+    """RL runs: the JSONL of sample completions with their rewards, every N steps."""
 
     def to_dict(self) -> dict:
         """A JSON-serializable dict."""

@@ -23,7 +23,7 @@ from phases.training.checkpoints import (
     is_valid_checkpoint,
     latest_checkpoint,
 )
-from phases.training.config import TrainingSettings
+from phases.training.config import RLTraining, TrainingSettings
 from phases.training.data import TrainingData, TrainingInputError, load_training_data
 from phases.training.results import TrainingProgress, TrainingResult
 
@@ -48,6 +48,7 @@ def train(
     continue_from: Path | None = None,
     extra_callbacks: list | None = None,
     backends_dir: Path | None = None,
+    reward_modules: list[str] | None = None,
 ) -> TrainingResult:
     """Train `model` on `train_path` with `config.method`, resuming from any checkpoint.
 
@@ -66,6 +67,11 @@ def train(
     processes with `accelerate launch` and waits for them; pausing, `should_stop` and
     `progress` work across them. `extra_callbacks` go after the phase's own (Ray Train's
     report callback, say).
+
+    GRPO and RLOO score completions with `config.rewards`; a user reward function must come
+    from a module in `reward_modules` (the operator's allow-list). Every reward is checked
+    before the model loads. A reward guard that fires with action 'stop' ends the run there,
+    the model saved, with `result.reward_guard` saying why.
 
     With `config.backend == "autotrain"` AutoTrain trains instead (see
     `phases.training.autotrain`), from its environment under `backends_dir`: to the end in one
@@ -88,6 +94,9 @@ def train(
         raise TrainingInputError(f"stop_at_fraction must be in (0, 1], got {stop_at_fraction}.")
     train_data = load_training_data(Path(train_path), config.method)
     eval_data = load_training_data(Path(eval_path), config.method) if eval_path else None
+    builder_extra = {}
+    if isinstance(config, RLTraining):
+        builder_extra["reward_functions"] = _reward_functions(config, train_data, reward_modules)
     if config.num_processes > 1 and process_count() == 1:
         from phases.training.multiprocess import train_in_processes
 
@@ -106,6 +115,7 @@ def train(
         )
 
     from phases.training.callbacks import make_callbacks, target_step
+    from phases.training.rl_trainers import RL_BUILDERS
     from phases.training.trainers import BUILDERS, common_args, quiet
 
     output_dir = Path(output_dir)
@@ -124,7 +134,7 @@ def train(
     # One process at a time builds the model cache and the tokenized datasets; the others
     # then read what it wrote.
     with main_process_first():
-        trainer = BUILDERS[config.method](
+        trainer = {**BUILDERS, **RL_BUILDERS}[config.method](
             config,
             model=model,
             train_data=train_data,
@@ -139,6 +149,7 @@ def train(
             callbacks=[*callbacks.values(), *(extra_callbacks or [])],
             monitor=callbacks["monitor"],
             cache_dir=cache_dir,
+            **builder_extra,
         )
     quiet(trainer)
     total_steps = total_training_steps(trainer)
@@ -161,6 +172,16 @@ def train(
         result.continued_from = str(continued)
         result.checkpoint_path = result.checkpoint_path or str(continued)
     return result
+
+
+def _reward_functions(
+    config: RLTraining, data: TrainingData, reward_modules: list[str] | None
+) -> list:
+    """The run's reward functions, checked against the columns every training row has."""
+    from phases.training.rewards import build_rewards
+
+    columns = set.intersection(*(set(record) for record in data.records))
+    return build_rewards(config.rewards, columns=columns, allowed_modules=reward_modules or [])
 
 
 def process_count() -> int:
@@ -257,7 +278,11 @@ def _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config) -
     if writer:
         history_path.write_text(json.dumps(_finite(state.log_history), indent=1), encoding="utf-8")
     diverged_at = callbacks["divergence"].diverged_at_step
+    watch = getattr(trainer, "reward_watch", None)
+    guard = watch.fired if watch is not None else None
     status, message = _status(state.global_step, total_steps, diverged_at, callbacks, config)
+    if guard is not None and guard["action"] == "stop" and status == "paused":
+        status, message = "completed", guard["message"]
     model_path = None
     if status == "completed":
         model_path = output_dir / MODEL_SUBDIR
@@ -281,6 +306,8 @@ def _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config) -
         message=message,
         diverged_at_step=diverged_at,
         tokens_per_second=last.tokens_per_second if last else None,
+        reward_guard=guard,
+        completions_path=str(watch.path) if watch is not None and watch.path.is_file() else None,
     )
 
 

@@ -57,9 +57,19 @@ def evaluator(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         emit("agent", agent="evaluator", message="evaluating base and tuned models")
         summary = _evaluate(state, config, artifact["path"], cache_dir)
     summary = finite_summary(summary)
+    _judge_reward_guard(training, summary)
     _add_iterations(state, summary)
     emit("evaluation_result", tuned=summary["tuned"], passed=summary["passed"])
     return {"evaluation": summary}
+
+
+def _judge_reward_guard(training: dict[str, Any], summary: dict[str, Any]) -> None:
+    """An RL run a reward guard stopped never passes: its rewards had stopped teaching (the
+    debugger names why); a flagged one keeps its verdict, the flag shown with it."""
+    guard = training.get("reward_guard")
+    if guard:
+        summary["reward_guard"] = guard
+        summary["passed"] = summary["passed"] and guard.get("action") != "stop"
 
 
 def _add_iterations(state: RunState, summary: dict[str, Any]) -> None:

@@ -20,6 +20,11 @@ from phases.diagnosis.output_checks import (
     check_repetition,
 )
 from phases.diagnosis.results import SEVERITY_RANK, Diagnosis
+from phases.diagnosis.reward_checks import (
+    check_completions_clipped,
+    check_reward_hacking,
+    check_zero_reward_spread,
+)
 from phases.diagnosis.training_checks import (
     check_divergence,
     check_lr_too_high,
@@ -60,6 +65,9 @@ def diagnose_run(
         if too_high is None:  # a loss pushed up by the learning rate needs no longer training
             found.append(check_underfitting(history, cfg, training, predictions))
     found += [
+        check_zero_reward_spread(history, cfg, training),
+        check_completions_clipped(history, cfg, training),
+        check_reward_hacking(history, cfg, evaluation),
         check_duplicates(train_rows, data_report, cfg),
         check_leakage(train_rows, eval_rows, data_report),
         check_truncation(data_report, cfg),

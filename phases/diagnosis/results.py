@@ -20,6 +20,9 @@ DiagnosisKind = Literal[
     "empty_outputs",
     "repetition",
     "never_stops",
+    "zero_reward_spread",
+    "completions_clipped",
+    "reward_hacking",
 ]
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 # How the next iteration uses a fix: train again from the base model, train on from this

@@ -189,6 +189,7 @@ QUANTIZED_MODEL = {
 
 GENERATED = {
     "model_id": MODEL["id"],
+    "generation_id": "0b6f1c2d9e8a4f5b8c7d6e5f4a3b2c1d",
     "text": '{"name": "Anna", "age": 31, "city": "Oslo"}',
     "prompt_tokens": 24,
     "completion_tokens": 19,

@@ -126,3 +126,24 @@ def _check_fits(prompt_tokens: int, max_new_tokens: int, window: int | None) -> 
         )
     if prompt_tokens == 0:
         raise GenerationTooLong("the prompt is empty after tokenization")
+
+
+def record_generation(
+    service: Any, model_id: str, request: GenerateRequest, result: dict[str, Any]
+) -> str:
+    """Store a served answer as an interaction; its id (the generation id)."""
+    from llmfinetune_agent.feedback_store import FeedbackStore
+
+    messages = [m.model_dump() for m in request.messages] if request.messages else None
+    prompt = request.prompt or next(
+        (m["content"] for m in reversed(messages or []) if m["role"] == "user"), ""
+    )
+    details = {k: result[k] for k in ("prompt_tokens", "completion_tokens", "chat_template")}
+    return FeedbackStore(service.store.database_url).record_interaction(
+        model_id=model_id,
+        source="api",
+        prompt=prompt,
+        output=result["text"],
+        messages=messages,
+        details=details,
+    )

@@ -339,12 +339,70 @@ class GenerateResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.GENERATED))
 
     model_id: str
+    generation_id: str = Field(
+        description="This answer's id: rate it with `POST /generations/{generation_id}/feedback`."
+    )
     text: str
     prompt_tokens: int
     completion_tokens: int
     chat_template: bool = Field(
         description="Whether the input went through the model's chat template."
     )
+
+
+class FeedbackCreate(BaseModel):
+    """What a user says about one generated answer (at least one of the three)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"rating": "down", "better": '{"name": "Anna", "age": 31}', "comment": "age"},
+                {"rating": "up"},
+            ]
+        },
+    )
+
+    rating: Literal["up", "down"] | None = Field(None, description="Thumbs up or down.")
+    better: str | None = Field(
+        None,
+        min_length=1,
+        max_length=20_000,
+        description="A better answer: exported as the chosen reply over the generated one.",
+    )
+    comment: str | None = Field(None, min_length=1, max_length=5_000, description="Free text.")
+
+    @model_validator(mode="after")
+    def _says_something(self) -> FeedbackCreate:
+        if self.rating is None and self.better is None and self.comment is None:
+            raise ValueError("give at least one of 'rating', 'better' or 'comment'")
+        return self
+
+
+class FeedbackPublic(BaseModel):
+    """Feedback as stored."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1,
+                    "generation_id": "0b6f1c2d9e8a4f5b8c7d6e5f4a3b2c1d",
+                    "rating": "down",
+                    "better": '{"name": "Anna", "age": 31}',
+                    "comment": None,
+                    "created_at": "2026-12-06T14:00:00Z",
+                }
+            ]
+        }
+    )
+
+    id: int
+    generation_id: str
+    rating: Literal["up", "down"] | None
+    better: str | None
+    comment: str | None
+    created_at: datetime
 
 
 class DataUploaded(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import ModelCacheDep, ServiceDep
-from api.generation import GenerationInputError, generate
+from api.generation import GenerationInputError, generate, record_generation
 from api.schemas import GenerateRequest, GenerateResponse, ModelPublic, ModelsPublic
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -41,7 +41,8 @@ def generate_text(
 
     A `prompt` is formatted as the model's training data was: through the chat template for a
     model tuned on chat data, as plain text for one tuned on prompt/completion text. `raw`
-    chooses explicitly.
+    chooses explicitly. The answer is recorded with a `generation_id` that
+    `POST /generations/{generation_id}/feedback` rates.
     """
     record = _require(service, model_id)
     trained_on = _trained_on(service, record)
@@ -51,7 +52,8 @@ def generate_text(
             result = generate(model, tokenizer, request, trained_on=trained_on)
         except GenerationInputError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    return GenerateResponse(model_id=model_id, **result)
+    generation_id = record_generation(service, model_id, request, result)
+    return GenerateResponse(model_id=model_id, generation_id=generation_id, **result)
 
 
 def _require(service, model_id: str):

@@ -1,23 +1,20 @@
 """Each conversation turn the service serves is an interaction record.
 
-`record_chat_turn` is the one place a served turn is written. Until the run store has an
-interactions table (the prompt-mode issue's), a turn is appended as one JSON line to
-`<home>/interactions/chat.jsonl`; switching to the table changes only this function.
+`record_chat_turn` is the one place a served turn is written: a row of the run store's
+interactions table (`llmfinetune_agent.feedback_store`), the same table the generate endpoint
+writes, so feedback and its export treat both alike.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from llmfinetune_agent.settings import Settings
 
-INTERACTIONS_FILE = Path("interactions") / "chat.jsonl"
-_write_lock = threading.Lock()
+# TurnRecord fields that are interaction columns; the others go to its details.
+_COLUMNS = ("chat_id", "model", "input", "output")
 
 
 @dataclass
@@ -38,19 +35,33 @@ class TurnRecord:
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
 
-def record_chat_turn(record: TurnRecord, *, settings: Settings) -> Path:
-    """Store one served turn; returns where it went."""
-    path = settings.home / INTERACTIONS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(asdict(record), ensure_ascii=False, default=str) + "\n"
-    with _write_lock, path.open("a", encoding="utf-8") as handle:
-        handle.write(line)
-    return path
+def record_chat_turn(record: TurnRecord, *, settings: Settings) -> str:
+    """Store one served turn in the interactions table; its id (feedback can rate it)."""
+    from llmfinetune_agent.feedback_store import FeedbackStore
+
+    details = {k: v for k, v in asdict(record).items() if k not in _COLUMNS}
+    return FeedbackStore(settings.database_url).record_interaction(
+        model_id=record.model,
+        source="chat",
+        chat_id=record.chat_id,
+        prompt=record.input,
+        output=record.output,
+        details=details,
+    )
 
 
 def read_chat_turns(settings: Settings) -> list[dict[str, Any]]:
-    """Every recorded turn, oldest first."""
-    path = settings.home / INTERACTIONS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    """Every recorded chat turn, oldest first, as `TurnRecord` fields."""
+    from llmfinetune_agent.feedback_store import FeedbackStore
+
+    turns = FeedbackStore(settings.database_url).list_interactions(source="chat")
+    return [
+        {
+            "chat_id": t["chat_id"],
+            "model": t["model_id"],
+            "input": t["prompt"],
+            "output": t["output"],
+            **t["details"],
+        }
+        for t in turns
+    ]

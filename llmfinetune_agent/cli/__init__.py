@@ -21,6 +21,7 @@ from llmfinetune_agent.cli import (  # noqa: E402
     chat_cmd,
     config_cmd,
     data_cmd,
+    feedback_cmd,
     fork_cmd,
     models_cmd,
     phase_cmd,
@@ -48,6 +49,7 @@ models_cmd.register(app)
 serve_cmd.register(app)
 worker_cmd.register(app)
 chat_cmd.register(app)
+feedback_cmd.register(app)
 
 __all__ = ["app", "database_problem", "main"]
 

@@ -13,7 +13,7 @@ app = typer.Typer(
 
 FORMATS = (
     "auto, alpaca, dolly, prompt_completion, messages, sharegpt, ultrachat, oasst, oasst_trees, "
-    "tool_calling, xlam, preference, text"
+    "tool_calling, xlam, preference, kto, prompt, text"
 )
 
 

@@ -128,3 +128,33 @@ class ModelRow(Base):
     verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
     verdict_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     alias: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class InteractionRow(Base):
+    """One answer the service served (a generate call, a chat turn), which feedback can rate."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_model_created", "model_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    messages_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    output: Mapped[str] = mapped_column(Text)
+    details_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeedbackRow(Base):
+    """What a user said about one interaction: thumbs up/down, a better answer, a comment."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    interaction_id: Mapped[str] = mapped_column(String(32), index=True)
+    rating: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    better: Mapped[str | None] = mapped_column(Text, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

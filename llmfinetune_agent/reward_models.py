@@ -27,7 +27,7 @@ def reward_model_path(name: str, store: RunStore, where: str) -> str:
                 "list`) nor a folder. Train a reward model (method 'reward') and name its id."
             )
         return name
-    if record.kind not in (None, "reward_model"):
+    if record.kind != "reward_model" and record.parameters.get("method") != "reward":
         raise TrainingInputError(
             f"{where}: registered model {model_id!r} is a {record.kind}, not a reward model; "
             "name a model trained with method 'reward'."

@@ -199,6 +199,17 @@ def gate_training(state: RunState) -> dict[str, Any]:
     }
     message = f"Training is {fraction:.0%} complete. Continue?"
     summary = {k: details[k] for k in ("step", "total_steps", "loss", "eta_seconds")}
+    if training.get("recent_rewards"):  # an RL run: the reward curve and what it rewarded
+        details["rewards"] = training["recent_rewards"]
+        details["samples"] = training.get("sample_completions") or []
+        details["reward_guard"] = training.get("reward_guard")
+        summary["reward"] = training["recent_rewards"][-1]["reward"]
+        guard = training.get("reward_guard")
+        message = (
+            f"Training is {fraction:.0%} complete, mean reward {summary['reward']:.3g}."
+            + (f" {guard['message']}" if guard else "")
+            + " Continue?"
+        )
     value = interrupt(_payload("training_checkpoint", message, details, summary=summary))
     return _record(state, "training_checkpoint", checkpoint_key(fraction), value, reject_ends=True)
 

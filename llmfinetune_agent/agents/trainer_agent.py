@@ -33,6 +33,8 @@ from llmfinetune_agent.sections import trained_inputs
 from llmfinetune_agent.state import RunState
 
 RECENT_LOSSES = 10
+RECENT_REWARDS = 200
+SAMPLES_SHOWN = 4
 
 
 def training_dir(state: RunState) -> Path:
@@ -103,6 +105,9 @@ def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     summary["fraction"] = stop_at if summary["status"] == "paused" else None
     summary["eta_seconds"] = last_progress.get("eta_seconds")
     summary["recent_losses"] = _recent_losses(summary["log_history_path"])
+    if summary.get("completions_path"):  # an RL run: the reward curve and sample completions
+        summary["recent_rewards"] = _recent_rewards(summary["log_history_path"])
+        summary["sample_completions"] = _last_samples(summary["completions_path"])
     artifact = trained_artifact(state, summary)
     return {**update, "training": summary, "artifact": artifact, "evaluation": None}
 
@@ -160,9 +165,24 @@ def _report(summary: dict[str, Any]) -> None:
 
 
 def _recent_losses(log_history_path: str) -> list[dict[str, float]]:
+    return _recent(log_history_path, "loss")[-RECENT_LOSSES:]
+
+
+def _recent_rewards(log_history_path: str) -> list[dict[str, float]]:
+    """The reward curve (every logged step: a gate shows its shape, not only its end)."""
+    points = [p for p in _recent(log_history_path, "reward") if p["reward"] is not None]
+    return points[-RECENT_REWARDS:]
+
+
+def _recent(log_history_path: str, key: str) -> list[dict[str, float]]:
     try:
         history = json.loads(Path(log_history_path).read_text())
     except (OSError, ValueError):
         return []
-    points = [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h]
-    return points[-RECENT_LOSSES:]
+    return [{"step": h["step"], key: h[key]} for h in history if key in h]
+
+
+def _last_samples(completions_path: str) -> list[dict[str, Any]]:
+    """The newest logged sample completions, with their rewards."""
+    lines = Path(completions_path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines[-SAMPLES_SHOWN:]]

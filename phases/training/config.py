@@ -256,7 +256,8 @@ class RLTraining(TrainingSettings):
     The defaults fit a CPU: LoRA on, 4 generations per prompt, 32-token completions, no vLLM
     and no bf16 (the trainer turns bf16 on only on a GPU that has it)."""
 
-    data_kinds: ClassVar[tuple[str, ...]] = ("prompt", "prompt_completion")
+    # A chat's last assistant reply, or a completion, is offered to the rewards as `reference`.
+    data_kinds: ClassVar[tuple[str, ...]] = ("prompt", "prompt_completion", "chat")
 
     model_config = ConfigDict(json_schema_extra={"required": ["method", "rewards"]})
 

@@ -100,9 +100,15 @@ def load_training_data(path: Path, method: str) -> TrainingData:
     kind, rows = read_rows(path)
     check_kind(path, kind, method)
     records = [_to_trl_record(path, line, kind, row) for line, row in enumerate(rows, start=1)]
-    if method in RL_METHODS and kind == "prompt_completion":
-        records = [{"prompt": r["prompt"], REFERENCE_COLUMN: r["completion"]} for r in records]
+    if method in RL_METHODS and kind in ("prompt_completion", "chat"):
+        records = [{"prompt": r["prompt"], REFERENCE_COLUMN: _reply(r)} for r in records]
     return TrainingData(path=Path(path), kind=kind, records=records)
+
+
+def _reply(record: dict) -> str:
+    """The reference answer of a prompt/completion record (a chat's is its last reply)."""
+    completion = record["completion"]
+    return completion[-1]["content"] if isinstance(completion, list) else completion
 
 
 def _parse_line(path: Path, line_number: int, line: str) -> dict:

@@ -1,6 +1,8 @@
 """The RL methods' config (grpo, rloo, kto), their rewards' validation, and the data kinds they
 learn from ("prompt", "kto"): every mistake names its field before anything loads."""
 
+import json
+
 import pytest
 
 from llmfinetune_agent.config import ConfigError, parse_run_config
@@ -68,7 +70,9 @@ def test_rl_methods_refuse_preference_data_and_name_the_formats() -> None:
         {"method": "grpo", "rewards": [JSON_REWARD]}, {"train": "d.jsonl", "format": "preference"}
     )
     text = " ".join(issues.values())
-    assert "learns from prompt, prompt_completion data" in text and "'dpo' or 'reward'" in text
+    assert (
+        "learns from prompt, prompt_completion, chat data" in text and "'dpo' or 'reward'" in text
+    )
 
 
 def test_the_data_phase_detects_prompt_and_kto_data() -> None:
@@ -93,6 +97,10 @@ def test_rl_training_offers_a_completion_as_the_reference(tmp_path) -> None:
     path.write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
     assert load_training_data(path, "grpo").records == [{"prompt": "p", "reference": "c"}]
     assert load_training_data(path, "sft").records == [{"prompt": "p", "completion": "c"}]
+    chat = tmp_path / "chat.jsonl"
+    turns = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    chat.write_text(json.dumps({"messages": turns}) + "\n", encoding="utf-8")
+    assert load_training_data(chat, "rloo").records == [{"prompt": turns[:1], "reference": "a"}]
     bad = tmp_path / "kto.jsonl"
     bad.write_text('{"prompt": "p", "completion": "c", "label": "yes"}\n', encoding="utf-8")
     with pytest.raises(TrainingInputError, match="field 'label' must be true"):

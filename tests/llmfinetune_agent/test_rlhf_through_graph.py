@@ -1,0 +1,50 @@
+"""RLHF through the run graph: a reward run on preference pairs registers a reward model, and a
+GRPO run whose reward is that model (named by its registry id) raises the reward it gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.llmfinetune_agent.test_methods_through_graph import _config, _run_approving_every_gate
+from tests.phases.training.training_test_data import preference_rows, write_jsonl
+
+
+@pytest.mark.slow
+def test_reward_model_then_grpo_on_it_raises_its_reward(tiny_model_dir: Path, tmp_path: Path):
+    rows = preference_rows(20)
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    status, state, _ = _run_approving_every_gate(
+        _config(tiny_model_dir, pairs, {"method": "reward", "max_steps": 12})
+    )
+    assert status == "completed", state.get("error")
+    reward_model_id = state["final"]["model_id"]
+
+    prompts = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows]
+    data = write_jsonl(tmp_path / "prompts.jsonl", prompts)
+    grpo = _config(
+        tiny_model_dir,
+        data,
+        {
+            "method": "grpo",
+            "rewards": [{"function": "reward_model", "model": f"model:{reward_model_id}"}],
+            "lora": None,
+            "max_steps": 12,
+            "num_generations": 4,
+            "max_completion_length": 6,
+            "learning_rate": 1e-2,
+            "logging_steps": 1,
+            "guards": {"action": "flag"},
+        },
+    )
+    grpo["data"]["format"] = "auto"
+    status, state, gates = _run_approving_every_gate(grpo)
+
+    assert status == "completed", state.get("error")
+    assert gates[0] == "approve_evaluation"
+    curve = [point["reward"] for point in state["training"]["recent_rewards"]]
+    assert len(curve) == 12
+    fifth = len(curve) // 5
+    assert sum(curve[-fifth:]) / fifth > sum(curve[:fifth]) / fifth, curve
+    assert state["training"]["sample_completions"][0]["rewards"].keys() == {"reward_model"}

@@ -12,6 +12,7 @@ from langgraph.runtime import Runtime
 
 from llmfinetune_agent.agents.node_io import emit, run_config
 from llmfinetune_agent.context import RunContext, run_context
+from llmfinetune_agent.reward_models import with_resolved_reward_models
 from llmfinetune_agent.state import RunState
 
 
@@ -22,6 +23,7 @@ def planner(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     from phases.training import estimate_training
 
     config, data = run_config(state), state["data"]
+    _check_rewards(config, data, run_context(runtime))
     examples, mean_tokens = data["train_rows"], data["report"]["token_stats"].get("mean", 0.0)
     backend = None
     if config.training.backend == "autotrain":
@@ -46,3 +48,19 @@ def planner(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         plan["backend"] = backend
     emit("plan", **plan)
     return {"plan": plan}
+
+
+def _check_rewards(config: Any, data: dict[str, Any], context: RunContext) -> None:
+    """A GRPO/RLOO run's rewards, checked before the plan is shown (no model loads): an
+    unknown registry id, a module outside the allow-list, a missing reference column."""
+    from pathlib import Path
+
+    from phases.training.config import RLTraining
+    from phases.training.data import load_training_data
+    from phases.training.run import reward_functions
+
+    if not isinstance(config.training, RLTraining):
+        return
+    training = with_resolved_reward_models(config.training, context.store)
+    rows = load_training_data(Path(data["train_path"]), training.method)
+    reward_functions(training, rows, context.reward_modules)

@@ -60,6 +60,7 @@ def train_in_processes(
     should_stop: Callable[[], bool] | None,
     cache_dir: Path | None,
     continue_from: Path | None,
+    reward_modules: list[str] | None = None,
 ) -> TrainingResult:
     """`train()` in `config.num_processes` processes (see the module docstring)."""
     launch_dir = Path(output_dir) / LAUNCH_SUBDIR
@@ -75,6 +76,7 @@ def train_in_processes(
         "stop_at_fraction": stop_at_fraction,
         "cache_dir": str(cache_dir) if cache_dir else None,
         "continue_from": str(continue_from) if continue_from else None,
+        "reward_modules": reward_modules,
         "parent_pid": os.getpid(),
     }
     (launch_dir / REQUEST_FILE).write_text(json.dumps(request, indent=1), encoding="utf-8")

@@ -47,6 +47,7 @@ def main(request_path: str) -> int:
             should_stop=stop_file.exists,
             cache_dir=Path(request["cache_dir"]) if request["cache_dir"] else None,
             continue_from=Path(request["continue_from"]) if request["continue_from"] else None,
+            reward_modules=request.get("reward_modules"),
         )
     except TrainingInputError as exc:
         _write_outcome(launch_dir, first, {"input_error": str(exc)})

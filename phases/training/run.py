@@ -96,7 +96,7 @@ def train(
     eval_data = load_training_data(Path(eval_path), config.method) if eval_path else None
     builder_extra = {}
     if isinstance(config, RLTraining):
-        builder_extra["reward_functions"] = _reward_functions(config, train_data, reward_modules)
+        builder_extra["reward_functions"] = reward_functions(config, train_data, reward_modules)
     if config.num_processes > 1 and process_count() == 1:
         from phases.training.multiprocess import train_in_processes
 
@@ -112,6 +112,7 @@ def train(
             should_stop=should_stop,
             cache_dir=cache_dir,
             continue_from=continue_from,
+            reward_modules=reward_modules,
         )
 
     from phases.training.callbacks import make_callbacks, target_step
@@ -174,10 +175,11 @@ def train(
     return result
 
 
-def _reward_functions(
+def reward_functions(
     config: RLTraining, data: TrainingData, reward_modules: list[str] | None
 ) -> list:
-    """The run's reward functions, checked against the columns every training row has."""
+    """The run's reward functions, checked against the columns every training row has (a
+    reward model is checked, not loaded). Raises TrainingInputError naming the field."""
     from phases.training.rewards import build_rewards
 
     columns = set.intersection(*(set(record) for record in data.records))

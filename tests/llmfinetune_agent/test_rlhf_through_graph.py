@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from llmfinetune_agent.config import parse_run_config
+from llmfinetune_agent.execution import open_service
 from tests.llmfinetune_agent.test_methods_through_graph import _config, _run_approving_every_gate
 from tests.phases.training.training_test_data import preference_rows, write_jsonl
 
@@ -48,3 +50,26 @@ def test_reward_model_then_grpo_on_it_raises_its_reward(tiny_model_dir: Path, tm
     fifth = len(curve) // 5
     assert sum(curve[-fifth:]) / fifth > sum(curve[:fifth]) / fifth, curve
     assert state["training"]["sample_completions"][0]["rewards"].keys() == {"reward_model"}
+
+
+def test_a_reward_outside_the_allow_list_fails_the_run_before_training(
+    tiny_model_dir: Path, tmp_path: Path
+):
+    rows = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in preference_rows(10)]
+    data = write_jsonl(tmp_path / "prompts.jsonl", rows)
+    config = _config(
+        tiny_model_dir,
+        data,
+        {"method": "grpo", "rewards": [{"function": "os.path:exists"}], "max_steps": 2},
+    )
+    config["data"]["format"] = "auto"
+    with open_service() as service:
+        run = service.create_run(parse_run_config(config))
+        service.start(run.id)
+        record, state = service.require(run.id), service.state_values(run.id)
+    assert (record.status, state.get("plan"), state.get("training")) == ("failed", None, None)
+    assert (
+        "training.rewards[0].function 'os.path:exists': module 'os.path' is not allow-listed"
+        in (record.error)
+    )
+    assert "FINETUNE_AGENT_REWARD_MODULES" in record.error

@@ -43,7 +43,10 @@ def main() -> None:
 
     from llmfinetune_agent.config import apply_patch, load_run_config
     from llmfinetune_agent.pipeline import prepare_direct, train_direct
+    from llmfinetune_agent.settings import Settings
     from phases.evaluation import compare_models
+
+    models = Settings.from_env().models_cache_dir  # SmolLM2 is imported from its GGUF once
 
     config = load_run_config(CONFIG)
     config = apply_patch(
@@ -55,9 +58,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        data = prepare_direct(config, root, cache_dir=root / "models")
+        data = prepare_direct(config, root, cache_dir=models)
         started = time.perf_counter()
-        result = train_direct(config, root / "training", data, cache_dir=root / "models")
+        result = train_direct(config, root / "training", data, cache_dir=models)
         seconds = time.perf_counter() - started
         history = json.loads(Path(result["log_history_path"]).read_text())
         rewards = [entry["reward"] for entry in history if "reward" in entry]
@@ -68,7 +71,7 @@ def main() -> None:
             tuned=result["model_path"],
             eval_path=Path(data["eval_path"]),
             output_dir=root / "evaluation",
-            cache_dir=root / "models",
+            cache_dir=models,
         )
         summary = report.summary()
     print("reward per step:", " ".join(f"{r:.3f}" for r in rewards))

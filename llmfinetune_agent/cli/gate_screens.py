@@ -253,6 +253,13 @@ def _training(details: dict[str, Any], _config: dict[str, Any]) -> list[Renderab
     if losses:
         recent = [f"{fmt_number(p.get('step'))}: {fmt_number(p.get('loss'))}" for p in losses]
         rows.append(("recent losses", one_line(" → ".join(recent[-6:]))))
+    rewards = details.get("rewards") or []
+    if rewards:  # an RL run: its reward curve and what it rewarded
+        recent = [f"{fmt_number(p.get('step'))}: {fmt_number(p.get('reward'))}" for p in rewards]
+        rows.append(("recent rewards", one_line(" → ".join(recent[-6:]))))
+        for sample in (details.get("samples") or [])[:SAMPLE_SHOWN]:
+            text = f"{fmt_number(sample.get('reward'))} ← {sample.get('completion', '')!r}"
+            rows.append((f"sample, step {sample.get('step')}", one_line(text)))
     rows.append(("time left", fmt_duration(details.get("eta_seconds"))))
     if details.get("checkpoint"):
         rows.append(("checkpoint", str(details["checkpoint"])))

@@ -413,3 +413,46 @@ def test_a_run_asks_again_under_the_error_and_shows_the_revised_plan(tmp_path: P
     revised = next(line for line in lines if line.startswith("revised plan:"))
     assert revised.startswith(f"revised plan: {3 * steps} steps ({steps} per epoch)")
     assert record.pending_interrupt["kind"] == "approve_data"
+
+
+def test_an_rl_run_shows_its_rewards_at_the_plan_and_training_gates(tmp_path: Path) -> None:
+    from llmfinetune_agent.config import parse_run_config
+
+    raw = json.loads((Path(__file__).parents[2] / "configs" / "grpo-quickstart.json").read_text())
+    raw["data"] = {"train": "t.jsonl"}
+    config = parse_run_config(raw).model_dump(mode="json")
+    state = {**base_state(tmp_path), "config": config}
+    plan = gate_payload(
+        gates.gate_plan, {**state, "data": data_state(), "plan": {"total_steps": 40}}
+    )
+    assert (
+        "Rewards: json_valid x0.5, exact_match x1. 4 completions per prompt of up to 32 tokens, no vLLM"
+        in (plan["message"])
+    )
+    assert [r["function"] for r in plan["details"]["rewards"]["functions"]] == [
+        "json_valid",
+        "exact_match",
+    ]
+    guard = {
+        "kind": "completions_clipped",
+        "step": 20,
+        "action": "flag",
+        "message": "Reward guard flagged the run at step 20.",
+    }
+    training = {
+        "status": "paused",
+        "fraction": 0.5,
+        "global_step": 20,
+        "total_steps": 40,
+        "train_loss": 0.01,
+        "recent_losses": [],
+        "recent_rewards": [{"step": 1, "reward": 0.25}, {"step": 20, "reward": 0.875}],
+        "sample_completions": [{"step": 20, "completion": '{"name": "Ann"}', "reward": 1.5}],
+        "reward_guard": guard,
+    }
+    pending = gate_payload(gates.gate_training, {**state, "training": training})
+    assert pending["message"] == (
+        "Training is 50% complete, mean reward 0.875. Reward guard flagged the run at step 20. Continue?"
+    )
+    text = screen_text(pending)
+    assert "1: 0.25 → 20: 0.875" in text and '1.5 ← \'{"name": "Ann"}\'' in text

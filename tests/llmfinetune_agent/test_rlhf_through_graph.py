@@ -3,6 +3,7 @@ GRPO run whose reward is that model (named by its registry id) raises the reward
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,26 @@ from llmfinetune_agent.execution import open_service
 from tests.llmfinetune_agent.test_methods_through_graph import _config, _run_approving_every_gate
 from tests.phases.training.training_test_data import preference_rows, write_jsonl
 
+WORDS = ["Alice", "Paris", "was", "the", "good", "Family", "city", "Lima", "house", "Madrid"]
+
+
+def _number_pairs(n: int = 20) -> list[dict]:
+    """Numbers preferred over words: a preference the tiny model's random text varies in (its
+    completions mix digits and word pieces), so the reward model's scores have spread."""
+    rng = random.Random(0)
+    return [
+        {
+            "prompt": f"Question {i}: give numbers.",
+            "chosen": " " + " ".join(str(rng.randint(0, 9999)) for _ in range(3)),
+            "rejected": " " + " ".join(rng.choice(WORDS) for _ in range(3)),
+        }
+        for i in range(n)
+    ]
+
 
 @pytest.mark.slow
 def test_reward_model_then_grpo_on_it_raises_its_reward(tiny_model_dir: Path, tmp_path: Path):
-    rows = preference_rows(20)
+    rows = _number_pairs()
     pairs = write_jsonl(tmp_path / "pairs.jsonl", rows)
     status, state, _ = _run_approving_every_gate(
         _config(tiny_model_dir, pairs, {"method": "reward", "max_steps": 12})

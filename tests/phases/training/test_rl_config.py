@@ -105,3 +105,14 @@ def test_rl_training_offers_a_completion_as_the_reference(tmp_path) -> None:
     bad.write_text('{"prompt": "p", "completion": "c", "label": "yes"}\n', encoding="utf-8")
     with pytest.raises(TrainingInputError, match="field 'label' must be true"):
         load_training_data(bad, "kto")
+
+
+def test_the_plan_counts_prompts_per_step_and_the_sampled_tokens() -> None:
+    from phases.training import estimate_training
+
+    config = parse_training_config({"method": "grpo", "rewards": [JSON_REWARD], "epochs": 1})
+    plan = estimate_training(config, num_examples=160, mean_tokens=20, num_parameters=1000)
+    # 8 completions a step are 2 prompts x 4 generations: 80 steps for 160 prompts.
+    assert (plan["total_steps"], plan["steps_per_epoch"]) == (80, 80)
+    # Each completion is prompt + up to 32 tokens trained, plus the 32 sampled (a third each).
+    assert plan["tokens"] == int(80 * 8 * (20 + 32) + 80 * 8 * 32 / 3)

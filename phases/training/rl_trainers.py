@@ -33,6 +33,8 @@ def rl_args(config: RLTraining, base_args: dict) -> dict:
             ) from None
     args = {k: v for k, v in base_args.items() if k != "max_length"}
     args.update(eval_strategy="no", per_device_eval_batch_size=config.num_generations)
+    # The trainer builds its inputs after generation: counting them warns at every step.
+    args["include_num_input_tokens_seen"] = "no"
     return {
         **args,
         "num_generations": config.num_generations,

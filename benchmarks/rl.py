@@ -75,6 +75,10 @@ def main() -> None:
         )
         summary = report.summary()
     print("reward per step:", " ".join(f"{r:.3f}" for r in rewards))
+    flat = [e["frac_reward_zero_std"] for e in history if "frac_reward_zero_std" in e]
+    print("frac_reward_zero_std per step:", " ".join(f"{f:.2f}" for f in flat))
+    if result.get("reward_guard"):
+        print("guard:", result["reward_guard"]["message"])
     print(
         f"RESULT reward_first_fifth={first:.3f} reward_last_fifth={last:.3f} "
         f"base_em={summary['base'].get('exact_match', float('nan')):.3f} "

@@ -426,12 +426,13 @@ def test_an_rl_run_shows_its_rewards_at_the_plan_and_training_gates(tmp_path: Pa
         gates.gate_plan, {**state, "data": data_state(), "plan": {"total_steps": 40}}
     )
     assert (
-        "Rewards: json_valid x0.5, exact_match x1. 4 completions per prompt of up to 32 tokens, no vLLM"
-        in (plan["message"])
+        "Rewards: json_valid x0.5, exact_match x1, length x0.25. 4 completions per prompt of up to "
+        "32 tokens, no vLLM" in (plan["message"])
     )
     assert [r["function"] for r in plan["details"]["rewards"]["functions"]] == [
         "json_valid",
         "exact_match",
+        "length",
     ]
     guard = {
         "kind": "completions_clipped",

@@ -143,3 +143,24 @@ def test_kto_widens_the_thumbs_up_thumbs_down_margin(tiny_model_dir, tmp_path) -
     before = _kto_margin(tiny_model_dir, rows)
     after = _kto_margin(Path(result.model_path), rows)
     assert after > before + 2.0, (before, after)
+
+
+@pytest.mark.slow
+def test_grpo_pauses_at_a_fraction_and_resumes_with_lora(tiny_model_dir, tmp_path) -> None:
+    config = _rl("grpo", max_steps=4, max_completion_length=4, lora={"r": 4})
+    data, out = _prompts(tmp_path), tmp_path / "out"
+    first = train(
+        parse_training_config(config),
+        model=str(tiny_model_dir),
+        train_path=data,
+        eval_path=None,
+        output_dir=out,
+        reward_modules=["sample_rewards"],
+        stop_at_fraction=0.5,
+    )
+    assert (first.status, first.global_step, first.total_steps) == ("paused", 2, 4)
+    second = _run(config, tiny_model_dir, data, out)
+    assert (second.status, second.global_step, second.resumed_from_step) == ("completed", 4, 2)
+    assert (Path(second.model_path) / "adapter_config.json").is_file()
+    history = json.loads(Path(second.log_history_path).read_text())
+    assert [e["step"] for e in history if "reward" in e] == [1, 2, 3, 4]

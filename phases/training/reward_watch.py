@@ -20,6 +20,7 @@ from transformers import TrainerCallback
 from phases.training.reward_config import RewardGuards
 
 COMPLETIONS_FILE = "completions.jsonl"
+GUARD_FILE = "reward_guard.json"  # a guard that fired, kept for the run's later segments
 SAMPLES_PER_LOG = 4
 
 
@@ -111,6 +112,11 @@ class RewardWatch(TrainerCallback):
         self.fired: dict[str, Any] | None = None
         self._runs = {"zero_reward_spread": 0, "completions_clipped": 0}
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        guard_file = self.path.parent / GUARD_FILE if self.path else None
+        if self.fired is None and guard_file is not None and guard_file.is_file():
+            self.fired = json.loads(guard_file.read_text(encoding="utf-8"))
+
     def on_step_end(self, args, state, control, **kwargs):
         batch, self.recorder.batch = self.recorder.batch, None
         if batch is None:
@@ -166,6 +172,8 @@ class RewardWatch(TrainerCallback):
             self._runs[kind] = self._runs[kind] + 1 if hit else 0
             if self._runs[kind] >= limits[kind]:
                 self.fired = _guard_report(kind, step, self._runs[kind], stats, guards.action)
+                if self.path is not None:
+                    (self.path.parent / GUARD_FILE).write_text(json.dumps(self.fired))
                 if guards.action == "stop":
                     control.should_training_stop = True
                     control.should_save = True

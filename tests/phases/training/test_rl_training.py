@@ -147,7 +147,9 @@ def test_kto_widens_the_thumbs_up_thumbs_down_margin(tiny_model_dir, tmp_path) -
 
 @pytest.mark.slow
 def test_grpo_pauses_at_a_fraction_and_resumes_with_lora(tiny_model_dir, tmp_path) -> None:
-    config = _rl("grpo", max_steps=4, max_completion_length=4, lora={"r": 4})
+    # Every 4-token completion hits the cap: the clipping guard flags the first segment.
+    flag_clipping = {"action": "flag", "clipped_steps": 1, "zero_spread_steps": 50}
+    config = _rl("grpo", max_steps=4, max_completion_length=4, lora={"r": 4}, guards=flag_clipping)
     data, out = _prompts(tmp_path), tmp_path / "out"
     first = train(
         parse_training_config(config),
@@ -159,8 +161,10 @@ def test_grpo_pauses_at_a_fraction_and_resumes_with_lora(tiny_model_dir, tmp_pat
         stop_at_fraction=0.5,
     )
     assert (first.status, first.global_step, first.total_steps) == ("paused", 2, 4)
+    assert (first.reward_guard["kind"], first.reward_guard["step"]) == ("completions_clipped", 1)
     second = _run(config, tiny_model_dir, data, out)
     assert (second.status, second.global_step, second.resumed_from_step) == ("completed", 4, 2)
+    assert second.reward_guard == first.reward_guard  # a flag outlives the pause
     assert (Path(second.model_path) / "adapter_config.json").is_file()
     history = json.loads(Path(second.log_history_path).read_text())
     assert [e["step"] for e in history if "reward" in e] == [1, 2, 3, 4]

@@ -40,6 +40,7 @@ from llmfinetune_agent.config import RunConfig
 from models.config import ModelConfig
 from models.generation import (
     context_window,
+    cut_at_stop,
     encode_prompt,
     generate_completions,
     has_chat_template,
@@ -157,7 +158,7 @@ class LocalChatModel(BaseChatModel):
             )
             for piece in pieces:
                 written = (written + piece).lstrip()
-                text = _cut_at_stop(written, stop)
+                text = cut_at_stop(written, stop)
                 yield text
                 if text != written:  # a stop string: generate no further
                     pieces.close()
@@ -214,8 +215,9 @@ class LocalChatModel(BaseChatModel):
                 do_sample=self.do_sample if do_sample is None else do_sample,
                 temperature=temperature or self.temperature,
                 top_p=self.top_p,
+                stop=stop,
             )
-        return [_cut_at_stop(c.text.strip(), stop) for c in completions]
+        return [cut_at_stop(c.text, stop).strip() for c in completions]
 
     def _prompt_ids(
         self, messages: list[Any], tools: list[dict[str, Any]] | None, max_new: int
@@ -286,11 +288,6 @@ def _text(message: BaseMessage) -> str:
     return "".join(
         part if isinstance(part, str) else str(part.get("text", "")) for part in message.content
     )
-
-
-def _cut_at_stop(text: str, stop: list[str] | None) -> str:
-    cuts = [text.find(s) for s in stop or [] if s and s in text]
-    return text[: min(cuts)] if cuts else text
 
 
 def generator_chat_model(config: RunConfig, *, cache_dir: Path | None = None) -> BaseChatModel:

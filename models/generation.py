@@ -111,11 +111,14 @@ def generate_completions(
     top_p: float | None = None,
     top_k: int | None = None,
     seed: int | None = None,
+    stop: list[str] | None = None,
     progress: Progress | None = None,
 ) -> list[Completion]:
     """The model's completion of each prompt (token ids), generated `batch_size` at a time.
 
-    Greedy unless `do_sample`; `seed` seeds torch first, for reproducible sampling.
+    Greedy unless `do_sample`; `seed` seeds torch first, for reproducible sampling. A row that
+    writes one of the `stop` strings generates no further (the batch ends when every row has
+    ended), and its text is cut before the string.
     """
     import torch
 
@@ -125,7 +128,7 @@ def generate_completions(
     completions: list[Completion] = []
     for start in range(0, len(prompts), batch_size):
         batch = prompts[start : start + batch_size]
-        completions += _generate_batch(model, tokenizer, batch, max_new_tokens, sampling)
+        completions += _generate_batch(model, tokenizer, batch, max_new_tokens, sampling, stop)
         if progress:
             progress(len(completions), len(prompts))
     return completions
@@ -195,11 +198,14 @@ def _generate_batch(
     prompts: list[list[int]],
     max_new_tokens: int,
     sampling: dict[str, Any],
+    stop: list[str] | None = None,
 ) -> list[Completion]:
     import torch
 
     pad, ends = pad_id(tokenizer), eos_ids(model, tokenizer)
     input_ids, attention_mask = _left_padded(prompts, pad)
+    stop = [s for s in stop or [] if s]
+    stopping = {"stop_strings": stop, "tokenizer": tokenizer} if stop else {}
     with torch.no_grad():
         output = model.generate(
             input_ids=input_ids.to(model.device),
@@ -207,9 +213,11 @@ def _generate_batch(
             max_new_tokens=max_new_tokens,
             pad_token_id=pad,
             eos_token_id=sorted(ends),
+            **stopping,
             **sampling,
         )
-    return [_completion(tokenizer, row, ends) for row in output[:, input_ids.shape[1] :].tolist()]
+    rows = output[:, input_ids.shape[1] :].tolist()
+    return [_completion(tokenizer, row, ends, stop) for row in rows]
 
 
 def _left_padded(sequences: list[list[int]], pad: int):
@@ -224,9 +232,20 @@ def _left_padded(sequences: list[list[int]], pad: int):
     return input_ids, attention_mask
 
 
-def _completion(tokenizer: Any, new_ids: list[int], ends: set[int]) -> Completion:
+def _completion(
+    tokenizer: Any, new_ids: list[int], ends: set[int], stop: list[str] | None = None
+) -> Completion:
     # A row that ended early is padded up to the batch's longest; cut at its first end token.
-    stop = next((i for i, token in enumerate(new_ids) if token in ends), None)
-    ids = new_ids if stop is None else new_ids[:stop]
+    end = next((i for i, token in enumerate(new_ids) if token in ends), None)
+    ids = new_ids if end is None else new_ids[:end]
     text = tokenizer.decode(ids, skip_special_tokens=True)
-    return Completion(text=text, ids=ids, ended=stop is not None)
+    cut = cut_at_stop(text, stop)
+    if cut != text:  # ids no longer match the text exactly; they still end the row's tokens
+        return Completion(text=cut, ids=ids, ended=True)
+    return Completion(text=text, ids=ids, ended=end is not None)
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> str:
+    """`text` before the first of the `stop` strings it holds (all of it when none)."""
+    cuts = [text.find(s) for s in stop or [] if s and s in text]
+    return text[: min(cuts)] if cuts else text

@@ -9,6 +9,7 @@ plainly and keeps the seed data, so the data gate asks whether to train on the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,13 @@ _STATE_KEYS = (
     "kept",
     "dropped",
     "sample",
+    "keep_rate",
+    "near_duplicate_rate",
     "field_rules",
+    "field_stats",
+    "replies",
+    "replies_extracted",
+    "replies_with_several_examples",
     "stopped_early",
     "usable",
     "message",
@@ -59,7 +66,7 @@ def generate_synthetic_data(state: RunState, cache_dir: Path) -> dict[str, Any]:
     from llmfinetune_agent.chat_model import ChatModelError, display_name, generator_chat_model
     from models import ModelLoadError
     from phases.data import read_jsonl
-    from phases.synthesis import GenerationError, generate_examples
+    from phases.synthesis import GenerationError, generate_examples, generator_stop
 
     config, data = run_config(state), state["data"]
     if not config.data_generation.enabled:
@@ -75,7 +82,7 @@ def generate_synthetic_data(state: RunState, cache_dir: Path) -> dict[str, Any]:
             eval_records=read_jsonl(data["eval_path"]) if data.get("eval_rows") else [],
             passages=retrieved_passage_texts(data),
             passage_context=config.knowledge.enabled and config.knowledge.rag_context,
-            complete=_complete_with(chat),
+            complete=generator_function(chat, generator_stop(data["kind"])),
             generator_name=display_name(chat),
             output_dir=run_path(state, "synthesis"),
             progress=_progress,
@@ -115,12 +122,16 @@ def _merged(state: RunState, data: dict[str, Any], kept: list[dict[str, Any]]) -
     }
 
 
-def _complete_with(chat: Any):
-    """The synthesis phase's generator function over a langchain-core chat model."""
+def generator_function(
+    chat: Any, stop: list[str]
+) -> Callable[[list[list[dict[str, str]]], float], list[str]]:
+    """The synthesis phase's generator function over a langchain-core chat model, asking it to
+    stop at `stop` (a local model stops generating there; a remote one is sent them)."""
 
     def complete(prompts: list[list[dict[str, str]]], temperature: float) -> list[str]:
         inputs = [[(m["role"], m["content"]) for m in prompt] for prompt in prompts]
-        return [str(reply.content) for reply in chat.batch(inputs, temperature=temperature)]
+        replies = chat.batch(inputs, temperature=temperature, stop=stop)
+        return [str(reply.content) for reply in replies]
 
     return complete
 

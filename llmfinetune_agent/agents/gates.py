@@ -180,9 +180,23 @@ def gate_data(state: RunState) -> dict[str, Any]:
         "duplicates_removed": report.get("duplicates_removed"),
     }
     if generation:
-        summary.update(generated=generation.get("generated"), generated_kept=generation.get("kept"))
+        summary.update(_generation_summary(generation))
     value = interrupt(_payload("approve_data", message, details, summary=summary))
     return _record(state, "approve_data", "approve_data", value, reject_ends=True)
+
+
+def _generation_summary(generation: dict[str, Any]) -> dict[str, Any]:
+    """The data gate's figures on generation: counts, keep and near-duplicate rates, and per
+    field of the kept examples its distinct values and how many no seed has."""
+    stats = generation.get("field_stats") or {}
+    return {
+        "generated": generation.get("generated"),
+        "generated_kept": generation.get("kept"),
+        "keep_rate": generation.get("keep_rate"),
+        "near_duplicate_rate": generation.get("near_duplicate_rate"),
+        "distinct_values": {name: s["distinct"] for name, s in stats.items()},
+        "new_values": {name: s["new"] for name, s in stats.items()},
+    }
 
 
 def gate_training(state: RunState) -> dict[str, Any]:

@@ -223,6 +223,7 @@ def _data(details: dict[str, Any], _config: dict[str, Any]) -> list[RenderableTy
     rows = []
     if report.get("token_stats"):
         rows.append(("tokens", _tokens_line(report)))
+    rows.extend(_generation_rows(details.get("generation") or {}))
     retrieval = details.get("retrieval") or {}
     if retrieval.get("message"):
         rows.append(("knowledge", one_line(retrieval["message"])))
@@ -231,6 +232,35 @@ def _data(details: dict[str, Any], _config: dict[str, Any]) -> list[RenderableTy
     for number, row in enumerate(sample[:SAMPLE_SHOWN], 1):
         rows.append((f"sample {number}", sample_line(row)))
     return [counts, _fields(rows)]
+
+
+def _generation_rows(generation: dict[str, Any]) -> list[tuple[str, str]]:
+    """Generation's counts and rates, and per field how it was judged and what the kept
+    examples hold: 'city  free text · 31 distinct, 27 not in the seeds (Lyon, …)'."""
+    if not generation.get("generated"):
+        return [("generated", one_line(generation["message"]))] if generation else []
+    rows = [
+        (
+            "generated",
+            f"{fmt_number(generation.get('kept'))} kept of {fmt_number(generation['generated'])}"
+            f" · keep rate {fmt_number(generation.get('keep_rate'))}"
+            f" · near duplicates {fmt_number(generation.get('near_duplicate_rate'))}",
+        )
+    ]
+    rules = generation.get("field_rules") or {}
+    for name, stats in (generation.get("field_stats") or {}).items():
+        rule = (rules.get(name) or {}).get("rule", "field")
+        shown = ", ".join(str(v) for v in stats.get("new_examples", []))
+        rows.append(
+            (
+                f"  {name}",
+                one_line(
+                    f"{rule} · {stats['distinct']} distinct, {stats['new']} not in the seeds"
+                    + (f" ({shown}, …)" if shown else "")
+                ),
+            )
+        )
+    return rows
 
 
 def sample_line(row: Any) -> str:

@@ -26,7 +26,12 @@ from phases.synthesis.generate import (
     generate_examples,
 )
 from phases.synthesis.merge import MERGED_FILE, merge_training_data
-from phases.synthesis.prompts import generation_messages, parse_example, render_example
+from phases.synthesis.prompts import (
+    generation_messages,
+    generator_stop,
+    parse_example,
+    render_example,
+)
 
 __all__ = [
     "DROP_REASONS",
@@ -41,6 +46,7 @@ __all__ = [
     "SeedProfile",
     "generate_examples",
     "generation_messages",
+    "generator_stop",
     "infer_profile",
     "merge_training_data",
     "parse_example",

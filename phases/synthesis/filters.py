@@ -290,7 +290,9 @@ def quality_score(record: dict[str, Any], profile: SeedProfile) -> tuple[float, 
     - repetition: share of word 3-grams that are not repeats (degenerate loops score low)
     - characters: share of ordinary characters (letters, digits, punctuation, spaces)
     - grounding: for extractive seeds, share of output words found in the input; for JSON
-      outputs, share of the keys whose value the seeds always copy from the input that do so
+      outputs whose seeds always copy some keys' values from the input (a name, an age), 1 when
+      every such value is in the input and 0 otherwise: an age the input never states is a
+      wrong label, not a partly right one
     - distinct: the output is not a copy of the input
     """
     values = example_fields(record, profile.kind)
@@ -304,7 +306,7 @@ def quality_score(record: dict[str, Any], profile: SeedProfile) -> tuple[float, 
     if profile.kind != "text":
         if profile.extractive_keys:
             copied = [_value_in_input(values[0], values[1], k) for k in profile.extractive_keys]
-            parts["grounding"] = sum(copied) / len(copied)
+            parts["grounding"] = float(all(copied))
         elif profile.extractive:
             parts["grounding"] = grounding(values[0], values[1])
         parts["distinct"] = 0.0 if values[0].strip() == values[1].strip() else 1.0

@@ -43,6 +43,7 @@ from phases.synthesis.prompts import (
     values_span_paragraphs,
     why_unparseable,
 )
+from phases.synthesis.stats import field_stats, field_stats_line
 
 Messages = list[dict[str, str]]
 Complete = Callable[[list[Messages], float], list[str]]
@@ -73,6 +74,7 @@ class GenerationReport:
     stopped_early: bool = False
     profile: dict[str, Any] = field(default_factory=dict)
     field_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # per JSON output field
+    field_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # distinct / new, kept
     synthetic_path: str | None = None
     report_path: str | None = None
 
@@ -80,6 +82,18 @@ class GenerationReport:
     def usable(self) -> bool:
         """Whether at least one generated example survived the filters."""
         return self.kept > 0
+
+    @property
+    def keep_rate(self) -> float:
+        """Kept candidates over judged candidates (0.0 when none was judged)."""
+        return round(self.kept / self.generated, 3) if self.generated else 0.0
+
+    @property
+    def near_duplicate_rate(self) -> float:
+        """Share of the judged candidates dropped as an exact or near duplicate of a seed or of
+        another generated example (a generator repeating itself or the seeds)."""
+        repeats = self.dropped.get("duplicate", 0) + self.dropped.get("near_duplicate", 0)
+        return round(repeats / self.generated, 3) if self.generated else 0.0
 
     @property
     def message(self) -> str:
@@ -96,9 +110,12 @@ class GenerationReport:
         short = (
             f" (fewer than the {self.requested} requested)" if self.kept < self.requested else ""
         )
+        fields = f" Kept values: {field_stats_line(self.field_stats)}." if self.field_stats else ""
         return (
-            f"Generated {self.generated} examples with {self.generator}; kept {self.kept}{short}, "
-            f"dropped {self.generated - self.kept} (dropped: {drops}).{self._extraction_note}"
+            f"Generated {self.generated} examples with {self.generator}; kept {self.kept}{short} "
+            f"(keep rate {self.keep_rate:.0%}, near duplicates {self.near_duplicate_rate:.0%}), "
+            f"dropped {self.generated - self.kept} (dropped: {drops}).{fields}"
+            f"{self._extraction_note}"
         )
 
     @property
@@ -114,7 +131,12 @@ class GenerationReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the file written to the run directory)."""
         out = {k: v for k, v in self.__dict__.items()}
-        out.update(usable=self.usable, message=self.message)
+        out.update(
+            usable=self.usable,
+            keep_rate=self.keep_rate,
+            near_duplicate_rate=self.near_duplicate_rate,
+            message=self.message,
+        )
         return out
 
 
@@ -195,6 +217,7 @@ def generate_examples(
             progress(report.generated, len(kept), config.num_examples)
     report.kept = len(kept)
     report.sample = kept[:3]
+    report.field_stats = field_stats(kept, seeds, profile)
     if output_dir is not None:
         _write(Path(output_dir), kept, report)
     return kept, report

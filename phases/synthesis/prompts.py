@@ -33,6 +33,15 @@ REQUEST = (
 )
 
 
+def generator_stop(kind: str) -> list[str]:
+    """Stop sequences for the generator: where a reply has gone past its example into the
+    conversation's next request (a small model playing both sides writes "Another one, ..."
+    or a new "Task:") or into page after page of blank lines. The chat template's end of turn
+    stops it first when the model ends its turn as the demonstrations do."""
+    del kind  # every kind is asked for the same way
+    return ["\n\n\n", "\nTask:", f"\n{ANOTHER.split(',')[0]},"]
+
+
 def example_fields(record: dict[str, Any], kind: str) -> list[str]:
     """The record's field values in `LABELS[kind]` order (chat: last user turn, last reply)."""
     if kind == "chat":

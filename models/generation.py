@@ -217,7 +217,7 @@ def _generate_batch(
             **sampling,
         )
     rows = output[:, input_ids.shape[1] :].tolist()
-    return [_completion(tokenizer, row, ends, stop) for row in rows]
+    return [_completion(tokenizer, row, ends, stop, pad) for row in rows]
 
 
 def _left_padded(sequences: list[list[int]], pad: int):
@@ -233,16 +233,23 @@ def _left_padded(sequences: list[list[int]], pad: int):
 
 
 def _completion(
-    tokenizer: Any, new_ids: list[int], ends: set[int], stop: list[str] | None = None
+    tokenizer: Any,
+    new_ids: list[int],
+    ends: set[int],
+    stop: list[str] | None = None,
+    pad: int | None = None,
 ) -> Completion:
     # A row that ended early is padded up to the batch's longest; cut at its first end token.
     end = next((i for i, token in enumerate(new_ids) if token in ends), None)
     ids = new_ids if end is None else new_ids[:end]
     text = tokenizer.decode(ids, skip_special_tokens=True)
     cut = cut_at_stop(text, stop)
-    if cut != text:  # ids no longer match the text exactly; they still end the row's tokens
-        return Completion(text=cut, ids=ids, ended=True)
-    return Completion(text=text, ids=ids, ended=end is not None)
+    if cut == text:
+        return Completion(text=text, ids=ids, ended=end is not None)
+    # Ended by a stop string: padding follows it; the ids keep the stop string's tokens.
+    while ids and ids[-1] == pad:
+        ids = ids[:-1]
+    return Completion(text=cut, ids=ids, ended=True)
 
 
 def cut_at_stop(text: str, stop: list[str] | None) -> str:

@@ -26,11 +26,12 @@ SYSTEM_PROMPT = (
 )
 TASK_LINE = "Task: {task}"
 PASSAGE_LINE = "Base the new example on this passage:\n{passage}"
+# Each demonstrated example after the first is asked for with ANOTHER, and so is the new one:
+# the request the model sees last is one it has seen answered in the exact shape. It asks for
+# someone or something different; naming "a new person, place or thing" made SmolLM2 copy those
+# words into its inputs ("This is a new person, ...", measured).
 ANOTHER = "Another one, about someone or something different, in the same format."
-REQUEST = (
-    "Another one, in the same format, about a new person, place or thing that none of the "
-    "examples above mentions."
-)
+REQUEST = ANOTHER
 
 
 def generator_stop(kind: str) -> list[str]:

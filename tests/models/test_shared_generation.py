@@ -157,3 +157,22 @@ def test_the_evaluator_chat_model_and_api_answer_as_this_module(
         seed=7,
     )
     assert replies == [c.text.strip() for c in sampled]
+
+
+def test_a_stop_string_ends_its_row_and_is_cut_off(ending_model) -> None:
+    model, tokenizer = ending_model
+    prompts = _prompt_ids(tokenizer)
+    free = generate_completions(model, tokenizer, prompts, max_new_tokens=MAX_NEW, batch_size=8)
+    longest = max(free, key=lambda c: len(c.ids))
+    # A stop string written mid-way by the longest completion: text two tokens in, to five.
+    stop = tokenizer.decode(longest.ids[2:5], skip_special_tokens=True).strip()
+    assert stop and stop in longest.text
+    stopped = generate_completions(
+        model, tokenizer, prompts, max_new_tokens=MAX_NEW, batch_size=8, stop=[stop]
+    )
+    for before, after in zip(free, stopped, strict=True):
+        if stop in before.text:
+            assert after.ended and after.text == before.text[: before.text.find(stop)]
+            assert len(after.ids) < len(before.ids)  # it generated no further
+        else:
+            assert after == before

@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="training steps of each side")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the work here")
+    parser.add_argument("--models", type=Path, default=None, help="model cache (imported GGUF)")
     args = parser.parse_args()
     import torch
 
@@ -112,7 +113,7 @@ def main() -> None:
     seeds = read_jsonl(REPO / "configs" / "data" / "quickstart" / "train.jsonl")[:SEEDS]
     with tempfile.TemporaryDirectory(prefix="data-generation-") as tmp:
         root = args.keep or Path(tmp)
-        models = root / "models"
+        models = args.models or root / "models"
         start = time.perf_counter()
         kept, report = generate(root, seeds, args.num_examples, models)
         print(json.dumps({k: report[k] for k in ("generated", "kept", "dropped")}), flush=True)

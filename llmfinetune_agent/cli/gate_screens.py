@@ -250,16 +250,12 @@ def _generation_rows(generation: dict[str, Any]) -> list[tuple[str, str]]:
     rules = generation.get("field_rules") or {}
     for name, stats in (generation.get("field_stats") or {}).items():
         rule = (rules.get(name) or {}).get("rule", "field")
-        shown = ", ".join(str(v) for v in stats.get("new_examples", []))
-        rows.append(
-            (
-                f"  {name}",
-                one_line(
-                    f"{rule} · {stats['distinct']} distinct, {stats['new']} not in the seeds"
-                    + (f" ({shown}, …)" if shown else "")
-                ),
-            )
+        examples = stats.get("new_examples", [])
+        shown = ", ".join(str(v) for v in examples) + (
+            ", …" if stats["new"] > len(examples) else ""
         )
+        line = f"{rule} · {stats['distinct']} distinct, {stats['new']} not in the seeds"
+        rows.append((f"  {name}", one_line(line + (f" ({shown})" if shown else ""))))
     return rows
 
 

@@ -457,3 +457,32 @@ def test_an_rl_run_shows_its_rewards_at_the_plan_and_training_gates(tmp_path: Pa
     )
     text = screen_text(pending)
     assert "1: 0.25 → 20: 0.875" in text and '1.5 ← \'{"name": "Ann"}\'' in text
+
+
+def test_the_data_gate_shows_generation_rates_and_new_values(tmp_path: Path) -> None:
+    from llmfinetune_agent.agents.data_agent import _STATE_KEYS
+    from phases.synthesis import DataGenerationConfig, generate_examples
+
+    train = REPO / "configs" / "data" / "quickstart" / "train.jsonl"
+    seeds = [json.loads(line) for line in train.read_text().splitlines()[:6]]
+    new = {"name": "Zanele", "age": 91, "city": "Windhoek"}
+    reply = (
+        f"Input: {new['name']} ({new['age']}) lives in {new['city']}.\nOutput: {json.dumps(new)}"
+    )
+    _, report = generate_examples(
+        DataGenerationConfig(enabled=True, num_examples=1, batch_size=2),
+        task="People to JSON.",
+        kind="chat",
+        seeds=seeds,
+        complete=lambda prompts, _t: ["I cannot.", reply][: len(prompts)],
+        generator_name="replay",
+    )
+    generation = {k: report.to_dict()[k] for k in _STATE_KEYS}
+    state = {**base_state(tmp_path), "data": {**data_state(), "generation": generation}}
+    pending = gate_payload(gates.gate_data, state)
+    assert pending["summary"]["keep_rate"] == 0.5
+    assert pending["summary"]["new_values"] == {"age": 1, "city": 1, "name": 1}
+    assert "keep rate 50%" in pending["message"]
+    text = screen_text(pending)
+    assert "1 kept of 2 · keep rate 0.5 · near duplicates 0" in text
+    assert re.search(r"city +free text · 1 distinct, 1 not in the seeds \(Windhoek\)", text)

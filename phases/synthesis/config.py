@@ -34,9 +34,11 @@ class DataGenerationConfig(BaseModel):
             '"http://localhost:8000/v1"}; keep API keys in the environment, not here.'
         ),
     )
-    # Past about 10 sampling is uniform noise over the vocabulary.
+    # Past about 10 sampling is uniform noise over the vocabulary. 0.6 measured with
+    # SmolLM2-135M-Instruct on the quickstart seeds: 51% of candidates kept (0.8: 41%, most of
+    # its drops outputs naming a city or name the input never states).
     temperature: float = Field(
-        0.8, gt=0, le=10, description="Sampling temperature of the generator."
+        0.6, gt=0, le=10, description="Sampling temperature of the generator."
     )
     min_quality: float = Field(
         0.5, ge=0.0, le=1.0, description="Drop generated examples scoring below this quality."

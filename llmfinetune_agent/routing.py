@@ -157,7 +157,7 @@ def _evaluation_rules(state: RunState) -> tuple[str, ...] | None:
             return _to_debugger(state, "the reviewer rejected the evaluation")
         return None
     if not evaluation.get("passed", True):
-        return _to_debugger(state, "the tuned model misses its thresholds")
+        return _to_debugger(state, "the tuned model fails its acceptance checks")
     return None
 
 

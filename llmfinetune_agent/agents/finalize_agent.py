@@ -100,10 +100,11 @@ def model_card(state: RunState) -> str:
 
 
 def _thresholds_section(evaluation: dict[str, Any]) -> list[str]:
-    """The thresholds the tuned model was held to, and whether it met each one."""
-    checks = evaluation.get("checks") or []
+    """The acceptance rule, the checks the tuned model was held to, and whether it met each."""
+    checks, rule = evaluation.get("checks") or [], evaluation.get("acceptance")
+    stated = [f"Acceptance rule: {rule}.", ""] if rule else []
     if not checks:
-        return ["## Thresholds", "", "No thresholds were set.", ""]
+        return ["## Thresholds", "", *(stated or ["No thresholds were set.", ""])]
     signs = {"min": ">=", "max": "<=", "above_base": ">= base +", "below_base": "<= base -"}
     rows = [
         f"| {c['metric']} | {signs.get(c['rule'], c['rule'])} {c['bound']:g} "
@@ -115,7 +116,8 @@ def _thresholds_section(evaluation: dict[str, Any]) -> list[str]:
     return [
         "## Thresholds",
         "",
-        f"The tuned model {verdict} its thresholds.",
+        *stated,
+        f"The tuned model {verdict} its checks.",
         "",
         "| metric | rule | required | base | tuned | result |",
         "|---|---|---|---|---|---|",

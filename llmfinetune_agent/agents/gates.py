@@ -118,6 +118,7 @@ def gate_plan(state: RunState) -> dict[str, Any]:
         "lora": config["training"]["lora"],
         "data_report": data.get("report", {}),
         "estimate": plan,
+        "acceptance": plan.get("acceptance"),
     }
     rl_note = ""
     if config["training"].get("rewards"):
@@ -137,6 +138,7 @@ def gate_plan(state: RunState) -> dict[str, Any]:
         "steps": plan.get("total_steps"),
         "time_seconds": plan.get("seconds"),
         "memory_gb": plan.get("memory_gb"),
+        "acceptance": plan.get("acceptance"),
     }
     value = interrupt(_payload("approve_plan", message, details, summary=summary))
     return _record(state, "approve_plan", "approve_plan", value, reject_ends=True)
@@ -233,19 +235,21 @@ def gate_evaluation(state: RunState) -> dict[str, Any]:
     evaluation = state.get("evaluation") or {}
     details = {
         key: evaluation.get(key)
-        for key in ("base", "tuned", "deltas", "thresholds", "passed", "report_path")
+        for key in ("base", "tuned", "deltas", "thresholds", "passed", "acceptance", "report_path")
     }
     details["checks"] = evaluation.get("checks") or []
     details["examples"] = evaluation.get("examples") or []
     passed = bool(evaluation.get("passed"))
     failed = [c["summary"] for c in details["checks"] if not c.get("passed")]
     if passed:
-        met = "; ".join(c["summary"] for c in details["checks"]) or "no thresholds set"
-        verdict, question = f"PASSED: {met}", "The tuned model meets its thresholds. Accept it?"
+        met = "; ".join(c["summary"] for c in details["checks"]) or (
+            evaluation.get("acceptance") or "no thresholds set"
+        )
+        verdict, question = f"PASSED: {met}", "The tuned model meets its checks. Accept it?"
     else:
         reasons = failed or (evaluation.get("notes") or ["the evaluation did not pass"])[:1]
         verdict = "FAILED: " + "; ".join(reasons).rstrip(".")
-        question = "The tuned model misses its thresholds. Accept it anyway?"
+        question = "The tuned model misses its checks. Accept it anyway?"
     message = f"{verdict}. {question} (reject sends it to the debugger)"
     default = "approve" if passed else "reject"
     summary = {"passed": passed, **_metric_changes(details)}

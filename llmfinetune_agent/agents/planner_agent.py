@@ -1,5 +1,6 @@
 """The planner: estimates what training will cost (steps, time, memory) from the prepared
-data and the model's size, for the plan gate. Its own step, so an edit that makes the plan
+data and the model's size, and states the rule the tuned model will be accepted by, for the
+plan gate. Its own step, so an edit that makes the plan
 stale (another model, other training settings) is planned again. A run that trains with
 AutoTrain gets the backend's version and limits in its plan, or fails here, before any
 compute, when the backend is not installed."""
@@ -20,6 +21,7 @@ def planner(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Graph node: the training estimate shown at the plan gate."""
     from models import resolve_device
     from models.inspection import count_parameters
+    from phases.evaluation.acceptance import planned_rule
     from phases.training import estimate_training
 
     config, data = run_config(state), state["data"]
@@ -46,6 +48,7 @@ def planner(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     )
     if backend is not None:
         plan["backend"] = backend
+    plan["acceptance"] = planned_rule(config.evaluation)
     emit("plan", **plan)
     return {"plan": plan}
 

@@ -3,7 +3,8 @@
 The base model's result depends only on the base model, the eval data and the evaluation
 settings, so it is cached under `<cache_dir>/eval_cache/` and reused by later runs (the
 debugger loop re-evaluates the tuned model many times against the same base).
-Thresholds are checked against the tuned metrics (and the base's, for relative rules).
+Thresholds are checked against the tuned metrics (and the base's, for relative rules); with no
+thresholds set, the tuned model must not be worse than the base (`acceptance`).
 """
 
 import hashlib
@@ -13,8 +14,10 @@ from pathlib import Path
 
 from models.config import ModelConfig
 from models.paths import default_home
+from phases.evaluation.acceptance import acceptance_checks
 from phases.evaluation.config import JSON_DEFAULT_METRICS, EvaluationConfig
 from phases.evaluation.examples import select_examples
+from phases.evaluation.json_metrics import JSON_DEFAULT_SHARE, json_reference_share
 from phases.evaluation.model_evaluation import (
     evaluate_model,
     load_checked_examples,
@@ -22,7 +25,6 @@ from phases.evaluation.model_evaluation import (
 )
 from phases.evaluation.report import write_report
 from phases.evaluation.results import EvaluationReport, EvaluationResult
-from phases.evaluation.thresholds import check_thresholds
 
 # Settings that change no metric value, so they stay out of the cache key.
 _NOT_IN_CACHE_KEY = {"thresholds", "compare_base"}
@@ -138,15 +140,18 @@ def build_report(
     notes: list[str],
     base_from_cache: bool = False,
 ) -> EvaluationReport:
-    """Base vs tuned results as a report: deltas, threshold checks, the rows shown to a person."""
+    """Base vs tuned results as a report: deltas, the acceptance checks (the thresholds, or the
+    default rule when none are set; see `acceptance`), the rows shown to a person."""
     base_metrics = base.metrics if base else {}
-    checks = check_thresholds(config.thresholds, tuned.metrics, base_metrics)
+    structured = json_reference_share([p.expected for p in tuned.predictions]) >= JSON_DEFAULT_SHARE
+    checks, rule = acceptance_checks(config, tuned, base, structured)
     return EvaluationReport(
         base=base,
         tuned=tuned,
         deltas={k: v - base_metrics[k] for k, v in tuned.metrics.items() if k in base_metrics},
         checks=checks,
         passed=all(check.passed for check in checks),
+        acceptance=rule,
         examples=select_examples(tuned, base),
         base_from_cache=base_from_cache,
         notes=notes,

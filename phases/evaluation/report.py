@@ -67,9 +67,14 @@ def _metrics_table(report: EvaluationReport) -> list[str]:
 
 
 def _thresholds_table(report: EvaluationReport) -> list[str]:
+    rule = [f"Acceptance rule: {report.acceptance}.", ""] if report.acceptance else []
     if not report.checks:
-        return ["No thresholds were set."]
-    lines = ["| metric | rule | required | base | tuned | result |", "|---|---|---|---|---|---|"]
+        return rule or ["No thresholds were set."]
+    lines = [
+        *rule,
+        "| metric | rule | required | base | tuned | result |",
+        "|---|---|---|---|---|---|",
+    ]
     for check in report.checks:
         rule = f"{RULE_SIGNS[check.rule]} {check.bound:g}"
         verdict = "pass" if check.passed else "**FAIL**"

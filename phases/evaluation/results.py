@@ -76,7 +76,15 @@ class EvaluationReport(BaseModel):
     tuned: EvaluationResult = Field(description="The fine-tuned model.")
     deltas: dict[str, float] = Field(description="Tuned minus base, per metric both have.")
     checks: list[ThresholdCheck] = Field(description="One check per rule of each threshold.")
-    passed: bool = Field(description="True when every check passed (or none was set).")
+    passed: bool = Field(
+        description="True when every check passed (there are none only when nothing could be "
+        "compared: no thresholds and no base model)."
+    )
+    acceptance: str = Field(
+        "",
+        description="The rule the checks come from: the configured thresholds, or the default "
+        "(not worse than the base on the primary metric and, for JSON answers, the JSON metrics).",
+    )
     examples: list[ExampleRow] = Field(
         default_factory=list, description="A few rows (worst, best, random) with both answers."
     )
@@ -105,6 +113,7 @@ class EvaluationReport(BaseModel):
             "thresholds": {k: v.model_dump(mode="json") for k, v in self.thresholds.items()},
             "checks": [check.model_dump(mode="json") for check in self.checks],
             "passed": self.passed,
+            "acceptance": self.acceptance,
             "examples": [example.model_dump(mode="json") for example in self.examples],
             "row_metric": self.tuned.row_metric,
             "base_from_cache": self.base_from_cache,

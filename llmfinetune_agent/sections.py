@@ -174,6 +174,7 @@ SECTIONS: dict[str, Section] = {
         approvals=APPROVALS_OF_TRAINING,
         route="retrain",
         trained=(ALL_FIELDS,),
+        paths=(PathField("sft_adapter", from_runs=True),),
     ),
     "evaluation": Section(
         EvaluationConfig, stale=RESULTS_OF_EVALUATION, approvals=APPROVALS_OF_EVALUATION

@@ -29,6 +29,9 @@ from phases.training.reward_config import RewardFunctionConfig, RewardGuards
 # The most optimizer steps a run may take or count between saves, logs and evals: months of
 # training, and well inside the 64-bit integers a checkpoint stores.
 MAX_STEPS = 10_000_000
+# The SFT weight in DPO by default (see DPOTraining.rpo_alpha), measured on SmolLM2-135M: see
+# the README's "Preference training" section.
+RPO_ALPHA_DEFAULT = 1.0
 
 
 class LoraSettings(BaseModel):
@@ -213,6 +216,39 @@ class DPOTraining(TrainingSettings):
     beta: float = Field(
         0.1, gt=0, le=100, description="Strength of the KL penalty to the reference."
     )
+    rpo_alpha: float = Field(
+        RPO_ALPHA_DEFAULT,
+        ge=0,
+        le=100,
+        description=(
+            "Weight of an SFT term (mean negative log-likelihood of the chosen reply, its "
+            "end-of-turn token included) added to the DPO loss, as in RPO; 0 is plain DPO. "
+            "Without it DPO only widens the chosen-minus-rejected gap, which it can do by "
+            "lowering both, and the tuned model may stop ending its answers. TRL: "
+            "loss_type ['sigmoid', 'sft'] with loss_weights [1, rpo_alpha]. Backend 'trl' "
+            "only: AutoTrain trains plain DPO."
+        ),
+    )
+    sft_adapter: str | None = Field(
+        None,
+        description=(
+            "A LoRA adapter folder trained with SFT on the chosen replies of the same data (an "
+            "earlier run's adapter, say): DPO continues training that adapter instead of a new "
+            "one, so it starts from a model that already writes the chosen answers. Needs "
+            "lora; the reference is a frozen copy of that adapter (the SFT model)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _sft_adapter_needs_lora(self) -> "DPOTraining":
+        if self.sft_adapter is not None and self.backend == "autotrain":
+            raise ValueError("training.sft_adapter needs backend 'trl'")
+        if self.sft_adapter is not None and self.lora is None:
+            raise ValueError(
+                "training.sft_adapter continues a LoRA adapter: set training.lora too, or "
+                "remove sft_adapter"
+            )
+        return self
 
 
 class RewardTraining(TrainingSettings):

@@ -261,15 +261,19 @@ def build_dpo(
     cache_dir: Path | None,
 ) -> Trainer:
     """A DPOTrainer. The reference is a frozen copy of the initial model, or, with LoRA, the
-    base model itself with the adapter switched off (no second copy in memory)."""
+    base model itself with the adapter switched off (no second copy in memory). With
+    `sft_adapter` the policy is that adapter, trained on (TRL keeps a frozen copy of it, named
+    "ref", as the reference). Replies are plain text: TRL ends each
+    chosen and rejected reply with the tokenizer's eos, the end-of-turn token of a chat model."""
     from trl import DPOConfig, DPOTrainer
 
-    policy, tokenizer = load_causal_lm(model, cache_dir=cache_dir, keep_adapter=bool(config.lora))
+    start = _model_at(model, config.sft_adapter) if config.sft_adapter else model
+    policy, tokenizer = load_causal_lm(start, cache_dir=cache_dir, keep_adapter=bool(config.lora))
     reference = None
     if config.lora is None:
         reference, _ = load_causal_lm(model, cache_dir=cache_dir, keep_adapter=False)
         reference.eval().requires_grad_(False)
-    args = DPOConfig(**base_args, beta=config.beta)
+    args = DPOConfig(**base_args, beta=config.beta, **dpo_loss_args(config))
     return watched(DPOTrainer, monitor)(
         model=policy,
         ref_model=reference,
@@ -278,6 +282,21 @@ def build_dpo(
         peft_config=None if is_adapter(policy) else lora_config(config, "CAUSAL_LM"),
         callbacks=callbacks,
     )
+
+
+def _model_at(model: ModelConfig | str, path: str) -> ModelConfig | str:
+    """`model`'s loading settings (dtype, device) with weights from `path`."""
+    if isinstance(model, ModelConfig):
+        return model.model_copy(update={"name_or_path": path})
+    return path
+
+
+def dpo_loss_args(config: DPOTraining) -> dict:
+    """DPOConfig's loss settings: sigmoid DPO, plus the SFT term on chosen when rpo_alpha > 0
+    (TRL 1.x spells RPO as a weighted loss list)."""
+    if not config.rpo_alpha:
+        return {"loss_type": ["sigmoid"]}
+    return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, config.rpo_alpha]}
 
 
 def build_reward(

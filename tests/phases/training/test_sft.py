@@ -5,12 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_test_data import chat_rows, prompt_completion_rows, write_jsonl
+from training_test_data import built_trainer, chat_rows, prompt_completion_rows, write_jsonl
 
 from phases.training import LoraSettings, SFTTraining, TrainingProgress, train
-from phases.training.callbacks import make_callbacks
-from phases.training.data import load_training_data
-from phases.training.trainers import build_sft, common_args
 
 
 def _weights(directory: Path) -> dict[str, torch.Tensor]:
@@ -21,20 +18,7 @@ def _weights(directory: Path) -> dict[str, torch.Tensor]:
 
 def _sft_trainer(config: SFTTraining, model_dir: Path, data: Path, work: Path):
     """The SFTTrainer train() would use, built from the same pieces, for inspection."""
-    callbacks = make_callbacks(stop_at_fraction=None, progress=None, should_stop=None)
-    return build_sft(
-        config,
-        model=str(model_dir),
-        train_data=load_training_data(data, "sft"),
-        eval_data=None,
-        base_args=common_args(
-            config, checkpoints_dir=work / "checkpoints", max_length=128, has_eval=False
-        ),
-        work_dir=work,
-        callbacks=list(callbacks.values()),
-        monitor=callbacks["monitor"],
-        cache_dir=None,
-    )
+    return built_trainer("sft", config, model_dir, data, work)
 
 
 def test_full_sft_changes_weights_and_writes_outputs(tiny_model_dir: Path, tmp_path: Path) -> None:

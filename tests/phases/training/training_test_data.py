@@ -72,3 +72,25 @@ def mean_margin(model_dir: Path, rows: list[dict]) -> float:
         for row in rows
     ]
     return sum(margins) / len(margins)
+
+
+def built_trainer(method: str, config, model_dir: Path, data: Path, work: Path):
+    """The trainer train() would build for `method`, from the same pieces, for inspection."""
+    from phases.training.callbacks import make_callbacks
+    from phases.training.data import load_training_data
+    from phases.training.trainers import BUILDERS, common_args
+
+    callbacks = make_callbacks(stop_at_fraction=None, progress=None, should_stop=None)
+    return BUILDERS[method](
+        config,
+        model=str(model_dir),
+        train_data=load_training_data(data, method),
+        eval_data=None,
+        base_args=common_args(
+            config, checkpoints_dir=work / "checkpoints", max_length=128, has_eval=False
+        ),
+        work_dir=work,
+        callbacks=list(callbacks.values()),
+        monitor=callbacks["monitor"],
+        cache_dir=None,
+    )

@@ -80,11 +80,16 @@ def with_route(diagnosis: dict[str, Any]) -> dict[str, Any]:
 def _probe(
     config: RunConfig, data: dict[str, Any], training: dict[str, Any], cache_dir: Path
 ) -> dict | None:
-    """A few generations with the tuned model (for never_stops); None when there is no model."""
+    """A few generations with the tuned model (for never_stops and preference_never_ends);
+    None when there is no model."""
     from phases.diagnosis import probe_generation
 
     model_path, eval_path = training.get("model_path"), data.get("eval_path")
-    if not model_path or not eval_path or data.get("kind") not in ("chat", "prompt_completion"):
+    if (
+        not model_path
+        or not eval_path
+        or data.get("kind") not in ("chat", "prompt_completion", "preference")
+    ):
         return None
     if not data.get("eval_rows"):
         return None

@@ -19,6 +19,11 @@ from phases.diagnosis.output_checks import (
     check_no_effect,
     check_repetition,
 )
+from phases.diagnosis.preference_checks import (
+    check_likelihood_displacement,
+    check_preference_never_ends,
+    check_preference_saturation,
+)
 from phases.diagnosis.results import SEVERITY_RANK, Diagnosis
 from phases.diagnosis.reward_checks import (
     check_completions_clipped,
@@ -61,7 +66,12 @@ def diagnose_run(
     found: list[Diagnosis | None] = [check_divergence(history, cfg, training)]
     if found[0] is None:  # a blow-up explains any odd curve: don't pile on
         too_high = check_lr_too_high(history, cfg, start_loss(evaluation))
-        found += [too_high, check_overfitting(history, cfg)]
+        found += [
+            too_high,
+            check_overfitting(history, cfg),
+            check_preference_saturation(history, cfg),
+            check_likelihood_displacement(history, cfg),
+        ]
         if too_high is None:  # a loss pushed up by the learning rate needs no longer training
             found.append(check_underfitting(history, cfg, training, predictions))
     found += [
@@ -74,13 +84,15 @@ def diagnose_run(
         check_too_few(train_rows, data_report),
     ]
     if found[0] is None:  # a blown-up model's answers are noise the divergence already explains
+        never_ends = check_preference_never_ends(predictions, generation, cfg)
         found += [
             check_no_effect(evaluation, cfg),
             check_ignores_input(predictions, cfg),
             check_format_only(predictions, cfg),
             check_empty_outputs(predictions),
             check_repetition(predictions),
-            check_never_stops(generation, cfg),
+            # A DPO run's answers that do not end have their own cause and fix.
+            never_ends or check_never_stops(generation, cfg),
         ]
     diagnoses = [d for d in found if d is not None]
     return sorted(diagnoses, key=lambda d: -SEVERITY_RANK[d.severity])

@@ -23,6 +23,9 @@ DiagnosisKind = Literal[
     "zero_reward_spread",
     "completions_clipped",
     "reward_hacking",
+    "preference_saturated",
+    "likelihood_displacement",
+    "preference_never_ends",
 ]
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 # How the next iteration uses a fix: train again from the base model, train on from this

@@ -1,8 +1,14 @@
-"""The evaluation report files: `evaluation_report.json`, `evaluation_report.md`, `loss.png`."""
+"""The evaluation report files: `evaluation_report.json`, `evaluation_report.md`, `loss.png`,
+and for a DPO run `preference.png` (margin and log-prob curves)."""
 
 import json
 from pathlib import Path
 
+from phases.evaluation.preference_curves import (
+    preference_curves,
+    preference_section,
+    write_preference_plot,
+)
 from phases.evaluation.results import EvaluationReport, ExampleRow
 
 RULE_SIGNS = {"min": "≥", "max": "≤", "above_base": "≥ base +", "below_base": "≤ base -"}
@@ -121,8 +127,10 @@ def _verdict(report: EvaluationReport) -> list[str]:
     return ["**Result: FAILED**: " + "; ".join(failed)]
 
 
-def render_markdown(report: EvaluationReport, plot_written: bool) -> str:
-    """The human-readable report."""
+def render_markdown(
+    report: EvaluationReport, plot_written: bool, preference: list[str] | None = None
+) -> str:
+    """The human-readable report; `preference` is the DPO section (see preference_curves)."""
     base_name = report.base.model if report.base else "not evaluated"
     lines = [
         "# Evaluation report",
@@ -149,6 +157,8 @@ def render_markdown(report: EvaluationReport, plot_written: bool) -> str:
         "",
         "![train and eval loss](loss.png)" if plot_written else "No loss plot (see notes).",
     ]
+    if preference:
+        lines += ["", *preference]
     if report.notes:
         lines += ["", "## Notes", "", *[f"- {note}" for note in report.notes]]
     return "\n".join(lines) + "\n"
@@ -165,8 +175,14 @@ def write_report(report: EvaluationReport, output_dir: Path, log_history_path: P
         report.files["loss_plot"] = str(plot_path)
     elif history:
         report.notes.append("The training log history holds no train/eval loss; no loss plot.")
+    curves = preference_curves(history)
+    preference_plot = output_dir / "preference.png"
+    preference_written = write_preference_plot(curves, preference_plot)
+    if preference_written:
+        report.files["preference_plot"] = str(preference_plot)
     markdown_path = output_dir / "evaluation_report.md"
     json_path = output_dir / "evaluation_report.json"
     report.files.update(json=str(json_path), markdown=str(markdown_path))
-    markdown_path.write_text(render_markdown(report, plot_written), encoding="utf-8")
+    preference = preference_section(curves, preference_written)
+    markdown_path.write_text(render_markdown(report, plot_written, preference), encoding="utf-8")
     json_path.write_text(json.dumps(report.model_dump(), indent=2), encoding="utf-8")

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[3] / "configs" / "data" / "quickstart"))
 from make_data import EVAL_CITIES, EVAL_NAMES, TEMPLATES, TRAIN_CITIES, TRAIN_NAMES  # noqa: E402
 
-PROMPT = "Write compact JSON with the keys name, age and city.\nText: {sentence}\nJSON:\n"
+PROMPT = "As JSON with name, age and city: {sentence}\n"
 WRONG_KEYS = (("person", "years", "location"), ("Name", "Age", "City"), ("name", "age", "town"))
 
 

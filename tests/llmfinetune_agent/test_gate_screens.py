@@ -23,6 +23,8 @@ from llmfinetune_agent.cli.readable import fmt_duration, fmt_memory, fmt_number
 from llmfinetune_agent.cli.run_cmd import _ask, _edit_check
 from llmfinetune_agent.config import RunConfig
 from llmfinetune_agent.state import RunState
+from phases.evaluation import EvaluationConfig
+from phases.evaluation.acceptance import planned_rule
 from phases.evaluation.results import ExampleRow
 from phases.evaluation.thresholds import check_one
 
@@ -205,6 +207,7 @@ def payloads(tmp_path: Path) -> dict[str, dict[str, Any]]:
         "seconds": 80.2706208645120003,
         "memory_gb": 1.234,
         "assumptions": ASSUMPTIONS,
+        "acceptance": planned_rule(EvaluationConfig(metrics=["exact_match", "rougeL"])),
     }
     training = {
         "status": "paused",
@@ -273,6 +276,7 @@ def test_the_plan_gate_shows_steps_time_and_memory_for_reading(real: dict[str, A
     assert "1 epoch, learning rate 0.003, batch 8" in text
     assert "order-of-magnitude guides." not in text  # the payload's long notes stay in --json
     assert text.count("Plan: SFT on builtin:tiny-llama") == 1
+    assert "accepted if" in text and "exact_match (the first listed metric)" in text
     assert 8 <= len(text.splitlines()) <= 20
 
 

@@ -17,7 +17,7 @@ SATURATED_MARGIN = 5.0  # -log sigmoid(5) = 0.0067: the pairs teach the optimize
 EARLY_FRACTION = 0.5  # saturated within this share of the run: the rest of it was idle
 DISPLACEMENT_NATS = 2.0  # chosen log-prob fell by more than this from its first logged value
 RUN_ON_FRACTION = 0.3  # this share of the answers running past a complete answer
-RPO_ALPHA_ON = 1.0  # the SFT weight a patch turns on (measured: see the README)
+RPO_ALPHA_ON = 1.0  # the SFT weight a patch turns on (the default's; README)
 RPO_ALPHA_MAX = 4.0
 SHOWN = 3
 

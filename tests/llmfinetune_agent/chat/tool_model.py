@@ -5,8 +5,8 @@ messages, so chat tests can drive the whole tool loop with a real model in secon
   as the second turn of a conversation)
 - "Run my program." -> python("while True: pass") -> after the result: "It ran too long."
 
-It only knows these two conversations; `tests/.../test_tool_learning.py` trains one that
-generalizes.
+It only knows these two conversations; `tests/.../test_tool_learning.py` tunes a model
+(SmolLM2 with LoRA) that generalizes to new questions.
 """
 
 from __future__ import annotations

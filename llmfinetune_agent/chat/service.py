@@ -110,6 +110,7 @@ class ChatService:
             **config.model_dump(),
             "model_path": resolved.path,
             "artifact_prompt": resolved.artifact_prompt,
+            "artifact_exemplars": list(resolved.exemplars),
             "created_at": datetime.now(timezone.utc).isoformat(),
         }
         self.graph.invoke(

@@ -229,6 +229,11 @@ class LocalChatModel(BaseChatModel):
             tokenizer, text, templated=has_chat_template(tokenizer), max_length=room
         )
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is for this model's tokenizer (no special tokens)."""
+        _, tokenizer = self._model()
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def _model(self) -> tuple[Any, Any]:
         with self._lock:
             if self._loaded is None:

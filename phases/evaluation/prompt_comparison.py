@@ -121,3 +121,21 @@ def compare_prompts(
     )
     write_report(report, Path(output_dir), log_history_path)
     return report
+
+
+def evaluate_with_prompt(
+    config: EvaluationConfig,
+    *,
+    model: ModelConfig | str,
+    prompt: PromptArtifact | None,
+    eval_path: Path,
+    name: str,
+    cache_dir: Path | None = None,
+) -> EvaluationResult:
+    """One model (under a prompt artifact, when given) on `eval_path`: its metrics and
+    predictions, the data's default metrics added as `evaluate_model` adds them."""
+    examples = load_checked_examples(config, eval_path)
+    config = metrics_config(config, examples)
+    loaded, tokenizer = load_for_generation(model, cache_dir)
+    applied = prompt or PromptArtifact(model=str(model), system_prompt="")
+    return evaluate_prompt(loaded, tokenizer, examples, config, name=name, prompt=applied)

@@ -108,3 +108,5 @@ def test_the_chat_adapter_opens_with_the_prompt_and_its_exemplars(
     assert [e.kind for e in events][-2:] == ["message", "done"], events
     [turn] = read_chat_turns(settings)
     assert turn["model"] == registered.id and turn["input"] == QUESTION
+    assert turn["input_tokens"] > 0 and turn["completion_tokens"] >= 0 and turn["seconds"] > 0
+    assert len(turn["prompt_version"]) == 12  # the prompt applied is on record

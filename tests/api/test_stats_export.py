@@ -80,9 +80,7 @@ def test_compare_prints_both_models_on_the_same_rows(served, tiny_model_dir, tmp
     _, model_id = served
     rows = tmp_path / "rows.jsonl"
     rows.write_text(
-        "".join(
-            json.dumps({"prompt": p, "completion": f" {p.split()[0]}"}) + "\n" for p in PROMPTS
-        )
+        "".join(json.dumps({"prompt": p, "completion": f" {p.split()[0]}"}) + "\n" for p in PROMPTS)
     )
     prompt = write_prompt_artifact(
         PromptArtifact(

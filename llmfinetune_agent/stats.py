@@ -18,13 +18,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from llmfinetune_agent.execution.run_log import DECISION_EVENT
 from llmfinetune_agent.store.engine import engine_for
 from llmfinetune_agent.store.schema import EventRow, FeedbackRow, InteractionRow, RunRow
 
 ENDED = ("completed", "failed", "cancelled")
 # The events the statistics read from the run event log.
-_EVENT_KINDS = ("interrupt", DECISION_EVENT, "training_result")
+_EVENT_KINDS = ("interrupt", "decision", "training_result")
 
 
 def service_stats(database_url: str) -> dict[str, Any]:
@@ -91,10 +90,11 @@ def gate_stats(events: list[Any]) -> dict[str, Any]:
             gate = payload.get("kind") or "?"
             asked[event.run_id] = (gate, event.time)
             gates[gate]["asked"] += 1
-        elif event.kind == DECISION_EVENT and event.run_id in asked:
+        elif event.kind == "decision" and event.run_id in asked:  # the gate's own record
             gate, since = asked.pop(event.run_id)
+            gate = payload.get("gate") or gate
             gates[gate]["answered"] += 1
-            gates[gate]["decisions"][(payload.get("decision") or {}).get("decision", "?")] += 1
+            gates[gate]["decisions"][payload.get("decision") or "?"] += 1
             gates[gate]["waits"].append((event.time - since).total_seconds())
     by_gate = {
         gate: {

@@ -11,6 +11,8 @@ from typing import Any
 
 from llmfinetune_agent.config import parse_run_config
 from llmfinetune_agent.execution import open_service
+from llmfinetune_agent.export import run_records
+from llmfinetune_agent.stats import service_stats
 from models.prompt_artifact import read_prompt_artifact
 from tests.phases.training.training_test_data import write_jsonl
 
@@ -77,6 +79,8 @@ def test_prompt_run_registers_a_prompt_and_compares_it_with_the_plain_instructio
         service_record = service.require(run.id)
         status, state = service_record.status, service.state_values(run.id)
         models = service.store.list_models(run_id=run.id)
+        stats = service_stats(service.store.database_url)
+        [exported] = run_records(service)
 
     assert status == "completed", (service_record.error, state.get("reason"))
     assert gates == ["approve_plan", "approve_evaluation"]  # no mid-search checkpoint gate
@@ -93,3 +97,16 @@ def test_prompt_run_registers_a_prompt_and_compares_it_with_the_plain_instructio
     assert registered.kind == "prompt" and registered.format == "prompt"
     assert read_prompt_artifact(Path(registered.path)).system_prompt == prompt.system_prompt
     assert _weights_digest(tiny_model_dir) == before  # weights frozen
+
+    # The run in numbers, and exported with its config, decisions and metrics.
+    assert stats["runs"]["by_method"] == {"prompt": 1}
+    assert stats["runs"]["by_status"] == {"completed": 1}
+    assert stats["runs"]["steps_by_method"]["prompt"] == state["training"]["global_step"]
+    gates = stats["gates"]
+    assert gates["answered"] == 2 and gates["waiting"] == 0, service_record.id
+    assert gates["by_gate"]["approve_plan"]["decisions"] == {"approve": 1}
+    assert gates["by_gate"]["approve_evaluation"]["wait_seconds"]["count"] == 1
+    assert exported["config"]["training"]["method"] == "prompt"
+    assert [d["gate"] for d in exported["decisions"]] == ["approve_plan", "approve_evaluation"]
+    assert exported["metrics"]["tuned"] == evaluation["tuned"]
+    assert exported["training"]["global_step"] == state["training"]["global_step"]

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from llmfinetune_agent.config import parse_run_config
 from llmfinetune_agent.execution import open_service
 from llmfinetune_agent.export import run_records
@@ -110,3 +112,29 @@ def test_prompt_run_registers_a_prompt_and_compares_it_with_the_plain_instructio
     assert [d["gate"] for d in exported["decisions"]] == ["approve_plan", "approve_evaluation"]
     assert exported["metrics"]["tuned"] == evaluation["tuned"]
     assert exported["training"]["global_step"] == state["training"]["global_step"]
+
+
+def test_the_reflection_model_can_be_any_langchain_chat_model() -> None:
+    from llmfinetune_agent.chat_model import ChatModelError
+    from llmfinetune_agent.pipeline import reflection_chat
+
+    fake = "langchain_core.language_models.fake_chat_models:FakeListChatModel"
+    base = {"model": {"name_or_path": "builtin:tiny-llama"}, "data": {"train": "x.jsonl"}}
+    config = parse_run_config(
+        {
+            **base,
+            "training": {
+                "method": "prompt",
+                "reflection_chat_model": fake,
+                "reflection_chat_model_kwargs": {"responses": ["```Answer in JSON.```"]},
+            },
+        }
+    )
+    reflect = reflection_chat(config)
+    assert reflect("How should the prompt change?") == "```Answer in JSON.```"
+    assert reflection_chat(parse_run_config({**base, "training": {"method": "prompt"}})) is None
+    missing = parse_run_config(
+        {**base, "training": {"method": "prompt", "reflection_chat_model": "no_such_pkg:Chat"}}
+    )
+    with pytest.raises(ChatModelError, match="training.reflection_chat_model: cannot import"):
+        reflection_chat(missing)

@@ -201,6 +201,62 @@ UPLOADED = {"path": "/srv/finetune-agent/data/uploads/train.jsonl", "size": 3772
 HEALTH = {"status": "ok", "database": "sqlite", "workers": 1, "queued_jobs": 0}
 
 
+_LATENCY = {"count": 42, "mean": 0.31, "p50": 0.27, "p90": 0.52, "p99": 0.88, "max": 0.91}
+STATS = {
+    "runs": {
+        "total": 5,
+        "by_status": {"completed": 3, "failed": 1, "awaiting_approval": 1},
+        "by_method": {"sft": 3, "prompt": 2},
+        "ended_seconds": {
+            "count": 4,
+            "mean": 212.5,
+            "p50": 180.0,
+            "p90": 410.0,
+            "p99": 410.0,
+            "max": 410.0,
+        },
+        "training_steps": 188,
+        "steps_by_method": {"sft": 60, "prompt": 128},
+    },
+    "gates": {
+        "answered": 9,
+        "waiting": 1,
+        "wait_seconds": {
+            "count": 9,
+            "mean": 64.2,
+            "p50": 12.0,
+            "p90": 300.0,
+            "p99": 300.0,
+            "max": 300.0,
+        },
+        "by_gate": {
+            "approve_plan": {
+                "asked": 5,
+                "answered": 4,
+                "decisions": {"approve": 4},
+                "wait_seconds": {
+                    "count": 4,
+                    "mean": 20.0,
+                    "p50": 12.0,
+                    "p90": 45.0,
+                    "p99": 45.0,
+                    "max": 45.0,
+                },
+            },
+        },
+    },
+    "interactions": {
+        "total": 42,
+        "by_source": {"api": 30, "chat": 12},
+        "by_model": {MODEL["id"]: 42},
+        "latency_seconds": _LATENCY,
+        "prompt_tokens": 1260,
+        "completion_tokens": 798,
+    },
+    "feedback": {"total": 7, "up": 4, "down": 2, "better_answers": 1, "comments": 3},
+}
+
+
 def examples(*values: dict[str, Any]) -> dict[str, Any]:
     """`json_schema_extra` for a model: its examples, as OpenAPI 3.1 lists them."""
     return {"examples": list(values)}

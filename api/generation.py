@@ -19,6 +19,7 @@ from models.generation import (
     has_chat_template,
     render_chat,
 )
+from models.prompt_artifact import PromptArtifact, apply_to_messages, apply_to_text
 
 
 class ModelCache:
@@ -73,10 +74,13 @@ def uses_chat_template(request: GenerateRequest, tokenizer: Any, trained_on: str
     return has_chat_template(tokenizer) and trained_on not in PLAIN_TEXT_KINDS
 
 
-def model_input(request: GenerateRequest, tokenizer: Any, templated: bool) -> str:
-    """The text the model sees: the prompt as is, or the chat rendered with the template."""
+def model_input(
+    request: GenerateRequest, tokenizer: Any, templated: bool, prompt: PromptArtifact | None = None
+) -> str:
+    """The text the model sees: the prompt as is, or the chat rendered with the template;
+    a prompt artifact's system prompt and exemplars go before it."""
     if not templated:
-        return request.prompt or ""
+        return apply_to_text(prompt, request.prompt or "")
     if not has_chat_template(tokenizer):
         raise GenerationInputError(
             "the model's tokenizer has no chat template: send a 'prompt' with \"raw\": true"
@@ -85,19 +89,26 @@ def model_input(request: GenerateRequest, tokenizer: Any, templated: bool) -> st
         messages = [m.model_dump() for m in request.messages]
     else:
         messages = [{"role": "user", "content": request.prompt or ""}]
-    return render_chat(tokenizer, messages)
+    return render_chat(tokenizer, apply_to_messages(prompt, messages))
 
 
 def generate(
-    model: Any, tokenizer: Any, request: GenerateRequest, *, trained_on: str | None = None
+    model: Any,
+    tokenizer: Any,
+    request: GenerateRequest,
+    *,
+    trained_on: str | None = None,
+    prompt: PromptArtifact | None = None,
 ) -> dict[str, Any]:
     """Generate an answer: `{text, prompt_tokens, completion_tokens, chat_template}`.
 
     `trained_on` is the kind of data the model was fine-tuned on (`chat`, `prompt_completion`,
-    ...): a `prompt` is templated the same way the trainer formatted its examples.
+    ...): a `prompt` is templated the same way the trainer formatted its examples. `prompt`
+    (a prompt artifact) puts its system prompt and exemplars before the input.
     """
     templated = uses_chat_template(request, tokenizer, trained_on)
-    ids = encode_prompt(tokenizer, model_input(request, tokenizer, templated), templated=templated)
+    text = model_input(request, tokenizer, templated, prompt)
+    ids = encode_prompt(tokenizer, text, templated=templated)
     _check_fits(len(ids), request.max_new_tokens, context_window(model))
     [completion] = generate_completions(
         model,
@@ -129,16 +140,24 @@ def _check_fits(prompt_tokens: int, max_new_tokens: int, window: int | None) -> 
 
 
 def record_generation(
-    service: Any, model_id: str, request: GenerateRequest, result: dict[str, Any]
+    service: Any,
+    model_id: str,
+    request: GenerateRequest,
+    result: dict[str, Any],
+    *,
+    version: dict[str, Any] | None = None,
 ) -> str:
-    """Store a served answer as an interaction; its id (the generation id)."""
+    """Store a served answer as an interaction; its id (the generation id). `version` says
+    which model and prompt answered (kind, sha256, base model) and `result` carries the
+    tokens and `latency_seconds`."""
     from llmfinetune_agent.feedback_store import FeedbackStore
 
     messages = [m.model_dump() for m in request.messages] if request.messages else None
     prompt = request.prompt or next(
         (m["content"] for m in reversed(messages or []) if m["role"] == "user"), ""
     )
-    details = {k: result[k] for k in ("prompt_tokens", "completion_tokens", "chat_template")}
+    kept = ("prompt_tokens", "completion_tokens", "chat_template", "latency_seconds")
+    details = {**(version or {}), **{k: result[k] for k in kept if k in result}}
     return FeedbackStore(service.store.database_url).record_interaction(
         model_id=model_id,
         source="api",

@@ -37,6 +37,7 @@ from api.routes import (
     interrupts,
     models,
     runs,
+    stats,
     threads,
 )
 from api.ui import add_dashboard, error_page
@@ -116,6 +117,7 @@ def create_app(
         assistants,
         threads,
         chats,
+        stats,
     ):
         app.include_router(router.router, dependencies=[AuthDep, SafeParamsDep])
     add_dashboard(app, resolved)

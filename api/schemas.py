@@ -423,3 +423,24 @@ class Health(BaseModel):
     database: str = Field(description="sqlite or postgresql")
     workers: int
     queued_jobs: int
+
+
+class StatsPublic(BaseModel):
+    """Service statistics (`finetune-agent stats` shows the same)."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.STATS))
+
+    runs: dict[str, Any] = Field(
+        description="Runs by status and method, wall time of the ended ones, training steps "
+        "(a prompt run's: metric calls)."
+    )
+    gates: dict[str, Any] = Field(
+        description="Approvals answered and waiting, and how long each gate waited (seconds)."
+    )
+    interactions: dict[str, Any] = Field(
+        description="Answers served (generate, chat) by source and model, latency percentiles "
+        "(seconds) and tokens."
+    )
+    feedback: dict[str, Any] = Field(
+        description="Feedback given: thumbs up and down, better answers, comments."
+    )

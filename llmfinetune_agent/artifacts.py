@@ -50,9 +50,12 @@ def trained_artifact(state: dict[str, Any], training: dict[str, Any] | None) -> 
 
 
 def trained_kind(training: dict[str, Any]) -> ArtifactKind:
-    """What a training section makes: a reward model, else an adapter (LoRA) or full weights."""
+    """What a training section makes: a reward model, a prompt (weights frozen), else an
+    adapter (LoRA) or full weights."""
     if training.get("method") == "reward":
         return "reward_model"
+    if training.get("method") == "prompt":
+        return "prompt"
     return "adapter" if training.get("lora") else "model"
 
 

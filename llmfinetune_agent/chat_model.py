@@ -229,6 +229,11 @@ class LocalChatModel(BaseChatModel):
             tokenizer, text, templated=has_chat_template(tokenizer), max_length=room
         )
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is for this model's tokenizer (no special tokens)."""
+        _, tokenizer = self._model()
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def _model(self) -> tuple[Any, Any]:
         with self._lock:
             if self._loaded is None:
@@ -308,28 +313,27 @@ def generator_chat_model(config: RunConfig, *, cache_dir: Path | None = None) ->
     )
 
 
-def load_chat_model(path: str, kwargs: dict[str, Any]) -> BaseChatModel:
-    """Build a langchain-core chat model from 'module:Class' and its keyword arguments."""
+def load_chat_model(
+    path: str, kwargs: dict[str, Any], *, field: str = "data_generation.chat_model"
+) -> BaseChatModel:
+    """Build a langchain-core chat model from 'module:Class' and its keyword arguments;
+    errors name the config `field` it came from."""
     module_name, _, class_name = path.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         package = module_name.split(".")[0].replace("_", "-")
         raise ChatModelError(
-            f"data_generation.chat_model: cannot import '{module_name}' ({exc}); "
+            f"{field}: cannot import '{module_name}' ({exc}); "
             f"install it (e.g. pip install {package})"
         ) from None
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, BaseChatModel)):
-        raise ChatModelError(
-            f"data_generation.chat_model: '{path}' is not a langchain-core chat model class"
-        )
+        raise ChatModelError(f"{field}: '{path}' is not a langchain-core chat model class")
     try:
         return cls(**kwargs)
     except Exception as exc:  # the class validates its own arguments; show its message
-        raise ChatModelError(
-            f"data_generation.chat_model: cannot build {path}: {type(exc).__name__}: {exc}"
-        ) from None
+        raise ChatModelError(f"{field}: cannot build {path}: {type(exc).__name__}: {exc}") from None
 
 
 def display_name(chat: BaseChatModel) -> str:

@@ -88,14 +88,20 @@ class FeedbackStore:
         return _interaction(row) if row is not None else None
 
     def list_interactions(
-        self, *, model_id: str | None = None, source: str | None = None
+        self,
+        *,
+        model_id: str | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Interactions, oldest first, optionally of one model or source."""
+        """Interactions, oldest first, optionally of one model or source, or from `since` on."""
         query = select(_interactions).order_by(_interactions.c.created_at, _interactions.c.id)
         if model_id is not None:
             query = query.where(_interactions.c.model_id == model_id)
         if source is not None:
             query = query.where(_interactions.c.source == source)
+        if since is not None:
+            query = query.where(_interactions.c.created_at >= since)
         with self.engine.connect() as conn:
             return [_interaction(row) for row in conn.execute(query)]
 

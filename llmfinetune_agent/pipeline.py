@@ -66,8 +66,14 @@ def train_direct(
     when `out` has none, from `continue_from` (an earlier run's checkpoint, same model/data).
     Training stops at the next step once `should_stop()` is True (a cancel). `backends_dir`
     holds the AutoTrain backend for `training.backend: autotrain`; `reward_modules` are the
-    modules a GRPO/RLOO run's user reward functions may come from."""
+    modules a GRPO/RLOO run's user reward functions may come from. A prompt run
+    (`training.method: "prompt"`) searches a prompt instead, to the end in one go."""
     from phases.training import train
+
+    if config.training.method == "prompt":
+        return optimize_prompt_direct(
+            config, out, data, progress=progress, cache_dir=cache_dir, should_stop=should_stop
+        )
 
     result = train(
         config.training,
@@ -85,6 +91,56 @@ def train_direct(
         reward_modules=reward_modules,
     )
     return result.to_dict()
+
+
+def optimize_prompt_direct(
+    config: RunConfig,
+    out: Path,
+    data: dict[str, Any],
+    *,
+    progress: EventSink | None = None,
+    cache_dir: Path,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """A prompt run's search into `out/prompt.json`, scored with the run's evaluation
+    settings; the reflection model is `training.reflection_chat_model` when set (a
+    langchain-core chat model), else a local model (see `optimize_prompt`)."""
+    from phases.prompting import optimize_prompt
+
+    result = optimize_prompt(
+        config.training,
+        model=config.model,
+        train_path=Path(data["train_path"]),
+        output_dir=out,
+        instruction=config.task,
+        evaluation=config.evaluation,
+        reflect=reflection_chat(config),
+        progress=(lambda p: progress("training_progress", p.to_dict())) if progress else None,
+        should_stop=should_stop,
+        cache_dir=cache_dir,
+    )
+    return result.to_dict()
+
+
+def reflection_chat(config: RunConfig) -> Callable[[Any], str] | None:
+    """The configured langchain-core reflection model as a function (prompt -> reply text),
+    or None when the reflection model is local."""
+    training = config.training
+    if not getattr(training, "reflection_chat_model", None):
+        return None
+    from llmfinetune_agent.chat_model import load_chat_model
+
+    chat = load_chat_model(
+        training.reflection_chat_model,
+        training.reflection_chat_model_kwargs,
+        field="training.reflection_chat_model",
+    )
+
+    def reflect(prompt: Any) -> str:
+        content = chat.invoke(prompt).content
+        return content if isinstance(content, str) else str(content)
+
+    return reflect
 
 
 def evaluate_direct(

@@ -42,6 +42,8 @@ def weights_digest(path: Path) -> tuple[str, int]:
 def _format(path: Path) -> str:
     if str(path).endswith(".gguf"):
         return "gguf"
+    if str(path).endswith(".json"):  # a prompt artifact
+        return "prompt"
     return "peft" if (Path(path) / "adapter_config.json").exists() else "safetensors"
 
 
@@ -50,13 +52,20 @@ def _tuned_lineage(state: RunState, final_dir: Path) -> dict[str, Any]:
     artifact = current_artifact(state) or {}
     adapter_kept = (final_dir / "adapter_config.json").exists()
     training = config["training"]
+    if artifact.get("kind") == "prompt":
+        adapter_kept, operation = False, "prompt (system prompt and exemplars; weights frozen)"
+    else:
+        operation = f"{training['method']} ({'LoRA' if training.get('lora') else 'full'})" + (
+            ", LoRA merged" if artifact.get("kind") == "adapter" and not adapter_kept else ""
+        )
     return {
         "name": "tuned",
         "kind": "adapter" if adapter_kept else artifact.get("kind", "model"),
-        "relation": "adapter" if adapter_kept else "finetune",
+        "relation": "adapter"
+        if adapter_kept
+        else ("prompt" if artifact.get("kind") == "prompt" else "finetune"),
         "parent_ids": [],
-        "operation": f"{training['method']} ({'LoRA' if training.get('lora') else 'full'})"
-        + (", LoRA merged" if artifact.get("kind") == "adapter" and not adapter_kept else ""),
+        "operation": operation,
         "parameters": training,
         "format": _format(final_dir),
         "evaluation": {

@@ -150,7 +150,11 @@ SECTIONS: dict[str, Section] = {
         approvals=APPROVALS_OF_DATA,
         route="regenerate_data",
         trained=("max_length",),
-        paths=(PathField("train"), PathField("eval")),
+        paths=(
+            PathField("train"),
+            PathField("eval"),
+            PathField("system_prompt_from", from_runs=True),
+        ),
         required=True,
     ),
     "data_generation": Section(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import ModelCacheDep, ServiceDep
 from api.generation import GenerationInputError, generate, record_generation
 from api.schemas import GenerateRequest, GenerateResponse, ModelPublic, ModelsPublic
+from models.prompt_artifact import PromptArtifactError, read_prompt_artifact
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -42,17 +46,27 @@ def generate_text(
     A `prompt` is formatted as the model's training data was: through the chat template for a
     model tuned on chat data, as plain text for one tuned on prompt/completion text. `raw`
     chooses explicitly. The answer is recorded with a `generation_id` that
-    `POST /generations/{generation_id}/feedback` rates.
+    `POST /generations/{generation_id}/feedback` rates. A `prompt` (what a prompt run
+    registers) answers with its base model, its system prompt and exemplars put first.
     """
     record = _require(service, model_id)
     trained_on = _trained_on(service, record)
-    model, tokenizer, lock = cache.get(model_id, record.path)
+    prompt, key, path = _prompt_of(record), model_id, record.path
+    if prompt is not None:  # the base model's weights, shared by every prompt over them
+        key = path = prompt.model
+    started = time.perf_counter()
+    model, tokenizer, lock = cache.get(key, path)
     with lock:
         try:
-            result = generate(model, tokenizer, request, trained_on=trained_on)
+            result = generate(model, tokenizer, request, trained_on=trained_on, prompt=prompt)
         except GenerationInputError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    generation_id = record_generation(service, model_id, request, result)
+    result["latency_seconds"] = round(time.perf_counter() - started, 4)
+    version = {"kind": record.kind or "model", "sha256": record.sha256, "run_id": record.run_id}
+    if prompt is not None:
+        version["base_model"] = prompt.model
+    generation_id = record_generation(service, model_id, request, result, version=version)
+    result.pop("latency_seconds")
     return GenerateResponse(model_id=model_id, generation_id=generation_id, **result)
 
 
@@ -61,6 +75,18 @@ def _require(service, model_id: str):
     if model is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no model with id '{model_id}'")
     return model
+
+
+def _prompt_of(record):
+    """The prompt artifact of a registered prompt (None for a model)."""
+    if record.kind != "prompt":
+        return None
+    try:
+        return read_prompt_artifact(Path(record.path))
+    except PromptArtifactError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"model '{record.id}': {exc}"
+        ) from None
 
 
 def _trained_on(service, record) -> str | None:

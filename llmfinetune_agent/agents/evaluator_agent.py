@@ -5,9 +5,10 @@ checkpoint is evaluated (marked as such) so the iteration has metrics the next o
 compared with. A diverged run never passes, and metrics that are not finite are kept as null.
 
 The evaluator works from the run's `artifact`: an adapter or a full model is generated with
-and scored on text metrics; a reward model is judged by how often it ranks the chosen response
-of a held-out pair above the rejected one; other kinds (prompts, quantized or GGUF models) are
-not produced by training yet and are refused with a clear message.
+and scored on text metrics; a prompt is scored the same way against the plain instruction on
+the same weights; a reward model is judged by how often it ranks the chosen response of a
+held-out pair above the rejected one; other kinds (quantized or GGUF models) are not produced
+by training and are refused with a clear message.
 
 The summary kept in state carries the metrics, one `checks` entry per threshold rule and a few
 `examples` (worst, best, random rows with base and tuned answers) for the evaluation gate.
@@ -33,12 +34,14 @@ from phases.evaluation.errors import EvaluationError
 def _comparison(kind: str):
     """The evaluation phase's comparison for an artifact kind (None: not evaluable yet)."""
     from phases.evaluation import compare_models
+    from phases.evaluation.prompt_comparison import compare_prompts
     from phases.evaluation.reward_comparison import compare_reward_models
 
     return {
         "adapter": compare_models,
         "model": compare_models,
         "reward_model": compare_reward_models,
+        "prompt": compare_prompts,
     }.get(kind)
 
 
@@ -49,7 +52,7 @@ def evaluator(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if _comparison(artifact["kind"]) is None:
         raise EvaluationError(
             f"a '{artifact['kind']}' artifact ({artifact['path']}) cannot be evaluated yet: "
-            "the evaluator scores models, adapters and reward models"
+            "the evaluator scores models, adapters, prompts and reward models"
         )
     if training["status"] == "diverged":
         summary = _evaluate_diverged(state, config, artifact, cache_dir)

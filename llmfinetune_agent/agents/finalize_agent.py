@@ -22,7 +22,7 @@ from llmfinetune_agent.registration import register_run_models
 from llmfinetune_agent.state import RunState
 from phases.evaluation.errors import EvaluationError
 
-EXPORTABLE_KINDS = ("adapter", "model", "reward_model")
+EXPORTABLE_KINDS = ("adapter", "model", "reward_model", "prompt")
 
 
 def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -33,9 +33,12 @@ def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if artifact is None or artifact["kind"] not in EXPORTABLE_KINDS:
         kind = artifact["kind"] if artifact else "no"
         raise EvaluationError(
-            f"finalize exports models, adapters and reward models; this run has {kind} artifact"
+            f"finalize exports models, adapters, prompts and reward models; this run has {kind} "
+            "artifact"
         )
     final_dir = Path(state["run_dir"]) / "final"
+    if artifact["kind"] == "prompt":
+        return {"final": _finalize_prompt(state, config, context, Path(artifact["path"]))}
     merge_lora = artifact["kind"] == "adapter" and config.post_training.merge_lora
     exported = state.get("post_training") and (final_dir / "config.json").exists()
     if not exported or not merge_lora:
@@ -47,6 +50,22 @@ def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     (final_dir / "README.md").write_text(model_card(state))
     registered = register_run_models(state, final_dir, context.store)
     return {"final": registered}
+
+
+def _finalize_prompt(state: RunState, config: Any, context: RunContext, prompt: Path) -> dict:
+    """A prompt run's final folder: the prompt file, its card and config; registered as a
+    `prompt` (the file itself: no weights were changed)."""
+    import shutil
+
+    from models.prompt_artifact import PROMPT_FILE
+
+    final_dir = Path(state["run_dir"]) / "final"
+    final_dir.mkdir(parents=True, exist_ok=True)
+    emit("agent", agent="finalize", message=f"writing the final prompt to {final_dir}")
+    shutil.copyfile(prompt, final_dir / PROMPT_FILE)
+    (final_dir / "run_config.json").write_text(config.model_dump_json(indent=2))
+    (final_dir / "README.md").write_text(model_card(state))
+    return register_run_models(state, final_dir / PROMPT_FILE, context.store)
 
 
 def model_card(state: RunState) -> str:
@@ -69,8 +88,7 @@ def model_card(state: RunState) -> str:
             config.get("task") or "",
             "",
             f"- Base model: `{config['model']['name_or_path']}`",
-            f"- Method: {config['training']['method']}"
-            + (" with LoRA" if config["training"]["lora"] else " (full fine-tuning)"),
+            f"- Method: {_method_words(config['training'])}",
             f"- Data hash: `{state['data']['data_hash']}` "
             f"({state['data']['train_rows']} train / {state['data']['eval_rows']} eval examples)",
             f"- Run: `{state['run_id']}`",
@@ -97,6 +115,12 @@ def model_card(state: RunState) -> str:
             "",
         ]
     )
+
+
+def _method_words(training: dict[str, Any]) -> str:
+    if training["method"] == "prompt":
+        return "prompt (a system prompt and few-shot exemplars optimized; weights frozen)"
+    return training["method"] + (" with LoRA" if training["lora"] else " (full fine-tuning)")
 
 
 def _thresholds_section(evaluation: dict[str, Any]) -> list[str]:
@@ -129,8 +153,11 @@ def _thresholds_section(evaluation: dict[str, Any]) -> list[str]:
 def _usage_section(state: RunState) -> list[str]:
     """How to load this folder with transformers and generate (or, for a reward model, score),
     the way it was trained."""
-    if (current_artifact(state) or {}).get("kind") == "reward_model":
+    kind = (current_artifact(state) or {}).get("kind")
+    if kind == "reward_model":
         return _reward_usage(state)
+    if kind == "prompt":
+        return _prompt_usage(state)
     chat = (state.get("data") or {}).get("kind") == "chat"
     example = next(iter((state.get("evaluation") or {}).get("examples") or []), {})
     prompt = (example.get("input") or "Your input here").rpartition("user: ")[2]
@@ -176,6 +203,23 @@ def _reward_usage(state: RunState) -> list[str]:
     ]
 
 
+def _prompt_usage(state: RunState) -> list[str]:
+    """How to use a prompt artifact: with its registry id, or the file with the chat."""
+    path = str(Path(state["run_dir"]) / "final" / "prompt.json")
+    return [
+        "## Usage",
+        "",
+        "The base model's weights are unchanged; `prompt.json` holds the system prompt and the",
+        "exemplars put before every input. With its registry id (`finetune-agent models list`):",
+        "",
+        "```bash",
+        'curl -X POST localhost:8000/models/MODEL_ID/generate -d \'{"prompt": "..."}\'',
+        f"finetune-agent chat {path} --message '...'",
+        "```",
+        "",
+    ]
+
+
 def _iterations_section(state: RunState) -> list[str]:
     """The improvement loop's iteration table, when the debugger's fixes made more than one."""
     from llmfinetune_agent.improvement import all_iterations, iterations_table
@@ -191,8 +235,11 @@ def _front_matter(state: RunState) -> list[str]:
     from phases.post_training.card import front_matter
 
     config = state["config"]
-    adapter = (current_artifact(state) or {}).get("kind") == "adapter"
+    kind = (current_artifact(state) or {}).get("kind")
+    adapter = kind == "adapter"
     relation = "adapter" if adapter and not config["post_training"]["merge_lora"] else "finetune"
+    if kind == "prompt":
+        relation = "prompt"
     front = front_matter(
         name=config["name"],
         base_model=config["model"]["name_or_path"],

@@ -125,9 +125,12 @@ def gate_plan(state: RunState) -> dict[str, Any]:
         details["rewards"] = rl_plan(config["training"])
         rl_note = " " + details["rewards"]["text"]
     steps = plan.get("total_steps", "?")
+    length = f"{steps} steps"
+    if plan.get("prompt_search"):  # a prompt run counts metric calls and cannot pause
+        length = f"{plan['prompt_search']}; no training checkpoint gate"
     message = (
         f"Plan: {config['training']['method'].upper()} on {config['model']['name_or_path']} "
-        f"with {data.get('train_rows', '?')} training examples, about {steps} steps."
+        f"with {data.get('train_rows', '?')} training examples, about {length}."
         f"{rl_note}{_backend_note(plan.get('backend'))} Approve?"
     )
     summary = {
@@ -136,6 +139,7 @@ def gate_plan(state: RunState) -> dict[str, Any]:
         "train_examples": data.get("train_rows"),
         "eval_examples": data.get("eval_rows"),
         "steps": plan.get("total_steps"),
+        **({"metric_calls": plan["metric_calls"]} if "metric_calls" in plan else {}),
         "time_seconds": plan.get("seconds"),
         "memory_gb": plan.get("memory_gb"),
         "acceptance": plan.get("acceptance"),
@@ -323,8 +327,10 @@ def rl_plan(training: dict[str, Any]) -> dict[str, Any]:
 
 
 def _method_text(training: dict[str, Any]) -> str:
-    """'sft with LoRA r 16' or 'sft, all weights'."""
+    """'sft with LoRA r 16', 'sft, all weights' or 'prompt, weights frozen'."""
     lora = training.get("lora")
+    if training["method"] == "prompt":
+        return "prompt, weights frozen"
     return (
         f"{training['method']} with LoRA r {lora.get('r')}"
         if lora

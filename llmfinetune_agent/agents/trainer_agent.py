@@ -80,8 +80,10 @@ def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
     def segment(fraction: float | None) -> dict[str, Any]:
         attempt = attempt_id(state, fraction)
-        # AutoTrain trains in its own environment on this machine, never through Ray Train.
-        on_cluster = context.cluster_training if config.training.backend == "trl" else None
+        # AutoTrain trains in its own environment on this machine, never through Ray Train;
+        # a prompt search generates in this process.
+        trains_weights = config.training.backend == "trl" and config.training.method != "prompt"
+        on_cluster = context.cluster_training if trains_weights else None
         extra = {"attempt_id": attempt} if on_cluster else {"backends_dir": context.backends_dir}
         extra["reward_modules"] = context.reward_modules
         summary = (on_cluster or train_direct)(

@@ -46,7 +46,11 @@ def start(state: ChatState, runtime: Runtime[ChatContext]) -> Command[Literal["a
         resolved = resolve_chat_model(
             config.model, store=store, cache_dir=context.settings.models_cache_dir
         )
-        settings.update(model_path=resolved.path, artifact_prompt=resolved.artifact_prompt)
+        settings.update(
+            model_path=resolved.path,
+            artifact_prompt=resolved.artifact_prompt,
+            artifact_exemplars=list(resolved.exemplars),
+        )
     messages = state.get("messages") or []
     waiting = bool(messages) and isinstance(messages[-1], HumanMessage)
     return Command(
@@ -73,9 +77,19 @@ def agent(state: ChatState, runtime: Runtime[ChatContext]) -> Command[Literal["t
     system = config.system_text(settings.get("artifact_prompt"))
     if config.tools and not rounds_left:
         system += "\n\n" + ROUNDS_EXHAUSTED.format(limit=config.max_iterations)
-    reply = model.invoke([SystemMessage(system), *state["messages"]])
+    shots = exemplar_turns(settings.get("artifact_exemplars"))
+    reply = model.invoke([SystemMessage(system), *shots, *state["messages"]])
     goto = "tools" if tools and reply.tool_calls else END
     return Command(update={"messages": [reply]}, goto=goto)
+
+
+def exemplar_turns(exemplars: list[dict[str, str]] | None) -> list[HumanMessage | AIMessage]:
+    """A prompt artifact's exemplars as the user/assistant turns that open every request."""
+    return [
+        message
+        for e in exemplars or []
+        for message in (HumanMessage(e["input"]), AIMessage(e["output"]))
+    ]
 
 
 def tools(state: ChatState, runtime: Runtime[ChatContext]) -> Command[Literal["agent"]]:

@@ -30,6 +30,12 @@ class TurnRecord:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     """Each call with its `name`, `args`, `result` and `status`."""
     seconds: float = 0.0
+    """Latency: from the user's message to the final answer (tool rounds included)."""
+    input_tokens: int | None = None
+    completion_tokens: int | None = None
+    """The final answer's tokens."""
+    prompt_version: str | None = None
+    """A prompt artifact's sha256 (of its system prompt and exemplars), when one is applied."""
     source: str = "chat"
     """Where it was served: `api` or `cli`."""
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())

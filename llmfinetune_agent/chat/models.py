@@ -1,14 +1,14 @@
 """Which model a conversation talks to, and the loaded chat models the service shares.
 
-A chat's `model` is a registry id (a model a run produced), a prompt artifact (a `.json` file
-with `model` and `system_prompt`: the base model plus the text prepended to the chat's system
-prompt), or any model reference a run config accepts. `resolve_chat_model` turns it into a
+A chat's `model` is a registry id (a model a run produced, or a prompt a prompt run
+registered), a prompt artifact (a `.json` file with `model`, `system_prompt` and optional
+`exemplars`: the base model plus the text added to the chat's system prompt and the
+exemplar turns put before the conversation), or any model reference a run config accepts. `resolve_chat_model` turns it into a
 local folder once, when the chat is created; a bad reference fails there, naming it.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,6 +17,7 @@ from typing import Any
 
 from llmfinetune_agent.chat_model import LocalChatModel
 from models.config import ModelConfig
+from models.prompt_artifact import PromptArtifactError, read_prompt_artifact
 
 PROMPT_ARTIFACT_SUFFIX = ".json"
 
@@ -27,15 +28,19 @@ class ChatModelUnavailable(ValueError):
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A chat's model: the folder to load, and a prompt artifact's system text if any."""
+    """A chat's model: the folder to load, and a prompt artifact's system text and exemplars
+    (each `{"input", "output"}`) if any."""
 
     path: str
     artifact_prompt: str | None = None
+    exemplars: tuple[dict[str, str], ...] = ()
 
 
 def resolve_chat_model(reference: str, *, store: Any, cache_dir: Path) -> ResolvedModel:
     """The local model folder behind `reference` (registry id, prompt artifact, model ref)."""
     record = store.get_model(model_id=reference) if store is not None else None
+    if record is not None and record.kind == "prompt":
+        return _prompt_artifact(Path(record.path), store=store, cache_dir=cache_dir)
     if record is not None:
         return ResolvedModel(path=record.path)
     if reference.endswith(PROMPT_ARTIFACT_SUFFIX) and Path(reference).is_file():
@@ -53,25 +58,19 @@ def resolve_chat_model(reference: str, *, store: Any, cache_dir: Path) -> Resolv
 
 def _prompt_artifact(path: Path, *, store: Any, cache_dir: Path) -> ResolvedModel:
     try:
-        artifact = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        artifact = read_prompt_artifact(path)
+    except PromptArtifactError as exc:
+        raise ChatModelUnavailable(str(exc)) from None
+    if artifact.model.endswith(PROMPT_ARTIFACT_SUFFIX):
         raise ChatModelUnavailable(
-            f"prompt artifact {path}: cannot read it as JSON ({exc})"
-        ) from None
-    model, prompt = (
-        artifact.get(k) if isinstance(artifact, dict) else None for k in ("model", "system_prompt")
-    )
-    if (
-        not isinstance(model, str)
-        or not isinstance(prompt, str)
-        or model.endswith(PROMPT_ARTIFACT_SUFFIX)
-    ):
-        raise ChatModelUnavailable(
-            f"prompt artifact {path}: expected an object with a 'model' reference and a "
-            "'system_prompt' text"
+            f"prompt artifact {path}: its 'model' must be a model, not another prompt artifact"
         )
-    base = resolve_chat_model(model, store=store, cache_dir=cache_dir)
-    return ResolvedModel(path=base.path, artifact_prompt=prompt)
+    base = resolve_chat_model(artifact.model, store=store, cache_dir=cache_dir)
+    return ResolvedModel(
+        path=base.path,
+        artifact_prompt=artifact.system_prompt,
+        exemplars=tuple({"input": e.input, "output": e.output} for e in artifact.exemplars),
+    )
 
 
 class ChatModels:

@@ -14,6 +14,8 @@ recorded as an interaction (`record_chat_turn`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import queue
 import threading
 import time
@@ -110,6 +112,7 @@ class ChatService:
             **config.model_dump(),
             "model_path": resolved.path,
             "artifact_prompt": resolved.artifact_prompt,
+            "artifact_exemplars": list(resolved.exemplars),
             "created_at": datetime.now(timezone.utc).isoformat(),
         }
         self.graph.invoke(
@@ -150,10 +153,9 @@ class ChatService:
             new_messages = self._stream_turn(chat_id, text, events)
             answer = next((m for m in reversed(new_messages) if isinstance(m, AIMessage)), None)
             seconds = round(time.monotonic() - started, 3)
-            record_chat_turn(
-                _turn_record(chat_id, text, settings, new_messages, seconds, self.source),
-                settings=self.settings,
-            )
+            record = _turn_record(chat_id, text, settings, new_messages, seconds, self.source)
+            self._count_tokens(record)
+            record_chat_turn(record, settings=self.settings)
             events.put(ChatEvent("message", message_view(answer) if answer else {}))
             events.put(ChatEvent("done", {"chat_id": chat_id, "seconds": seconds}))
         except Exception as exc:  # the reader learns what went wrong; the service goes on
@@ -162,6 +164,12 @@ class ChatService:
             with self._busy_lock:
                 self._busy.discard(chat_id)
             events.put(None)
+
+    def _count_tokens(self, record: TurnRecord) -> None:
+        """The turn's input and answer in tokens of the chat's model (already loaded)."""
+        model = self.context.models.get(record.model_path)
+        record.input_tokens = model.count_tokens(record.input)
+        record.completion_tokens = model.count_tokens(record.output)
 
     def _stream_turn(self, chat_id: str, text: str, events: queue.Queue) -> list[BaseMessage]:
         """Run the graph for one user message, putting token and tool events on `events`."""
@@ -225,6 +233,14 @@ def _tool_events(message: BaseMessage) -> Iterator[ChatEvent]:
         yield ChatEvent("tool_result", message_view(message))
 
 
+def prompt_version(settings: dict[str, Any]) -> str | None:
+    """A short sha256 of the prompt artifact a chat applies (None without one)."""
+    if not settings.get("artifact_prompt") and not settings.get("artifact_exemplars"):
+        return None
+    text = json.dumps([settings.get("artifact_prompt"), settings.get("artifact_exemplars")])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def _turn_record(
     chat_id: str,
     text: str,
@@ -254,6 +270,7 @@ def _turn_record(
         output=str(answers[-1].content) if answers else "",
         tool_calls=calls,
         seconds=seconds,
+        prompt_version=prompt_version(settings),
         source=source,
     )
 

@@ -20,8 +20,9 @@ class ChatState(TypedDict, total=False):
     """A conversation: what it was set up with, and everything said in it."""
 
     settings: dict[str, Any]
-    """`ChatConfig` fields, plus `model_path` (the resolved model) and `artifact_prompt` (the
-    system text of a prompt artifact, if the model is one)."""
+    """`ChatConfig` fields, plus `model_path` (the resolved model), `artifact_prompt` and
+    `artifact_exemplars` (the system text and exemplar turns of a prompt artifact, if the model
+    is one)."""
     messages: Annotated[list[AnyMessage], add_messages]
     """User, assistant and tool messages in order; each tool call is in an assistant message's
     `tool_calls`, its result a tool message answering that call's id."""

@@ -19,14 +19,17 @@ from llmfinetune_agent.cli import (  # noqa: E402
     backends_cmd,
     cancel_cmd,
     chat_cmd,
+    compare_cmd,
     config_cmd,
     data_cmd,
+    export_cmd,
     feedback_cmd,
     fork_cmd,
     models_cmd,
     phase_cmd,
     run_cmd,
     serve_cmd,
+    stats_cmd,
     worker_cmd,
 )
 
@@ -50,6 +53,9 @@ serve_cmd.register(app)
 worker_cmd.register(app)
 chat_cmd.register(app)
 feedback_cmd.register(app)
+compare_cmd.register(app)
+stats_cmd.register(app)
+export_cmd.register(app)
 
 __all__ = ["app", "database_problem", "main"]
 

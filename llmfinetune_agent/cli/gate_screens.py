@@ -148,13 +148,21 @@ def _plan(details: dict[str, Any], config: dict[str, Any]) -> list[RenderableTyp
 
 def _method(details: dict[str, Any]) -> str:
     method, lora = str(details.get("method") or "?").upper(), details.get("lora")
+    if method == "PROMPT":
+        return "PROMPT: system prompt and exemplars optimized, weights frozen"
     if not lora:
         return f"{method}, all weights (full fine-tuning)"
     return f"{method} with LoRA (r {lora.get('r')}, alpha {lora.get('alpha')})"
 
 
 def schedule_line(training: dict[str, Any]) -> str:
-    """'1 epoch, learning rate 0.003, batch 8' from a config's training section."""
+    """'1 epoch, learning rate 0.003, batch 8' from a config's training section (a prompt
+    run: its search budget)."""
+    if training.get("method") == "prompt":
+        return (
+            f"{training.get('optimizer')} search, {fmt_number(training.get('max_metric_calls'))} "
+            f"metric calls, {training.get('exemplars')} exemplar(s)"
+        )
     epochs = training.get("epochs")
     if training.get("max_steps"):
         length = f"max {training['max_steps']} steps"
@@ -168,9 +176,10 @@ def schedule_line(training: dict[str, Any]) -> str:
 def estimate_line(estimate: dict[str, Any]) -> str:
     """'27 steps (27 per epoch) · 9,616 tokens · about 2 s · 13 MB'."""
     per_epoch = estimate.get("steps_per_epoch")
+    unit = "metric calls" if estimate.get("metric_calls") is not None else "steps"
     return " · ".join(
         [
-            f"{fmt_number(estimate.get('total_steps'))} steps"
+            f"{fmt_number(estimate.get('total_steps'))} {unit}"
             + (f" ({fmt_number(per_epoch)} per epoch)" if per_epoch else ""),
             f"{fmt_number(estimate.get('tokens'))} tokens",
             f"about {fmt_duration(estimate.get('seconds'))}",

@@ -83,3 +83,11 @@ class DataConfig(BaseModel):
         ),
     )
     deduplicate: bool = Field(True, description="Remove exact duplicate rows before splitting.")
+    system_prompt_from: str | None = Field(
+        None,
+        description=(
+            "A prompt artifact (a prompt run's prompt.json, or the folder holding it): its "
+            "optimized system prompt becomes the system message of every chat row, training "
+            "and eval alike, so an SFT run starts from the prompt a prompt run found."
+        ),
+    )

@@ -71,8 +71,9 @@ def prepare_data(
     data_report.json there. `count_tokens` counts the tokens of a text (default: an
     approximation, see phases.data.cleaning). Raises DataError for bad or unusable data."""
     count = count_tokens or approximate_token_count
-    train = _clean_source(config.train, config, count)
-    held = _clean_source(config.eval, config, count) if config.eval else None
+    system = _system_prompt(config)
+    train = _clean_source(config.train, config, count, system)
+    held = _clean_source(config.eval, config, count, system) if config.eval else None
     if held is None:
         train_examples, eval_examples = split_train_eval(
             train.examples, config.eval_fraction, config.seed
@@ -116,11 +117,41 @@ def data_hash(train_jsonl: str, eval_jsonl: str) -> str:
     return digest.hexdigest()
 
 
-def _clean_source(path: str, config: DataConfig, count: TokenCounter) -> _CleanSource:
+def _system_prompt(config: DataConfig) -> str | None:
+    """The system prompt of `config.system_prompt_from` (a prompt artifact), if set."""
+    if config.system_prompt_from is None:
+        return None
+    from models.prompt_artifact import PromptArtifactError, read_prompt_artifact
+
+    try:
+        return read_prompt_artifact(Path(config.system_prompt_from)).system_prompt
+    except PromptArtifactError as exc:
+        raise DataError(f"data.system_prompt_from: {exc}") from None
+
+
+def _with_system(normalized, system: str | None, path: str):
+    """Chat rows with `system` as their system message (replacing one they had)."""
+    if system is None:
+        return normalized
+    if normalized.kind != "chat":
+        raise DataError(
+            f"{path}: data.system_prompt_from sets the system message of chat rows, but this "
+            f"file holds {normalized.kind} data; remove data.system_prompt_from"
+        )
+    for example in normalized.examples:
+        messages = example.record["messages"]
+        own = 1 if messages and messages[0].get("role") == "system" else 0
+        example.record["messages"] = [{"role": "system", "content": system}, *messages[own:]]
+    return normalized
+
+
+def _clean_source(
+    path: str, config: DataConfig, count: TokenCounter, system: str | None = None
+) -> _CleanSource:
     records = load_records(path)
     if not records:
         raise DataError(f"{path}: no rows found (the file is empty, or a CSV with only a header).")
-    normalized = normalize(records, config.format, config.columns)
+    normalized = _with_system(normalize(records, config.format, config.columns), system, path)
     examples, duplicates = normalized.examples, 0
     if config.deduplicate:
         examples, duplicates = deduplicate(examples)

@@ -125,7 +125,7 @@ def compare_models(
         config,
         base_result,
         tuned_result,
-        notes=_added_metrics_note(configured, config),
+        notes=added_metrics_note(configured, config),
         base_from_cache=from_cache,
     )
     write_report(report, Path(output_dir), log_history_path)
@@ -158,7 +158,7 @@ def build_report(
     )
 
 
-def _added_metrics_note(configured: EvaluationConfig, used: EvaluationConfig) -> list[str]:
+def added_metrics_note(configured: EvaluationConfig, used: EvaluationConfig) -> list[str]:
     """Say which metrics the data added to the configured ones, and why."""
     added = [m for m in used.metrics if m not in configured.metrics]
     if not added:

@@ -66,7 +66,7 @@ def _check_tool_references(examples: list[EvalExample], metrics: list[str], path
         )
 
 
-def _load_for_generation(model: ModelRef, cache_dir: Path | None):
+def load_for_generation(model: ModelRef, cache_dir: Path | None):
     from models.loading import load_model_and_tokenizer
 
     config_or_path = model if isinstance(model, ModelConfig) else str(model)
@@ -171,7 +171,7 @@ def evaluate_model(
     started = time.perf_counter()
     examples = load_checked_examples(config, eval_path)
     config = metrics_config(config, examples)
-    loaded_model, tokenizer = _load_for_generation(model, cache_dir)
+    loaded_model, tokenizer = load_for_generation(model, cache_dir)
     metrics, predictions = evaluate_loaded(
         loaded_model, tokenizer, examples, config, progress=progress
     )

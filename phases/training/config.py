@@ -9,7 +9,7 @@ normalized data kinds (`phases.data`) that method learns from; everything else r
     config = parse_training_config({"method": "dpo", "beta": 0.2})
 """
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -79,7 +79,9 @@ class TrainingSettings(BaseModel):
 
     # Declared here so that it comes first in dumps; each method narrows it to its own name.
     method: str = Field(
-        description="The training method: 'sft', 'dpo', 'reward', 'grpo', 'rloo' or 'kto'."
+        description=(
+            "The training method: 'sft', 'dpo', 'reward', 'grpo', 'rloo', 'kto' or 'prompt'."
+        )
     )
     backend: Literal["trl", "autotrain"] = Field(
         "trl",
@@ -361,6 +363,167 @@ class RLOOTraining(RLTraining):
     beta: float = Field(0.05, ge=0, le=100, description="KL penalty to the reference.")
 
 
+# The per-row metrics a prompt search can maximize (each scores one generated answer).
+PromptMetric = Literal["exact_match", "json_valid", "json_field_accuracy", "rougeL"]
+PROMPT_METRICS: tuple[str, ...] = get_args(PromptMetric)
+
+
+class PromptTraining(TrainingSettings):
+    """Prompt optimization: the model's weights stay frozen; a system prompt is evolved with
+    GEPA (reflective prompt evolution over a Pareto frontier) and few-shot exemplars are
+    chosen by bootstrap (the training rows whose inclusion scores best), each candidate scored
+    on a held-out part of the training split. The result is a `prompt` artifact."""
+
+    data_kinds: ClassVar[tuple[str, ...]] = ("chat", "prompt_completion")
+    # Shared settings that update weights: meaningless here, so refused when set.
+    weight_fields: ClassVar[tuple[str, ...]] = (
+        "autotrain_params",
+        "lora",
+        "epochs",
+        "max_steps",
+        "learning_rate",
+        "lr_scheduler",
+        "warmup_ratio",
+        "weight_decay",
+        "max_grad_norm",
+        "gradient_accumulation_steps",
+        "gradient_checkpointing",
+        "save_steps",
+        "save_total_limit",
+        "logging_steps",
+        "eval_steps",
+        "num_processes",
+        "resources",
+    )
+
+    model_config = ConfigDict(json_schema_extra={"required": ["method"]})
+
+    method: Literal["prompt"] = Field(
+        "prompt",
+        description="'prompt': optimize a system prompt and few-shot exemplars, weights frozen.",
+    )
+    base_prompt: str | None = Field(
+        None,
+        max_length=20_000,
+        description=(
+            "The plain instruction the search starts from and the evaluation compares against "
+            "(default: the run's task)."
+        ),
+    )
+    optimizer: Literal["gepa", "none"] = Field(
+        "gepa",
+        description=(
+            "'gepa': evolve the system prompt with GEPA and a reflection model; 'none': keep "
+            "the base prompt and only choose exemplars."
+        ),
+    )
+    max_metric_calls: int = Field(
+        40,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "GEPA's budget in metric calls: answers generated and scored (held-out rows for "
+            "every candidate, plus the reflection minibatches)."
+        ),
+    )
+    exemplars: int = Field(
+        2, ge=0, le=16, description="Few-shot exemplars to put before each input (0: none)."
+    )
+    exemplar_trials: int = Field(
+        4,
+        ge=0,
+        le=10_000,
+        description=(
+            "Exemplar sets bootstrap scores on the held-out rows (each costs one metric call "
+            "per held-out row); the best set is kept only if it beats no exemplars."
+        ),
+    )
+    held_out_fraction: float = Field(
+        0.25,
+        gt=0.0,
+        lt=1.0,
+        description="Share of the training split held out to score candidates on.",
+    )
+    max_held_out: int = Field(
+        16, ge=1, le=100_000, description="At most this many held-out rows (they cost time)."
+    )
+    metric: PromptMetric | None = Field(
+        None,
+        description=(
+            "The per-row metric to maximize (default: the first of evaluation.metrics that is "
+            "scored per row, else exact_match)."
+        ),
+    )
+    reflection_model: str | None = Field(
+        None,
+        description=(
+            "A local model that reads failed answers and writes a better prompt (same forms "
+            "as model.name_or_path); default: the run's model."
+        ),
+    )
+    reflection_chat_model: str | None = Field(
+        None,
+        description=(
+            "Instead of a local reflection model: any langchain-core chat model class as "
+            "'module:Class', e.g. 'langchain_openai:ChatOpenAI'."
+        ),
+    )
+    reflection_chat_model_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Arguments for reflection_chat_model; keep API keys in the environment.",
+    )
+    reflection_minibatch_size: int = Field(
+        3, ge=1, le=1000, description="Training rows shown to the reflection model per proposal."
+    )
+    reflection_max_new_tokens: int = Field(
+        256, gt=0, le=MAX_TOKENS, description="Tokens a local reflection model may write."
+    )
+
+    def held_out_count(self, rows: int) -> int:
+        """How many of `rows` training rows are held out to score candidates on (at least 1,
+        and at least one row is left for the pool when there are two or more)."""
+        wanted = max(1, round(self.held_out_fraction * rows))
+        return max(1, min(wanted, self.max_held_out, rows - 1))
+
+    def planned_metric_calls(self, rows: int) -> int:
+        """The search's budget in metric calls (answers generated and scored): GEPA's, or the
+        base prompt's held-out scoring without it, plus each bootstrap trial's held-out rows."""
+        held_out = self.held_out_count(rows)
+        searched = self.max_metric_calls if self.optimizer == "gepa" else held_out
+        trials = self.exemplar_trials if self.exemplars else 0
+        return searched + trials * held_out
+
+    @model_validator(mode="after")
+    def _weights_stay_frozen(self) -> "PromptTraining":
+        # A value other than the default (a dumped config repeats the defaults: they pass).
+        given = [
+            name
+            for name in self.weight_fields
+            if getattr(self, name)
+            != TrainingSettings.model_fields[name].get_default(call_default_factory=True)
+        ]
+        if given:
+            raise ValueError(
+                f"training.{given[0]} trains weights, but method 'prompt' keeps the model's "
+                "weights frozen: remove "
+                + ", ".join(f"training.{name}" for name in given)
+                + " (or choose a method that trains, e.g. 'sft')"
+            )
+        if self.backend != "trl":
+            raise ValueError("method 'prompt' runs in this process: remove training.backend")
+        if self.reflection_model and self.reflection_chat_model:
+            raise ValueError(
+                "training.reflection_model (a local model) and training.reflection_chat_model "
+                "(a langchain-core chat model) both name a reflection model: keep one of them"
+            )
+        if self.reflection_chat_model and ":" not in self.reflection_chat_model:
+            raise ValueError(
+                "training.reflection_chat_model must look like 'module:Class' (e.g. "
+                f"'langchain_openai:ChatOpenAI'), got {self.reflection_chat_model!r}"
+            )
+        return self
+
+
 METHODS: dict[str, type[TrainingSettings]] = {
     "sft": SFTTraining,
     "dpo": DPOTraining,
@@ -368,6 +531,7 @@ METHODS: dict[str, type[TrainingSettings]] = {
     "kto": KTOTraining,
     "grpo": GRPOTraining,
     "rloo": RLOOTraining,
+    "prompt": PromptTraining,
 }
 
 
@@ -384,15 +548,16 @@ TrainingConfig = Annotated[
     | Annotated[RewardTraining, Tag("reward")]
     | Annotated[KTOTraining, Tag("kto")]
     | Annotated[GRPOTraining, Tag("grpo")]
-    | Annotated[RLOOTraining, Tag("rloo")],
+    | Annotated[RLOOTraining, Tag("rloo")]
+    | Annotated[PromptTraining, Tag("prompt")],
     Field(discriminator="method"),
     BeforeValidator(_sft_when_omitted),
 ]
 """The training section: the model of the method named by `method` ("sft" when omitted)."""
 
 TRAINING_DESCRIPTION = (
-    "How to train: the method ('sft', 'dpo', 'reward', 'kto', 'grpo' or 'rloo'; 'sft' when "
-    "omitted) and its "
+    "How to train: the method ('sft', 'dpo', 'reward', 'kto', 'grpo', 'rloo', or 'prompt' "
+    "with weights frozen; 'sft' when omitted) and its "
     "schedule, batching and checkpoints. Each method takes only its own fields."
 )
 
@@ -419,4 +584,9 @@ def for_method(section: dict[str, Any], method: Any) -> dict[str, Any]:
     model = METHODS.get(method) if isinstance(method, str) else None
     if model is None or section.get("method") == method:
         return section
-    return {key: value for key, value in section.items() if key in model.model_fields}
+    dropped = getattr(model, "weight_fields", ())  # a prompt run refuses the weight settings
+    return {
+        key: value
+        for key, value in section.items()
+        if key in model.model_fields and key not in dropped
+    }

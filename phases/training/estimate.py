@@ -15,7 +15,7 @@ order-of-magnitude guides, from the usual rules of thumb:
 
 import math
 
-from phases.training.config import TrainingSettings
+from phases.training.config import PromptTraining, TrainingSettings
 
 # Sustained training throughput assumed when none is measured (FLOP/s): a few CPU cores, one GPU.
 # CPU: the quickstart (SmolLM2-135M, LoRA, 10.8k tokens) trained in about 150 s on 2 cores, i.e.
@@ -38,6 +38,14 @@ def estimate_training(
     FLOP-based time estimate. Time and memory are None without `num_parameters` (and no
     measured throughput, for time).
     """
+    if config.method == "prompt":  # a search, counted in metric calls
+        return estimate_prompt_search(
+            config,
+            num_examples=num_examples,
+            mean_tokens=mean_tokens,
+            num_parameters=num_parameters,
+            flops=ASSUMED_FLOPS.get(device, ASSUMED_FLOPS["cpu"]),
+        )
     # Each of the data-parallel processes takes its share of the examples per step.
     per_step = config.batch_size * config.num_processes
     steps_per_epoch = max(
@@ -80,3 +88,36 @@ def _memory_gb(config, num_parameters) -> float | None:
     if config.method == "dpo" and config.lora is None:
         bytes_per_param += 4  # the frozen reference copy
     return round(num_parameters * bytes_per_param / 1e9, 3)
+
+
+def estimate_prompt_search(
+    config: PromptTraining,
+    *,
+    num_examples: int,
+    mean_tokens: float,
+    num_parameters: int | None,
+    flops: float,
+) -> dict:
+    """The plan of a prompt search: its budget in metric calls (as `total_steps`, the unit a
+    plan counts in), held-out rows, and a rough time (each call reads the prompt with its
+    exemplars and writes about as many tokens as an input has, at 2 x parameters FLOPs per
+    token at `flops` per second); no weights are trained, so no optimizer memory."""
+    calls = config.planned_metric_calls(num_examples)
+    tokens = int(calls * mean_tokens * (2 + config.exemplars))
+    seconds = tokens * 2 * num_parameters / flops if num_parameters else None
+    held_out = config.held_out_count(num_examples)
+    gepa = f"GEPA {config.max_metric_calls}" if config.optimizer == "gepa" else "base prompt"
+    trials = config.exemplar_trials if config.exemplars else 0
+    return {
+        "total_steps": calls,
+        "metric_calls": calls,
+        "held_out_rows": held_out,
+        "tokens": tokens,
+        "seconds": seconds,
+        "memory_gb": round(num_parameters * 4 / 1e9, 3) if num_parameters else None,
+        "prompt_search": (
+            f"{calls} metric calls: {gepa} + {trials} exemplar trial(s) x {held_out} held-out "
+            f"row(s); {config.exemplars} exemplar(s); weights frozen"
+        ),
+        "assumptions": " ".join(estimate_prompt_search.__doc__.split()),
+    }

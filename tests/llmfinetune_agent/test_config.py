@@ -99,7 +99,7 @@ def test_unknown_method_lists_the_methods() -> None:
     issues = _issues({"data": {"train": "d.jsonl"}, "training": {"method": "ppo"}})
     assert issues == {
         "training.method": "unknown method 'ppo' choose one of 'sft', 'dpo', 'reward', 'kto', "
-        "'grpo', 'rloo'; for PPO-style RLHF use 'grpo' or 'rloo' with a reward_model reward"
+        "'grpo', 'rloo', 'prompt'; for PPO-style RLHF use 'grpo' or 'rloo' with a reward_model reward"
     }
 
 

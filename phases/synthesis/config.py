@@ -43,6 +43,14 @@ class DataGenerationConfig(BaseModel):
     min_quality: float = Field(
         0.5, ge=0.0, le=1.0, description="Drop generated examples scoring below this quality."
     )
+    output_first: bool | None = Field(
+        None,
+        description=(
+            "Ask for the output before the input (the input is then written to state what the "
+            "output holds). Default: when the seeds' outputs copy values from their inputs "
+            "(a name, an age)."
+        ),
+    )
     exemplars_per_prompt: int = Field(
         3,
         gt=0,

@@ -67,6 +67,7 @@ class GenerationReport:
     kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     replies: int = 0  # generator replies read; one reply can hold several candidates
+    output_first: bool = False  # the generator was asked for the output before the input
     replies_extracted: int = 0  # the example was inside prose, a code fence or commentary
     replies_with_several_examples: int = 0
     dropped_examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
@@ -183,12 +184,16 @@ def generate_examples(
     profile = infer_profile(seeds, kind)
     system_prompt = common_system_prompt(seeds) if kind == "chat" else None
     multi_paragraph = values_span_paragraphs(seeds, kind)
+    output_first = (
+        config.output_first if config.output_first is not None else bool(profile.extractive_keys)
+    )
     pools = _pools(seeds, eval_records or [], kind)
     report = GenerationReport(
         generator_name,
         config.num_examples,
         profile=profile.to_dict(),
         field_rules=profile.field_rules_dict(),
+        output_first=output_first,
     )
     kept: list[dict[str, Any]] = []
     limit = math.ceil(config.num_examples * config.max_attempts_factor)
@@ -199,14 +204,15 @@ def generate_examples(
             break
         size = min(config.batch_size, limit - report.generated)
         grounds = [rng.choice(passages) if passages else None for _ in range(size)]
-        prompts = [_prompt(task, seeds, kind, config, rng, g) for g in grounds]
+        prompts = [_prompt(task, seeds, kind, config, rng, g, output_first) for g in grounds]
         temperature = config.temperature * _TEMPERATURE_STEPS[batch_index % 3]
         replies = _call(complete, prompts, temperature, generator_name)
         batch_index += 1
         for reply, ground in zip(replies, grounds, strict=True):
             if len(kept) >= config.num_examples:
                 break  # replies past the request are neither judged nor counted
-            for candidate, why in _candidates(reply, kind, system_prompt, multi_paragraph, report):
+            parsed = _candidates(reply, kind, system_prompt, multi_paragraph, output_first, report)
+            for candidate, why in parsed:
                 if len(kept) >= config.num_examples or report.generated >= limit:
                     break
                 report.generated += 1
@@ -230,9 +236,10 @@ def _prompt(
     config: DataGenerationConfig,
     rng: random.Random,
     passage: str | None,
+    output_first: bool,
 ) -> Messages:
     exemplars = rng.sample(seeds, min(config.exemplars_per_prompt, len(seeds)))
-    return generation_messages(task, exemplars, kind, passage)
+    return generation_messages(task, exemplars, kind, passage, output_first)
 
 
 def _call(complete: Complete, prompts: list[Messages], temperature: float, name: str) -> list[str]:
@@ -268,6 +275,7 @@ def _candidates(
     kind: str,
     system_prompt: str | None,
     multi_paragraph: bool,
+    output_first: bool,
     report: GenerationReport,
 ) -> list[tuple[dict[str, Any] | None, str]]:
     """The reply's examples as records, or one (None, why) when it holds none; counts the reply."""
@@ -276,7 +284,7 @@ def _candidates(
     report.replies_extracted += extracted
     report.replies_with_several_examples += len(examples) > 1
     if not examples:
-        return [(None, why_unparseable(reply, kind))]
+        return [(None, why_unparseable(reply, kind, output_first))]
     return [(build_record(values, kind, system_prompt), "") for values in examples]
 
 

@@ -56,27 +56,40 @@ def example_fields(record: dict[str, Any], kind: str) -> list[str]:
     return [record["text"]]
 
 
-def render_example(record: dict[str, Any], kind: str) -> str:
+def shown_labels(kind: str, output_first: bool = False) -> tuple[str, ...]:
+    """The labels in the order the generator sees and writes them: `LABELS[kind]`, or with
+    `output_first` the output before the input (chat and prompt/completion only)."""
+    labels = LABELS[kind]
+    return labels[::-1] if output_first and len(labels) == 2 else labels
+
+
+def render_example(record: dict[str, Any], kind: str, output_first: bool = False) -> str:
     """The example as labelled lines, the way the generator sees and writes it."""
-    return _render_values(example_fields(record, kind), kind)
+    return _render_values(example_fields(record, kind), kind, output_first)
 
 
 def generation_messages(
-    task: str, exemplars: list[dict[str, Any]], kind: str, passage: str | None = None
+    task: str,
+    exemplars: list[dict[str, Any]],
+    kind: str,
+    passage: str | None = None,
+    output_first: bool = False,
 ) -> list[dict[str, str]]:
     """Chat messages asking for one new example like `exemplars` (grounded on `passage`).
 
     The exemplars are shown as earlier turns of the conversation, each asked for and answered
     in the exact labelled shape: a small chat model then replies in that shape far more often
     than when the examples sit in one prompt (measured with SmolLM2-135M-Instruct)."""
-    labels = " then ".join(f"'{label}:'" for label in LABELS[kind])
+    labels = " then ".join(f"'{label}:'" for label in shown_labels(kind, output_first))
     intro = [TASK_LINE.format(task=task.strip())] if task.strip() else []
     ask = f"Write one example, using exactly the labels {labels}, and nothing else."
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     for index, record in enumerate(exemplars):
         request = "\n\n".join([*intro, ask]) if index == 0 else ANOTHER
         messages.append({"role": "user", "content": request})
-        messages.append({"role": "assistant", "content": render_example(record, kind)})
+        messages.append(
+            {"role": "assistant", "content": render_example(record, kind, output_first)}
+        )
     final = [REQUEST]
     if passage:
         final.insert(0, PASSAGE_LINE.format(passage=passage.strip()))
@@ -97,17 +110,21 @@ def parse_examples(
     example; a JSON value ends where the JSON ends, and, unless `multi_paragraph` (the seeds'
     values span blank lines), any value ends at a blank line - the blank line that separates
     examples in the prompt. Incomplete examples are left out. The flag says whether the reply
-    held more than its examples in the plain format (False when it held none).
+    held more than its examples in the plain format (False when it held none). Values come
+    back in `LABELS` order whichever order the reply wrote the labels in.
     """
-    found = [_complete(fields, kind) for fields in _labelled_examples(reply, kind, multi_paragraph)]
-    examples = [values for values in found if values]
-    plain = "\n\n".join(_render_values(values, kind) for values in examples)
-    return examples, bool(examples) and _squeezed(plain) != _squeezed(reply)
+    fields = _labelled_examples(reply, kind, multi_paragraph)
+    examples = [values for values in (_complete(f, kind) for f in fields) if values]
+    plain = {
+        _squeezed("\n\n".join(_render_values(values, kind, order) for values in examples))
+        for order in (False, True)
+    }  # an example in either label order is plain
+    return examples, bool(examples) and _squeezed(reply) not in plain
 
 
-def why_unparseable(reply: str, kind: str) -> str:
+def why_unparseable(reply: str, kind: str, output_first: bool = False) -> str:
     """What the reply lacks, for the drop report: the first label its first example misses."""
-    labels = LABELS[kind]
+    labels = shown_labels(kind, output_first)
     examples = _labelled_examples(reply, kind, multi_paragraph=True)
     if not examples:
         return f"no '{labels[0]}:' field"
@@ -147,13 +164,16 @@ def _label_pattern(kind: str) -> re.Pattern[str]:
 
 
 def _labelled_examples(reply: str, kind: str, multi_paragraph: bool) -> list[dict[str, str]]:
-    """The reply's examples as label -> cleaned value (complete or not), in order."""
+    """The reply's examples as label -> cleaned value (complete or not), in order.
+
+    A label the current example already has starts the next one, so replies parse in either
+    label order; a label repeated after a complete example (the model rambling on) starts an
+    incomplete one, which is left out."""
     examples: list[dict[str, str]] = []
     for label, value in _labelled_fields(_unfenced(reply, kind), kind):
-        if label == LABELS[kind][0] or not examples:
+        if not examples or label in examples[-1]:
             examples.append({})
-        # A label repeated within one example is the model rambling: the first one counts.
-        examples[-1].setdefault(label, _clean_value(value, multi_paragraph))
+        examples[-1][label] = _clean_value(value, multi_paragraph)
     return examples
 
 
@@ -208,8 +228,10 @@ def _complete(fields: dict[str, str], kind: str) -> list[str] | None:
     return values if all(values) else None
 
 
-def _render_values(values: list[str], kind: str) -> str:
-    return "\n".join(f"{label}: {value}" for label, value in zip(LABELS[kind], values, strict=True))
+def _render_values(values: list[str], kind: str, output_first: bool = False) -> str:
+    """Values in `LABELS[kind]` order as labelled lines, in the order the generator sees them."""
+    by_label = dict(zip(LABELS[kind], values, strict=True))
+    return "\n".join(f"{label}: {by_label[label]}" for label in shown_labels(kind, output_first))
 
 
 def _squeezed(text: str) -> str:

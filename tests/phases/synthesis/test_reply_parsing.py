@@ -169,3 +169,29 @@ def test_the_report_counts_replies_that_needed_extraction_or_held_several() -> N
     saved = report.to_dict()
     assert saved["replies_extracted"] == 1 and saved["replies_with_several_examples"] == 1
     assert "Of 3 replies, 1 had their example inside other text" in report.message
+
+
+def test_output_first_replies_parse_into_the_same_record_as_input_first_ones() -> None:
+    # data_generation.output_first asks for the output before the input; a model that keeps
+    # the seeds' order anyway is read just the same, and several examples split either way.
+    output_first = f"Output: {HANA}\nInput: {SENTENCE}"
+    assert parse_examples(output_first, "chat") == ([[SENTENCE, HANA]], False)
+    omar = '{"name": "Omar", "age": 55, "city": "Lima"}'
+    two = f"{output_first}\n\nOutput: {omar}\nInput: Omar (55) is based in Lima."
+    examples, _ = parse_examples(two, "chat")
+    assert examples == [[SENTENCE, HANA], ["Omar (55) is based in Lima.", omar]]
+    # A label repeated after a complete example starts an incomplete one, which is left out.
+    assert parse_examples(f"{output_first}\nOutput: {omar}", "chat")[0] == [[SENTENCE, HANA]]
+    assert (
+        render_example(
+            {
+                "messages": [
+                    {"role": "user", "content": SENTENCE},
+                    {"role": "assistant", "content": HANA},
+                ]
+            },
+            "chat",
+            output_first=True,
+        )
+        == output_first
+    )

@@ -207,8 +207,12 @@ def test_prompts_vary_exemplars_temperature_and_carry_passages() -> None:
     conversations = [json.dumps(p) for p in generator.prompts]
     assert len(conversations) == 12 and len(set(conversations)) > 3  # other exemplars, passages
     assert all(p[1]["content"].startswith("Task: Answer questions.") for p in generator.prompts)
+    # The seeds' outputs copy their inputs' values, so the output is asked for first and the
+    # input written to state it (data_generation.output_first's default).
     assert all(
-        p[2]["role"] == "assistant" and p[2]["content"].startswith("Input: ")
+        p[2]["role"] == "assistant"
+        and p[2]["content"].startswith("Output: {")
+        and "\nInput: " in p[2]["content"]
         for p in generator.prompts
     )
     assert all(any(passage in p[-1]["content"] for passage in passages) for p in generator.prompts)
@@ -268,3 +272,27 @@ def test_config_names_one_generator() -> None:
         )
     with pytest.raises(ValidationError, match="module:Class"):
         DataGenerationConfig(chat_model="ChatOpenAI")
+
+
+def _first_demonstration(seeds: list[dict], **settings) -> tuple[bool, str]:
+    """(report.output_first, the first demonstrated reply the generator was shown)."""
+    generator = Replay([])
+    config = DataGenerationConfig(
+        enabled=True, num_examples=1, batch_size=1, give_up_after=1, **settings
+    )
+    _, report = generate_examples(
+        config, task="", kind="chat", seeds=seeds, complete=generator, generator_name="replay"
+    )
+    return report.output_first, generator.prompts[0][2]["content"]
+
+
+def test_the_output_comes_first_only_when_the_seeds_copy_their_inputs_values() -> None:
+    # Measured with SmolLM2-135M-Instruct on 10 quickstart seeds (README): asked input first,
+    # most drops were inputs that never state the name or city the output then makes up.
+    first, shown = _first_demonstration(SEEDS)
+    assert first and shown.startswith("Output: {") and "\nInput: " in shown
+    answers = [chat(f"question {i}", f"a reply of its own number {i * 7}") for i in range(4)]
+    first, shown = _first_demonstration(answers)
+    assert not first and shown.startswith("Input: ")
+    first, shown = _first_demonstration(SEEDS, output_first=False)
+    assert not first and shown.startswith("Input: ")

@@ -54,7 +54,7 @@ def generate(root: Path, seeds: list[dict], num_examples: int, models: Path) -> 
         cache_dir=str(models),
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
-        batch_size=settings.batch_size,
+        batch_size=settings.generation_batch_size(),
     )
 
     def progress(generated: int, kept: int, requested: int) -> None:

@@ -309,7 +309,7 @@ def generator_chat_model(config: RunConfig, *, cache_dir: Path | None = None) ->
         cache_dir=str(cache_dir) if cache_dir else None,
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
-        batch_size=settings.batch_size,
+        batch_size=settings.generation_batch_size(),
     )
 
 

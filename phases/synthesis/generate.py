@@ -196,13 +196,14 @@ def generate_examples(
         output_first=output_first,
     )
     kept: list[dict[str, Any]] = []
+    batch_size = config.generation_batch_size()
     limit = math.ceil(config.num_examples * config.max_attempts_factor)
     batch_index = 0
     while len(kept) < config.num_examples and report.generated < limit:
         if report.generated >= config.give_up_after and not kept:
             report.stopped_early = True
             break
-        size = min(config.batch_size, limit - report.generated)
+        size = min(batch_size, limit - report.generated)
         grounds = [rng.choice(passages) if passages else None for _ in range(size)]
         prompts = [_prompt(task, seeds, kind, config, rng, g, output_first) for g in grounds]
         temperature = config.temperature * _TEMPERATURE_STEPS[batch_index % 3]

@@ -31,7 +31,7 @@ def test_smollm2_keeps_about_half_its_candidates_and_brings_new_names_and_cities
     chat = LocalChatModel(
         local_model=ModelConfig(name_or_path=str(smollm2_dir)),
         max_new_tokens=settings.max_new_tokens,
-        batch_size=settings.batch_size,
+        batch_size=settings.generation_batch_size(),
     )
     torch.manual_seed(0)
     kept, report = generate_examples(

@@ -296,3 +296,13 @@ def test_the_output_comes_first_only_when_the_seeds_copy_their_inputs_values() -
     assert not first and shown.startswith("Input: ")
     first, shown = _first_demonstration(SEEDS, output_first=False)
     assert not first and shown.startswith("Input: ")
+
+
+def test_the_generation_batch_is_sized_to_the_machine_unless_set() -> None:
+    import torch
+
+    from phases.synthesis.config import CPU_BATCH, GPU_BATCH
+
+    machine = GPU_BATCH if torch.cuda.is_available() else CPU_BATCH
+    assert DataGenerationConfig().generation_batch_size() == machine
+    assert DataGenerationConfig(batch_size=3).generation_batch_size() == 3

@@ -100,7 +100,8 @@ def compare_prompts(
     examples = load_checked_examples(config, eval_path)
     configured, config = config, metrics_config(config, examples)
     model, tokenizer = load_for_generation(base, cache_dir)
-    sides = {"base": base_prompt_of(prompt), "tuned": prompt}
+    sides = {"base": base_prompt_of(prompt)} if config.compare_base else {}
+    sides["tuned"] = prompt  # the plain instruction is scored only when it is compared
     results = {}
     for done, (side, applied) in enumerate(sides.items(), start=1):
         name = f"{prompt.model} ({'plain instruction' if side == 'base' else tuned})"
@@ -108,10 +109,10 @@ def compare_prompts(
             model, tokenizer, examples, config, name=name, prompt=applied
         )
         if progress:
-            progress(done * len(examples), 2 * len(examples))
+            progress(done * len(examples), len(sides) * len(examples))
     report = build_report(
         config,
-        results["base"] if config.compare_base else None,
+        results.get("base"),
         results["tuned"],
         notes=[
             "Prompt run: the same weights under the plain instruction (base) and under the "

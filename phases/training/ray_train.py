@@ -12,10 +12,14 @@ worker runs `train()` on its share of every batch. The HF Trainer saves a checkp
 `save_steps` into a scratch directory on the worker's own node, and the first worker reports
 it to Ray Train (`RayTrainReportCallback`), which keeps it in `storage_path`. When a worker or
 its node dies, `FailureConfig` has Ray Train start the workers again, on any node with the
-resources; each worker then copies the last reported checkpoint into its new scratch directory
-before `train()` starts, so the HF Trainer resumes at that checkpoint's step, optimizer and
-schedule included. Without that hand-back it would start again at step 0 on a fresh node
-(ray#46814). At most `save_steps` steps are lost.
+resources; each worker then copies the newest complete checkpoint into its new scratch
+directory before `train()` starts, so the HF Trainer resumes at that checkpoint's step, optimizer
+and schedule included. Without that hand-back it would start again at step 0 on a fresh node
+(ray#46814). "Newest complete" looks past Ray's own record: a report waits in a one-slot queue
+until the controller polls, so the last reported checkpoint can be two saves old when a node
+dies (seen in CI: step 40 trained, Ray's latest at 20). Every checkpoint that reached storage
+carries a manifest of its files and sizes (`MANIFEST`), and the newest whose files are all
+there is taken. At most `save_steps` steps are lost.
 
 Only what ends a call reaches `output_dir` (the same layout as `train()` there): the log
 history, the arguments, the model on completion and the checkpoint the call ended at, which
@@ -89,6 +93,7 @@ def train_on_ray(
         "cache_dir": str(cache_dir) if cache_dir else None,
         "continue_from": str(continue_from) if continue_from else None,
         "name": name,
+        "storage_path": str(storage_path),
         "reward_modules": reward_modules,
     }
     (Path(output_dir) / RESULT_FILE).unlink(missing_ok=True)
@@ -141,7 +146,12 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     request = loop_config["request"]
     output_dir = Path(request["output_dir"])
     scratch = scratch_dir(request["name"])
-    resumed_from = _restore(scratch / CHECKPOINTS_SUBDIR, output_dir, context.get_local_rank())
+    resumed_from = _restore(
+        scratch / CHECKPOINTS_SUBDIR,
+        output_dir,
+        Path(request["storage_path"]) / request["name"],
+        context.get_local_rank(),
+    )
     started = loop_config["on_workers_started"]
     if first and started is not None:
         started(
@@ -194,14 +204,18 @@ def scratch_dir(name: str) -> Path:
     return root / ray.get_runtime_context().get_node_id()[:16] / name
 
 
-def _restore(local: Path, output_dir: Path, local_rank: int) -> int:
-    """Copy the newest checkpoint (Ray Train's last reported, or the one the previous call
-    ended at) into this node's scratch when it is newer than what is there; its step."""
+def _restore(local: Path, output_dir: Path, storage: Path, local_rank: int) -> int:
+    """Copy the newest checkpoint (Ray Train's last reported, a newer one already in `storage`,
+    or the one the previous call ended at) into this node's scratch when it is newer than what
+    is there; its step."""
     import ray.train
 
     reported = ray.train.get_checkpoint()
     with reported.as_directory() if reported else contextlib.nullcontext() as directory:
-        candidates = [latest_checkpoint(output_dir / CHECKPOINTS_SUBDIR, remove_broken=False)]
+        candidates = [
+            latest_checkpoint(output_dir / CHECKPOINTS_SUBDIR, remove_broken=False),
+            *stored_checkpoints(storage),
+        ]
         if directory is not None:
             candidates.append(Path(directory) / CHECKPOINT_IN_REPORT)
         best = max((c for c in candidates if c and c.is_dir()), key=checkpoint_step, default=None)
@@ -215,6 +229,39 @@ def _restore(local: Path, output_dir: Path, local_rank: int) -> int:
 
 CHECKPOINT_IN_REPORT = "checkpoint"
 """The HF checkpoint's folder inside a checkpoint reported by `RayTrainReportCallback`."""
+MANIFEST = "finetune-agent-manifest.json"
+"""Written into each checkpoint before it is reported: {relative path: size} of its files."""
+
+
+def write_manifest(checkpoint: Path) -> None:
+    """Record the files of `checkpoint` and their sizes, for `is_complete` after a copy."""
+    files = {
+        str(f.relative_to(checkpoint)): f.stat().st_size
+        for f in sorted(checkpoint.rglob("*"))
+        if f.is_file() and f.name != MANIFEST
+    }
+    (checkpoint / MANIFEST).write_text(json.dumps({"files": files}), encoding="utf-8")
+
+
+def is_complete(checkpoint: Path) -> bool:
+    """True when every file the manifest lists is in `checkpoint` at its recorded size (a copy
+    cut off by a kill has a missing or short file, or no readable manifest)."""
+    try:
+        files = json.loads((checkpoint / MANIFEST).read_text(encoding="utf-8"))["files"]
+        return all((checkpoint / name).stat().st_size == size for name, size in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def stored_checkpoints(storage: Path) -> list[Path]:
+    """The complete HF checkpoints in a Ray Train run's storage folder, reported or not."""
+    if not storage.is_dir():
+        return []
+    return [
+        found
+        for found in (d / CHECKPOINT_IN_REPORT for d in storage.glob("checkpoint_*"))
+        if is_complete(found)
+    ]
 
 
 def _report_callback():
@@ -225,10 +272,14 @@ def _report_callback():
     """
     import ray.train
     from ray.train.huggingface.transformers import RayTrainReportCallback
+    from transformers.trainer_utils import get_last_checkpoint
 
     class FirstWorkerReports(RayTrainReportCallback):
         def on_save(self, args, state, control, **kwargs):
             if ray.train.get_context().get_world_rank() == 0:
+                newest = get_last_checkpoint(args.output_dir)  # the one Ray's callback copies
+                if newest is not None:
+                    write_manifest(Path(newest))
                 return super().on_save(args, state, control, **kwargs)
             metrics: dict[str, Any] = {}
             for entry in state.log_history:

@@ -194,14 +194,26 @@ def process_count() -> int:
 
 @contextmanager
 def main_process_first() -> Iterator[None]:
-    """The block runs in the first process, then in the others (one process: just runs)."""
+    """The block runs in the first process, then in the others (one process: just runs).
+
+    Barriers go through torch.distributed directly: accelerate's `PartialState()` built before
+    the TrainingArguments reports a single process on the CPU (its `main_process_first` then let
+    every process write the dataset cache at once: seen in CI as a missing Arrow file). The
+    process group made here is the one accelerate adopts later.
+    """
     if process_count() == 1:
         yield
         return
-    from accelerate import PartialState
+    import torch.distributed as dist
 
-    with PartialState().main_process_first():
-        yield
+    if not dist.is_initialized():
+        dist.init_process_group()  # env:// from the launcher; gloo on the CPU, nccl on GPUs
+    first = dist.get_rank() == 0
+    if not first:
+        dist.barrier()
+    yield
+    if first:
+        dist.barrier()
 
 
 def _train_with_autotrain(config, *, continue_from, backends_dir, **kwargs) -> TrainingResult:

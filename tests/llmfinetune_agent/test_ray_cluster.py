@@ -4,8 +4,9 @@ run state in PostgreSQL. One cluster serves every test of the module (Ray's star
 
 - the tiny quickstart runs through `finetune-agent run` with FINETUNE_AGENT_BACKEND=ray;
 - the node that trains is killed (SIGKILL of its raylet and training worker) after a
-  checkpoint: Ray Train starts the worker on the other node from the last reported checkpoint,
-  and the run completes having lost fewer than `save_steps` steps;
+  checkpoint: Ray Train starts the worker on the other node, which resumes from the newest
+  checkpoint that reached storage whole; the run completes having lost at most `save_steps`
+  steps;
 - the driver is killed while the run trains (the CLI that submitted it and the executor that
   holds its claim): `finetune-agent resume` re-attaches to the training job still running,
   so each training attempt has exactly one job.
@@ -170,9 +171,10 @@ def test_killing_the_training_node_resumes_from_its_last_checkpoint(
         assert again["node_id"] != first["node_id"]  # restarted on the surviving node
         resumed = again["resumed_from_step"]
         assert resumed % SAVE_STEPS == 0 and resumed > 0
-        # At most the checkpoint saved just before the kill is lost: its report to Ray Train's
-        # controller may still have been in flight (seen in CI: step 41 trained, resumed at 30).
-        assert seen - resumed < 2 * SAVE_STEPS, (seen, resumed)
+        # At most one save interval is lost. Ray's own record could be two saves behind (seen
+        # in CI: step 40 trained, Ray's latest at 20); the worker takes the newest checkpoint
+        # that reached storage whole instead.
+        assert seen - resumed <= SAVE_STEPS, (seen, resumed)
         assert len(_events(store, run_id, "training_job_started")) == 1  # the same job
         [result] = _events(store, run_id, "training_result")
         assert result["status"] == "completed" and result["global_step"] == 300

@@ -127,6 +127,14 @@ class TrainingSettings(BaseModel):
     gradient_checkpointing: bool = Field(
         False, description="Trade compute for memory by recomputing activations."
     )
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description=(
+            "What the forward and backward compute in (bfloat16 autocast; the trained weights "
+            "stay float32). auto: bfloat16 on a GPU that has it, else float32. On a CPU with "
+            "AMX, bfloat16 measured 1.2-1.33x faster for LoRA SFT."
+        ),
+    )
     save_steps: int = Field(
         50,
         gt=0,
@@ -292,7 +300,7 @@ class RLTraining(TrainingSettings):
     prompt, the rewards score them, and better-than-average completions are made likelier.
 
     The defaults fit a CPU: LoRA on, 4 generations per prompt, 32-token completions, no vLLM
-    and no bf16 (the trainer turns bf16 on only on a GPU that has it)."""
+    and no bf16 (`precision: auto` turns it on only on a GPU that has it)."""
 
     # A chat's last assistant reply, or a completion, is offered to the rewards as `reference`.
     data_kinds: ClassVar[tuple[str, ...]] = ("prompt", "prompt_completion", "chat")
@@ -388,6 +396,7 @@ class PromptTraining(TrainingSettings):
         "max_grad_norm",
         "gradient_accumulation_steps",
         "gradient_checkpointing",
+        "precision",
         "save_steps",
         "save_total_limit",
         "logging_steps",

@@ -73,8 +73,7 @@ def common_args(
         "seed": config.seed,
         "report_to": "none",
         "use_cpu": not cuda,
-        # TRL defaults bf16 to True; bf16 autocast on CPU is slower than float32.
-        "bf16": cuda and torch.cuda.is_bf16_supported(),
+        "bf16": training_precision(config.precision) == "bfloat16",
         "fp16": False,
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": cuda,
@@ -82,6 +81,22 @@ def common_args(
         "include_num_input_tokens_seen": "non_padding",
         "max_length": max_length,
     }
+
+
+def training_precision(setting: str = "auto") -> str:
+    """'bfloat16' or 'float32': what training computes in for a `precision` setting.
+
+    auto picks bfloat16 on a GPU that supports it and float32 on a CPU. On a CPU with AMX,
+    bfloat16 measured 1.2-1.33x faster for LoRA SFT (SmolLM2-135M and a 4x256 Llama, one
+    thread), so it is offered as `precision: "bfloat16"`; it is not the CPU default yet because
+    it changes training numerics (a learning rate of 10 no longer reaches NaN in 12 steps) and
+    the real-model acceptance tests have not been run with it.
+    """
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bfloat16"
+    return "float32"
 
 
 def _checkpointing_arg() -> str:
@@ -175,6 +190,25 @@ def quiet(trainer: Trainer) -> Trainer:
     return trainer
 
 
+_EAGER_DEVICES = ("cpu", "cuda", "xpu", "mps")
+
+
+def score_labelled_positions_only() -> None:
+    """Have TRL's fused LM head project only the positions that carry a label.
+
+    Since TRL 1.16 the head scores every position (prompt and padding too) unless Triton runs
+    its kernel, to keep tile shapes fixed for compilers such as Neuron's. An eager device has
+    nothing to recompile, and scoring the completion alone measured 1.3x faster for SFT on
+    SmolLM2-135M on the CPU (116 vs 87 tokens/s, one thread); the losses are the same sums.
+    In that TRL, `_use_triton` in `trl.trainer.utils` decides only this (the kernels read
+    their own copy); older releases lack it and always compact.
+    """
+    import trl.trainer.utils as trl_utils
+
+    if getattr(trl_utils, "_use_triton", None) is not None:
+        trl_utils._use_triton = lambda device: device.type in _EAGER_DEVICES
+
+
 def lean_sft_trainer_class():
     """SFTTrainer without its per-token entropy and top-1 accuracy diagnostics.
 
@@ -188,6 +222,8 @@ def lean_sft_trainer_class():
     from accelerate.utils import is_peft_model
     from trl import SFTTrainer
     from trl.trainer.utils import add_fused_lm_head
+
+    score_labelled_positions_only()
 
     class LeanSFTTrainer(SFTTrainer):
         def __init__(self, *args, **kwargs):
@@ -267,6 +303,7 @@ def build_dpo(
     chosen and rejected reply with the tokenizer's eos, the end-of-turn token of a chat model."""
     from trl import DPOConfig, DPOTrainer
 
+    score_labelled_positions_only()
     start = _model_at(model, config.sft_adapter) if config.sft_adapter else model
     policy, tokenizer = load_causal_lm(start, cache_dir=cache_dir, keep_adapter=bool(config.lora))
     reference = None

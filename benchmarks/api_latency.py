@@ -20,7 +20,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
+from bench_setup import free_port, start_server
 
 STATUSES = ("completed", "failed", "cancelled", "awaiting_approval", "queued")
 WARM_UP = 5  # request pairs per client before the clock starts
@@ -84,29 +84,6 @@ def give_runs_real_state(env: dict[str, str], ids: list[str]) -> None:
 
 def _thread(run_id: str) -> dict:
     return {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
-    exe = shutil.which("finetune-agent") or f"{sys.executable} -m llmfinetune_agent.cli"
-    server = subprocess.Popen(
-        [*exe.split(), "serve", "--no-workers", "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the server did not start")
 
 
 class KeepAliveConnection:

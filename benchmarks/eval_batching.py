@@ -11,7 +11,6 @@ Last line: `RESULT eval_batching_speedup=<one-at-a-time seconds / batched second
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -19,8 +18,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "configs" / "data" / "quickstart" / "train.jsonl"
+
+from bench_setup import one_at_a_time, quickstart_examples  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +33,6 @@ def main() -> None:
     import torch
 
     from models import build_tiny_llama, load_model_and_tokenizer
-    from phases.evaluation.eval_data import parse_record
     from phases.evaluation.generation import generate_answers, prompt_ids
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -42,9 +40,8 @@ def main() -> None:
         # A small real-sized model (4 layers, 256 wide) so generation cost is not all overhead.
         model_dir = build_tiny_llama(Path(tmp) / "model", hidden_size=256, num_layers=4)
         model, tokenizer = load_model_and_tokenizer(str(model_dir), for_generation=True)
-    lines = DATA.read_text().splitlines()[: args.examples]
-    examples = [parse_record(json.loads(line), f"{DATA}:{i + 1}") for i, line in enumerate(lines)]
-    eos = tokenizer.eos_token_id
+    examples = quickstart_examples(args.examples)
+    prompts = [prompt_ids(tokenizer, example) for example in examples]
 
     def batched() -> None:
         generate_answers(
@@ -55,23 +52,13 @@ def main() -> None:
             batch_size=args.batch_size,
         )
 
-    def one_at_a_time() -> None:  # the baseline: a plain loop over model.generate
-        with torch.no_grad():
-            for example in examples:
-                ids = torch.tensor([prompt_ids(tokenizer, example)])
-                model.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    max_new_tokens=args.max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=eos,
-                )
+    def baseline() -> None:  # a plain loop over model.generate
+        one_at_a_time(model, tokenizer, prompts, max_new_tokens=args.max_new_tokens)
 
     timings: dict[str, list[float]] = {"batched": [], "one_at_a_time": []}
     batched()  # warm-up
     for _ in range(args.rounds):
-        for name, fn in (("one_at_a_time", one_at_a_time), ("batched", batched)):
+        for name, fn in (("one_at_a_time", baseline), ("batched", batched)):
             start = time.perf_counter()
             fn()
             timings[name].append(time.perf_counter() - start)

@@ -59,6 +59,24 @@ def matmul_peak(dtype_name: str, size: int = 2048, seconds: float = 3.0) -> floa
     return best
 
 
+def shape_ceiling(tokens: int, hidden: int, intermediate: int, seconds: float = 3.0) -> float:
+    """GFLOP/s of float32 products at the training's own shapes: a batch's tokens through the
+    MLP's up and down projections, the bulk of the model's FLOPs. What training could reach if
+    nothing but these matmuls ran."""
+    import torch
+
+    x, up = torch.randn(tokens, hidden), torch.randn(intermediate, hidden)
+    h, down = torch.randn(tokens, intermediate), torch.randn(hidden, intermediate)
+    flops = 2 * 2 * tokens * hidden * intermediate
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        x @ up.t()
+        h @ down.t()
+        best = max(best, flops / (time.perf_counter() - start) / 1e9)
+    return best
+
+
 def native_bf16() -> bool:
     """True when this CPU has bfloat16 matmul instructions (AMX or AVX512-BF16)."""
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
@@ -211,6 +229,8 @@ def main() -> None:
         config = AutoConfig.from_pretrained(model_dir)
         disk_mb = sum(f.stat().st_size for f in model_dir.glob("*.safetensors")) / 2**20
     flops = model_flops(config, tokens, completion, mean_length, LoraSettings(**LORA))
+    batch_tokens = round(8 * mean_length)
+    ceiling = shape_ceiling(batch_tokens, config.hidden_size, config.intermediate_size)
     achieved = flops / child["runtime"] / 1e9
     precision = training_precision(args.precision)
     print(
@@ -220,6 +240,11 @@ def main() -> None:
     )
     for name, value in peaks.items():
         print(f"MFU against the {name} peak: {achieved / value:.3f}")
+    print(
+        f"float32 matmul at the training's shapes ({batch_tokens} tokens x {config.hidden_size} "
+        f"x {config.intermediate_size}): {ceiling:.0f} GFLOP/s = "
+        f"{ceiling / peaks['float32']:.2f} of the peak; training reaches {achieved / ceiling:.2f} of it"
+    )
     print(
         f"peak RSS of the training process: {child['rss_mb']:.0f} MB; model on disk "
         f"{disk_mb:.0f} MB ({child['rss_mb'] / disk_mb:.1f}x)"

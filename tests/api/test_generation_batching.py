@@ -7,12 +7,14 @@ a call does not depend on timing."""
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
 from api.generation import ModelCache
 from api.generation_batching import GenerationBatcher
+from api.main import create_app
 
 PROMPTS = [
     "Anna is 31 and lives in Oslo.",
@@ -102,3 +104,10 @@ def test_a_request_too_long_for_the_model_fails_alone(client_and_model, tiny_mod
     assert "context window is 1024 tokens" in responses[1].text
     assert [_answer(responses[0]), _answer(responses[2])] == alone
     assert _batcher(cache, model_id, tiny_model_dir).batch_sizes == {2: 1}
+
+
+def test_the_batch_limits_come_from_the_settings(settings) -> None:
+    settings = dataclasses.replace(settings, generation_max_batch=3, generation_batch_window_ms=20)
+    with TestClient(create_app(settings, workers=False)) as client:
+        cache = client.app.state.models
+        assert (cache.max_batch, cache.batch_window_seconds) == (3, 0.02)

@@ -19,7 +19,8 @@ from models.prompt_artifact import PromptArtifact, apply_to_messages, apply_to_t
 
 
 class ModelCache:
-    """Loaded (model, tokenizer) pairs by model id, least recently used evicted first."""
+    """Loaded models by model id, each with its batcher (which holds the model and
+    tokenizer), least recently used evicted first."""
 
     def __init__(
         self,

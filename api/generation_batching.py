@@ -28,8 +28,10 @@ from typing import Any
 from api.schemas import GenerateRequest
 from models.generation import Completion, context_window, cut_to_length, generate_completions
 
-DEFAULT_WINDOW_SECONDS = 0.005
-"""How long the worker waits for more requests to join a batch that is not full."""
+DEFAULT_WINDOW_SECONDS = 0.025
+"""How long the worker waits for more requests to join a batch that is not full: 25 ms let 8
+closed-loop clients' next requests (sent as their answers arrive) fill a batch of 8 where
+5 ms split them 7 + 1 (SmolLM2-135M on CPU); ~1 % of a 32-token answer's time."""
 DEFAULT_MAX_BATCH = 16
 """The most requests answered by one `generate_completions` call."""
 

@@ -57,7 +57,7 @@ class Settings:
     """The largest JSON request body the API reads (413 above it); files go to `POST /data`."""
     generation_max_batch: int = 16
     """The most concurrent generate requests for one model answered by one generation call."""
-    generation_batch_window_ms: int = 5
+    generation_batch_window_ms: int = 25
     """How long a generation batch that is not full waits for more requests to join it."""
     backend: str = "local"
     """Where runs execute: `local` (worker processes of this machine) or `ray` (a Ray cluster)."""
@@ -93,7 +93,7 @@ class Settings:
             max_concurrent_runs=_positive_int_env(MAX_CONCURRENT_RUNS_ENV, 1),
             max_json_bytes=_positive_int_env(MAX_JSON_BYTES_ENV, DEFAULT_MAX_JSON_BYTES),
             generation_max_batch=_positive_int_env(GENERATION_MAX_BATCH_ENV, 16),
-            generation_batch_window_ms=_positive_int_env(GENERATION_BATCH_WINDOW_MS_ENV, 5),
+            generation_batch_window_ms=_positive_int_env(GENERATION_BATCH_WINDOW_MS_ENV, 25),
             backend=_backend_env(),
             ray_address=os.environ.get(RAY_ADDRESS_ENV) or None,
             backends_root=_path_env(BACKENDS_DIR_ENV),

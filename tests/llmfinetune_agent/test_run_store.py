@@ -393,7 +393,7 @@ def test_settings_defaults_and_overrides(
     assert s.database_url == f"sqlite:///{s.home / 'finetune-agent.db'}"
     assert sqlite_path(s.database_url) == str(s.home / "finetune-agent.db")
     assert (s.lease_seconds, s.api_key, s.max_concurrent_runs) == (60, None, 1)
-    assert (s.generation_max_batch, s.generation_batch_window_ms) == (16, 5)
+    assert (s.generation_max_batch, s.generation_batch_window_ms) == (16, 25)
     assert s.data_roots == [s.home / "data", Path.cwd().resolve()]
     assert s.runs_dir == s.home / "runs" and s.models_cache_dir == s.home / "models"
     s.ensure_dirs()

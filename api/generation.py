@@ -1,8 +1,9 @@
 """The local generation agent: a registered model, loaded once, answering prompts.
 
-Models stay in memory after their first request (the `capacity` most recently used ones);
-one lock per model serializes `generate` calls, since a model is not safe to share across
-threads mid-generation.
+Models stay in memory after their first request (the `capacity` most recently used ones),
+each with its `GenerationBatcher`: concurrent requests for a model are answered together, in
+batches (`api.generation_batching`), by one thread at a time, since a model is not safe to
+share across threads mid-generation.
 """
 
 from __future__ import annotations
@@ -11,30 +12,38 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from api.generation_batching import DEFAULT_MAX_BATCH, DEFAULT_WINDOW_SECONDS, GenerationBatcher
 from api.schemas import GenerateRequest
-from models.generation import (
-    context_window,
-    encode_prompt,
-    generate_completions,
-    has_chat_template,
-    render_chat,
-)
+from models.generation import context_window, encode_prompt, has_chat_template, render_chat
 from models.prompt_artifact import PromptArtifact, apply_to_messages, apply_to_text
 
 
 class ModelCache:
-    """Loaded (model, tokenizer) pairs by model id, least recently used evicted first."""
+    """Loaded models by model id, each with its batcher (which holds the model and
+    tokenizer), least recently used evicted first."""
 
-    def __init__(self, *, cache_dir: Any, capacity: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        cache_dir: Any,
+        capacity: int = 2,
+        batch_window_seconds: float = DEFAULT_WINDOW_SECONDS,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
         self.cache_dir = cache_dir
         self.capacity = capacity
+        self.batch_window_seconds = batch_window_seconds
+        """How long a model's batcher waits for more requests to join a batch."""
+        self.max_batch = max_batch
+        """The most requests one generation call answers."""
         self.loads = 0
         """How many times a model was loaded from disk (a cache miss)."""
-        self._entries: OrderedDict[str, tuple[Any, Any, threading.Lock]] = OrderedDict()
+        self._entries: OrderedDict[str, GenerationBatcher] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, model_id: str, path: str) -> tuple[Any, Any, threading.Lock]:
-        """The loaded model for `model_id`, loading it from `path` the first time."""
+    def get(self, model_id: str, path: str) -> GenerationBatcher:
+        """The loaded model for `model_id` (its batcher), loading it from `path` the first
+        time. An evicted model's batcher still answers the requests it holds."""
         with self._lock:
             entry = self._entries.get(model_id)
             if entry is None:
@@ -43,7 +52,12 @@ class ModelCache:
                 model, tokenizer = load_model_and_tokenizer(
                     path, cache_dir=self.cache_dir, for_generation=True
                 )
-                entry = (model, tokenizer, threading.Lock())
+                entry = GenerationBatcher(
+                    model,
+                    tokenizer,
+                    window_seconds=self.batch_window_seconds,
+                    max_batch=self.max_batch,
+                )
                 self.loads += 1
                 self._entries[model_id] = entry
                 while len(self._entries) > self.capacity:
@@ -93,8 +107,7 @@ def model_input(
 
 
 def generate(
-    model: Any,
-    tokenizer: Any,
+    batcher: GenerationBatcher,
     request: GenerateRequest,
     *,
     trained_on: str | None = None,
@@ -104,23 +117,15 @@ def generate(
 
     `trained_on` is the kind of data the model was fine-tuned on (`chat`, `prompt_completion`,
     ...): a `prompt` is templated the same way the trainer formatted its examples. `prompt`
-    (a prompt artifact) puts its system prompt and exemplars before the input.
+    (a prompt artifact) puts its system prompt and exemplars before the input. A request the
+    model cannot answer raises `GenerationInputError` before it joins a batch.
     """
+    model, tokenizer = batcher.model, batcher.tokenizer
     templated = uses_chat_template(request, tokenizer, trained_on)
     text = model_input(request, tokenizer, templated, prompt)
     ids = encode_prompt(tokenizer, text, templated=templated)
     _check_fits(len(ids), request.max_new_tokens, context_window(model))
-    [completion] = generate_completions(
-        model,
-        tokenizer,
-        [ids],
-        max_new_tokens=request.max_new_tokens,
-        do_sample=request.do_sample,
-        temperature=request.temperature,
-        top_p=request.top_p,
-        top_k=request.top_k,
-        seed=request.seed,
-    )
+    completion = batcher.complete(ids, request)
     return {
         "text": completion.text,
         "prompt_tokens": len(ids),

@@ -78,7 +78,11 @@ def create_app(
             app.state.settings = resolved
             app.state.service = service
             app.state.backend = backend
-            app.state.models = ModelCache(cache_dir=resolved.models_cache_dir)
+            app.state.models = ModelCache(
+                cache_dir=resolved.models_cache_dir,
+                batch_window_seconds=resolved.generation_batch_window_ms / 1000,
+                max_batch=resolved.generation_max_batch,
+            )
             app.state.listing = ListingCache(service.store)
             app.state.chats = ChatService(resolved, service.saver, store=service.store)
             backend.start()  # the first poll recovers runs a crash left behind

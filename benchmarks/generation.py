@@ -23,8 +23,8 @@ machine two threads were up to 10x slower than one while other jobs ran (their O
 threads wait for each other while another process holds a core).
 
 `--cache-dir DIR` keeps the imported model between runs (else a temp dir: ~30 s import).
-a) also runs at batch `--clients` (8): what a server batching its concurrent requests could
-reach. RESULT lines: `eval_vs_one_at_a_time` (tokens/s ratio a/b, goal >= 4),
+a) also runs at batch `--clients` (8): the most the server's batching of 8 concurrent
+clients' requests (`api.generation_batching`) can reach. RESULT lines: `eval_vs_one_at_a_time` (tokens/s ratio a/b, goal >= 4),
 `serve_p95_ms_1`, `serve_p95_ms_8`, `serve_8_vs_one_at_a_time` (tokens/s ratio c/b with 8
 clients), and `llama_cpp_vs_one_at_a_time` when d) ran.
 """
@@ -228,7 +228,7 @@ def run_rounds(
     sides = {
         "b": Side("b) one at a time"),
         "a": Side(f"a) batched {args.batch_size} (eval)"),
-        # What a server batching its concurrent requests could reach (it does not today).
+        # The ceiling of the server's micro-batching of `clients` concurrent requests.
         "a_clients": Side(f"a) batched {clients}"),
         "c1": Side("c) serve, 1 client"),
         "c8": Side(f"c) serve, {clients} clients"),

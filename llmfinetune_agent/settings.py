@@ -20,6 +20,8 @@ DATA_ROOTS_ENV = "FINETUNE_AGENT_DATA_ROOTS"
 API_KEY_ENV = "FINETUNE_AGENT_API_KEY"
 MAX_CONCURRENT_RUNS_ENV = "FINETUNE_AGENT_MAX_CONCURRENT_RUNS"
 MAX_JSON_BYTES_ENV = "FINETUNE_AGENT_MAX_JSON_BYTES"
+GENERATION_MAX_BATCH_ENV = "FINETUNE_AGENT_GENERATION_MAX_BATCH"
+GENERATION_BATCH_WINDOW_MS_ENV = "FINETUNE_AGENT_GENERATION_BATCH_WINDOW_MS"
 BACKEND_ENV = "FINETUNE_AGENT_BACKEND"
 RAY_ADDRESS_ENV = "FINETUNE_AGENT_RAY_ADDRESS"
 CORS_ORIGINS_ENV = "FINETUNE_AGENT_CORS_ORIGINS"
@@ -53,6 +55,10 @@ class Settings:
     """How many runs execute at once in one service process."""
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
     """The largest JSON request body the API reads (413 above it); files go to `POST /data`."""
+    generation_max_batch: int = 16
+    """The most concurrent generate requests for one model answered by one generation call."""
+    generation_batch_window_ms: int = 25
+    """How long a generation batch that is not full waits for more requests to join it."""
     backend: str = "local"
     """Where runs execute: `local` (worker processes of this machine) or `ray` (a Ray cluster)."""
     ray_address: str | None = None
@@ -86,6 +92,8 @@ class Settings:
             api_key=os.environ.get(API_KEY_ENV) or None,
             max_concurrent_runs=_positive_int_env(MAX_CONCURRENT_RUNS_ENV, 1),
             max_json_bytes=_positive_int_env(MAX_JSON_BYTES_ENV, DEFAULT_MAX_JSON_BYTES),
+            generation_max_batch=_positive_int_env(GENERATION_MAX_BATCH_ENV, 16),
+            generation_batch_window_ms=_positive_int_env(GENERATION_BATCH_WINDOW_MS_ENV, 25),
             backend=_backend_env(),
             ray_address=os.environ.get(RAY_ADDRESS_ENV) or None,
             backends_root=_path_env(BACKENDS_DIR_ENV),

@@ -252,6 +252,20 @@ def _completion(
     return Completion(text=cut, ids=ids, ended=True)
 
 
+def cut_to_length(tokenizer: Any, completion: Completion, max_new_tokens: int) -> Completion:
+    """`completion` as generating at most `max_new_tokens` would have written it.
+
+    Greedy decoding picks each token from the ones before it only, so a completion generated
+    with a larger limit starts with the tokens a smaller limit writes: cut to that limit it
+    is the same completion (text, ids, whether it ended), as long as no stop strings applied.
+    """
+    ids = completion.ids
+    if len(ids) < max_new_tokens or (len(ids) == max_new_tokens and not completion.ended):
+        return completion  # it ended (or ran out) within the limit
+    ids = ids[:max_new_tokens]  # the end token, if any, lies past the limit
+    return Completion(text=tokenizer.decode(ids, skip_special_tokens=True), ids=ids, ended=False)
+
+
 def cut_at_stop(text: str, stop: list[str] | None) -> str:
     """`text` before the first of the `stop` strings it holds (all of it when none)."""
     cuts = [text.find(s) for s in stop or [] if s and s in text]

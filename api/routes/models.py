@@ -48,6 +48,7 @@ def generate_text(
     chooses explicitly. The answer is recorded with a `generation_id` that
     `POST /generations/{generation_id}/feedback` rates. A `prompt` (what a prompt run
     registers) answers with its base model, its system prompt and exemplars put first.
+    Concurrent greedy requests for the same model are answered together, in one batch.
     """
     record = _require(service, model_id)
     trained_on = _trained_on(service, record)
@@ -55,12 +56,11 @@ def generate_text(
     if prompt is not None:  # the base model's weights, shared by every prompt over them
         key = path = prompt.model
     started = time.perf_counter()
-    model, tokenizer, lock = cache.get(key, path)
-    with lock:
-        try:
-            result = generate(model, tokenizer, request, trained_on=trained_on, prompt=prompt)
-        except GenerationInputError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    batcher = cache.get(key, path)
+    try:  # waits in this worker thread (a sync route) for the batch that answers it
+        result = generate(batcher, request, trained_on=trained_on, prompt=prompt)
+    except GenerationInputError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     result["latency_seconds"] = round(time.perf_counter() - started, 4)
     version = {"kind": record.kind or "model", "sha256": record.sha256, "run_id": record.run_id}
     if prompt is not None:

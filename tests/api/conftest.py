@@ -40,6 +40,19 @@ def settings(_isolated_home: Path) -> Settings:
     return dataclasses.replace(base, data_roots=[base.home / "data", DATA_ROOT])
 
 
+@pytest.fixture
+def client_and_model(settings: Settings, tiny_model_dir: Path):
+    """A test client of the app (no run workers) and the id of the tiny Llama registered in it."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(settings, workers=False)) as client:
+        store = client.app.state.service.store
+        model = store.register_model(run_id=None, path=str(tiny_model_dir), base_model="tiny")
+        yield client, model.id
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

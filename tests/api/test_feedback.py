@@ -7,21 +7,11 @@ import json
 import subprocess
 import sys
 
-import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
 from llmfinetune_agent.feedback_store import FeedbackStore
 
 PROMPTS = [f"{name} is {age} years old. JSON:" for name, age in [("Ann", 31), ("Bo", 40)]]
-
-
-@pytest.fixture
-def client_and_model(settings, tiny_model_dir):
-    with TestClient(create_app(settings, workers=False)) as client:
-        store = client.app.state.service.store
-        model = store.register_model(run_id=None, path=str(tiny_model_dir), base_model="tiny")
-        yield client, model.id
 
 
 def _generate(client: TestClient, model_id: str, prompt: str, seed: int) -> dict:

@@ -3,22 +3,12 @@ as its training data was, unless `raw` asks for the text as it is."""
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.generation import uses_chat_template
-from api.main import create_app
 from api.schemas import GenerateRequest
 
 PROMPT = "Anna is 31 and lives in Oslo."
-
-
-@pytest.fixture
-def client_and_model(settings, tiny_model_dir):
-    with TestClient(create_app(settings, workers=False)) as client:
-        store = client.app.state.service.store
-        model = store.register_model(run_id=None, path=str(tiny_model_dir), base_model="tiny")
-        yield client, model.id
 
 
 def _generate(client: TestClient, model_id: str, **body) -> dict:

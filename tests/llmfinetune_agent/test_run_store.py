@@ -385,13 +385,15 @@ def test_processes_starting_together_create_tables_once(
 def test_settings_defaults_and_overrides(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _isolated_home: Path
 ) -> None:
-    for name in ("DATABASE_URL", "LEASE_SECONDS", "DATA_ROOTS", "API_KEY", "MAX_CONCURRENT_RUNS"):
+    names = ("DATABASE_URL", "LEASE_SECONDS", "DATA_ROOTS", "API_KEY", "MAX_CONCURRENT_RUNS")
+    for name in (*names, "GENERATION_MAX_BATCH", "GENERATION_BATCH_WINDOW_MS"):
         monkeypatch.delenv(f"FINETUNE_AGENT_{name}", raising=False)
     s = Settings.from_env()
     assert s.home == _isolated_home.resolve() and not s.home.exists()
     assert s.database_url == f"sqlite:///{s.home / 'finetune-agent.db'}"
     assert sqlite_path(s.database_url) == str(s.home / "finetune-agent.db")
     assert (s.lease_seconds, s.api_key, s.max_concurrent_runs) == (60, None, 1)
+    assert (s.generation_max_batch, s.generation_batch_window_ms) == (16, 25)
     assert s.data_roots == [s.home / "data", Path.cwd().resolve()]
     assert s.runs_dir == s.home / "runs" and s.models_cache_dir == s.home / "models"
     s.ensure_dirs()
@@ -402,8 +404,11 @@ def test_settings_defaults_and_overrides(
     monkeypatch.setenv("FINETUNE_AGENT_DATA_ROOTS", os.pathsep.join(["/d1", str(tmp_path)]))
     monkeypatch.setenv("FINETUNE_AGENT_API_KEY", "k")
     monkeypatch.setenv("FINETUNE_AGENT_MAX_CONCURRENT_RUNS", "3")
+    monkeypatch.setenv("FINETUNE_AGENT_GENERATION_MAX_BATCH", "1")
+    monkeypatch.setenv("FINETUNE_AGENT_GENERATION_BATCH_WINDOW_MS", "20")
     s = Settings.from_env()
     assert (s.lease_seconds, s.api_key, s.max_concurrent_runs) == (15, "k", 3)
+    assert (s.generation_max_batch, s.generation_batch_window_ms) == (1, 20)
     assert s.data_roots == [Path("/d1"), tmp_path.resolve()]
     assert sqlalchemy_url(s.database_url) == "postgresql+psycopg://u:pw@db:5432/x"
     assert psycopg_conninfo("postgresql+psycopg://u@h/x") == "postgresql://u@h/x"

@@ -11,6 +11,7 @@ import pytest
 
 from models.config import ModelConfig
 from models.generation import (
+    cut_to_length,
     encode_prompt,
     eos_ids,
     generate_completions,
@@ -113,12 +114,23 @@ def test_seeded_sampling_repeats_and_differs_from_greedy(ending_model) -> None:
     assert sample(1) != greedy
 
 
+def test_a_greedy_completion_cut_to_a_limit_is_the_one_generated_with_it(ending_model) -> None:
+    model, tokenizer = ending_model
+    prompts = _prompt_ids(tokenizer)
+    longest = generate_completions(model, tokenizer, prompts, max_new_tokens=MAX_NEW)
+    assert {c.ended for c in longest} == {True, False}
+    for limit in (1, 3, 4, 5, MAX_NEW - 1):
+        cut = [cut_to_length(tokenizer, c, limit) for c in longest]
+        assert cut == generate_completions(model, tokenizer, prompts, max_new_tokens=limit)
+
+
 def test_the_evaluator_chat_model_and_api_answer_as_this_module(
     ending_model, tiny_model_dir: Path
 ) -> None:
     import torch
 
     from api.generation import generate
+    from api.generation_batching import GenerationBatcher
     from api.schemas import GenerateRequest
     from llmfinetune_agent.chat_model import LocalChatModel
     from phases.evaluation.eval_data import EvalExample
@@ -135,7 +147,7 @@ def test_the_evaluator_chat_model_and_api_answer_as_this_module(
 
     for chat, completion in zip(chats, greedy, strict=True):
         request = GenerateRequest(messages=chat, max_new_tokens=MAX_NEW)
-        reply = generate(model, tokenizer, request)
+        reply = generate(GenerationBatcher(model, tokenizer), request)
         assert reply["text"] == completion.text
         assert reply["completion_tokens"] == len(completion.ids) + completion.ended
 

@@ -8,7 +8,7 @@ the CPU multiplies bf16 natively, no per-step diagnostics, the head over complet
 only, plain padding rather than packing for short similar-length data, tokenized once and
 cached). The supported TRL range is `trl>=1.16` (pyproject); the TRL version measured is printed.
 
-    python benchmarks/train_speed.py [--rounds 3]
+    python benchmarks/train_speed.py [--rounds 3] [--precision bfloat16]
 
 Last line: `RESULT train_speed_speedup=<TRL-defaults seconds / ours seconds>` (goal >= 1.2).
 """
@@ -31,18 +31,21 @@ from bench_setup import bare_trl_sft, build_model, chat_data, ours  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model_dir, data = build_model(root), chat_data(root)
         times: dict[str, list[float]] = {"ours": [], "trl_defaults": []}
         # Untimed warm-up: the first training in a process pays one-off import and kernel costs.
-        ours(model_dir, data, root / "warm-up", epochs=1)
+        ours(model_dir, data, root / "warm-up", epochs=1, precision=args.precision)
         for r in range(args.rounds):
             times["trl_defaults"].append(
                 bare_trl_sft(model_dir, data, root / f"trl{r}", num_train_epochs=1)
             )
-            times["ours"].append(ours(model_dir, data, root / f"ours{r}", epochs=1))
+            times["ours"].append(
+                ours(model_dir, data, root / f"ours{r}", epochs=1, precision=args.precision)
+            )
             print(
                 f"round {r + 1}: TRL defaults {times['trl_defaults'][-1]:.1f} s, ours {times['ours'][-1]:.1f} s"
             )

@@ -89,11 +89,9 @@ def model_flops(config, tokens: int, completion_tokens: int, mean_length: float,
     heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
     head_dim = getattr(config, "head_dim", None) or hidden // heads
     kv = kv_heads * head_dim
-    per_layer = hidden * heads * head_dim + 2 * hidden * kv + heads * head_dim * hidden
-    per_layer += 3 * hidden * config.intermediate_size  # gate, up, down
-    linear = layers * per_layer
     shapes = [(hidden, heads * head_dim), (hidden, kv), (hidden, kv), (heads * head_dim, hidden)]
     shapes += [(hidden, config.intermediate_size)] * 2 + [(config.intermediate_size, hidden)]
+    linear = layers * sum(i * o for i, o in shapes)  # q, k, v, o, gate, up, down
     lora_weights = layers * sum(lora.r * (i + o) for i, o in shapes)
     # QK^T and AV over the causal prefix: 2 products x 2 FLOPs x heads x head_dim x (L/2) keys.
     attention = layers * 2 * 2 * heads * head_dim * mean_length / 2

@@ -262,8 +262,7 @@ def cut_to_length(tokenizer: Any, completion: Completion, max_new_tokens: int) -
     ids = completion.ids
     if len(ids) < max_new_tokens or (len(ids) == max_new_tokens and not completion.ended):
         return completion  # it ended (or ran out) within the limit
-    ids = ids[:max_new_tokens]  # the end token, if any, lies past the limit
-    return Completion(text=tokenizer.decode(ids, skip_special_tokens=True), ids=ids, ended=False)
+    return _completion(tokenizer, ids[:max_new_tokens], ends=set())  # any end lies past it
 
 
 def cut_at_stop(text: str, stop: list[str] | None) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,10 +135,30 @@ def _create(database_url: str) -> Engine:
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        mode = _enable_wal(cursor)
         if str(mode).lower() != "wal":
             raise RuntimeError(f"SQLite refused WAL journal mode (got {mode!r})")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA synchronous=NORMAL")  # safe under WAL, much faster commits
     finally:
         cursor.close()
+
+
+def _enable_wal(cursor: Any) -> str:
+    """Switch the database file to WAL (a persistent setting) and return the journal mode.
+
+    The switch needs an exclusive lock and SQLite answers "database is locked" at once, without
+    its busy handler, when another process holds one (two services opening a new file together),
+    so it is retried here for the busy timeout; once a file is in WAL nothing needs the lock.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() == "wal":
+            return mode
+        try:
+            return cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

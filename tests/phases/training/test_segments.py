@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from training_test_data import prompt_completion_rows, write_jsonl
 
 from phases.training import SFTTraining, TrainingInputError, train
+from phases.training.checkpoints import is_valid_checkpoint
 
 CONFIG = SFTTraining(
     max_steps=6, batch_size=4, learning_rate=1e-3, warmup_ratio=0.2, logging_steps=1, save_steps=50
@@ -116,7 +117,9 @@ def test_sigkilled_run_resumes_from_its_checkpoint(tiny_model_dir: Path, tmp_pat
     )
     try:
         deadline = time.monotonic() + 240
-        while not list((out / "checkpoints").glob("checkpoint-*/trainer_state.json")):
+        # A checkpoint counts once its trainer_state.json is whole: killed while that file is
+        # still being written, the checkpoint is rightly discarded and nothing is resumed.
+        while not any(map(is_valid_checkpoint, (out / "checkpoints").glob("checkpoint-*"))):
             assert child.poll() is None, "the training subprocess died on its own"
             assert time.monotonic() < deadline, "no checkpoint within 240 s"
             time.sleep(0.2)

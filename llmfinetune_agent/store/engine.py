@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError
 
 from llmfinetune_agent.settings import database_backend, sqlalchemy_url, sqlite_path
 from llmfinetune_agent.store.schema import Base, StoreMetaRow
@@ -45,17 +44,16 @@ def _create_tables(engine: Engine) -> None:
                 pg_insert(StoreMetaRow).values(id=1, runs_version=0).on_conflict_do_nothing()
             )
         return
-    try:
-        Base.metadata.create_all(engine)
-    except OperationalError as exc:  # another process created a table between check and create
-        if "already exists" not in str(exc):
-            raise
-        Base.metadata.create_all(engine)
-    _add_missing_sqlite_columns(engine)
-    with engine.begin() as conn:
+    # SQLite's write lock, taken up front (BEGIN IMMEDIATE waits on the busy timeout), does
+    # what the advisory lock does above: a second process starting at once finds it all done.
+    with engine.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        Base.metadata.create_all(conn)
+        add_missing_columns(conn)
         conn.execute(
             sqlite_insert(StoreMetaRow).values(id=1, runs_version=0).on_conflict_do_nothing()
         )
+        conn.commit()
 
 
 def add_missing_columns(conn: Connection) -> list[str]:
@@ -81,19 +79,6 @@ def add_missing_columns(conn: Connection) -> list[str]:
             conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
             added.append(f"{table.name}.{column.name}")
     return added
-
-
-def _add_missing_sqlite_columns(engine: Engine) -> None:
-    """`add_missing_columns` under SQLite's write lock; a process that lost the race to add a
-    column finds it added and has nothing left to do."""
-    for _attempt in range(3):
-        try:
-            with engine.begin() as conn:
-                add_missing_columns(conn)
-            return
-        except OperationalError as exc:
-            if "duplicate column" not in str(exc):
-                raise
 
 
 def dispose_engine(database_url: str) -> None:

@@ -12,6 +12,8 @@ costs little more than one prompt, so waiting requests no longer queue for each 
 - A sampling request runs alone, so its `seed` reproduces its answer.
 - A batch never reaches past the model's context window (its longest prompt plus its largest
   `max_new_tokens`); a request that would push it there waits for the next batch.
+- A batch that fails is answered again one request at a time, so an error reaches only the
+  request that causes it, never its neighbours.
 
 The worker thread exists only while requests wait, and holds the model itself: a batch that
 runs while the model cache evicts the model finishes on it.
@@ -146,7 +148,15 @@ class GenerationBatcher:
                 top_k=head.top_k,
                 seed=head.seed,
             )
-        except BaseException as exc:  # every request of the batch answers with it
+        except Exception as exc:
+            if len(batch) > 1:  # find who it belongs to: each request again, alone
+                for waiting in batch:
+                    self._answer([waiting])
+                return
+            batch[0].error = exc
+            batch[0].done.set()
+            return
+        except BaseException as exc:  # not an Exception: every request answers with it at once
             for waiting in batch:
                 waiting.error = exc
                 waiting.done.set()

@@ -111,3 +111,31 @@ def test_the_batch_limits_come_from_the_settings(settings) -> None:
     with TestClient(create_app(settings, workers=False)) as client:
         cache = client.app.state.models
         assert (cache.max_batch, cache.batch_window_seconds) == (3, 0.02)
+
+
+def test_a_batch_that_fails_is_answered_again_one_by_one(tiny_model_dir, tmp_path) -> None:
+    """A prompt the model cannot embed (a token id past its vocabulary) fails the whole
+    generate call; the batch is then answered request by request, so only that one fails."""
+    import pytest
+
+    from api.schemas import GenerateRequest
+    from models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(
+        str(tiny_model_dir), cache_dir=tmp_path, for_generation=True
+    )
+    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS[:2]]
+    broken = [model.config.vocab_size + 7]
+    request = GenerateRequest(prompt="-", max_new_tokens=5)
+    alone = GenerationBatcher(model, tokenizer)
+    expected = [alone.complete(ids, request) for ids in prompts]
+    batcher = GenerationBatcher(model, tokenizer, window_seconds=WAIT_FOR_FULL_BATCH, max_batch=3)
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [
+            pool.submit(batcher.complete, ids, request) for ids in [prompts[0], broken, prompts[1]]
+        ]
+        assert [futures[0].result(), futures[2].result()] == expected
+        with pytest.raises(IndexError):
+            futures[1].result()
+    assert (batcher.calls, batcher.batch_sizes) == (2, {1: 2})  # the failed call of 3 not counted

@@ -7,7 +7,7 @@
   joined to each answer for a reward model);
 - `base-model/`: the base model as transformers 4.48 reads it (see `compatible_model_dir`);
 - `autotrain.yml`: the `autotrain --config` file: local backend, CPU-safe (no quantization,
-  mixed precision off), every training setting taken from the run config.
+  mixed precision only when `training.precision` asks for bfloat16), every training setting taken from the run config.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _training_params(config: TrainingSettings, max_length: int) -> dict[str, Any
         "disable_gradient_checkpointing": not config.gradient_checkpointing,
         "padding": "right",
         "quantization": None,
-        "mixed_precision": None,
+        "mixed_precision": _mixed_precision(config),
         "peft": lora is not None,
     }
     if lora is not None:
@@ -129,6 +129,13 @@ def _training_params(config: TrainingSettings, max_length: int) -> dict[str, Any
     if config.method == "dpo":
         params.update(dpo_beta=config.beta, max_prompt_length=max(1, max_length // 2))
     return params
+
+
+def _mixed_precision(config: TrainingSettings) -> str | None:
+    """AutoTrain's `mixed_precision` for the run's `precision` ("bf16" or None for float32)."""
+    from phases.training.trainers import training_precision
+
+    return "bf16" if training_precision(config.precision) == "bfloat16" else None
 
 
 def autotrain_row(record: dict, method: str, tokenizer: Any) -> dict[str, str]:

@@ -128,6 +128,12 @@ def test_full_fine_tuning_sets_no_lora(tiny_model_dir: Path, tmp_path: Path) -> 
     assert params["peft"] is False and "lora_r" not in params
 
 
+def test_bfloat16_precision_asks_autotrain_for_bf16(tiny_model_dir: Path, tmp_path: Path) -> None:
+    training = {"precision": "bfloat16"}
+    made = _project(tmp_path, tiny_model_dir, training, prompt_completion_rows(2))
+    assert made["settings"]["params"]["mixed_precision"] == "bf16"
+
+
 def test_model_view_is_readable_by_transformers_4_48_and_leaves_the_model_alone(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:

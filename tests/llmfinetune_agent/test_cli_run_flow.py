@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from llmfinetune_agent.cli import app
 from llmfinetune_agent.execution import RunError, open_service
+from phases.training.checkpoints import is_valid_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART_DATA = REPO / "configs" / "data" / "quickstart" / "train.jsonl"
@@ -165,8 +166,10 @@ def test_sigkill_during_training_then_resume_continues_from_a_checkpoint(tmp_pat
     )
     runs = Path(os.environ["FINETUNE_AGENT_HOME"]) / "runs"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not list(
-        runs.glob("*/training/*/checkpoints/checkpoint-*/trainer_state.json")
+    # A checkpoint counts once its trainer_state.json is whole (killed mid-write, it is rightly
+    # discarded on resume).
+    while time.monotonic() < deadline and not any(
+        map(is_valid_checkpoint, runs.glob("*/training/*/checkpoints/checkpoint-*"))
     ):
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.5)

@@ -116,7 +116,6 @@ def train(
         )
 
     from phases.training.callbacks import make_callbacks, target_step
-    from phases.training.lora_fusion import fuse_lora_updates
     from phases.training.rl_trainers import RL_BUILDERS
     from phases.training.trainers import BUILDERS, common_args, quiet
 
@@ -154,7 +153,6 @@ def train(
             **builder_extra,
         )
     quiet(trainer)
-    fuse_lora_updates(trainer.model)
     total_steps = total_training_steps(trainer)
     if continued is not None:
         _check_longer_run(continued, total_steps)

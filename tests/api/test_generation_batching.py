@@ -10,11 +10,14 @@ from __future__ import annotations
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.generation import ModelCache
 from api.generation_batching import GenerationBatcher
 from api.main import create_app
+from api.schemas import GenerateRequest
+from models import load_model_and_tokenizer
 
 PROMPTS = [
     "Anna is 31 and lives in Oslo.",
@@ -116,11 +119,6 @@ def test_the_batch_limits_come_from_the_settings(settings) -> None:
 def test_a_batch_that_fails_is_answered_again_one_by_one(tiny_model_dir, tmp_path) -> None:
     """A prompt the model cannot embed (a token id past its vocabulary) fails the whole
     generate call; the batch is then answered request by request, so only that one fails."""
-    import pytest
-
-    from api.schemas import GenerateRequest
-    from models import load_model_and_tokenizer
-
     model, tokenizer = load_model_and_tokenizer(
         str(tiny_model_dir), cache_dir=tmp_path, for_generation=True
     )

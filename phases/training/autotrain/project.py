@@ -7,7 +7,8 @@
   joined to each answer for a reward model);
 - `base-model/`: the base model as transformers 4.48 reads it (see `compatible_model_dir`);
 - `autotrain.yml`: the `autotrain --config` file: local backend, CPU-safe (no quantization,
-  mixed precision only when `training.precision` asks for bfloat16), every training setting taken from the run config.
+  mixed precision only when `training.precision` asks for bfloat16), every training setting
+  taken from the run config.
 """
 
 from __future__ import annotations

@@ -66,6 +66,12 @@ def main() -> None:
         "--tuned", type=Path, help="A tuned quickstart model folder (skip training)."
     )
     parser.add_argument("--eval", type=Path, default=REPO / "configs/data/quickstart/eval.jsonl")
+    parser.add_argument(
+        "--train",
+        type=Path,
+        default=REPO / "configs/data/quickstart/train.jsonl",
+        help="Training data: q8_0's GPTQ rounding calibrates on it.",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
@@ -83,6 +89,7 @@ def main() -> None:
         evaluation=evaluation,
         tuned_dir=tuned,
         eval_path=eval_path,
+        train_path=args.train,
         output_dir=root / "post_training",
         base_model="builtin:smollm2-135m-instruct",
         cache_dir=root / "models",

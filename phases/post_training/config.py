@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -76,6 +76,11 @@ class PostTrainingConfig(BaseModel):
         le=10_000,
         description="ternary: steps of straight-through-estimator fine-tuning on the training "
         "data after rounding (0: none).",
+    )
+    q8_0_rounding: Literal["gptq", "nearest"] = Field(
+        "gptq",
+        description="gguf:q8_0: `gptq` rounds the blocks' linear weights against their inputs "
+        "on the training data (lower error, same format); `nearest` rounds as llama.cpp does.",
     )
     merge: MergeSpec | None = Field(
         None, description="A merge of this run's model with others, gated on `merge.held_out`."

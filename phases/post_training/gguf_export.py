@@ -11,12 +11,14 @@ transformers (`quality.py`): a wrong tokenizer, template or permutation shows up
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from phases.post_training.errors import PostTrainingInputError
+from phases.post_training.gptq import gptq_q8_0_tensors
 from phases.post_training.kquants import QK_K, quantize_q4_k, quantize_q6_k
 
 GGUF_TYPES = ("q8_0", "q4_k_m", "bf16")
@@ -24,8 +26,19 @@ LLAMA_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM")
 TOKEN_NORMAL, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED = 1, 3, 4, 5
 
 
-def export_gguf(model_dir: Path, output_file: Path, gguf_type: str, *, name: str = "") -> Path:
-    """Write `model_dir` (a full HF model with its tokenizer) as `output_file` in `gguf_type`."""
+def export_gguf(
+    model_dir: Path,
+    output_file: Path,
+    gguf_type: str,
+    *,
+    name: str = "",
+    calibration: Sequence[Sequence[int]] | None = None,
+) -> Path:
+    """Write `model_dir` (a full HF model with its tokenizer) as `output_file` in `gguf_type`.
+
+    `calibration` (token id sequences, e.g. training examples): for `q8_0`, the decoder blocks'
+    linear weights are rounded by GPTQ against these inputs (`gptq.py`) instead of to nearest.
+    """
     import gguf
 
     if gguf_type not in GGUF_TYPES:
@@ -35,13 +48,13 @@ def export_gguf(model_dir: Path, output_file: Path, gguf_type: str, *, name: str
     model_dir, output_file = Path(model_dir), Path(output_file)
     config = _llama_config(model_dir)
     tokenizer = _tokenizer_fields(model_dir, config["vocab_size"])
-    tensors = _state_dict(model_dir)
+    tensors, rounded = _tensors(model_dir, calibration if gguf_type == "q8_0" else None)
     output_file.parent.mkdir(parents=True, exist_ok=True)
     partial = output_file.with_name(output_file.name + ".partial")
     writer = gguf.GGUFWriter(partial, "llama")
     _write_metadata(writer, config, gguf_type, name or model_dir.name)
     _write_tokenizer(writer, tokenizer)
-    _write_tensors(writer, tensors, config, gguf_type)
+    _write_tensors(writer, tensors, config, gguf_type, rounded)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -69,19 +82,23 @@ def _llama_config(model_dir: Path) -> dict[str, Any]:
     return config
 
 
-def _state_dict(model_dir: Path) -> dict[str, np.ndarray]:
-    """Every tensor of the model in float32 numpy, the tied output head left out."""
+def _tensors(
+    model_dir: Path, calibration: Sequence[Sequence[int]] | None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every tensor of the model in float32 numpy (the tied output head left out), and the
+    Q8_0 blocks GPTQ made of some of them when there is `calibration`."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    rounded = gptq_q8_0_tensors(model, calibration) if calibration else {}
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     state = {
         name: tensor.detach().float().numpy()
         for name, tensor in model.state_dict().items()
         if not (tied and name == "lm_head.weight") and "rotary_emb" not in name
     }
-    return state
+    return state, rounded
 
 
 def _write_metadata(writer: Any, config: dict[str, Any], gguf_type: str, name: str) -> None:
@@ -191,8 +208,14 @@ def _write_tokenizer(writer: Any, fields: dict[str, Any]) -> None:
 
 
 def _write_tensors(
-    writer: Any, tensors: dict[str, np.ndarray], config: dict[str, Any], gguf_type: str
+    writer: Any,
+    tensors: dict[str, np.ndarray],
+    config: dict[str, Any],
+    gguf_type: str,
+    rounded: dict[str, np.ndarray],
 ) -> None:
+    """Each tensor under its llama.cpp name and type; `rounded` ones (Q8_0 blocks already
+    made) are written as they are."""
     import gguf
 
     layers = config["num_hidden_layers"]
@@ -203,14 +226,18 @@ def _write_tensors(
         name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
         if name is None:
             raise PostTrainingInputError(f"GGUF export does not know the tensor {hf_name!r}")
+        data = rounded.get(hf_name, array)  # rows stay rows: permuting blocks permutes weights
         if name.endswith("attn_q.weight"):
-            array = _permute(array, heads)
+            data = _permute(data, heads)
         elif name.endswith("attn_k.weight"):
-            array = _permute(array, kv_heads)
+            data = _permute(data, kv_heads)
+        if hf_name in rounded:
+            writer.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+            continue
         qtype = tensor_type(
             name, array.shape, gguf_type, layers, tied="lm_head.weight" not in tensors
         )
-        writer.add_tensor(name, _encode(array, qtype), raw_dtype=qtype)
+        writer.add_tensor(name, _encode(data, qtype), raw_dtype=qtype)
 
 
 def _permute(weights: np.ndarray, heads: int) -> np.ndarray:

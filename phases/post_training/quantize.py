@@ -54,10 +54,19 @@ def quantize_int8(source_dir: Path, output_dir: Path, **_: Any) -> tuple[Path, d
 
 
 def _gguf(gguf_type: str) -> Callable[..., tuple[Path, dict[str, Any]]]:
-    def export(source_dir: Path, output_dir: Path, **_: Any) -> tuple[Path, dict[str, Any]]:
+    def export(
+        source_dir: Path, output_dir: Path, *, sequences: Any = None, **_: Any
+    ) -> tuple[Path, dict[str, Any]]:
         output_dir.mkdir(parents=True, exist_ok=True)
-        path = export_gguf(source_dir, output_dir / f"model-{gguf_type}.gguf", gguf_type)
-        return path, {"library": "gguf", "type": gguf_type, "format": "gguf"}
+        tokens = [ids for ids, _first in sequences or []] if gguf_type == "q8_0" else []
+        path = export_gguf(
+            source_dir, output_dir / f"model-{gguf_type}.gguf", gguf_type, calibration=tokens
+        )
+        parameters = {"library": "gguf", "type": gguf_type, "format": "gguf"}
+        if gguf_type == "q8_0":
+            parameters["rounding"] = "gptq" if tokens else "nearest"
+            parameters["calibration_sequences"] = len(tokens)
+        return path, parameters
 
     return export
 

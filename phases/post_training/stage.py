@@ -157,7 +157,7 @@ def _candidate(
     output_dir: Path,
     index: int,
     gated: list[str],
-    calibration: TernaryCalibration | None,
+    calibration: list[tuple[list[int], int]],
     cache_dir: Path | None,
 ) -> dict[str, Any]:
     """One quantization target, made and gated against the reference (the champion so far)."""
@@ -171,8 +171,9 @@ def _candidate(
         "parent_path": reference.row["path"],
     }
     try:
+        options = _maker_options(target, config, calibration)
         path, parameters = make_candidate(
-            target, Path(reference.row["path"]), output_dir, calibration=calibration
+            target, Path(reference.row["path"]), output_dir, **options
         )
     except Exception as exc:  # a failed export is a rolled-back candidate, not a lost run
         return {**row, "path": None, "parameters": {}, **_fail(f"could not be made: {exc}")}
@@ -234,16 +235,30 @@ def _fail(reason: str) -> dict[str, Any]:
 
 def _calibration(
     config: PostTrainingConfig, train_path: Path | None, tokenizer: Any
-) -> TernaryCalibration | None:
-    """Training sequences for the ternary target's straight-through calibration, if asked."""
-    if "ternary" not in config.quantize or not config.ternary_calibration_steps or not train_path:
-        return None
+) -> list[tuple[list[int], int]]:
+    """Training sequences (token ids, first answer token) for the targets that calibrate on
+    them: ternary's straight-through steps, q8_0's GPTQ rounding; none when no target does."""
+    ternary = "ternary" in config.quantize and config.ternary_calibration_steps
+    gptq = "gguf:q8_0" in config.quantize and config.q8_0_rounding == "gptq"
+    if not (ternary or gptq) or not train_path:
+        return []
     from phases.evaluation.eval_data import load_eval_examples
     from phases.evaluation.generation import teacher_forcing_ids
 
     examples = load_eval_examples(Path(train_path), 256)
-    sequences = [teacher_forcing_ids(tokenizer, e) for e in examples]
-    return TernaryCalibration(steps=config.ternary_calibration_steps, sequences=sequences)
+    return [teacher_forcing_ids(tokenizer, e) for e in examples]
+
+
+def _maker_options(
+    target: str, config: PostTrainingConfig, sequences: list[tuple[list[int], int]]
+) -> dict[str, Any]:
+    """What `target`'s maker calibrates with, if anything."""
+    if target == "ternary" and config.ternary_calibration_steps and sequences:
+        steps = config.ternary_calibration_steps
+        return {"calibration": TernaryCalibration(steps=steps, sequences=sequences)}
+    if target == "gguf:q8_0" and config.q8_0_rounding == "gptq":
+        return {"sequences": sequences}
+    return {}
 
 
 def _exact(config: PostTrainingConfig, row: dict[str, Any]) -> dict[str, Any]:

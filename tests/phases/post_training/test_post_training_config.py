@@ -23,6 +23,9 @@ def test_targets_are_checked_and_null_means_none() -> None:
     assert "gguf:q8_0" in issue
     (issue,) = _issues({"quantize": ["int8", "int8"]})
     assert "listed twice" in issue
+    assert PostTrainingConfig().q8_0_rounding == "gptq"
+    (issue,) = _issues({"q8_0_rounding": "best"})
+    assert issue.startswith("post_training.q8_0_rounding: ") and "'gptq' or 'nearest'" in issue
     (issue,) = _issues({"gates": {"kl_8bit": -1}})
     assert issue.startswith("post_training.gates.kl_8bit: must be at least 0")
 

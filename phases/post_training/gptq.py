@@ -24,21 +24,19 @@ BLOCK = 32  # weights per Q8_0 block
 DAMP = 0.01  # share of the mean Hessian diagonal added to it (GPTQ's default)
 LAZY_COLUMNS = 128  # columns corrected together before the rest of the matrix is updated
 CALIBRATION_BATCH = 8
+HESSIAN_BUDGET = 2 << 30  # bytes of Hessians held at once (SmolLM2-135M needs 0.4 GB in all)
 
 
-def input_hessians(model: Any, sequences: Sequence[Sequence[int]]) -> dict[str, Any]:
-    """`X^T X / n` of the inputs of every linear layer in the decoder blocks, over the tokens of
-    `sequences`, by layer name (`model.layers.0.self_attn.q_proj`). Layers fed the same input
-    (q/k/v, gate/up) share one matrix."""
+def input_hessians(
+    model: Any, sequences: Sequence[Sequence[int]], blocks: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """`X^T X / n` of the inputs of every linear layer in the decoder blocks (or in the
+    `blocks` given by index), over the tokens of `sequences`, by layer name
+    (`model.layers.0.self_attn.q_proj`). Layers fed the same input (q/k/v, gate/up) share one
+    matrix."""
     import torch
 
-    layers = model.get_decoder().layers
-    prefix = layers_prefix(model)
-    linears = {
-        f"{prefix}.{name}": module
-        for name, module in layers.named_modules()
-        if isinstance(module, torch.nn.Linear)
-    }
+    linears = block_linears(model, blocks)
     sums: dict[str, Any] = {}
     counts: dict[str, int] = {}
     shared: dict[str, str] = {}
@@ -83,10 +81,34 @@ def input_hessians(model: Any, sequences: Sequence[Sequence[int]]) -> dict[str, 
     return hessians
 
 
-def layers_prefix(model: Any) -> str:
-    """The state-dict prefix of the decoder blocks (`model.layers`)."""
+def block_linears(model: Any, blocks: Sequence[int] | None = None) -> dict[str, Any]:
+    """The linear layers of the decoder blocks (all, or those numbered in `blocks`) by name."""
+    import torch
+
     layers = model.get_decoder().layers
-    return next(name for name, module in model.named_modules() if module is layers)
+    prefix = next(name for name, module in model.named_modules() if module is layers)
+    chosen = range(len(layers)) if blocks is None else blocks
+    return {
+        f"{prefix}.{index}.{name}": module
+        for index in chosen
+        for name, module in layers[index].named_modules()
+        if isinstance(module, torch.nn.Linear)
+    }
+
+
+def block_groups(model: Any, budget: int = HESSIAN_BUDGET) -> list[list[int]]:
+    """Decoder blocks in runs whose Hessians (float32, in x in per linear) fit in `budget`
+    bytes together: one calibration pass per run, so a large model never holds them all."""
+    groups: list[list[int]] = [[]]
+    held = 0
+    for index in range(len(model.get_decoder().layers)):
+        size = sum(4 * m.in_features**2 for m in block_linears(model, [index]).values())
+        if groups[-1] and held + size > budget:
+            groups.append([])
+            held = 0
+        groups[-1].append(index)
+        held += size
+    return groups
 
 
 def gptq_q8_0(weight: Any, hessian: Any) -> np.ndarray:
@@ -140,12 +162,14 @@ def gptq_q8_0_tensors(model: Any, sequences: Sequence[Sequence[int]]) -> dict[st
     by state-dict name (`model.layers.0.self_attn.q_proj.weight`)."""
     import torch
 
-    hessians = input_hessians(model, sequences)
     modules = dict(model.named_modules())
     encoded = {}
-    with torch.no_grad():
-        for name, hessian in hessians.items():
-            weight = modules[name].weight
-            if weight.shape[1] % BLOCK == 0:
-                encoded[f"{name}.weight"] = gptq_q8_0(weight, hessian)
+    for blocks in block_groups(model):
+        hessians = input_hessians(model, sequences, blocks)
+        with torch.no_grad():
+            for name, hessian in hessians.items():
+                weight = modules[name].weight
+                if weight.shape[1] % BLOCK == 0:
+                    encoded[f"{name}.weight"] = gptq_q8_0(weight, hessian)
+        del hessians
     return encoded

@@ -10,7 +10,14 @@ import torch
 from gguf import GGMLQuantizationType
 from gguf.quants import dequantize, quantize
 
-from phases.post_training.gptq import gptq_q8_0, input_hessians, q8_0_blocks
+from phases.post_training import gptq as gptq_module
+from phases.post_training.gptq import (
+    block_groups,
+    gptq_q8_0,
+    gptq_q8_0_tensors,
+    input_hessians,
+    q8_0_blocks,
+)
 
 
 def _correlated_inputs(rows: int, width: int, seed: int = 0) -> torch.Tensor:
@@ -81,3 +88,17 @@ def test_hessians_count_real_tokens_once_per_input(tiny_model) -> None:
         weighted = (3 * one[name] + 7 * other[name]) / 10
         torch.testing.assert_close(together[name], weighted, rtol=1e-4, atol=1e-6)
         assert torch.allclose(together[name], together[name].T, atol=1e-6)
+
+
+def test_a_small_hessian_budget_takes_more_passes_and_gives_the_same_blocks(
+    tiny_model, monkeypatch
+) -> None:
+    blocks = len(tiny_model.get_decoder().layers)
+    assert block_groups(tiny_model) == [list(range(blocks))]
+    assert block_groups(tiny_model, budget=1) == [[i] for i in range(blocks)]
+    sequences = [[5, 9, 13, 2], [7, 3, 11, 20, 4]]
+    whole = gptq_q8_0_tensors(tiny_model, sequences)
+    monkeypatch.setattr(gptq_module, "block_groups", lambda model: block_groups(model, budget=1))
+    parts = gptq_q8_0_tensors(tiny_model, sequences)
+    assert whole.keys() == parts.keys() and len(whole) == 7 * blocks
+    assert all(np.array_equal(whole[name], parts[name]) for name in whole)

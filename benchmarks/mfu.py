@@ -77,12 +77,6 @@ def shape_ceiling(tokens: int, hidden: int, intermediate: int, seconds: float = 
     return best
 
 
-def native_bf16() -> bool:
-    """True when this CPU has bfloat16 matmul instructions (AMX or AVX512-BF16)."""
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
-
-
 def model_flops(config, tokens: int, completion_tokens: int, mean_length: float, lora) -> float:
     """Useful training FLOPs (see the module docstring) for a LoRA run over these tokens."""
     hidden, layers = config.hidden_size, config.num_hidden_layers
@@ -197,6 +191,7 @@ def main() -> None:
 
     from models.packaged import build_smollm2
     from phases.training.config import LoraSettings
+    from phases.training.hardware import native_bf16
     from phases.training.trainers import training_precision
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

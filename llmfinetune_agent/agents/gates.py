@@ -131,7 +131,9 @@ def gate_plan(state: RunState) -> dict[str, Any]:
     message = (
         f"Plan: {config['training']['method'].upper()} on {config['model']['name_or_path']} "
         f"with {data.get('train_rows', '?')} training examples, about {length}."
-        f"{rl_note}{_backend_note(plan.get('backend'))} Approve?"
+        f"{rl_note}{_backend_note(plan.get('backend'))}"
+        + "".join(f" Warning: {w}." for w in plan.get("warnings") or [])
+        + " Approve?"
     )
     summary = {
         "model": config["model"]["name_or_path"],

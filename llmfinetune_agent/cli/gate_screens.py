@@ -141,7 +141,8 @@ def _plan(details: dict[str, Any], config: dict[str, Any]) -> list[RenderableTyp
     rows.append(("estimate", estimate_line(estimate)))
     if details.get("acceptance"):
         rows.append(("accepted if", str(details["acceptance"])))
-    rows.extend(("warning", one_line(w)) for w in report.get("warnings") or [])
+    warnings = [*(report.get("warnings") or []), *(estimate.get("warnings") or [])]
+    rows.extend(("warning", one_line(w)) for w in warnings)
     note = Text("time and memory are order-of-magnitude guides; --json shows everything", "dim")
     return [_fields(rows), note]
 

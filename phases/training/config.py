@@ -132,7 +132,8 @@ class TrainingSettings(BaseModel):
         description=(
             "What the forward and backward compute in (bfloat16 autocast; the trained weights "
             "stay float32). auto: bfloat16 on a GPU that has it, else float32. On a CPU with "
-            "AMX, bfloat16 measured 1.2-1.33x faster for LoRA SFT."
+            "AMX, bfloat16 measured 1.2-1.33x faster for LoRA SFT; on one without AMX or "
+            "AVX512-BF16 it runs emulated, about 70x slower (the plan warns)."
         ),
     )
     save_steps: int = Field(

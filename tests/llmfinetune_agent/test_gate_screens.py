@@ -280,6 +280,16 @@ def test_the_plan_gate_shows_steps_time_and_memory_for_reading(real: dict[str, A
     assert 8 <= len(text.splitlines()) <= 20
 
 
+def test_the_plan_gate_warns_of_a_precision_this_cpu_runs_slowly(tmp_path: Path) -> None:
+    state = base_state(tmp_path)
+    warning = "training.precision is bfloat16 but this CPU has no bfloat16 instructions"
+    plan = {"total_steps": 27, "steps_per_epoch": 27, "warnings": [warning]}
+    pending = gate_payload(gates.gate_plan, {**state, "data": data_state(), "plan": plan})
+    assert f"Warning: {warning}. Approve?" in pending["message"]
+    text = screen_text(pending, config=quickstart_config())
+    assert re.search(r"warning\s+training\.precision is bfloat16", text), text
+
+
 def test_other_gates_show_their_counts_and_losses(real: dict[str, Any]) -> None:
     data = screen_text(real["approve_data"])
     assert re.search(r"214\s+24\s+240\s+2\s+1\s+0", data)

@@ -105,3 +105,22 @@ def test_estimate_training() -> None:
     assert estimate["seconds"] > 0
     measured = estimate_training(config, num_examples=100, mean_tokens=50, tokens_per_second=100)
     assert measured["seconds"] == pytest.approx(26 * 8 * 50 / 100)
+    assert estimate["warnings"] == []
+
+
+def test_bfloat16_on_a_cpu_without_its_instructions_is_warned_about(monkeypatch) -> None:
+    from phases.training import estimate as estimate_module
+    from phases.training.hardware import native_bf16
+
+    assert native_bf16("flags : fpu sse avx2 avx512f avx512_bf16 fma")
+    assert native_bf16("flags : fpu avx2 amx_bf16 amx_tile")
+    assert not native_bf16("flags : fpu sse avx avx2 fma avx512f")
+    assert not native_bf16("")
+    wanted = SFTTraining(precision="bfloat16")
+    monkeypatch.setattr(estimate_module, "native_bf16", lambda: False)
+    (warning,) = estimate_training(wanted, num_examples=8, mean_tokens=10)["warnings"]
+    assert "precision is bfloat16" in warning and "no bfloat16 instructions" in warning
+    assert estimate_training(SFTTraining(), num_examples=8, mean_tokens=10)["warnings"] == []
+    assert not estimate_training(wanted, num_examples=8, mean_tokens=10, device="cuda")["warnings"]
+    monkeypatch.setattr(estimate_module, "native_bf16", lambda: True)
+    assert estimate_training(wanted, num_examples=8, mean_tokens=10)["warnings"] == []

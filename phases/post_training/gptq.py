@@ -159,7 +159,9 @@ def q8_0_blocks(values: np.ndarray, scales: np.ndarray) -> np.ndarray:
 
 def gptq_q8_0_tensors(model: Any, sequences: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
     """Q8_0 blocks of every decoder-block linear weight whose rows split into whole blocks,
-    by state-dict name (`model.layers.0.self_attn.q_proj.weight`)."""
+    by state-dict name (`model.layers.0.self_attn.q_proj.weight`). A weight whose Hessian is
+    not finite or not positive definite after damping is left out: the caller rounds it to
+    nearest instead of losing the export."""
     import torch
 
     modules = dict(model.named_modules())
@@ -169,7 +171,11 @@ def gptq_q8_0_tensors(model: Any, sequences: Sequence[Sequence[int]]) -> dict[st
         with torch.no_grad():
             for name, hessian in hessians.items():
                 weight = modules[name].weight
-                if weight.shape[1] % BLOCK == 0:
+                if weight.shape[1] % BLOCK or not torch.isfinite(hessian).all():
+                    continue
+                try:
                     encoded[f"{name}.weight"] = gptq_q8_0(weight, hessian)
+                except torch.linalg.LinAlgError:
+                    continue
         del hessians
     return encoded

@@ -102,3 +102,22 @@ def test_a_small_hessian_budget_takes_more_passes_and_gives_the_same_blocks(
     parts = gptq_q8_0_tensors(tiny_model, sequences)
     assert whole.keys() == parts.keys() and len(whole) == 7 * blocks
     assert all(np.array_equal(whole[name], parts[name]) for name in whole)
+
+
+def test_a_weight_whose_hessian_cannot_be_factored_is_left_to_nearest_rounding(
+    tiny_model, monkeypatch
+) -> None:
+    real = input_hessians
+
+    def broken(model, sequences, blocks=None):
+        hessians = dict(real(model, sequences, blocks))
+        names = sorted(hessians)
+        hessians[names[0]] = -torch.eye(hessians[names[0]].shape[0])  # not positive definite
+        hessians[names[1]] = torch.full_like(hessians[names[1]], float("nan"))
+        return hessians
+
+    monkeypatch.setattr(gptq_module, "input_hessians", broken)
+    encoded = gptq_q8_0_tensors(tiny_model, [[5, 9, 13, 2]])
+    names = sorted(real(tiny_model, [[5, 9]]))
+    assert f"{names[0]}.weight" not in encoded and f"{names[1]}.weight" not in encoded
+    assert f"{names[2]}.weight" in encoded

@@ -238,16 +238,15 @@ def _front_matter(state: RunState) -> list[str]:
     kind = (current_artifact(state) or {}).get("kind")
     adapter = kind == "adapter"
     relation = "adapter" if adapter and not config["post_training"]["merge_lora"] else "finetune"
-    if kind == "prompt":
-        relation = "prompt"
+    prompt = kind == "prompt"  # no weights changed: none of the Hub's relations fits
     front = front_matter(
         name=config["name"],
         base_model=config["model"]["name_or_path"],
-        relation=relation,
+        relation=None if prompt else relation,
         library="peft" if relation == "adapter" else "transformers",
         dataset=Path(state["data"]["eval_path"]).name,
         metrics=(state.get("evaluation") or {}).get("tuned") or {},
-        tags=[relation],
+        tags=["prompt" if prompt else relation],
     )
     return [*front, ""]
 

@@ -41,14 +41,15 @@ def front_matter(
     *,
     name: str,
     base_model: str,
-    relation: str,
+    relation: str | None,
     library: str,
     dataset: str,
     metrics: dict[str, Any],
     tags: list[str],
 ) -> list[str]:
-    """Hugging Face's card metadata: the base model, how this model relates to it, and the
-    evaluation results as a `model-index`."""
+    """Hugging Face's card metadata: the base model, how this model relates to it (one of the
+    Hub's relations, or None for an artifact none of them describes, e.g. a prompt: the line is
+    left out), and the evaluation results as a `model-index`."""
     results = [
         f"      - {{type: {metric}, name: {metric}, value: {value}}}"
         for metric, value in metrics.items()
@@ -57,7 +58,7 @@ def front_matter(
     return [
         "---",
         f"base_model: {_yaml_value(base_model)}",
-        f"base_model_relation: {relation}",
+        *([f"base_model_relation: {relation}"] if relation else []),
         f"library_name: {library}",
         f"tags: {_yaml_value(['finetune-agent', *tags])}",
         "model-index:",

@@ -99,6 +99,10 @@ def test_prompt_run_registers_a_prompt_and_compares_it_with_the_plain_instructio
     assert registered.kind == "prompt" and registered.format == "prompt"
     assert read_prompt_artifact(Path(registered.path)).system_prompt == prompt.system_prompt
     assert _weights_digest(tiny_model_dir) == before  # weights frozen
+    # its card names the base model; no Hub relation (adapter, merge, quantized, finetune) fits
+    card = (Path(state["run_dir"]) / "final" / "README.md").read_text()
+    assert f'base_model: "{tiny_model_dir}"' in card, card[:300]
+    assert "base_model_relation" not in card and "prompt" in card.split("---")[1]
 
     # The run in numbers, and exported with its config, decisions and metrics.
     assert stats["runs"]["by_method"] == {"prompt": 1}

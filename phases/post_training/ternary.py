@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from phases.post_training.gptq import block_linears
+
 EFFECTIVE_BITS = 1.58  # log2(3)
 
 
@@ -45,13 +47,6 @@ def _straight_through() -> Any:
     return StraightThrough()
 
 
-def _block_linears(model: Any) -> list[Any]:
-    import torch
-
-    layers = model.get_decoder().layers if hasattr(model, "get_decoder") else model.model.layers
-    return [m for m in layers.modules() if isinstance(m, torch.nn.Linear)]
-
-
 def make_ternary(
     source_dir: Path, output_dir: Path, *, calibration: TernaryCalibration | None = None
 ) -> dict[str, Any]:
@@ -61,7 +56,7 @@ def make_ternary(
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(source_dir, dtype=torch.float32)
-    linears = _block_linears(model)
+    linears = list(block_linears(model).values())
     for linear in linears:
         parametrize.register_parametrization(linear, "weight", _straight_through())
     steps = _calibrate(model, calibration) if calibration and calibration.steps else 0

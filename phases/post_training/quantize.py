@@ -58,7 +58,7 @@ def _gguf(gguf_type: str) -> Callable[..., tuple[Path, dict[str, Any]]]:
         source_dir: Path, output_dir: Path, *, sequences: Any = None, **_: Any
     ) -> tuple[Path, dict[str, Any]]:
         output_dir.mkdir(parents=True, exist_ok=True)
-        tokens = [ids for ids, _first in sequences or []] if gguf_type == "q8_0" else []
+        tokens = [ids for ids, _first in sequences or []]  # only q8_0 is given any
         path = export_gguf(
             source_dir, output_dir / f"model-{gguf_type}.gguf", gguf_type, calibration=tokens
         )

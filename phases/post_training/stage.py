@@ -238,9 +238,7 @@ def _calibration(
 ) -> list[tuple[list[int], int]]:
     """Training sequences (token ids, first answer token) for the targets that calibrate on
     them: ternary's straight-through steps, q8_0's GPTQ rounding; none when no target does."""
-    ternary = "ternary" in config.quantize and config.ternary_calibration_steps
-    gptq = "gguf:q8_0" in config.quantize and config.q8_0_rounding == "gptq"
-    if not (ternary or gptq) or not train_path:
+    if not train_path or not any(_calibrates(t, config) for t in config.quantize):
         return []
     from phases.evaluation.eval_data import load_eval_examples
     from phases.evaluation.generation import teacher_forcing_ids
@@ -249,16 +247,24 @@ def _calibration(
     return [teacher_forcing_ids(tokenizer, e) for e in examples]
 
 
+def _calibrates(target: str, config: PostTrainingConfig) -> bool:
+    """Whether `target` is configured to use training sequences: ternary's straight-through
+    steps, q8_0's GPTQ rounding."""
+    if target == "ternary":
+        return bool(config.ternary_calibration_steps)
+    return target == "gguf:q8_0" and config.q8_0_rounding == "gptq"
+
+
 def _maker_options(
     target: str, config: PostTrainingConfig, sequences: list[tuple[list[int], int]]
 ) -> dict[str, Any]:
     """What `target`'s maker calibrates with, if anything."""
-    if target == "ternary" and config.ternary_calibration_steps and sequences:
+    if not sequences or not _calibrates(target, config):
+        return {}
+    if target == "ternary":
         steps = config.ternary_calibration_steps
         return {"calibration": TernaryCalibration(steps=steps, sequences=sequences)}
-    if target == "gguf:q8_0" and config.q8_0_rounding == "gptq":
-        return {"sequences": sequences}
-    return {}
+    return {"sequences": sequences}
 
 
 def _exact(config: PostTrainingConfig, row: dict[str, Any]) -> dict[str, Any]:

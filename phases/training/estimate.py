@@ -76,8 +76,7 @@ def estimate_training(
 
 def _warnings(config: TrainingSettings, device: str) -> list[str]:
     """What in the settings will make this run far slower than it needs to be here."""
-    precision = getattr(config, "precision", "auto")
-    if precision == "bfloat16" and device == "cpu" and not native_bf16():
+    if config.precision == "bfloat16" and device == "cpu" and not native_bf16():
         return [
             "training.precision is bfloat16 but this CPU has no bfloat16 instructions (AMX or "
             "AVX512-BF16): its matrix products run emulated, about 70x slower than float32 "

@@ -3,6 +3,7 @@ GRPO run whose reward is that model (named by its registry id) raises the reward
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -90,3 +91,37 @@ def test_a_reward_outside_the_allow_list_fails_the_run_before_training(
         in (record.error)
     )
     assert "FINETUNE_AGENT_REWARD_MODULES" in record.error
+
+
+def test_rloo_run_through_the_graph_trains_logs_rewards_and_is_evaluated(
+    tiny_model_dir: Path, tmp_path: Path
+):
+    rows = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in preference_rows(10)]
+    data = write_jsonl(tmp_path / "prompts.jsonl", rows)
+    config = _config(
+        tiny_model_dir,
+        data,
+        {
+            "method": "rloo",
+            "rewards": [{"function": "length", "min_chars": 1, "max_chars": 12}],
+            "max_steps": 3,
+            "num_generations": 4,
+            "max_completion_length": 6,
+            "logging_steps": 1,
+            "guards": {"action": "flag"},
+        },
+    )
+    config["data"]["format"] = "auto"
+    status, state, gates = _run_approving_every_gate(config)
+
+    assert status == "completed", state.get("error")
+    assert gates[0] == "approve_evaluation"
+    training = state["training"]
+    assert training["global_step"] == 3
+    args = json.loads(Path(training["args_path"]).read_text())
+    assert "normalize_advantages" in args and "loss_type" not in args  # RLOO's config, not GRPO's
+    assert len(training["recent_rewards"]) == 3
+    assert all(0.0 <= point["reward"] <= 1.0 for point in training["recent_rewards"])
+    assert training["sample_completions"][0]["rewards"].keys() == {"length"}
+    assert (Path(training["model_path"]) / "adapter_config.json").is_file()  # LoRA by default
+    assert set(state["evaluation"]["tuned"]) >= {"rougeL"}

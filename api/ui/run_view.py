@@ -10,6 +10,7 @@ from typing import Any
 from llmfinetune_agent.execution import RunService, describe_run
 from llmfinetune_agent.execution.run_log import NODE_STARTED, all_events
 from llmfinetune_agent.run_store import EventRecord
+from phases.training.data import RL_METHODS
 
 TAIL_LENGTH = 40
 PROGRESS = "training_progress"
@@ -44,6 +45,7 @@ def run_context(service: RunService, run_id: str) -> dict[str, Any]:
     return {
         "run": run,
         "method": training.get("method", "?"),
+        "reward_chart": training.get("method") in RL_METHODS,
         "model": (record.config.get("model") or {}).get("name_or_path", "?"),
         "ended": run["status"] in ("completed", "failed", "cancelled"),
         "gate_item": GateItem(gate, run, record.updated_at) if gate else None,
@@ -60,7 +62,8 @@ def state_checks(service: RunService, run_id: str) -> list[dict[str, Any]]:
 
 
 def chart_points(events: list[EventRecord]) -> list[dict[str, Any]]:
-    """`{step, loss, lr}` of the latest training (a step that goes back starts a new one)."""
+    """`{step, loss, lr, reward}` of the latest training (a step that goes back starts a new
+    one); `reward` is an RL run's mean reward of the step, None otherwise."""
     points: list[dict[str, Any]] = []
     for event in events:
         if event.kind != PROGRESS:
@@ -77,6 +80,7 @@ def point_of(payload: dict[str, Any]) -> dict[str, Any]:
         "step": payload.get("step") or 0,
         "loss": payload.get("loss"),
         "lr": payload.get("learning_rate"),
+        "reward": (payload.get("rewards") or {}).get("reward"),
     }
 
 
@@ -99,6 +103,7 @@ def progress_view(event: EventRecord, started: datetime | None) -> dict[str, Any
         "total": payload.get("total_steps"),
         "loss": payload.get("loss"),
         "learning_rate": payload.get("learning_rate"),
+        "reward": (payload.get("rewards") or {}).get("reward"),
         "eta": payload.get("eta_seconds"),
         "elapsed": (event.time - started).total_seconds() if started else None,
         "point": point_of(payload),

@@ -290,3 +290,55 @@ class Screens:
             top = {"x": 0, "y": 0, "width": 1200, "height": 800}
             self.page.screenshot(path=str(path), full_page=True, clip=top)
             assert path.stat().st_size < SCREENSHOT_LIMIT, (path, path.stat().st_size)
+
+
+def test_an_rl_runs_chart_draws_its_reward_curve_beside_the_loss(
+    page, settings, tmp_path: Path
+) -> None:
+    """A GRPO run's page draws the step's mean reward as its own series (from the page's points
+    and from one arriving over the event stream); an SFT run's chart has no reward series."""
+    from playwright.sync_api import expect
+
+    from api.main import create_app
+    from llmfinetune_agent.config import parse_run_config
+    from tests.api.conftest import live_server, small_config
+
+    app = create_app(settings, workers=False)  # no worker: the runs stay as the test wrote them
+    rl = small_config("grpo-chart")
+    rl["training"] = {"method": "grpo", "rewards": [{"function": "json_valid"}], "max_steps": 9}
+    with live_server(app) as url:
+        service = app.state.service
+        runs = {c["name"]: service.create_run(parse_run_config(c)) for c in (rl, small_config())}
+        for run_id in (r.id for r in runs.values()):
+            service.store.append_event(
+                run_id=run_id, kind="node_started", payload={"node": "trainer"}
+            )
+        for step in range(1, 9):
+            payload = {"step": step, "total_steps": 9, "loss": 1.0 / step, "learning_rate": 1e-5}
+            for name, run in runs.items():
+                rewards = {"reward": step / 10} if name == "grpo-chart" else None
+                service.store.append_event(
+                    run_id=run.id, kind="training_progress", payload={**payload, "rewards": rewards}
+                )
+
+        page.goto(f"{url}/ui/runs/{runs['grpo-chart'].id}")
+        chart = page.locator("#chart")
+        chart.locator("canvas").wait_for()
+        expect(chart).to_have_attribute("data-points", "8")
+        legend = chart.locator(".u-legend .u-series")
+        expect(legend).to_have_count(4)  # step, loss, learning rate, reward
+        expect(legend.nth(3)).to_contain_text("reward")
+        expect(page.locator("#progress")).to_contain_text("reward")
+        # A step that arrives live extends the reward series too.
+        service.store.append_event(
+            run_id=runs["grpo-chart"].id,
+            kind="training_progress",
+            payload={"step": 9, "total_steps": 9, "loss": 0.1, "rewards": {"reward": 0.95}},
+        )
+        expect(chart).to_have_attribute("data-points", "9")
+        expect(page.locator("#progress")).to_contain_text("0.95")
+
+        page.goto(f"{url}/ui/runs/{runs['api-small'].id}")
+        page.locator("#chart canvas").wait_for()
+        expect(page.locator("#chart .u-legend .u-series")).to_have_count(3)
+        expect(page.locator("#progress")).not_to_contain_text("reward")

@@ -1,11 +1,20 @@
-/* finetune-agent dashboard: the live loss / learning-rate chart and the inbox's keys.
+/* finetune-agent dashboard: the live loss / learning-rate (and an RL run's reward) chart and
+   the inbox's keys.
    Everything else is htmx attributes in the templates. No inline script: the pages' CSP. */
 (function () {
   "use strict";
 
   var MAX_TAIL = 60;
   var chart = null;
-  var points = { step: [], loss: [], lr: [] };
+  var points = emptyPoints();
+  var rewards = false;  // an RL run's chart: a reward series on its own axis
+
+  function emptyPoints() { return { step: [], loss: [], lr: [], reward: [] }; }
+
+  function columns() {
+    var data = [points.step, points.loss, points.lr];
+    return rewards ? data.concat([points.reward]) : data;
+  }
 
   function chartSize(el) {
     return { width: Math.max(el.clientWidth, 280), height: 220 };
@@ -15,41 +24,49 @@
     var el = document.getElementById("chart");
     var data = document.getElementById("chart-data");
     if (!el || !data || typeof uPlot === "undefined") return;
+    rewards = el.dataset.rewards === "yes";
     JSON.parse(data.textContent || "[]").forEach(addPoint);
     var size = chartSize(el);
+    var axes = [
+      { label: "step" },
+      { label: "loss", scale: "loss" },
+      { label: "learning rate", scale: "lr", side: 1, grid: { show: false } }
+    ];
+    var series = [
+      { label: "step" },
+      { label: "loss", scale: "loss", stroke: "#1f5fbf", width: 2 },
+      { label: "learning rate", scale: "lr", stroke: "#b3541e", width: 1.5, dash: [6, 4] }
+    ];
+    if (rewards) {
+      axes.push({ label: "reward", scale: "reward", side: 1, grid: { show: false } });
+      series.push({ label: "reward", scale: "reward", stroke: "#2e7d32", width: 2 });
+    }
     chart = new uPlot({
       width: size.width,
       height: size.height,
       scales: { x: { time: false } },
-      axes: [
-        { label: "step" },
-        { label: "loss", scale: "loss" },
-        { label: "learning rate", scale: "lr", side: 1, grid: { show: false } }
-      ],
-      series: [
-        { label: "step" },
-        { label: "loss", scale: "loss", stroke: "#1f5fbf", width: 2 },
-        { label: "learning rate", scale: "lr", stroke: "#b3541e", width: 1.5, dash: [6, 4] }
-      ]
-    }, [points.step, points.loss, points.lr], el);
+      axes: axes,
+      series: series
+    }, columns(), el);
     el.dataset.points = String(points.step.length);
     window.addEventListener("resize", function () { chart.setSize(chartSize(el)); });
   }
 
   function addPoint(p) {
     var last = points.step.length ? points.step[points.step.length - 1] : -1;
-    if (p.step < last) { points = { step: [], loss: [], lr: [] }; }  // a new training run
+    if (p.step < last) { points = emptyPoints(); }  // a new training run
     if (p.step === last) return;
     points.step.push(p.step);
     points.loss.push(p.loss);
     points.lr.push(p.lr);
+    points.reward.push(p.reward === undefined ? null : p.reward);
   }
 
   function onProgress(target) {
     var node = target.querySelector("[data-point]");
     if (!node || !chart) return;
     addPoint(JSON.parse(node.getAttribute("data-point")));
-    chart.setData([points.step, points.loss, points.lr]);
+    chart.setData(columns());
     document.getElementById("chart").dataset.points = String(points.step.length);
   }
 

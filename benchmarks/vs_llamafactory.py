@@ -5,8 +5,10 @@ Both sides train SmolLM2-135M-Instruct (the quickstart's real model, imported on
 chats (the quickstart's generator, `configs/data/quickstart/make_data.py`, asked for 300 rows),
 with the same settings: LoRA r16 alpha 32 dropout 0 on every linear layer but the head, batch 8,
 one epoch (38 steps), learning rate 2e-4 linear without warm-up, weight decay 0, gradient norm
-clipped at 1, max length 128, seed 42, float32 on the CPU, loss on the assistant reply only, no
-evaluation, no intermediate checkpoints, the adapter saved at the end.
+clipped at 1, max length 128, seed 42, float32 on the CPU (`--precision bfloat16`: both in
+bfloat16 autocast, LLaMA-Factory's `bf16: true`, what our `precision: auto` picks on a CPU with
+AMX or AVX512-BF16), loss on the assistant reply only, no evaluation, no intermediate
+checkpoints, the adapter saved at the end.
 
 Chat template: the tokenizer's own (SmolLM2's ChatML with its default system turn "You are a
 helpful AI assistant named SmolLM, trained by Hugging Face"), which is what our phase renders
@@ -27,7 +29,7 @@ round runs `llamafactory-cli train <yaml>` and our `phases.training.train` as su
 alternating; both pay interpreter start, imports, model load and tokenizing inside their wall
 time. Each side's own `train_runtime` (the Trainer's) and `train_loss` are printed too.
 
-    python benchmarks/vs_llamafactory.py [--rounds 2] [--examples 300]
+    python benchmarks/vs_llamafactory.py [--rounds 2] [--examples 300] [--precision bfloat16]
     python benchmarks/vs_llamafactory.py --rounds 1 --examples 40   # a quick smoke
 
 Last line: `RESULT vs_llamafactory_wall_ratio=<ours wall / LLaMA-Factory wall>` (median over
@@ -153,7 +155,13 @@ def write_data(data_dir: Path, count: int) -> Path:
 
 
 def llamafactory_config(
-    model_dir: Path, data_dir: Path, out: Path, *, max_length: int, checkpointing: bool
+    model_dir: Path,
+    data_dir: Path,
+    out: Path,
+    *,
+    max_length: int,
+    checkpointing: bool,
+    precision: str = "float32",
 ) -> dict:
     """LLaMA-Factory's training arguments for the run SETTINGS describes."""
     lora = SETTINGS["lora"]
@@ -187,8 +195,9 @@ def llamafactory_config(
         "weight_decay": SETTINGS["weight_decay"],
         "max_grad_norm": SETTINGS["max_grad_norm"],
         "seed": SETTINGS["seed"],
-        "bf16": False,
+        "bf16": precision == "bfloat16",
         "fp16": False,
+        "use_cpu": True,  # transformers refuses bf16 without a GPU unless told the run is on CPU
         "dataloader_num_workers": 0,
         "disable_gradient_checkpointing": not checkpointing,
     }
@@ -224,10 +233,18 @@ def run_llamafactory(cli: Path, config: dict, out: Path) -> tuple[float, dict]:
     return wall, {**json.loads((out / "train_results.json").read_text()), "cpu": cpu}
 
 
-def run_ours(model_dir: Path, data: Path, out: Path, *, max_length: int) -> tuple[float, dict]:
+def run_ours(
+    model_dir: Path, data: Path, out: Path, *, max_length: int, precision: str = "float32"
+) -> tuple[float, dict]:
     """Wall seconds of our training phase in a fresh interpreter, and its Trainer's final
     metrics."""
-    job = {"model": str(model_dir), "data": str(data), "out": str(out), "max_length": max_length}
+    job = {
+        "model": str(model_dir),
+        "data": str(data),
+        "out": str(out),
+        "max_length": max_length,
+        "precision": precision,
+    }
     command = [sys.executable, __file__, "--train-ours", json.dumps(job)]
     out.parent.mkdir(parents=True, exist_ok=True)
     wall, cpu = timed(command, out.parent / f"{out.name}.log")
@@ -243,7 +260,7 @@ def train_ours(job: dict) -> None:
     from phases.training.config import parse_training_config
 
     result = train(
-        parse_training_config({"method": "sft", **SETTINGS}),
+        parse_training_config({"method": "sft", **SETTINGS, "precision": job["precision"]}),
         model=job["model"],
         train_path=Path(job["data"]),
         eval_path=None,
@@ -277,6 +294,12 @@ def parse_args() -> argparse.Namespace:
         help="LLaMA-Factory's virtual environment (built here when missing)",
     )
     parser.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="what both sides compute in (bfloat16: autocast, for a CPU with AMX/AVX512-BF16)",
+    )
+    parser.add_argument(
         "--lf-no-checkpointing",
         action="store_true",
         help="turn LLaMA-Factory's default activation checkpointing off (ours has it off)",
@@ -296,9 +319,12 @@ def one_round(cli: Path, model_dir: Path, data: Path, out: Path, args) -> tuple[
         out / "lf",
         max_length=args.max_length,
         checkpointing=not args.lf_no_checkpointing,
+        precision=args.precision,
     )
     lf_wall, lf = run_llamafactory(cli, config, out / "lf")
-    ours_wall, ours = run_ours(model_dir, data, out / "ours", max_length=args.max_length)
+    ours_wall, ours = run_ours(
+        model_dir, data, out / "ours", max_length=args.max_length, precision=args.precision
+    )
     for name, wall, metrics in (("LLaMA-Factory", lf_wall, lf), ("ours", ours_wall, ours)):
         print(
             f"{out.name}: {name} {wall:.1f} s wall, {metrics['train_runtime']:.1f} s "

@@ -139,6 +139,8 @@ def _plan(details: dict[str, Any], config: dict[str, Any]) -> list[RenderableTyp
     if report.get("token_stats"):
         rows.append(("tokens", _tokens_line(report)))
     rows.append(("estimate", estimate_line(estimate)))
+    if estimate.get("precision"):
+        rows.append(("computes in", estimate["precision"]))
     if details.get("acceptance"):
         rows.append(("accepted if", str(details["acceptance"])))
     warnings = [*(report.get("warnings") or []), *(estimate.get("warnings") or [])]

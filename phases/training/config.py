@@ -131,9 +131,10 @@ class TrainingSettings(BaseModel):
         "auto",
         description=(
             "What the forward and backward compute in (bfloat16 autocast; the trained weights "
-            "stay float32). auto: bfloat16 on a GPU that has it, else float32. On a CPU with "
-            "AMX, bfloat16 measured 1.2-1.33x faster for LoRA SFT; on one without AMX or "
-            "AVX512-BF16 it runs emulated, about 70x slower (the plan warns)."
+            "stay float32). auto: bfloat16 where the hardware has it (a GPU that supports it, "
+            "a CPU with AMX or AVX512-BF16: 1.1-1.4x faster for LoRA SFT), else float32. On a "
+            "CPU without those instructions bfloat16 runs emulated, about 70x slower (the plan "
+            "warns)."
         ),
     )
     save_steps: int = Field(
@@ -301,7 +302,7 @@ class RLTraining(TrainingSettings):
     prompt, the rewards score them, and better-than-average completions are made likelier.
 
     The defaults fit a CPU: LoRA on, 4 generations per prompt, 32-token completions, no vLLM
-    and no bf16 (`precision: auto` turns it on only on a GPU that has it)."""
+    and bf16 only where the hardware multiplies it natively (`precision: auto`)."""
 
     # A chat's last assistant reply, or a completion, is offered to the rewards as `reference`.
     data_kinds: ClassVar[tuple[str, ...]] = ("prompt", "prompt_completion", "chat")

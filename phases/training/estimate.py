@@ -15,8 +15,8 @@ order-of-magnitude guides, from the usual rules of thumb:
 
 import math
 
+from phases.training import hardware
 from phases.training.config import PromptTraining, TrainingSettings
-from phases.training.hardware import native_bf16
 
 # Sustained training throughput assumed when none is measured (FLOP/s): a few CPU cores, one GPU.
 # CPU: the quickstart (SmolLM2-135M, LoRA, 10.8k tokens) trained in about 150 s on 2 cores, i.e.
@@ -69,14 +69,22 @@ def estimate_training(
         "tokens": int(tokens),
         "seconds": _seconds(config, tokens, num_parameters, tokens_per_second, device),
         "memory_gb": _memory_gb(config, num_parameters),
+        "precision": _precision(config, device),
         "assumptions": __doc__.split("\n\n", 1)[1].strip(),
         "warnings": _warnings(config, device),
     }
 
 
+def _precision(config: TrainingSettings, device: str) -> str:
+    """What the run computes in, as the plan shows it (auto's choice on a GPU is made there)."""
+    if device == "cpu":
+        return hardware.cpu_precision(config.precision)
+    return config.precision if config.precision != "auto" else "bfloat16 if the GPU supports it"
+
+
 def _warnings(config: TrainingSettings, device: str) -> list[str]:
     """What in the settings will make this run far slower than it needs to be here."""
-    if config.precision == "bfloat16" and device == "cpu" and not native_bf16():
+    if config.precision == "bfloat16" and device == "cpu" and not hardware.native_bf16():
         return [
             "training.precision is bfloat16 but this CPU has no bfloat16 instructions (AMX or "
             "AVX512-BF16): its matrix products run emulated, about 70x slower than float32 "

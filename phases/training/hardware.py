@@ -16,3 +16,11 @@ def native_bf16(cpuinfo: str | None = None) -> bool:
         cpuinfo = CPUINFO.read_text() if CPUINFO.is_file() else ""
     flags = set(cpuinfo.split())
     return any(flag in flags for flag in BF16_FLAGS)
+
+
+def cpu_precision(setting: str, cpuinfo: str | None = None) -> str:
+    """What training on this CPU computes in for a `precision` setting: the setting itself, or
+    for "auto" bfloat16 where the CPU multiplies it natively and float32 elsewhere."""
+    if setting != "auto":
+        return setting
+    return "bfloat16" if native_bf16(cpuinfo) else "float32"

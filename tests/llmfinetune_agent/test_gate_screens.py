@@ -283,11 +283,17 @@ def test_the_plan_gate_shows_steps_time_and_memory_for_reading(real: dict[str, A
 def test_the_plan_gate_warns_of_a_precision_this_cpu_runs_slowly(tmp_path: Path) -> None:
     state = base_state(tmp_path)
     warning = "training.precision is bfloat16 but this CPU has no bfloat16 instructions"
-    plan = {"total_steps": 27, "steps_per_epoch": 27, "warnings": [warning]}
+    plan = {
+        "total_steps": 27,
+        "steps_per_epoch": 27,
+        "warnings": [warning],
+        "precision": "bfloat16",
+    }
     pending = gate_payload(gates.gate_plan, {**state, "data": data_state(), "plan": plan})
     assert f"Warning: {warning}. Approve?" in pending["message"]
     text = screen_text(pending, config=quickstart_config())
     assert re.search(r"warning\s+training\.precision is bfloat16", text), text
+    assert re.search(r"computes in\s+bfloat16", text), text
 
 
 def test_other_gates_show_their_counts_and_losses(real: dict[str, Any]) -> None:

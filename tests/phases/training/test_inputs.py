@@ -109,7 +109,7 @@ def test_estimate_training() -> None:
 
 
 def test_bfloat16_on_a_cpu_without_its_instructions_is_warned_about(monkeypatch) -> None:
-    from phases.training import estimate as estimate_module
+    from phases.training import hardware
     from phases.training.hardware import native_bf16
 
     assert native_bf16("flags : fpu sse avx2 avx512f avx512_bf16 fma")
@@ -117,10 +117,15 @@ def test_bfloat16_on_a_cpu_without_its_instructions_is_warned_about(monkeypatch)
     assert not native_bf16("flags : fpu sse avx avx2 fma avx512f")
     assert not native_bf16("")
     wanted = SFTTraining(precision="bfloat16")
-    monkeypatch.setattr(estimate_module, "native_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "native_bf16", lambda cpuinfo=None: False)
     (warning,) = estimate_training(wanted, num_examples=8, mean_tokens=10)["warnings"]
     assert "precision is bfloat16" in warning and "no bfloat16 instructions" in warning
-    assert estimate_training(SFTTraining(), num_examples=8, mean_tokens=10)["warnings"] == []
+    plain = estimate_training(SFTTraining(), num_examples=8, mean_tokens=10)
+    assert (plain["warnings"], plain["precision"]) == ([], "float32")  # what auto picks here
     assert not estimate_training(wanted, num_examples=8, mean_tokens=10, device="cuda")["warnings"]
-    monkeypatch.setattr(estimate_module, "native_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "native_bf16", lambda cpuinfo=None: True)
     assert estimate_training(wanted, num_examples=8, mean_tokens=10)["warnings"] == []
+    plain = estimate_training(SFTTraining(), num_examples=8, mean_tokens=10)
+    assert plain["precision"] == "bfloat16"
+    kept = estimate_training(SFTTraining(precision="float32"), num_examples=8, mean_tokens=10)
+    assert kept["precision"] == "float32"

@@ -39,12 +39,24 @@ def test_the_head_scores_labelled_positions_only_with_the_same_loss(
     assert labelled.item() == pytest.approx(every.item(), rel=1e-5)
 
 
-def test_precision_auto_is_float32_on_a_cpu_and_bfloat16_when_asked(tmp_path: Path) -> None:
+def test_precision_auto_is_bfloat16_only_on_a_cpu_that_multiplies_it_natively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from phases.training import hardware
+
     if torch.cuda.is_available():
-        pytest.skip("auto means bfloat16 on a GPU that has it")
-    assert training_precision("auto") == "float32"
-    assert training_precision("bfloat16") == "bfloat16"
-    args = common_args(SFTTraining(), checkpoints_dir=tmp_path, max_length=64, has_eval=False)
-    assert args["bf16"] is False
-    asked = SFTTraining(precision="bfloat16")
-    assert common_args(asked, checkpoints_dir=tmp_path, max_length=64, has_eval=False)["bf16"]
+        pytest.skip("auto follows the GPU's bf16 support there")
+
+    def bf16(**settings) -> bool:
+        args = common_args(
+            SFTTraining(**settings), checkpoints_dir=tmp_path, max_length=64, has_eval=False
+        )
+        return args["bf16"]
+
+    for native in (False, True):
+        monkeypatch.setattr(hardware, "native_bf16", lambda cpuinfo=None, n=native: n)
+        assert training_precision("auto") == ("bfloat16" if native else "float32")
+        assert bf16() is native
+        # An explicit setting wins either way.
+        assert training_precision("bfloat16") == "bfloat16" and bf16(precision="bfloat16")
+        assert training_precision("float32") == "float32" and not bf16(precision="float32")

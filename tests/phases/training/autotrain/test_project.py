@@ -41,8 +41,13 @@ def _project(tmp_path: Path, model_dir: Path, training: dict, rows: list[dict]) 
 
 
 def test_lora_sft_yaml_is_local_cpu_safe_and_takes_every_setting_from_the_run(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from phases.training import hardware
+
+    monkeypatch.setattr(
+        hardware, "native_bf16", lambda cpuinfo=None: False
+    )  # float32: no bf16 on this CPU
     training = {
         "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
         "epochs": 2,

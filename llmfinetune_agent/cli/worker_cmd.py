@@ -51,7 +51,13 @@ def worker(
         while not stop.wait(0.5):
             pass
         backend.stop()
-        left = sorted(backend.pool.active)
+        # A run can finish in the store while its worker is being stopped: name only the runs
+        # still left running, the ones the next worker will resume.
+        left = sorted(
+            run_id
+            for run_id in backend.pool.active
+            if (record := service.store.get_run(run_id=run_id)) and record.status == "running"
+        )
     if left:
         runs = ", ".join(left)
         typer.echo(f"worker stopped; the next worker resumes {runs} from its checkpoint", err=True)

@@ -51,6 +51,18 @@ def completions(log: str) -> Counter:
     return Counter(m.group(1) for m in EXECUTION_LINE.finditer(log) if m.group(3) == "completed")
 
 
+def wait_until_logged(run_ids: list[str], logs: list[Path]) -> None:
+    """Wait for each run's completion line in one of `logs`. A run is completed in the store a
+    moment before its worker logs it, so stopping the worker as soon as the store says every
+    run ended can cut the last line off (seen on a fast machine: 4 runs in 13 s)."""
+
+    def logged() -> bool:
+        counts = sum((completions(log.read_text()) for log in logs), Counter())
+        return all(counts[run_id] for run_id in run_ids)
+
+    wait_until("every completion in a worker's log", logged, timeout=60, every=0.3)
+
+
 @pytest.mark.postgres
 def test_twenty_queued_runs_complete_on_two_workers_across_a_service_kill(
     postgres_url: str, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -96,6 +108,7 @@ def test_twenty_queued_runs_complete_on_two_workers_across_a_service_kill(
         worker = start_worker(logs[1], concurrency=2)
         try:
             wait_until("all 20 runs to end", all_ended, timeout=420, every=0.3)
+            wait_until_logged(list(cut), [logs[1]])
         finally:
             texts = [logs[0].read_text(), stop_worker(worker, logs[1])]
         final = records(service, run_ids)
@@ -161,6 +174,7 @@ def test_two_services_on_one_database_one_killed_the_other_takes_over(
                 timeout=300,
                 every=0.3,
             )
+            wait_until_logged(run_ids, list(logs.values()))
         finally:
             log_b = stop_worker(workers["B"], logs["B"])
         log_a = logs["A"].read_text()

@@ -31,6 +31,27 @@ def _number_pairs(n: int = 20) -> list[dict]:
     ]
 
 
+def _rl_run(model_dir: Path, data: Path, training: dict) -> dict:
+    """An RL run of a few short completions through the graph, every gate approved; its final
+    state, after checking it completed and its first gate was the evaluation's."""
+    config = _config(
+        model_dir,
+        data,
+        {
+            "num_generations": 4,
+            "max_completion_length": 6,
+            "logging_steps": 1,
+            "guards": {"action": "flag"},
+            **training,
+        },
+    )
+    config["data"]["format"] = "auto"
+    status, state, gates = _run_approving_every_gate(config)
+    assert status == "completed", state.get("error")
+    assert gates[0] == "approve_evaluation"
+    return state
+
+
 @pytest.mark.slow
 def test_reward_model_then_grpo_on_it_raises_its_reward(tiny_model_dir: Path, tmp_path: Path):
     rows = _number_pairs()
@@ -47,7 +68,7 @@ def test_reward_model_then_grpo_on_it_raises_its_reward(tiny_model_dir: Path, tm
 
     prompts = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows]
     data = write_jsonl(tmp_path / "prompts.jsonl", prompts)
-    grpo = _config(
+    state = _rl_run(
         tiny_model_dir,
         data,
         {
@@ -55,19 +76,10 @@ def test_reward_model_then_grpo_on_it_raises_its_reward(tiny_model_dir: Path, tm
             "rewards": [{"function": "reward_model", "model": f"model:{reward_model_id}"}],
             "lora": None,
             "max_steps": 12,
-            "num_generations": 4,
-            "max_completion_length": 6,
             "learning_rate": 1e-2,
-            "logging_steps": 1,
-            "guards": {"action": "flag"},
             **exact,
         },
     )
-    grpo["data"]["format"] = "auto"
-    status, state, gates = _run_approving_every_gate(grpo)
-
-    assert status == "completed", state.get("error")
-    assert gates[0] == "approve_evaluation"
     curve = [point["reward"] for point in state["training"]["recent_rewards"]]
     assert len(curve) == 12
     fifth = len(curve) // 5
@@ -103,24 +115,12 @@ def test_rloo_run_through_the_graph_trains_logs_rewards_and_is_evaluated(
 ):
     rows = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in preference_rows(10)]
     data = write_jsonl(tmp_path / "prompts.jsonl", rows)
-    config = _config(
-        tiny_model_dir,
-        data,
-        {
-            "method": "rloo",
-            "rewards": [{"function": "length", "min_chars": 1, "max_chars": 12}],
-            "max_steps": 3,
-            "num_generations": 4,
-            "max_completion_length": 6,
-            "logging_steps": 1,
-            "guards": {"action": "flag"},
-        },
-    )
-    config["data"]["format"] = "auto"
-    status, state, gates = _run_approving_every_gate(config)
-
-    assert status == "completed", state.get("error")
-    assert gates[0] == "approve_evaluation"
+    rloo = {
+        "method": "rloo",
+        "rewards": [{"function": "length", "min_chars": 1, "max_chars": 12}],
+        "max_steps": 3,
+    }
+    state = _rl_run(tiny_model_dir, data, rloo)
     training = state["training"]
     assert training["global_step"] == 3
     args = json.loads(Path(training["args_path"]).read_text())

@@ -44,7 +44,12 @@ from phases.training.checkpoints import checkpoint_step, latest_checkpoint
 from phases.training.config import TrainingResources, TrainingSettings
 from phases.training.data import TrainingInputError
 from phases.training.results import TrainingProgress, TrainingResult
+from phases.training.reward_watch import COMPLETIONS_FILE, GUARD_FILE
 from phases.training.run import ARGS_FILE, CHECKPOINTS_SUBDIR, LOG_HISTORY_FILE, MODEL_SUBDIR
+
+RL_FILES = (COMPLETIONS_FILE, GUARD_FILE)
+"""An RL run's sampled completions and a reward guard that fired: written by one call, read or
+appended to by the next, so they travel between `output_dir` and each call's scratch."""
 
 RESULT_FILE = "ray_result.json"
 SCRATCH_ENV = "FINETUNE_AGENT_TRAIN_SCRATCH"
@@ -152,6 +157,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         Path(request["storage_path"]) / request["name"],
         context.get_local_rank(),
     )
+    if first:
+        _copy_files(output_dir, scratch, RL_FILES)
     started = loop_config["on_workers_started"]
     if first and started is not None:
         started(
@@ -311,10 +318,7 @@ def _model(value: Any) -> Any:
 
 def _publish(scratch: Path, output_dir: Path, result: TrainingResult) -> dict[str, Any]:
     """Copy what the call produced from the scratch directory into `output_dir`."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for name in (LOG_HISTORY_FILE, ARGS_FILE):
-        if (scratch / name).is_file():
-            shutil.copy2(scratch / name, output_dir / name)
+    _copy_files(scratch, output_dir, (LOG_HISTORY_FILE, ARGS_FILE, *RL_FILES))
     published = result.to_dict()
     if result.model_path:
         shutil.rmtree(output_dir / MODEL_SUBDIR, ignore_errors=True)
@@ -327,7 +331,17 @@ def _publish(scratch: Path, output_dir: Path, result: TrainingResult) -> dict[st
         published["checkpoint_path"] = str(kept)
     published["log_history_path"] = str(output_dir / LOG_HISTORY_FILE)
     published["args_path"] = str(output_dir / ARGS_FILE)
+    if result.completions_path:
+        published["completions_path"] = str(output_dir / COMPLETIONS_FILE)
     return published
+
+
+def _copy_files(source: Path, target: Path, names: tuple[str, ...]) -> None:
+    """Copy each of `names` that `source` holds into `target`."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
 
 
 def _write_outcome(output_dir: Path, outcome: dict[str, Any]) -> None:

@@ -149,6 +149,50 @@ def test_quickstart_runs_through_the_ray_backend(cluster, postgres_url, tmp_path
     assert report["tuned"]["metrics"]["json_valid"] > report["base"]["metrics"]["json_valid"]
 
 
+def test_a_grpo_run_trains_on_the_ray_backend_with_its_rewards(
+    cluster, postgres_url, tmp_path
+) -> None:
+    """RL through Ray Train: the rewards are checked and built on the worker, which trains
+    with TRL's GRPO and hands its log (rewards, sampled completions) back to the run."""
+    config = json.loads((REPO / "configs" / "grpo-quickstart.json").read_text())
+    config["model"] = {"name_or_path": "builtin:tiny-llama"}
+    config["data"] = {
+        "train": str(REPO / "configs" / "data" / "quickstart" / "train.jsonl"),
+        "format": "auto",
+        "eval_fraction": 0.1,
+        "max_length": 128,
+    }
+    config["training"].update(
+        lora=None, max_steps=4, max_completion_length=8, save_steps=2, log_completions_steps=2
+    )
+    # One gate at 50%: two training jobs, the second carrying on the first one's samples.
+    config["hitl"] = {key: False for key in config["hitl"]} | {"training_checkpoints": [0.5]}
+    config["evaluation"].update(max_examples=4, thresholds={}, max_new_tokens=8)
+    config["debugger"]["enabled"] = False
+    path = tmp_path / "grpo.json"
+    path.write_text(json.dumps(config))
+
+    env = _env(cluster, postgres_url, tmp_path / "home")
+    output = _finish(_cli("run", str(path), "--auto-approve", env=env))
+    store = RunStore(postgres_url)
+    run_id = _only_run(store)
+    assert store.get_run(run_id=run_id).status == "completed", output[-3000:]
+    workers = _events(store, run_id, "training_workers_started")
+    assert [w["resumed_from_step"] for w in workers] == [0, 2]
+    assert all(w["node_id"] != cluster.head_node.node_id for w in workers)
+    results = _events(store, run_id, "training_result")
+    assert [(r["status"], r["global_step"]) for r in results] == [("paused", 2), ("completed", 4)]
+    run_dir = Path(store.get_run(run_id=run_id).run_dir)
+    history = json.loads(next(run_dir.rglob("log_history.json")).read_text())
+    rewards = [h["reward"] for h in history if "reward" in h]
+    assert len(rewards) == 4 and all(0.0 <= r <= 1.75 for r in rewards), history
+    assert any("rewards/json_valid/mean" in h for h in history)
+    # The sampled completions came back from each job's scratch, the second job appending to
+    # the first one's (steps 1 and 2, then 4).
+    samples = next(run_dir.rglob("completions.jsonl")).read_text().splitlines()
+    assert sorted({json.loads(line)["step"] for line in samples}) == [1, 2, 4], samples
+
+
 def test_killing_the_training_node_resumes_from_its_last_checkpoint(
     cluster, postgres_url, tmp_path
 ) -> None:

@@ -157,8 +157,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         Path(request["storage_path"]) / request["name"],
         context.get_local_rank(),
     )
-    if first:
-        _copy_files(output_dir, scratch, RL_FILES)
+    if first:  # a restart on the same node keeps its scratch's newer copies
+        _copy_files(output_dir, scratch, RL_FILES, overwrite=False)
     started = loop_config["on_workers_started"]
     if first and started is not None:
         started(
@@ -336,11 +336,14 @@ def _publish(scratch: Path, output_dir: Path, result: TrainingResult) -> dict[st
     return published
 
 
-def _copy_files(source: Path, target: Path, names: tuple[str, ...]) -> None:
-    """Copy each of `names` that `source` holds into `target`."""
+def _copy_files(
+    source: Path, target: Path, names: tuple[str, ...], *, overwrite: bool = True
+) -> None:
+    """Copy each of `names` that `source` holds into `target` (not over a copy already there
+    unless `overwrite`)."""
     target.mkdir(parents=True, exist_ok=True)
     for name in names:
-        if (source / name).is_file():
+        if (source / name).is_file() and (overwrite or not (target / name).exists()):
             shutil.copy2(source / name, target / name)
 
 

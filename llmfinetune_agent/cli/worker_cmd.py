@@ -11,8 +11,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from llmfinetune_agent.run_store import RunStore
 
 
 def register(app: typer.Typer) -> None:
@@ -51,15 +56,19 @@ def worker(
         while not stop.wait(0.5):
             pass
         backend.stop()
-        # A run can finish in the store while its worker is being stopped: name only the runs
-        # still left running, the ones the next worker will resume.
-        left = sorted(
-            run_id
-            for run_id in backend.pool.active
-            if (record := service.store.get_run(run_id=run_id)) and record.status == "running"
-        )
+        left = runs_left_running(service.store, backend.pool.active)
     if left:
         runs = ", ".join(left)
         typer.echo(f"worker stopped; the next worker resumes {runs} from its checkpoint", err=True)
     else:
         typer.echo("worker stopped", err=True)
+
+
+def runs_left_running(store: RunStore, active: Iterable[str]) -> list[str]:
+    """Of the runs a stopped worker was executing, the ones the store still has `running`: the
+    ones the next worker resumes. A run can finish in the store while its worker stops."""
+    return sorted(
+        run_id
+        for run_id in active
+        if (record := store.get_run(run_id=run_id)) and record.status == "running"
+    )

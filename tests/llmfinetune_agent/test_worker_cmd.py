@@ -77,3 +77,16 @@ def test_the_worker_executes_submitted_runs_and_stops_on_sigterm() -> None:
     assert "executing queued runs, 1 at a time" in stderr and "worker stopped" in stderr
     assert f"Run {run.id} started, now awaiting_approval" in stderr
     assert f"Run {run.id} resumed with the accepted decision, now completed" in stderr
+
+
+def test_a_stopped_worker_names_only_the_runs_still_running(tmp_path) -> None:
+    from llmfinetune_agent.cli.worker_cmd import runs_left_running
+    from llmfinetune_agent.run_store import RunStore
+
+    store = RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    ids = [
+        store.create_run(name=status, config={}, run_dir=str(tmp_path / status), status=status).id
+        for status in ("running", "completed", "running")
+    ]
+    # The second finished in the store while its worker stopped; a vanished id is skipped too.
+    assert runs_left_running(store, [*ids, "0123456789ab"]) == sorted([ids[0], ids[2]])

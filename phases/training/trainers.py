@@ -93,9 +93,7 @@ def training_precision(setting: str = "auto") -> str:
     default is bfloat16, so float32 there would leave our defaults behind TRL's. Elsewhere float32:
     without those instructions bfloat16 products run emulated, about 70x slower.
     """
-    if setting != "auto":
-        return setting
-    if torch.cuda.is_available():
+    if setting == "auto" and torch.cuda.is_available():
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
     return cpu_precision(setting)
 

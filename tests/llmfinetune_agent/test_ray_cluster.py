@@ -176,14 +176,15 @@ def test_a_grpo_run_trains_on_the_ray_backend_with_its_rewards(
     output = _finish(_cli("run", str(path), "--auto-approve", env=env))
     store = RunStore(postgres_url)
     runs, _ = store.list_runs(limit=10)  # the module's database holds earlier tests' runs too
-    [run_id] = [run.id for run in runs if run.name == "grpo-quickstart"]
-    assert store.get_run(run_id=run_id).status == "completed", output[-3000:]
+    [run] = [run for run in runs if run.name == "grpo-quickstart"]
+    run_id = run.id
+    assert run.status == "completed", output[-3000:]
     workers = _events(store, run_id, "training_workers_started")
     assert [w["resumed_from_step"] for w in workers] == [0, 2]
     assert all(w["node_id"] != cluster.head_node.node_id for w in workers)
     results = _events(store, run_id, "training_result")
     assert [(r["status"], r["global_step"]) for r in results] == [("paused", 2), ("completed", 4)]
-    run_dir = Path(store.get_run(run_id=run_id).run_dir)
+    run_dir = Path(run.run_dir)
     history = json.loads(next(run_dir.rglob("log_history.json")).read_text())
     rewards = [h["reward"] for h in history if "reward" in h]
     assert len(rewards) == 4 and all(0.0 <= r <= 1.75 for r in rewards), history

@@ -45,9 +45,8 @@ def test_lora_sft_yaml_is_local_cpu_safe_and_takes_every_setting_from_the_run(
 ) -> None:
     from phases.training import hardware
 
-    monkeypatch.setattr(
-        hardware, "native_bf16", lambda cpuinfo=None: False
-    )  # float32: no bf16 on this CPU
+    # A CPU without bfloat16 instructions: the project trains in float32.
+    monkeypatch.setattr(hardware, "native_bf16", lambda cpuinfo=None: False)
     training = {
         "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
         "epochs": 2,

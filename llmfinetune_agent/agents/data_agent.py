@@ -20,6 +20,7 @@ from llmfinetune_agent.agents.node_io import emit, run_config, run_path
 from llmfinetune_agent.context import RunContext, run_context
 from llmfinetune_agent.pipeline import prepare_direct
 from llmfinetune_agent.state import RunState
+from phases.retrieval import check_sources
 
 # The parts of the generation report that go into state (the rest stays in the report file).
 _STATE_KEYS = (
@@ -55,6 +56,8 @@ def data_generator(state: RunState, runtime: Runtime[RunContext]) -> dict[str, A
 def prepare_seed_data(state: RunState, cache_dir: Path) -> dict[str, Any]:
     """Validate and split the configured data with the base model's tokenizer."""
     config = run_config(state)
+    if config.knowledge.enabled:  # a typo in a source fails now, not after the plan gate
+        check_sources(config.knowledge.sources)
     emit("agent", agent="data_generator", message=f"validating {config.data.train}")
     data = prepare_direct(config, Path(state["run_dir"]), cache_dir=cache_dir)
     emit("data_report", summary=data["summary"])

@@ -2,7 +2,8 @@
 
 Queries come from the task description and the seed training examples; the top-k passages per
 query go to `<run_dir>/knowledge/passages.jsonl` and state keeps only their ids, counts and the
-sources that could not be read (by name). Unreadable sources never stop the run.
+sources that could not be read (by name). Unreadable files never stop the run; a local source
+that does not exist does (bad input naming `knowledge.sources[i]`), before anything is indexed.
 """
 
 from __future__ import annotations

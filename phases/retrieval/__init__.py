@@ -7,7 +7,14 @@ passages that best answer the run's queries.
 """
 
 from phases.retrieval.config import KnowledgeConfig
-from phases.retrieval.documents import Document, SourceIssue, read_document, read_sources
+from phases.retrieval.documents import (
+    Document,
+    KnowledgeSourceError,
+    SourceIssue,
+    check_sources,
+    read_document,
+    read_sources,
+)
 from phases.retrieval.ranking import BM25, chunk_text, hybrid_scores, tokenize
 from phases.retrieval.retrieve import (
     PASSAGES_FILE,
@@ -31,11 +38,13 @@ __all__ = [
     "Document",
     "KnowledgeConfig",
     "KnowledgeIndex",
+    "KnowledgeSourceError",
     "Passage",
     "RetrievalResult",
     "SourceIssue",
     "build_index",
     "build_queries",
+    "check_sources",
     "chunk_text",
     "example_input",
     "hybrid_scores",

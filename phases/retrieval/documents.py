@@ -1,7 +1,10 @@
 """Reading the knowledge sources: files or folders of txt, md, html, json and csv documents.
 
-Nothing here raises for a bad source: a missing path, a binary or empty file, or text in an
-unreadable encoding becomes a `SourceIssue` naming the path, and reading goes on with the rest.
+`check_sources` refuses a local path that does not exist (a typo would otherwise leave the run
+without its documents, silently): KnowledgeSourceError, bad input naming `knowledge.sources[i]`.
+Reading itself never raises for a bad source: a binary or empty file, text in an unreadable
+encoding, or a source that is no local path (a URL) becomes a `SourceIssue` naming it, and
+reading goes on with the rest.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+
+from phases.data.errors import DataError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".csv")
 _ENCODINGS = ("utf-8-sig", "utf-16")  # utf-16 only when the file starts with its byte-order mark
@@ -39,6 +44,38 @@ class SourceIssue:
         return f"{self.source}: {self.reason}"
 
 
+class KnowledgeSourceError(DataError):
+    """A knowledge source that cannot be used at all; the message names its setting."""
+
+
+def is_local_source(source: str) -> bool:
+    """Whether `source` names a local file or folder: not a URL or other `scheme:` reference
+    (the rule the run config uses to anchor relative paths)."""
+    return ":" not in source.split("/")[0]
+
+
+def check_sources(sources: list[str]) -> None:
+    """Raise KnowledgeSourceError naming `knowledge.sources[i]` for each local path that does
+    not exist."""
+    missing = [
+        f"knowledge.sources[{index}]: {source}: no such file or folder"
+        for index, source in enumerate(sources)
+        if is_local_source(source) and not _exists(source)
+    ]
+    if missing:
+        raise KnowledgeSourceError(
+            "; ".join(missing) + ". Fix the path (a relative one is read from the config "
+            "file's folder), or remove it from knowledge.sources."
+        )
+
+
+def _exists(source: str) -> bool:
+    try:
+        return Path(source).exists()
+    except (OSError, ValueError):  # a name the system cannot look up (too long, a NUL byte)
+        return False
+
+
 def read_sources(sources: list[str]) -> tuple[list[Document], list[SourceIssue]]:
     """Every readable document under `sources` (files, or folders searched recursively), and an
     issue for each source that is missing, binary, empty, unsupported or not decodable."""
@@ -46,7 +83,9 @@ def read_sources(sources: list[str]) -> tuple[list[Document], list[SourceIssue]]
     issues: list[SourceIssue] = []
     for source in sources:
         path = Path(source)
-        if not path.exists():
+        if not is_local_source(source):
+            issues.append(SourceIssue(source, "not a local file or folder (URLs are not read)"))
+        elif not path.exists():
             issues.append(SourceIssue(source, "not found (no such file or folder)"))
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from phases.retrieval.config import KnowledgeConfig
-from phases.retrieval.documents import Document, SourceIssue, read_sources
+from phases.retrieval.documents import Document, SourceIssue, check_sources, read_sources
 from phases.retrieval.embeddings import ENCODER_NAME, EncoderUnavailable, embed_texts
 from phases.retrieval.ranking import BM25, chunk_text, hybrid_scores, tokenize
 
@@ -109,7 +109,9 @@ class RetrievalResult:
 
 
 def build_index(config: KnowledgeConfig, *, cache_dir: Path | None = None) -> KnowledgeIndex:
-    """Read, chunk and (with `embedding_weight` > 0) embed every readable source."""
+    """Read, chunk and (with `embedding_weight` > 0) embed every readable source. Raises
+    KnowledgeSourceError first if a local source does not exist."""
+    check_sources(config.sources)
     documents, issues = read_sources(config.sources)
     use_embeddings, notes = config.embedding_weight > 0, []
     chunks, vectors = [], []

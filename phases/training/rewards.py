@@ -6,12 +6,18 @@ checks everything a reward needs before any model loads: the reference column is
 a user function's module is allow-listed and importable, a reward model's directory holds a
 reward model. A reward model itself loads on the first call.
 
+A reward that fails while training says which one it is: a user function that raises, or returns
+anything but one number (or None) per completion, raises TrainingInputError naming
+`training.rewards[i].function` with what it raised or returned; a built-in that raises (a bug
+of ours) raises RuntimeError naming its `training.rewards[i]`, chained to the original.
+
     fns = build_rewards(config.rewards, columns={"prompt", "reference"}, allowed_modules=[])
     fns[0](prompts=["2+2?"], completions=["4"], reference=["4"])  # -> [1.0]
 """
 
 import json
 import re
+import reprlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -240,8 +246,9 @@ def build_rewards(
                 )
             except UserFunctionError as error:
                 raise TrainingInputError(str(error)) from None
+            function = _checked_user_function(function, f"{where}.function {spec.function!r}")
         else:
-            function = _builtin(spec, where)
+            function = _reported_builtin(_builtin(spec, where), f"{where} ({spec.function})")
         functions.append(_named(function, _unique(spec.name, names)))
     return functions
 
@@ -261,4 +268,72 @@ def _named(function: RewardFunction, name: str) -> RewardFunction:
         return function(*args, **kwargs)
 
     reward.__name__ = reward.__qualname__ = name
+    return reward
+
+
+_USER_SIGNATURE = (
+    "It is called as fn(prompts=[...], completions=[...], <dataset columns>=[...], **kwargs) "
+    "and must return a list with one number (or None) per completion."
+)
+
+
+def _checked_user_function(function: RewardFunction, where: str) -> RewardFunction:
+    """`function` raising TrainingInputError naming `where` when it fails or returns anything
+    but one score per completion: the user's code, so the user's input to fix."""
+
+    def reward(prompts: list, completions: list, **columns: Any) -> list[float]:
+        try:
+            scores = function(prompts=prompts, completions=completions, **columns)
+        except Exception as error:  # the user's code can fail any way; say whose it is
+            raise TrainingInputError(
+                f"{where} failed: {type(error).__name__}: {str(error).rstrip('.')}. "
+                + _USER_SIGNATURE
+            ) from error
+        return _scores(scores, len(completions), where)
+
+    return reward
+
+
+def _scores(scores: Any, expected: int, where: str) -> list:
+    """`scores` as a list, checked: `expected` of them, each a number or None."""
+    if isinstance(scores, (str, bytes, dict)) or not isinstance(scores, Iterable):
+        raise TrainingInputError(
+            f"{where} returned a {type(scores).__name__}, not a list of scores. {_USER_SIGNATURE}"
+        )
+    scores = list(scores)
+    if len(scores) != expected:
+        raise TrainingInputError(
+            f"{where} returned {len(scores)} scores for {expected} completions. {_USER_SIGNATURE}"
+        )
+    for position, score in enumerate(scores):
+        if not _is_score(score):
+            raise TrainingInputError(
+                f"{where} returned {reprlib.repr(score)} (a {type(score).__name__}) as score "
+                f"{position}, not a number. {_USER_SIGNATURE}"
+            )
+    return scores
+
+
+def _is_score(value: Any) -> bool:
+    """None (TRL: no score for this completion) or anything float() takes but text."""
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes)):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _reported_builtin(function: RewardFunction, where: str) -> RewardFunction:
+    """`function` (ours) naming `where` when it raises, chained so the bug stays visible."""
+
+    def reward(prompts: list, completions: list, **columns: Any) -> list[float]:
+        try:
+            return function(prompts=prompts, completions=completions, **columns)
+        except Exception as error:
+            raise RuntimeError(f"{where} failed: {type(error).__name__}: {error}") from error
+
     return reward

@@ -133,23 +133,42 @@ def test_knowledge_reports_bad_sources_by_name_and_keeps_ids_in_state(
     (docs / "blob.txt").write_bytes(b"\x00\x01\x02binary\x00")
     (docs / "empty.txt").write_text("")
     (docs / "latin1.txt").write_bytes("r\xe9sum\xe9 na\xefve".encode("latin-1"))
-    missing = tmp_path / "missing-folder"
     knowledge = {
         "enabled": True,
-        "sources": [str(docs), str(missing)],
+        "sources": [str(docs)],
         "embedding_weight": 0.0,
         "top_k": 1,
     }
     interrupt, state = _run_to_data_gate(_config(tmp_path, tiny_model_dir, knowledge=knowledge))
     retrieval = interrupt["details"]["retrieval"]
     unreadable = "\n".join(retrieval["unreadable_sources"])
-    for name in ("blob.txt", "empty.txt", "latin1.txt", str(missing)):
+    for name in ("blob.txt", "empty.txt", "latin1.txt"):
         assert name in unreadable
     assert retrieval["documents"] == 1 and retrieval["passage_ids"]
     passages = _rows(retrieval["passages_path"])
     assert {p["id"] for p in passages} == set(retrieval["passage_ids"])
     assert all(Path(p["source"]).name == "reviews.md" for p in passages)
     assert "Battery complaints" not in json.dumps(state["data"])  # passages stay in the run dir
+
+
+def test_a_missing_knowledge_source_fails_the_run_as_bad_input_naming_it(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "reviews.md").write_text("Battery complaints are the most common topic in reviews.")
+    missing = tmp_path / "doc"  # a typo
+    knowledge = {"enabled": True, "sources": [str(docs), str(missing)], "embedding_weight": 0.0}
+    with open_service() as service:
+        run = service.create_run(_config(tmp_path, tiny_model_dir, knowledge=knowledge))
+        service.start(run.id)  # fails at the data check: nobody is asked to approve a plan
+        record = service.require(run.id)
+    assert (record.status, record.pending_interrupt) == ("failed", None)
+    assert record.error == (
+        f"bad input: knowledge.sources[1]: {missing}: no such file or folder. Fix the path (a "
+        "relative one is read from the config file's folder), or remove it from "
+        "knowledge.sources."
+    )
 
 
 def test_local_chat_model_is_a_langchain_chat_model(tiny_model_dir: Path) -> None:

@@ -1,4 +1,5 @@
-"""Retrieval: recall on a labelled corpus, chunking, caching, and bad sources reported by name."""
+"""Retrieval: recall on a labelled corpus, chunking, caching, unreadable sources reported by
+name, and a local source that does not exist refused naming its setting."""
 
 import json
 from pathlib import Path
@@ -6,8 +7,10 @@ from pathlib import Path
 import pytest
 from knowledge_corpus import DOCUMENTS, QUESTIONS, write_corpus
 
+from phases.data import DataError
 from phases.retrieval import (
     KnowledgeConfig,
+    KnowledgeSourceError,
     build_index,
     build_queries,
     chunk_text,
@@ -77,9 +80,9 @@ def test_bad_sources_are_reported_by_name_and_the_rest_is_used(tmp_path: Path) -
     (folder / "latin1.md").write_bytes("Caf\xe9 cr\xe8me br\xfbl\xe9e".encode("latin-1"))
     (folder / "broken.json").write_text('{"a": ', encoding="utf-8")
     (folder / "archive.zip").write_bytes(b"PK\x03\x04")
-    missing = tmp_path / "no-such-folder"
+    url = "https://example.com/faq.html"
     result = retrieve_passages(
-        KnowledgeConfig(sources=[str(folder), str(missing)], embedding_weight=0.0),
+        KnowledgeConfig(sources=[str(folder), url], embedding_weight=0.0),
         ["when are refunds paid"],
         output_dir=tmp_path / "out",
     )
@@ -89,10 +92,10 @@ def test_bad_sources_are_reported_by_name_and_the_rest_is_used(tmp_path: Path) -
     assert "UTF-8" in reasons["latin1.md"]
     assert "invalid JSON at line 1" in reasons["broken.json"]
     assert "unsupported file type '.zip'" in reasons["archive.zip"]
-    assert "not found" in reasons["no-such-folder"]
+    assert reasons["faq.html"] == "not a local file or folder (URLs are not read)"
     assert result.documents == 1 and result.chunks == 1
     summary = "\n".join(result.summary_lines())
-    assert str(folder / "image.txt") in summary and str(missing) in summary
+    assert str(folder / "image.txt") in summary and f"Skipped {url}: not a local" in summary
     passages = load_passages(result.passages_path)
     assert [Path(p.source).name for p in passages] == ["good.txt"]
 
@@ -113,3 +116,24 @@ def test_passages_are_recorded_with_source_chunk_and_score(corpus: Path, tmp_pat
     assert Path(express[0]["source"]).name == "shipping.txt"
     report = json.loads(Path(result.report_path).read_text())
     assert report["passage_ids"] == result.passage_ids and report["documents"] == 20
+
+
+def test_a_local_source_that_does_not_exist_is_refused_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "faq.txt").write_text("Refunds are paid within five days.")
+    sources = [str(tmp_path / "docs"), str(tmp_path / "doc"), "https://example.com/faq"]
+    sources.append(str(tmp_path / "faq.txt"))
+    with pytest.raises(KnowledgeSourceError) as error:
+        retrieve_passages(
+            KnowledgeConfig(sources=sources, embedding_weight=0.0),
+            ["when are refunds paid"],
+            output_dir=tmp_path / "out",
+        )
+    assert isinstance(error.value, DataError)  # the run reports it as bad input
+    assert str(error.value) == (
+        f"knowledge.sources[1]: {tmp_path / 'doc'}: no such file or folder; "
+        f"knowledge.sources[3]: {tmp_path / 'faq.txt'}: no such file or folder. Fix the path "
+        "(a relative one is read from the config file's folder), or remove it from "
+        "knowledge.sources."
+    )
+    assert not (tmp_path / "out").exists()  # refused before anything was indexed or written

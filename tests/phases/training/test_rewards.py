@@ -1,10 +1,13 @@
 """Reward functions: each built-in scores what it says, several combine with weights in TRL's
-signature, and every mistake is refused before a model loads, naming the field."""
+signature, every mistake is refused before a model loads, naming the field, and a user function
+that fails while training is bad input naming its `training.rewards[i]`."""
 
 import json
 
 import pytest
+from training_test_data import write_jsonl
 
+from phases.training import parse_training_config, train
 from phases.training.data import TrainingInputError
 from phases.training.reward_config import RewardFunctionConfig
 from phases.training.rewards import build_rewards, matches_schema
@@ -130,3 +133,68 @@ def test_a_causal_lm_is_refused_as_reward_model(tmp_path) -> None:
         build_rewards(
             [RewardFunctionConfig(function="reward_model", model=str(tmp_path))], columns=["prompt"]
         )
+
+
+def _user(function: str, completions: list) -> list:
+    [reward] = build_rewards(
+        [RewardFunctionConfig(function=function)],
+        columns=["prompt"],
+        allowed_modules=["sample_rewards", "json"],
+    )
+    return reward(prompts=PROMPTS[: len(completions)], completions=completions)
+
+
+@pytest.mark.parametrize(
+    ("function", "words"),
+    [
+        ("json:dumps", "failed: TypeError: dumps() missing 1 required positional argument: 'obj'"),
+        ("sample_rewards:one_score_too_few", "returned 2 scores for 3 completions"),
+        ("sample_rewards:scores_as_words", "returned 'high' (a str) as score 1, not a number"),
+        ("sample_rewards:one_number", "returned a float, not a list of scores"),
+    ],
+)
+def test_a_failing_user_reward_is_bad_input_naming_it(function, words) -> None:
+    with pytest.raises(TrainingInputError) as error:
+        _user(function, ["a", "b", "c"])
+    message = str(error.value)
+    assert message.startswith(f"training.rewards[0].function '{function}' "), message
+    assert words in message
+    assert "one number (or None) per completion" in message
+
+
+def test_a_user_reward_may_leave_a_completion_unscored() -> None:
+    assert _user("sample_rewards:scores_as_words", ["a"]) == [None]
+
+
+def test_a_failing_built_in_stays_our_bug_but_names_the_setting() -> None:
+    with pytest.raises(RuntimeError) as error:
+        _one({"function": "exact_match"}, ["a"], ("prompt", "reference"))  # no reference given
+    assert not isinstance(error.value, TrainingInputError)
+    assert str(error.value) == "training.rewards[0] (exact_match) failed: KeyError: 'reference'"
+    assert isinstance(error.value.__cause__, KeyError)
+
+
+def test_a_user_reward_that_raises_in_training_names_its_setting(tiny_model_dir, tmp_path) -> None:
+    config = {
+        "method": "grpo",
+        "rewards": [{"function": "json_valid"}, {"function": "json:dumps"}],
+        "max_steps": 2,
+        "batch_size": 4,
+        "num_generations": 2,
+        "max_completion_length": 4,
+        "lora": None,
+    }
+    data = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"Q{i}?"} for i in range(4)])
+    with pytest.raises(TrainingInputError) as error:
+        train(
+            parse_training_config(config),
+            model=str(tiny_model_dir),
+            train_path=data,
+            eval_path=None,
+            output_dir=tmp_path / "out",
+            reward_modules=["json"],
+        )
+    assert str(error.value).startswith(
+        "training.rewards[1].function 'json:dumps' failed: TypeError: dumps() missing 1 "
+        "required positional argument: 'obj'. "
+    )

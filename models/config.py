@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 BUILTIN_PREFIX = "builtin:"
 # tiny-llama is built locally (fast tests); smollm2-135m-instruct is a real pretrained model whose
@@ -49,3 +49,39 @@ class ModelConfig(BaseModel):
             "A Jinja chat template to use instead of the tokenizer's own (or when it has none)."
         ),
     )
+
+    @field_validator("chat_template")
+    @classmethod
+    def _template_compiles(cls, template: str | None) -> str | None:
+        if template is not None:
+            compile_chat_template(template)
+        return template
+
+
+def compile_chat_template(template: str) -> None:
+    """Compile `template` the way transformers does (a sandboxed Jinja environment that knows
+    `{% generation %}` blocks and loop controls), so a syntax error shows when the config is
+    validated instead of when the run first renders a chat."""
+    from jinja2 import TemplateSyntaxError, nodes
+    from jinja2.ext import Extension, loopcontrols
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class GenerationBlock(Extension):
+        """transformers' `{% generation %}...{% endgeneration %}`: marks what the assistant
+        writes; compiling needs only its syntax."""
+
+        tags = {"generation"}
+
+        def parse(self, parser) -> list[nodes.Node]:
+            next(parser.stream)
+            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+    environment = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlock, loopcontrols]
+    )
+    try:
+        environment.from_string(template)
+    except TemplateSyntaxError as error:
+        raise ValueError(
+            f"not a valid Jinja template: {error.message} (line {error.lineno} of the template)"
+        ) from None

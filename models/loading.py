@@ -6,6 +6,7 @@ a PEFT adapter directory (its base model plus the adapter), or a Hugging Face hu
 Every failure a user can cause becomes a `ModelLoadError` saying what to do.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -92,12 +93,30 @@ def resolve_model_path(config: ModelConfig | str, *, cache_dir: Path | None = No
 
 
 def _check_model_dir(path: Path) -> None:
-    if (path / "config.json").is_file() or (path / ADAPTER_CONFIG).is_file():
+    if (path / "config.json").is_file():
+        _check_config_file(path / "config.json")
+        return
+    if (path / ADAPTER_CONFIG).is_file():
         return
     raise ModelLoadError(
         f"model directory {path} has no config.json, so it is not a Hugging Face model "
         "directory (nor a PEFT adapter directory with adapter_config.json)."
     )
+
+
+def _check_config_file(config_file: Path) -> None:
+    """Refuse a config.json that is not a JSON object: transformers fails on one deep inside
+    with a TypeError that names neither the file nor the problem."""
+    try:
+        settings = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # unreadable, not UTF-8, or not JSON
+        raise ModelLoadError(f"cannot load model {config_file}: {error}") from None
+    if not isinstance(settings, dict):
+        raise ModelLoadError(
+            f"cannot load model {config_file}: it holds a JSON {type(settings).__name__}, not an "
+            "object of model settings (model_type, hidden_size, ...). Restore the model's own "
+            "config.json."
+        )
 
 
 def _build_once(target: Path, build: Callable[[Path], Any]) -> Path:
@@ -187,15 +206,61 @@ def _load_error(name: str, error: Exception) -> ModelLoadError:
     )
 
 
+def _config_file(name: str) -> str:
+    return str(Path(name) / "config.json") if Path(name).is_dir() else f"{name}/config.json"
+
+
+def _corrupt_weights_file(name: str) -> Path | None:
+    """The first `*.safetensors` file in a local model directory that safetensors cannot open."""
+    from safetensors import SafetensorError, safe_open
+
+    if not Path(name).is_dir():
+        return None
+    for weights in sorted(Path(name).glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except (OSError, SafetensorError):
+            return weights
+    return None
+
+
+def _weights_error(name: str, error: Exception) -> ModelLoadError:
+    reason = f"{error}; the file is truncated or corrupt: copy or download the model again."
+    weights = _corrupt_weights_file(name)
+    if weights is not None:
+        return ModelLoadError(f"cannot load model weights {weights}: {reason}")
+    return ModelLoadError(f"cannot load the weights of model {name}: {reason}")
+
+
 def _from_pretrained(loader: Callable[..., Any], name: str, **kwargs: Any) -> Any:
-    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.errors import HFValidationError, StrictDataclassError
+    from safetensors import SafetensorError
 
     try:
         return loader(name, **kwargs)
     except (OSError, HFValidationError) as error:
         raise _load_error(name, error) from error
+    except StrictDataclassError as error:  # a config.json value of the wrong type or range
+        reason = " ".join(line.strip() for line in str(error).splitlines())
+        raise ModelLoadError(f"cannot load model {_config_file(name)}: {reason}") from error
+    except SafetensorError as error:
+        raise _weights_error(name, error) from error
     except ValueError as error:  # e.g. a broken config.json or an unknown model type
         raise ModelLoadError(f"cannot load model {name!r}: {error}") from error
+
+
+def load_model_config(config_or_path: ModelConfig | str, *, cache_dir: Path | None = None):
+    """The model's transformers config (its config.json, or its base model's for an adapter
+    directory), without reading any weights."""
+    from transformers import AutoConfig
+
+    config = _as_config(config_or_path)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = resolve_model_path(config, cache_dir=cache_dir)
+    if _is_adapter_dir(path):
+        path = _adapter_base(Path(path), cache_dir)
+    return _from_pretrained(AutoConfig.from_pretrained, path, **_hub_kwargs(config, path))
 
 
 def load_tokenizer(
@@ -269,7 +334,11 @@ def load_model(
     if adapter_dir is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=for_training)
+        model = _from_pretrained(
+            functools.partial(PeftModel.from_pretrained, model),
+            str(adapter_dir),
+            is_trainable=for_training,
+        )
     model.to(device)
     model.train(for_training)
     return model

@@ -47,7 +47,7 @@ def _model_size(config: Any) -> tuple[int | None, str, str]:
     """(parameters, device, note) of the edited config's model; unknown when it cannot be read
     without loading it (the run itself will say why)."""
     from llmfinetune_agent.settings import Settings
-    from models import resolve_device
+    from models import ModelLoadError, resolve_device
     from models.inspection import count_parameters
 
     try:
@@ -56,5 +56,6 @@ def _model_size(config: Any) -> tuple[int | None, str, str]:
             resolve_device(config.model.device),
             "",
         )
-    except (OSError, ValueError, RuntimeError) as exc:
+    # ModelLoadError: the folder or id is bad (a broken config.json, say); the run refuses it too.
+    except (ModelLoadError, OSError, ValueError, RuntimeError) as exc:
         return None, "cpu", f"time and memory unknown until the model loads ({exc})"

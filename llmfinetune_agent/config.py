@@ -278,28 +278,38 @@ def load_run_config(path: str | Path) -> RunConfig:
 def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
     """Return a copy whose relative local paths (the sections table's path fields) are
     absolute, anchored at `base`."""
+    return parse_run_config(resolve_patch_paths(config.model_dump(mode="json"), base), "paths")
 
-    def anchor(p: str | None, path_field: sections.PathField) -> str | None:
-        if p is None or Path(p).is_absolute() or ":" in p.split("/")[0]:
-            return p
-        if path_field.when and not path_field.when(p):
+
+def resolve_patch_paths(patch: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A config, or a patch of one (an edit typed at a gate), with its relative local paths
+    anchored at `base`; other values as they are."""
+
+    def anchor(p: Any, path_field: sections.PathField) -> Any:
+        if not is_local_path(p, path_field) or Path(p).is_absolute():
             return p
         return str((base / p).resolve())
 
-    updates = {}
+    out = dict(patch)
     for name, section in SECTIONS.items():
-        if not section.paths:
+        if not section.paths or not isinstance(patch.get(name), dict):
             continue
-        values = getattr(config, name).model_dump(mode="json")
+        values = out[name] = json.loads(json.dumps(patch[name]))  # a deep copy
         for f in section.paths:
             value = sections.field_value(values, f.name)
             if value is None:
                 continue
-            _set_dotted(
-                values, f.name, [anchor(v, f) for v in value] if f.many else anchor(value, f)
-            )
-        updates[name] = type(getattr(config, name)).model_validate(values)
-    return config.model_copy(update=updates)
+            many = f.many and isinstance(value, list)
+            _set_dotted(values, f.name, [anchor(v, f) for v in value] if many else anchor(value, f))
+    return out
+
+
+def is_local_path(p: Any, path_field: sections.PathField) -> bool:
+    """A value that names a local path: not a registry id or URL ('model:x', 'https://'),
+    and of the form the field's `when` accepts."""
+    if not isinstance(p, str) or ":" in p.split("/")[0]:
+        return False
+    return path_field.when is None or path_field.when(p)
 
 
 def _set_dotted(values: dict[str, Any], dotted: str, value: Any) -> None:

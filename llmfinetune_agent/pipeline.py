@@ -22,11 +22,14 @@ def prepare_direct(
     resolve through `cache_dir` (the service's model cache)."""
     from models import load_tokenizer
     from phases.data import prepare_data, tokenizer_token_counter
+    from phases.training.data import check_kind
 
     tokenizer = load_tokenizer(config.model, cache_dir=cache_dir)
     prepared = prepare_data(
         config.data, count_tokens=tokenizer_token_counter(tokenizer), output_dir=out / "data"
     )
+    # Data the method cannot learn from fails now, before any gate, not in the trainer.
+    check_kind(Path(config.data.train), prepared.kind, config.training.method)
     if prepared.eval:
         # Eval data the metrics cannot use fails now, not after hours of training.
         from phases.evaluation.model_evaluation import load_checked_examples

@@ -6,13 +6,14 @@ and nothing expensive happens here. One `interrupt()` per gate, never conditiona
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from langgraph.types import interrupt
 
 from llmfinetune_agent.agents.fixes_agent import apply_edit
 from llmfinetune_agent.agents.gate_request import gate_payload
-from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch
+from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, is_local_path
 from llmfinetune_agent.improvement import (
     ASKABLE_ROUTES,
     FixSelectionError,
@@ -24,9 +25,15 @@ from llmfinetune_agent.improvement import (
     reviewer_rejection,
 )
 from llmfinetune_agent.routing import checkpoint_key
+from llmfinetune_agent.sections import PathField, local_paths, looks_local
 from llmfinetune_agent.state import RunState
+from models import ModelLoadError
+from models.loading import load_model_config
+from phases.training.config import METHODS, methods_for_kind
 
 OPTIONS = ["approve", "reject", "edit"]
+FIXES = ("approve_fixes",)
+LOCAL_MODEL = PathField("name_or_path", when=looks_local)
 
 
 class DecisionError(ValueError):
@@ -391,19 +398,53 @@ def validate_gate_decision(value: Any, state: RunState, kind: str) -> dict[str, 
     candidates that passed their gates. Raise `DecisionError` (the run keeps waiting) or
     return the normalized decision."""
     normalized = validate_decision(value, state["config"])
+    for option, gates in (("select", ("approve_fixes", "approve_release")), ("route", FIXES)):
+        if option in normalized and kind not in gates:
+            raise DecisionError(f"{option} goes with {' or '.join(gates)}, not with {kind}")
     if kind == "approve_release" and normalized["decision"] == "approve":
         release_selection(state.get("post_training") or {}, normalized.get("select"))
+    before = RunConfig.model_validate(state["config"])
     if kind != "approve_fixes" or normalized["decision"] == "reject":
+        if normalized["edits"]:
+            check_edited_inputs(before, apply_patch(before, normalized["edits"]), state)
         return normalized
     try:
         patch = fixes_patch(state.get("diagnoses") or [], normalized)
-        apply_patch(RunConfig.model_validate(state["config"]), patch)
+        after = apply_patch(before, patch)
     except FixSelectionError as exc:
         raise DecisionError(str(exc)) from None
     except ConfigError as exc:
         issues = "; ".join(map(str, exc.issues))
         raise DecisionError(f"the combined patch is not a valid config: {issues}") from None
+    check_edited_inputs(before, after, state)
     return normalized
+
+
+def check_edited_inputs(before: RunConfig, after: RunConfig, state: RunState) -> None:
+    """Raise `DecisionError` (the run keeps waiting) for an edit whose inputs cannot work: a
+    local path it changes that does not exist, a local model whose config.json cannot be read,
+    or a method that cannot learn from the run's prepared data. Cheap checks only (no data or
+    weights are read); the phases still check everything else."""
+    old = {where: value for where, value, _ in local_paths(before.model_dump(mode="json"))}
+    for where, value, path_field in local_paths(after.model_dump(mode="json")):
+        changed = old.get(where) != value and is_local_path(value, path_field)
+        if changed and not Path(value).exists():
+            raise DecisionError(f"the edit's {where}: {value}: no such file or directory")
+    if after.model != before.model and is_local_path(after.model.name_or_path, LOCAL_MODEL):
+        try:  # its config.json only, no weights
+            load_model_config(after.model)
+        except ModelLoadError as exc:
+            raise DecisionError(f"the edit's model: {exc}") from None
+    kind = (state.get("data") or {}).get("kind")
+    method = after.training.method
+    unusable = kind and kind not in METHODS[method].data_kinds
+    if unusable and before.data == after.data and method != before.training.method:
+        others = " or ".join(f"'{m}'" for m in methods_for_kind(kind))
+        raise DecisionError(
+            f"the edit's training.method '{method}' cannot learn from this run's "
+            f"'{kind}' data (it learns from {', '.join(METHODS[method].data_kinds)} data); "
+            f"use method {others}, or edit data too"
+        )
 
 
 def _proposed_route(state: RunState, diagnoses: list[dict[str, Any]]) -> dict[str, Any]:

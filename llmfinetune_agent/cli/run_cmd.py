@@ -67,6 +67,12 @@ def resume(
         "--route",
         help="approve_fixes: 'retrain' from the base model or 'continue' from the checkpoint.",
     ),
+    gate: str | None = typer.Option(
+        None,
+        "--gate",
+        help="Answer only if the run waits at this gate (e.g. approve_plan): a repeated or late "
+        "command then cannot answer the gate after it.",
+    ),
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every later gate."),
     as_json: bool = typer.Option(
         False, "--json", help="Show each gate's full payload as JSON instead of its summary."
@@ -88,6 +94,7 @@ def resume(
             record = service.require(run_id)
             if record.status in ENDED_EXIT:
                 raise typer.Exit(_print_ended(display, record))
+            _check_waiting(record, decision, gate)
             pending = record.pending_interrupt or {}
             asked = decision is None and record.status == "awaiting_approval" and not auto_approve
             if decision is None and record.status == "awaiting_approval":
@@ -210,6 +217,7 @@ def _answer(
 
     pending = record.pending_interrupt or {}
     while True:
+        decision = _paths_from_here(decision)
         _show_revised_plan(service, record, display, decision)
         try:
             return service.resume(
@@ -223,6 +231,32 @@ def _answer(
                 raise
             display.error(f"{exc} — the run is still waiting; answer again")
             decision = _ask(display, pending, check=_edit_check(_run_config(service, record)))
+
+
+def _check_waiting(record: Any, decision: dict[str, Any] | None, gate: str | None) -> None:
+    """Exit 2 when a decision (or `--gate`) meets a run that is not waiting at that gate."""
+    waiting = record.status == "awaiting_approval"
+    kind = (record.pending_interrupt or {}).get("kind") if waiting else None
+    if (decision is not None or gate is not None) and not waiting:
+        _fail_input(
+            f"run {record.id} is not waiting at a gate (status {record.status}); to go on with "
+            f"it, run finetune-agent resume {record.id} without a decision"
+        )
+    if gate is not None and gate != kind:
+        _fail_input(
+            f"run {record.id} waits at {kind}, not at {gate}: nothing was answered. See it with "
+            f"finetune-agent runs show {record.id}"
+        )
+
+
+def _paths_from_here(decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An edit's relative paths, as typed in this shell, anchored at its working folder (the
+    process that later reads them may run elsewhere)."""
+    if not decision or not isinstance(decision.get("edits"), dict):
+        return decision
+    from llmfinetune_agent.config import resolve_patch_paths
+
+    return {**decision, "edits": resolve_patch_paths(decision["edits"], Path.cwd())}
 
 
 def _run_config(service: Any, record: Any) -> dict[str, Any] | None:
@@ -250,8 +284,10 @@ def _show_revised_plan(
 ) -> None:
     """An edit at the plan gate: show the plan it leads to before the run goes on."""
     pending = record.pending_interrupt or {}
-    if pending.get("kind") != "approve_plan" or not decision or not decision.get("edits"):
+    if pending.get("kind") != "approve_plan" or not decision:
         return
+    if not isinstance(decision.get("edits"), dict) or not decision["edits"]:
+        return  # not a patch: the runner refuses it
     from llmfinetune_agent.cli.plan_preview import revised_estimate
 
     config = _run_config(service, record)
@@ -282,6 +318,8 @@ def _interrupted_line(run_id: str) -> str:
 
 def _print_ended(display: Any, record: Any) -> int:
     """`resume` on a run that has ended: say how it ended; the exit code says it too."""
+    from llmfinetune_agent.execution import BAD_INPUT_PREFIX
+
     how = {"completed": "completed", "cancelled": "was cancelled", "failed": "failed"}
     text = f"run {record.id} has already ended: it {how[record.status]}"
     if record.error and record.status != "completed":
@@ -293,6 +331,8 @@ def _print_ended(display: Any, record: Any) -> int:
         f"details: finetune-agent runs show {record.id}; to go on from a checkpoint: "
         f"finetune-agent runs history {record.id}, then finetune-agent fork {record.id} --at <id>"
     )
+    if record.status == "failed" and (record.error or "").startswith(BAD_INPUT_PREFIX):
+        return BAD_INPUT  # the code `run` exited with for this run
     return ENDED_EXIT[record.status]
 
 
@@ -303,7 +343,8 @@ def _print_waiting(display: Any, record: Any) -> None:
     asks = question(pending, fallback="")
     waiting = f"run {record.id} is waiting at {pending.get('kind')}"
     display.say(f"{waiting}: {asks}" if asks else waiting)
-    display.say(f"approve with:  finetune-agent resume {record.id} --approve")
+    gate = f" --gate {pending['kind']}" if pending.get("kind") else ""
+    display.say(f"approve with:  finetune-agent resume {record.id} --approve{gate}")
     display.say(
         f"(or --reject, or --edit '<json patch>'; details: finetune-agent runs show {record.id})"
     )
@@ -327,6 +368,11 @@ def _decision_from_flags(
             decision["edits"] = json.loads(edit)
         except json.JSONDecodeError as exc:
             _fail_input(f"--edit is not valid JSON ({exc.msg} at column {exc.colno})")
+        if not isinstance(decision["edits"], dict):
+            _fail_input(
+                "--edit must be a JSON object, a config patch such as "
+                f'\'{{"training": {{"learning_rate": 0.001}}}}\'; got {edit}'
+            )
     return decision
 
 

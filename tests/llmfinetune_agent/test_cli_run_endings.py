@@ -1,5 +1,7 @@
 """How the CLI (and the API) speak about runs that stopped: `resume` on an ended run says how it
-ended, and a run whose process was killed shows as interrupted, with the command to resume it."""
+ended, and a run whose process was killed shows as interrupted, with the command to resume it.
+A decision meets only the gate it was meant for: not a run that waits at no gate, not another
+gate than `--gate` names."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typer.testing import CliRunner
 
 from api.main import create_app
 from llmfinetune_agent.cli import app
-from llmfinetune_agent.cli.exit_codes import CANCELLED, FAILED, OK
+from llmfinetune_agent.cli.exit_codes import BAD_INPUT, CANCELLED, FAILED, OK
 from llmfinetune_agent.config import load_run_config
 from llmfinetune_agent.execution import RunEnded, open_service
 from llmfinetune_agent.run_store import make_owner
@@ -47,7 +49,9 @@ def _run_with_status(status: str, **fields: Any) -> str:
     [
         ("completed", {"model_path": "/m/final"}, OK, "it completed"),
         ("cancelled", {"error": "rejected at approve_fixes"}, CANCELLED, "it was cancelled"),
-        ("failed", {"error": "bad input: no rows"}, FAILED, "it failed (bad input: no rows)"),
+        # The code `run` exited with: 2 for bad input, 1 for anything else.
+        ("failed", {"error": "bad input: no rows"}, BAD_INPUT, "it failed (bad input: no rows)"),
+        ("failed", {"error": "OSError: disk full"}, FAILED, "it failed (OSError: disk full)"),
     ],
 )
 def test_resume_on_an_ended_run_says_how_it_ended(
@@ -63,6 +67,40 @@ def test_resume_on_an_ended_run_says_how_it_ended(
         with pytest.raises(RunEnded, match=f"has already ended: {status}"):
             service.resume(run_id)
         assert [e.kind for e in service.store.list_events(run_id=run_id)] == []
+
+
+@pytest.mark.parametrize("status", ["queued", "running"])
+def test_a_decision_for_a_run_waiting_at_no_gate_is_refused(status: str) -> None:
+    run_id = _run_with_status(status)
+    result = cli("resume", run_id, "--approve")
+    assert result.exit_code == BAD_INPUT, result.output
+    assert f"run {run_id} is not waiting at a gate (status {status})" in result.output
+    assert f"run finetune-agent resume {run_id} without a decision" in result.output
+
+
+def test_gate_names_the_gate_a_decision_is_for() -> None:
+    waiting = {"id": "i-1", "kind": "approve_data", "message": "Approve the data?"}
+    run_id = _run_with_status("awaiting_approval", pending_interrupt=waiting)
+    # Say a first `--approve` answered approve_plan a moment ago: a second, meant for the plan
+    # too, must not approve the data instead.
+    late = cli("resume", run_id, "--approve", "--gate", "approve_plan")
+    assert late.exit_code == BAD_INPUT, late.output
+    assert f"run {run_id} waits at approve_data, not at approve_plan" in late.output
+    with open_service() as service:  # nothing was answered
+        record = service.store.get_run(run_id=run_id)
+        assert (record.status, record.pending_interrupt["id"]) == ("awaiting_approval", "i-1")
+        assert service.store.list_events(run_id=run_id) == []
+
+
+@pytest.mark.parametrize("patch", ["[1, 2]", '"x"', "5"])
+def test_an_edit_that_is_not_a_json_object_is_refused(patch: str) -> None:
+    run_id = _run_with_status(
+        "awaiting_approval", pending_interrupt={"id": "i", "kind": "approve_plan"}
+    )
+    result = cli("resume", run_id, "--edit", patch)
+    assert result.exit_code == BAD_INPUT, result.output
+    assert "--edit must be a JSON object, a config patch such as" in result.output
+    assert "Traceback" not in result.output
 
 
 CLAIM_AND_WAIT = """

@@ -131,6 +131,50 @@ def test_edit_at_plan_is_applied_and_an_invalid_edit_keeps_waiting(tmp_path: Pat
     assert resolved["training"]["learning_rate"] == 0.0123
 
 
+def test_a_decision_that_cannot_work_keeps_the_run_waiting(tmp_path: Path, monkeypatch) -> None:
+    run_id = run_id_of(cli("run", str(small_config(tmp_path))).output)
+    pending = show(run_id)["pending_interrupt"]
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("[]")
+    refused = {
+        '{"data": {"train": "/no/such/train.jsonl"}}': (
+            "the edit's data.train: /no/such/train.jsonl: no such file or directory"
+        ),
+        json.dumps({"model": {"name_or_path": str(broken)}}): (
+            f"the edit's model: cannot load model {broken / 'config.json'}: it holds a JSON list"
+        ),
+        # The data check found chat rows; DPO learns from preference pairs only.
+        '{"training": {"method": "dpo"}}': (
+            "the edit's training.method 'dpo' cannot learn from this run's 'chat' data"
+        ),
+    }
+    for patch, said in refused.items():
+        bad = cli("resume", run_id, "--edit", patch)
+        assert bad.exit_code == 2 and said in bad.output, bad.output
+        assert show(run_id)["pending_interrupt"]["id"] == pending["id"]
+    misplaced = cli("resume", run_id, "--approve", "--route", "continue")
+    assert misplaced.exit_code == 2, misplaced.output
+    assert "route goes with approve_fixes, not with approve_plan" in misplaced.output
+    # A relative path is read from where the command runs, whichever process reads it later.
+    monkeypatch.chdir(tmp_path)
+    Path("mine.jsonl").write_text(QUICKSTART_DATA.read_text())
+    edited = cli("resume", run_id, "--edit", '{"data": {"train": "mine.jsonl"}}')
+    assert edited.exit_code == 3, edited.output
+    info = show(run_id)
+    assert info["decisions"][0]["patch"] == {"data": {"train": str(tmp_path / "mine.jsonl")}}
+    resolved = json.loads((Path(info["run_dir"]) / "config.json").read_text())
+    assert resolved["data"]["train"] == str(tmp_path / "mine.jsonl")
+
+
+def test_a_method_that_cannot_use_the_data_fails_before_any_gate(tmp_path: Path) -> None:
+    result = cli("run", str(small_config(tmp_path, method="dpo")))
+    assert result.exit_code == 2, result.output
+    assert "holds 'chat' data, which training method 'dpo' cannot use" in result.output
+    run_id = run_id_of(result.output)
+    assert show(run_id)["decisions"] == []  # nobody was asked to approve a run that cannot train
+
+
 def test_two_concurrent_resumes_only_one_proceeds(tmp_path: Path) -> None:
     run_id = run_id_of(cli("run", str(small_config(tmp_path))).output)
     barrier, outcomes = threading.Barrier(2), []

@@ -9,6 +9,7 @@ Order matters: `Trainer` runs callbacks in list order after its own flow callbac
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState
 
@@ -47,7 +48,8 @@ class StepMonitor(TrainerCallback):
             self.learning_rate = float(optimizer.param_groups[0]["lr"])
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.step_loss, self._pending = self._pending, 0.0
+        # Each process holds its share of the batch's loss; Trainer logs their mean.
+        self.step_loss, self._pending = mean_over_processes(self._pending), 0.0
 
 
 def _total_norm(grads: list):
@@ -96,17 +98,42 @@ def any_process(flag: bool) -> bool:
     Every process must ask, at the same point of every step: one that stops alone would leave
     the others waiting in their next gradient all-reduce forever. One process alone: `flag`.
     """
+    return bool(_all_reduce(1.0 if flag else 0.0, "max"))
+
+
+def mean_over_processes(value: float) -> float:
+    """`value` averaged over the data-parallel processes (each asks at the same point)."""
+    return _all_reduce(value, "sum") / _world_size()
+
+
+def from_every_process(value: Any) -> list[Any]:
+    """Each data-parallel process's `value` (any picklable object), in process order."""
+    if _world_size() < 2:
+        return [value]
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
-        return flag
+    values: list[Any] = [None] * _world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _all_reduce(value: float, op: str) -> float:
+    if _world_size() < 2:
+        return value
     import torch
+    import torch.distributed as dist
 
     on_gpu = dist.get_backend() == "nccl"  # NCCL reduces only tensors on the GPU
     device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+    return float(tensor.item())
 
 
 class CancelOnRequest(TrainerCallback):

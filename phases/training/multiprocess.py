@@ -9,7 +9,9 @@ arguments to `<output_dir>/launch/request.json` and starts
 all-reduce their gradients over gloo). Each process runs `train()` itself on its share of
 every batch. This process stays the one the caller talks to: it forwards the first process's
 progress lines (`progress.jsonl`) to `progress`, turns `should_stop()` into a `stop` file the
-processes agree on at the next step, and reads the first process's `result.json`. Pausing at
+processes agree on at the next step, and reads the first process's `result.json`. When the
+processes fail, the error names the process that failed first, not the broken connections that
+failure leaves in the others; the full log stays in `launch/processes.log`. Pausing at
 a fraction and checkpoints work exactly as in one process: every process stops at the same
 step, and the first writes the checkpoint.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -40,7 +43,10 @@ STOP_FILE = "stop"
 RESULT_FILE = "result.json"
 LOG_FILE = "processes.log"
 POLL_SECONDS = 0.2
-LOG_TAIL_CHARS = 3000
+LOG_TAIL_CHARS = 1500
+# torchrun's summary of the first failed process, e.g. "rank : 1 (local_rank: 1)" then
+# "exitcode : -9 (pid: 123)": a negative exit code is the signal that ended it.
+ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.DOTALL)
 
 
 class TrainingProcessError(RuntimeError):
@@ -92,7 +98,7 @@ def train_in_processes(
             _follow(processes, launch_dir, progress, should_stop)
         finally:
             _end(processes)
-    return _result(launch_dir, processes.returncode)
+    return _result(launch_dir, processes.returncode, config.num_processes)
 
 
 def launch_command(num_processes: int, request: Path) -> list[str]:
@@ -116,6 +122,11 @@ def launch_command(num_processes: int, request: Path) -> list[str]:
         "phases.training.process_entry",
         str(request),
     ]
+
+
+def error_file(rank: int) -> str:
+    """The file process `rank` (not the first) writes its failure to."""
+    return f"error-{rank}.json"
 
 
 def free_port() -> int:
@@ -181,20 +192,48 @@ def _end(processes: subprocess.Popen) -> None:
             processes.wait()
 
 
-def _result(launch_dir: Path, returncode: int | None) -> TrainingResult:
-    """The first process's result, its input error re-raised, or the log's tail."""
-    result_file = launch_dir / RESULT_FILE
-    outcome = json.loads(result_file.read_text(encoding="utf-8")) if result_file.is_file() else {}
-    if "input_error" in outcome:
-        raise TrainingInputError(outcome["input_error"])
-    if returncode == 0 and "result" in outcome:
-        return TrainingResult(**outcome["result"])
+def _result(launch_dir: Path, returncode: int | None, num_processes: int) -> TrainingResult:
+    """The first process's result, an input error re-raised, or what made the processes fail."""
+    outcomes = _outcomes(launch_dir, num_processes)
+    first = outcomes.get(0, {})
+    if returncode == 0 and "result" in first:
+        return TrainingResult(**first["result"])
+    for outcome in outcomes.values():
+        if "input_error" in outcome:
+            raise TrainingInputError(outcome["input_error"])
     log = launch_dir / LOG_FILE
-    tail = (
-        log.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:] if log.is_file() else ""
-    )
-    raise TrainingProcessError(
-        f"the {LAUNCH_SUBDIR} of training processes ended with exit code {returncode}"
-        + (f": {outcome['error']}" if "error" in outcome else "")
-        + f" (full log: {log}). Last lines:\n{tail}"
-    )
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    raise TrainingProcessError(f"{_cause(outcomes, text, num_processes)} (full log: {log})")
+
+
+def _outcomes(launch_dir: Path, num_processes: int) -> dict[int, dict]:
+    """What each process wrote: the first its result or error, the others their error."""
+    names = {0: RESULT_FILE} | {rank: error_file(rank) for rank in range(1, num_processes)}
+    return {
+        rank: json.loads((launch_dir / name).read_text(encoding="utf-8"))
+        for rank, name in names.items()
+        if (launch_dir / name).is_file()
+    }
+
+
+def _cause(outcomes: dict[int, dict], log_text: str, num_processes: int) -> str:
+    """Why the processes failed, in one line when it is known.
+
+    A process that fails breaks the others' next all-reduce, and they fail too ("connection
+    closed by peer"): the cause is a signal that ended one (it wrote nothing), else the error
+    written first."""
+    root = ROOT_CAUSE.search(log_text)
+    if root and int(root.group(2)) < 0:
+        rank, number = int(root.group(1)), -int(root.group(2))
+        name = signal.Signals(number).name if number in signal.valid_signals() else "?"
+        killed = " (also how the kernel ends a process when memory runs out)" if number == 9 else ""
+        return (
+            f"training process {rank} of {num_processes} was ended by signal {number} ({name})"
+            + killed
+        )
+    errors = {rank: o for rank, o in outcomes.items() if "error" in o}
+    if errors:
+        rank = min(errors, key=lambda r: errors[r].get("failed_at", float("inf")))
+        return f"training process {rank} of {num_processes} failed: {errors[rank]['error']}"
+    tail = log_text[-LOG_TAIL_CHARS:].strip()
+    return f"the {num_processes} training processes ended without a result. Last lines:\n{tail}"

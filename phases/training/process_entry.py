@@ -2,9 +2,10 @@
 REQUEST` (under `accelerate launch`, which sets RANK and WORLD_SIZE).
 
 It runs `train()` with the request's arguments. The first process (rank 0) writes progress
-lines and the result; every process reads the `stop` file for `should_stop` (the callbacks make
-them agree on the step) and exits soon after the process that launched them dies, so a killed
-run never leaves training behind it.
+lines and the result; any other process that fails writes its error, with the time it failed,
+so the parent can tell the cause from the failures it sets off in the others. Every process
+reads the `stop` file for `should_stop` (the callbacks make them agree on the step) and exits
+soon after the process that launched them dies, so a killed run never leaves training behind it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-from phases.training.multiprocess import PROGRESS_FILE, RESULT_FILE, STOP_FILE
+from phases.training.multiprocess import PROGRESS_FILE, RESULT_FILE, STOP_FILE, error_file
 from phases.training.results import TrainingProgress
 
 PARENT_CHECK_SECONDS = 0.5
@@ -31,7 +32,8 @@ def main(request_path: str) -> int:
 
     request = json.loads(Path(request_path).read_text(encoding="utf-8"))
     launch_dir = Path(request_path).parent
-    first = int(os.environ.get("RANK", "0")) == 0
+    rank = int(os.environ.get("RANK", "0"))
+    first = rank == 0
     _exit_with(request["parent_pid"])
     stop_file = launch_dir / STOP_FILE
     try:
@@ -50,13 +52,14 @@ def main(request_path: str) -> int:
             reward_modules=request.get("reward_modules"),
         )
     except TrainingInputError as exc:
-        _write_outcome(launch_dir, first, {"input_error": str(exc)})
+        _write_outcome(launch_dir, rank, {"input_error": str(exc)})
         return 2
     except Exception as exc:
         traceback.print_exc()
-        _write_outcome(launch_dir, first, {"error": f"{type(exc).__name__}: {exc}"})
+        error = {"error": f"{type(exc).__name__}: {exc}", "failed_at": time.time()}
+        _write_outcome(launch_dir, rank, error)
         return 1
-    _write_outcome(launch_dir, first, {"result": result.to_dict()})
+    _write_outcome(launch_dir, rank, {"result": result.to_dict()})
     return 0
 
 
@@ -76,11 +79,14 @@ def _progress_writer(path: Path):
     return write
 
 
-def _write_outcome(launch_dir: Path, first: bool, outcome: dict) -> None:
-    if first:
-        partial = launch_dir / (RESULT_FILE + ".part")
-        partial.write_text(json.dumps(outcome), encoding="utf-8")
-        partial.replace(launch_dir / RESULT_FILE)  # the parent never reads half a file
+def _write_outcome(launch_dir: Path, rank: int, outcome: dict) -> None:
+    """The first process's outcome, or another's failure; the others' results are the same."""
+    if rank != 0 and "result" in outcome:
+        return
+    path = launch_dir / (RESULT_FILE if rank == 0 else error_file(rank))
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(outcome), encoding="utf-8")
+    partial.replace(path)  # the parent never reads half a file
 
 
 def _exit_with(parent_pid: int) -> None:

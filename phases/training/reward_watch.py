@@ -8,6 +8,11 @@ spread (no gradient: TRL's `frac_reward_zero_std`) and the share of completions 
 cap. Every `log_completions_steps` it writes sample completions with their rewards to
 `completions.jsonl` and the progress report; its guards stop (or flag) the run when the spread
 stays at zero or every completion is clipped for too many steps in a row.
+
+With several data-parallel processes each one scores its share of the generation batch; the
+watch gathers every share (in process order, which keeps TRL's prompt groups whole), so all
+processes compute the same numbers and a guard stops them at the same step. Only the first
+process writes the files.
 """
 
 import json
@@ -17,6 +22,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from phases.training.callbacks import from_every_process
 from phases.training.reward_config import RewardGuards
 
 COMPLETIONS_FILE = "completions.jsonl"
@@ -87,6 +93,23 @@ def batch_stats(
     }
 
 
+def _whole(shares: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The generation batch from every process's share of it (one share: that share)."""
+    present = [share for share in shares if share is not None]
+    if len(present) < 2:
+        return present[0] if present else None
+    lengths = [share["lengths"] for share in present]
+    return {
+        "prompts": [p for share in present for p in share["prompts"]],
+        "completions": [c for share in present for c in share["completions"]],
+        "lengths": None if None in lengths else [n for part in lengths for n in part],
+        "rewards": {
+            name: [r for share in present for r in share["rewards"][name]]
+            for name in present[0]["rewards"]
+        },
+    }
+
+
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else 0.0
 
@@ -111,14 +134,23 @@ class RewardWatch(TrainerCallback):
         self.latest: dict[str, Any] | None = None
         self.fired: dict[str, Any] | None = None
         self._runs = {"zero_reward_spread": 0, "completions_clipped": 0}
+        self.writes = True  # the first (or only) process writes the files
 
     def on_train_begin(self, args, state, control, **kwargs):
-        guard_file = self.path.parent / GUARD_FILE if self.path else None
-        if self.fired is None and guard_file is not None and guard_file.is_file():
+        if self.path is None:
+            return
+        self.writes = state.is_world_process_zero
+        guard_file = self.path.parent / GUARD_FILE
+        if state.global_step == 0:
+            # A fresh start: what an earlier, failed attempt left here belongs to no segment.
+            if self.writes:
+                for stale in (guard_file, self.path):
+                    stale.unlink(missing_ok=True)
+        elif self.fired is None and guard_file.is_file():
             self.fired = json.loads(guard_file.read_text(encoding="utf-8"))
 
     def on_step_end(self, args, state, control, **kwargs):
-        batch, self.recorder.batch = self.recorder.batch, None
+        batch, self.recorder.batch = _whole(from_every_process(self.recorder.batch)), None
         if batch is None:
             return
         rec = self.recorder
@@ -153,7 +185,7 @@ class RewardWatch(TrainerCallback):
                     "rewards": {n: _round(batch["rewards"][n][i]) for n in self.recorder.names},
                 }
             )
-        if self.path is not None:
+        if self.path is not None and self.writes:
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         return rows
@@ -172,7 +204,7 @@ class RewardWatch(TrainerCallback):
             self._runs[kind] = self._runs[kind] + 1 if hit else 0
             if self._runs[kind] >= limits[kind]:
                 self.fired = _guard_report(kind, step, self._runs[kind], stats, guards.action)
-                if self.path is not None:
+                if self.path is not None and self.writes:
                     (self.path.parent / GUARD_FILE).write_text(json.dumps(self.fired))
                 if guards.action == "stop":
                     control.should_training_stop = True

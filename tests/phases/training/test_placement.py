@@ -1,11 +1,16 @@
 """What a multi-process or cluster training asks for, checked without starting one: the plan's
-step count, Ray's resource request per worker, the accelerate command line, the settings."""
+step count, Ray's resource request per worker, the accelerate command line, the settings; and
+how the processes' outcome files become the caller's error."""
+
+import json
+from pathlib import Path
 
 import pytest
 
 from llmfinetune_agent.settings import Settings, SettingsError
 from phases.training import SFTTraining, TrainingResources, estimate_training
-from phases.training.multiprocess import launch_command
+from phases.training.data import TrainingInputError
+from phases.training.multiprocess import TrainingProcessError, _result, launch_command
 from phases.training.ray_train import worker_resources
 
 
@@ -41,3 +46,38 @@ def test_the_backend_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("FINETUNE_AGENT_BACKEND", "slurm")
     with pytest.raises(SettingsError, match="FINETUNE_AGENT_BACKEND='slurm' is not a backend"):
         Settings.from_env()
+
+
+def _launch_dir(tmp_path, outcomes: dict[str, dict], log: str = "") -> Path:
+    for name, outcome in outcomes.items():
+        (tmp_path / name).write_text(json.dumps(outcome))
+    (tmp_path / "processes.log").write_text(log)
+    return tmp_path
+
+
+def test_the_process_that_failed_first_is_the_cause(tmp_path) -> None:
+    # Process 1 failed first; process 0 then lost its connection to it in the all-reduce.
+    broken = {"error": "RuntimeError: [gloo] Connection closed by peer", "failed_at": 20.0}
+    first = {"error": "ValueError: a NaN in the batch", "failed_at": 10.0}
+    launch = _launch_dir(tmp_path, {"result.json": broken, "error-1.json": first}, "Traceback…")
+    with pytest.raises(TrainingProcessError) as failure:
+        _result(launch, 1, 2)
+    assert str(failure.value) == (
+        "training process 1 of 2 failed: ValueError: a NaN in the batch "
+        f"(full log: {launch / 'processes.log'})"
+    )
+
+
+def test_an_input_error_in_any_process_is_bad_input(tmp_path) -> None:
+    launch = _launch_dir(tmp_path, {"error-1.json": {"input_error": "train.jsonl is empty"}})
+    with pytest.raises(TrainingInputError, match="^train.jsonl is empty$"):
+        _result(launch, 2, 2)
+
+
+def test_processes_that_said_nothing_show_the_log_tail(tmp_path) -> None:
+    launch = _launch_dir(tmp_path, {}, "x" * 5000 + "\naccelerate: command failed")
+    with pytest.raises(TrainingProcessError) as failure:
+        _result(launch, 1, 2)
+    message = str(failure.value)
+    assert message.startswith("the 2 training processes ended without a result. Last lines:")
+    assert "accelerate: command failed" in message and len(message) < 2000

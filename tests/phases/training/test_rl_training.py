@@ -9,7 +9,7 @@ import torch
 from training_test_data import NAMES, completion_logprob, write_jsonl
 
 from phases.training import parse_training_config, train
-from phases.training.reward_watch import COMPLETIONS_FILE
+from phases.training.reward_watch import COMPLETIONS_FILE, GUARD_FILE
 
 # A reward for the fixed string sample_rewards.TARGET (a dense one: difflib's similarity).
 TARGET_REWARD = {"function": "sample_rewards:close_to_target"}
@@ -99,12 +99,20 @@ def test_zero_reward_spread_stops_the_run_naming_why(tiny_model_dir, tmp_path) -
         max_completion_length=4,
         guards={"zero_spread_steps": 2, "clipped_steps": 50},
     )
-    result = _run(config, tiny_model_dir, _prompts(tmp_path), tmp_path / "out")
+    # What an earlier attempt that failed before its first checkpoint left in the folder: a
+    # fresh start must neither take over its fired guard nor append to its samples.
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = {"kind": "completions_clipped", "step": 7, "action": "stop", "message": "old"}
+    (out / GUARD_FILE).write_text(json.dumps(stale))
+    (out / COMPLETIONS_FILE).write_text('{"step": 7}\n')
+    result = _run(config, tiny_model_dir, _prompts(tmp_path), out)
     assert result.reward_guard["kind"] == "zero_reward_spread"
     assert (result.global_step, result.reward_guard["step"]) == (2, 2)
     assert result.status == "completed" and Path(result.model_path).is_dir()
     assert "no spread within 100% of the prompt groups for 2 steps" in result.message
-    assert (tmp_path / "out" / COMPLETIONS_FILE).is_file()
+    samples = [json.loads(line) for line in (out / COMPLETIONS_FILE).read_text().splitlines()]
+    assert {s["step"] for s in samples} == {1}
 
 
 def _kto_rows() -> list[dict]:

@@ -14,10 +14,13 @@ useful work from the architecture, never what the implementation spends on top:
   since the loss is on the completion alone (its backward recomputation is not counted).
 
     python benchmarks/mfu.py [--rows 160] [--threads N] [--precision bfloat16] [--profile]
+                             [--processes 2]
 
 Prints the peak(s), the training's tokens/s and achieved GFLOP/s, the peak RSS against the model's
 size on disk, and `RESULT training_mfu=<achieved / peak of the precision trained in>`.
 `--profile` also prints the torch profiler's operator table of a shorter run (one thread).
+`--processes 2` trains data parallel (`training.num_processes`), batch 4 in each process with
+the cores split between them: the same 8 examples per step.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+SELF, CHILDREN = resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN
 QUICKSTART = REPO / "configs" / "data" / "quickstart" / "train.jsonl"
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
 
@@ -114,7 +118,9 @@ def token_counts(model_dir: Path, data: Path) -> tuple[int, int, float]:
     return total, completion, total / len(rows)
 
 
-def train_child(model_dir: str, data: str, out: str, profile: bool, precision: str) -> None:
+def train_child(
+    model_dir: str, data: str, out: str, profile: bool, precision: str, processes: int = 1
+) -> None:
     """Run in the child: train once, print one JSON line with the runtime and token count."""
     from phases.training import train
     from phases.training.config import parse_training_config
@@ -124,9 +130,10 @@ def train_child(model_dir: str, data: str, out: str, profile: bool, precision: s
             "method": "sft",
             "lora": LORA,
             "epochs": 1,
-            "batch_size": 8,
+            "batch_size": 8 // processes,
             "save_steps": 10_000,
             "precision": precision,
+            "num_processes": processes,
         }
     )
     kwargs = {"model": model_dir, "train_path": Path(data), "eval_path": None}
@@ -142,7 +149,8 @@ def train_child(model_dir: str, data: str, out: str, profile: bool, precision: s
     history = json.loads(Path(result.log_history_path).read_text())
     final = next(h for h in reversed(history) if "train_runtime" in h)
     seen = max(h.get("num_input_tokens_seen", 0) for h in history)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # With several processes the training runs in descendants: the largest one counts.
+    rss_mb = max(resource.getrusage(who).ru_maxrss for who in (SELF, CHILDREN)) / 1024
     print(
         "CHILD "
         + json.dumps(
@@ -157,7 +165,13 @@ def train_child(model_dir: str, data: str, out: str, profile: bool, precision: s
 
 
 def run_child(
-    model_dir: Path, data: Path, out: Path, threads: int | None, profile: bool, precision: str
+    model_dir: Path,
+    data: Path,
+    out: Path,
+    threads: int | None,
+    profile: bool,
+    precision: str,
+    processes: int = 1,
 ) -> dict:
     """Train in a child process; its CHILD line as a dict."""
     env = dict(os.environ)
@@ -166,11 +180,12 @@ def run_child(
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + "
         "'/benchmarks'); from mfu import train_child; "
-        "train_child(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == '1', sys.argv[6])"
+        "train_child(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == '1', sys.argv[6], "
+        "int(sys.argv[7]))"
     )
     args = [sys.executable, "-c", code, str(REPO), str(model_dir), str(data), str(out)]
     done = subprocess.run(
-        [*args, "1" if profile else "0", precision],
+        [*args, "1" if profile else "0", precision, str(processes)],
         env=env,
         capture_output=True,
         text=True,
@@ -199,6 +214,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads in training")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto")
+    parser.add_argument(
+        "--processes", type=int, choices=[1, 2, 4, 8], default=1, help="data-parallel processes"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -217,7 +235,9 @@ def main() -> None:
             short = root / "short.jsonl"
             short.write_text("\n".join(rows[:48]) + "\n")
             run_child(model_dir, short, root / "profiled", 1, True, args.precision)
-        child = run_child(model_dir, data, root / "out", args.threads, False, args.precision)
+        child = run_child(
+            model_dir, data, root / "out", args.threads, False, args.precision, args.processes
+        )
         tokens, completion, mean_length = token_counts(model_dir, data)
         config = AutoConfig.from_pretrained(model_dir)
         disk_mb = sum(f.stat().st_size for f in model_dir.glob("*.safetensors")) / 2**20
@@ -229,7 +249,8 @@ def main() -> None:
     print(
         f"training: {child['steps']} steps, {child['tokens']} tokens in {child['runtime']:.1f} s "
         f"({child['tokens'] / child['runtime']:.0f} tokens/s; {completion} completion tokens), "
-        f"{flops / tokens / 1e9:.3f} GFLOP per token, {achieved:.0f} GFLOP/s, {precision}"
+        f"{flops / tokens / 1e9:.3f} GFLOP per token, {achieved:.0f} GFLOP/s, {precision}, "
+        f"{args.processes} process(es)"
     )
     for name, value in peaks.items():
         print(f"MFU against the {name} peak: {achieved / value:.3f}")

@@ -162,7 +162,16 @@ def _json_problems(body: bytes) -> list[dict[str, Any]]:
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[{]|[\]}]|[^\s\[\]{},:"]+')
 
 
-def _shape_problem(body: bytes) -> str | None:
+def loads_typed_json(text: str) -> Any:
+    """`json.loads` for JSON typed into a form field or carried as a string inside a body:
+    too many values or too deep a tree is a ValueError saying so, as it is for a body, never
+    a RecursionError."""
+    if problem := _shape_problem(text.encode("utf-8", "surrogatepass"), "the JSON"):
+        raise ValueError(problem)
+    return json.loads(text)
+
+
+def _shape_problem(body: bytes, what: str = "the JSON body") -> str | None:
     """Too many values (keys counted) or too deep, or None; malformed JSON is left to
     `json.loads`."""
     count = depth = 0
@@ -174,13 +183,13 @@ def _shape_problem(body: bytes) -> str | None:
         count += 1
         if count > MAX_JSON_VALUES:
             return (
-                f"the JSON body holds more than {MAX_JSON_VALUES} values; upload data files "
+                f"{what} holds more than {MAX_JSON_VALUES} values; upload data files "
                 "with POST /data and name them in the config"
             )
         if first in (b"[", b"{"):
             depth += 1
             if depth > MAX_JSON_DEPTH:
-                return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
+                return f"{what} nests deeper than {MAX_JSON_DEPTH} levels"
     return None
 
 

@@ -7,6 +7,7 @@ as a whole, that is a 50 MB answer (and as long again to encode). Here every err
 
 from __future__ import annotations
 
+import math
 import reprlib
 from typing import Any
 
@@ -20,9 +21,11 @@ _repr.maxlevel = 3
 
 
 def excerpt(value: Any) -> Any:
-    """`value` if it is short and plain, else a short text standing for it."""
-    if value is None or isinstance(value, bool | float):
+    """`value` if it is short and plain JSON, else a short text standing for it."""
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, float):  # NaN and infinities are no JSON: their names instead
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, int):
         if abs(value) < 10**18:
             return value
@@ -38,6 +41,8 @@ def excerpt(value: Any) -> Any:
 
 
 def _cut(text: str) -> str:
+    # A lone surrogate (valid in a JSON string, not in UTF-8) is shown escaped: `\ud800`.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) <= EXCERPT_CHARS:
         return text
     return f"{text[:EXCERPT_CHARS]}... ({len(text)} characters)"

@@ -16,6 +16,8 @@ import json
 import re
 from typing import Any
 
+from api.body_limits import loads_typed_json
+
 _INTERRUPT_ID = re.compile(r"^[0-9a-f]{32}$")
 FORMS = (
     "give command.resume as {'decision': 'approve'|'reject'|'edit', 'edits': {...}}, "
@@ -85,7 +87,7 @@ def _edit(value: dict[str, Any]) -> dict[str, Any]:
     edits = args.get("edits")
     if isinstance(edits, str):
         try:
-            edits = json.loads(edits)
+            edits = loads_typed_json(edits)
         except ValueError as exc:
             raise ResumeError(f"edits is not valid JSON: {exc}") from None
     decision = {"decision": "edit", "edits": edits}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import ServiceDep
+from api.path_strings import refuse_unfit_text
 from api.schemas import FeedbackCreate, FeedbackPublic
 from llmfinetune_agent.feedback_store import FeedbackStore
 
@@ -22,6 +23,7 @@ def give_feedback(generation_id: str, body: FeedbackCreate, service: ServiceDep)
     """Thumbs up or down, a better answer (exported as the chosen reply over the generated
     one), a comment. `finetune-agent feedback export MODEL_ID --as preference|kto OUT.jsonl`
     turns a model's feedback into training data."""
+    refuse_unfit_text(body.model_dump(), ("body",))  # it becomes training data, maybe in PostgreSQL
     store = FeedbackStore(service.store.database_url)
     if store.get_interaction(interaction_id=generation_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no generation with id '{generation_id}'")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from api.deps import ModelCacheDep, ServiceDep
 from api.generation import GenerationInputError, generate, record_generation
 from api.schemas import GenerateRequest, GenerateResponse, ModelPublic, ModelsPublic
+from models import ModelLoadError
 from models.prompt_artifact import PromptArtifactError, read_prompt_artifact
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -35,7 +36,11 @@ def get_model(model_id: str, service: ServiceDep) -> ModelPublic:
 @router.post(
     "/{model_id}/generate",
     response_model=GenerateResponse,
-    responses={**NOT_FOUND, 422: {"description": "Bad parameters, or too long for the model."}},
+    responses={
+        **NOT_FOUND,
+        409: {"description": "The model's files are missing or damaged: it cannot be loaded."},
+        422: {"description": "Bad parameters, or too long for the model."},
+    },
     summary="Generate text",
 )
 def generate_text(
@@ -56,7 +61,12 @@ def generate_text(
     if prompt is not None:  # the base model's weights, shared by every prompt over them
         key = path = prompt.model
     started = time.perf_counter()
-    batcher = cache.get(key, path)
+    try:
+        batcher = cache.get(key, path)
+    except ModelLoadError as exc:  # its files were moved, deleted or damaged since it was made
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"model '{model_id}' cannot be loaded: {exc}"
+        ) from None
     try:  # waits in this worker thread (a sync route) for the batch that answers it
         result = generate(batcher, request, trained_on=trained_on, prompt=prompt)
     except GenerationInputError as exc:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.body_limits import loads_typed_json
 from llmfinetune_agent.config import RunConfig
 
 PLAIN_TYPES = ("string", "number", "integer", "boolean")
@@ -207,7 +208,7 @@ def _parse(item: FormField, text: str) -> Any:
             raise ValueError(f"'{text}' is not a number") from None
     if item.kind == "json":
         try:
-            return json.loads(text)
+            return loads_typed_json(text)
         except ValueError as exc:
             raise ValueError(f"not valid JSON ({exc})") from None
     return text

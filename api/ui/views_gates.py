@@ -9,19 +9,21 @@ new gate kind needs no code here.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.body_limits import loads_typed_json
 from api.confinement import PathNotAllowed
 from api.decisions import check_decision
 from api.deps import BackendDep, ServiceDep, SettingsDep
+from api.path_strings import text_problems
 from api.ui.deps import SessionDep, WriteDep
 from api.ui.rendering import page
 from api.ui.run_view import GateItem
+from llmfinetune_agent.agents.gates import DecisionError, validate_gate_decision
 from llmfinetune_agent.config import ConfigError
 from llmfinetune_agent.execution import RunError
 
@@ -111,6 +113,10 @@ async def decide(
             item.edit_errors = errors
             return page(request, "_gate.html", session=session, item=item)
         value["edits"] = patch
+    # What the REST route refuses (a NUL, say: PostgreSQL cannot store it), the form does too.
+    for where, problem in text_problems({"comment": comment, "edits": value.get("edits")}):
+        item.outcome, item.outcome_error = f"{'.'.join(map(str, where))}: {problem}", True
+        return page(request, "_gate.html", session=session, item=item)
 
     def accept() -> None:
         backend.decide(
@@ -148,17 +154,30 @@ def check_edit(
     item = _gate_item(service, run_id, interrupt_id)
     patch, errors = parse_patch(edits)
     if not errors and patch:
-        config = service.state_values(run_id).get("config") or service.require(run_id).config
-        try:
-            check_decision({"decision": "edit", "edits": patch}, config, settings)
-        except (ConfigError, PathNotAllowed) as exc:
-            errors = [str(i) for i in exc.issues]
-        except RunError as exc:
-            errors = [str(exc)]
+        errors = _edit_refusals(service, run_id, item.gate.get("kind", ""), patch, settings)
     item.edit_errors = errors
     if not errors and patch:
         item.edit_ok = "Valid: " + ", ".join(sorted(_leaves(patch))) + " would change."
     return page(request, "_edit_check.html", session=session, item=item)
+
+
+def _edit_refusals(
+    service, run_id: str, kind: str, patch: dict[str, Any], settings
+) -> list[str]:
+    """Why the decision would refuse this edit (nothing when it would accept it): the API's
+    check, then the gate's own against the run's state (a method its prepared data cannot
+    feed, a path or model that is not there), as `accept_decision` runs them."""
+    decision = {"decision": "edit", "edits": patch}
+    values = service.state_values(run_id)
+    config = values.get("config") or service.require(run_id).config
+    try:
+        check_decision(decision, config, settings)
+        validate_gate_decision(decision, {**values, "config": config}, kind)
+    except (ConfigError, PathNotAllowed) as exc:
+        return [str(i) for i in exc.issues]
+    except (RunError, DecisionError) as exc:
+        return [str(exc)]
+    return []
 
 
 def parse_patch(text: str) -> tuple[dict[str, Any] | None, list[str]]:
@@ -166,7 +185,7 @@ def parse_patch(text: str) -> tuple[dict[str, Any] | None, list[str]]:
     if not text.strip():
         return None, ['write a config patch, e.g. {"training": {"learning_rate": 0.001}}']
     try:
-        patch = json.loads(text)
+        patch = loads_typed_json(text)
     except ValueError as exc:
         return None, [f"not valid JSON: {exc}"]
     if not isinstance(patch, dict) or not patch:

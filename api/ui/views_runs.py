@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -13,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile  # what request.form() holds
 
+from api.body_limits import loads_typed_json
 from api.confinement import PathNotAllowed, confine_config
 from api.deps import BackendDep, ServiceDep, SettingsDep
 from api.ui.config_form import (
@@ -183,7 +183,7 @@ def _nest(form: dict[str, str]) -> dict[str, Any]:
 
 def _json_or_text(value: str) -> Any:
     try:
-        return json.loads(value)
+        return loads_typed_json(value)
     except ValueError:
         return value
 
@@ -203,7 +203,7 @@ async def start_from_file(
     if len(raw) > UPLOAD_LIMIT:
         return _file_errors(request, session, [f"{upload.filename} is larger than 1 MB"])
     try:
-        config = json.loads(raw.decode("utf-8"))
+        config = loads_typed_json(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
         return _file_errors(request, session, [f"{upload.filename} is not JSON{where}: {exc}"])

@@ -51,3 +51,25 @@ def test_a_model_tuned_on_plain_prompts_gets_the_prompt_as_it_is(tiny_model_dir)
     assert uses_chat_template(request, tokenizer, trained_on=None)
     assert not uses_chat_template(request, tokenizer, trained_on="prompt_completion")
     assert uses_chat_template(GenerateRequest(prompt=PROMPT, raw=False), tokenizer, "text")
+
+
+def test_a_model_whose_files_are_gone_or_damaged_is_a_409(client_and_model, tmp_path) -> None:
+    import shutil
+    from pathlib import Path
+
+    client, model_id = client_and_model
+    store = client.app.state.service.store
+    original = Path(store.get_model(model_id=model_id).path)
+    said = {"gone": "model path not found", "truncated": "the file is truncated or corrupt"}
+    for damage, reason in said.items():
+        copy = shutil.copytree(original, tmp_path / damage)
+        damaged = store.register_model(run_id=None, path=str(copy), base_model="tiny").id
+        if damage == "gone":
+            shutil.rmtree(copy)
+        else:
+            weights = copy / "model.safetensors"
+            weights.write_bytes(weights.read_bytes()[:1000])
+        response = client.post(f"/models/{damaged}/generate", json={"prompt": PROMPT})
+        assert response.status_code == 409, response.text
+        detail = response.json()["detail"]
+        assert detail.startswith(f"model '{damaged}' cannot be loaded: ") and reason in detail

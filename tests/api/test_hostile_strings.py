@@ -101,3 +101,27 @@ def test_event_positions_out_of_range_are_422(client, where, value) -> None:
     answer = client.get(f"/runs/{run_id}/events", **where)
     assert answer.status_code == 422, value
     assert _locs(answer)[0][0] in ("header", "query")
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "where"),
+    [
+        ("/chats", '{"model": "builtin:tiny-llama", "temperature": NaN}', "temperature"),
+        ("/chats", '{"model": "builtin:tiny-llama", "temperature": 1e999}', "temperature"),
+        ("/generations/g1/feedback", '{"rating": Infinity}', "rating"),
+        ("/generations/g1/feedback", '{"rating": "up", "comment": 5, "x": "a\\ud800"}', "x"),
+    ],
+)
+def test_non_json_numbers_and_lone_surrogates_are_422_not_500(client, route, body, where):
+    # Python's JSON reader takes NaN, Infinity and lone surrogates; JSON itself (and so the
+    # answer that echoes the input) has no room for them.
+    answer = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert any(loc[-1] == where for loc in _locs(answer)), answer.json()
+
+
+def test_feedback_with_a_nul_byte_is_422(client) -> None:
+    # It would become a training row (feedback export), and PostgreSQL cannot store a NUL.
+    answer = client.post("/generations/g1/feedback", json={"rating": "up", "better": "a\x00b"})
+    assert answer.status_code == 422, answer.text
+    assert _locs(answer) == [["body", "better"]]

@@ -44,19 +44,36 @@ def confine_config(config: RunConfig, settings: Settings) -> RunConfig:
 
 
 def check_paths(
-    config: RunConfig, settings: Settings, *, tried: dict[str, str] | None = None
+    config: RunConfig,
+    settings: Settings,
+    *,
+    tried: dict[str, str] | None = None,
+    under: str = "",
 ) -> None:
     """Raise `PathNotAllowed` if a data, knowledge or local model path is not allowed.
 
     `tried` maps a field given as a relative path to where it was looked for (the message).
+    `under` is where the config's fields sit in the request: "patch" for a fork's patch,
+    "edits" for a gate edit (issues at `patch.data.train`, not at `data.train`).
     """
+    try:
+        _check_paths(config, settings, tried or {})
+    except PathNotAllowed as exc:
+        if not under:
+            raise
+        issues = [ConfigIssue(f"{under}.{i.path}", i.message, i.hint) for i in exc.issues]
+        raise PathNotAllowed(issues) from None
+
+
+def _check_paths(config: RunConfig, settings: Settings, tried: dict[str, str]) -> None:
     _refuse_unfit_strings(config)
     roots_text = ", ".join(map(str, settings.data_roots))
-    tried = tried or {}
     issues = []
     for field, value, roots in _local_paths(config, settings):
         path = Path(value)
-        if not path.is_absolute() or not inside(path, roots):
+        if not path.is_absolute():  # only an edit or a patch (confine_config anchors the rest)
+            issues.append(_relative(field, value, settings.data_roots))
+        elif not inside(path, roots):
             issues.append(
                 ConfigIssue(
                     field,
@@ -96,6 +113,25 @@ def _missing(field: str, value: str, tried: str | None) -> ConfigIssue:
         tried,
         f"relative paths are read from the data roots ({ROOTS_ENV}), not from the config "
         "file's folder: use a path relative to a data root, or an absolute path under one",
+    )
+
+
+def _relative(field: str, value: str, roots: list[Path]) -> ConfigIssue:
+    """A relative path in an edit or a fork patch: where POST /runs would have looked for it.
+    It is not anchored there (the run would read it from the worker's folder), so it is
+    refused either way, with the absolute path to give instead when one exists."""
+    places = [(root, (root / value).resolve()) for root in roots]
+    found = next((p for root, p in places if p.exists() and inside(p, [root])), None)
+    if found is not None:
+        return ConfigIssue(
+            field, f"'{value}' is a relative path", f"give its absolute path: '{found}'"
+        )
+    looked = " and ".join(f"'{p}' (data root {root})" for root, p in places)
+    return ConfigIssue(
+        field,
+        f"'{value}' not found: looked for {looked}",
+        "upload the file with POST /data and give the absolute path it returns (an edit's "
+        "or a fork patch's paths are not read from the data roots)",
     )
 
 

@@ -30,7 +30,7 @@ def check_decision(decision: dict[str, Any], config: dict[str, Any], settings: S
             edited = apply_patch(RunConfig.model_validate(config), value["edits"])
         except ConfigError as exc:  # validate_decision already caught these; keep it total
             raise InvalidDecision(str(exc)) from None
-        check_paths(edited, settings)
+        check_paths(edited, settings, under="edits")
 
 
 def _check_edits(decision: dict[str, Any], config: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from llmfinetune_agent.agents.gates import DecisionError, check_edited_inputs
 from llmfinetune_agent.checkpointing import thread_checkpoints
 from llmfinetune_agent.config import ConfigError, RunConfig, apply_patch, changed_sections
 from llmfinetune_agent.execution import InvalidDecision, RunError, RunNotFound, RunService
@@ -75,6 +76,7 @@ def fork_run(
     except ConfigError as exc:
         issues = "; ".join(map(str, exc.issues))
         raise InvalidDecision(f"the patch is not a valid config: {issues}") from None
+    check_patched_inputs(old, new, values)
     child = service.create_run(new, parent_run_id=run_id)
     _share_artifacts(Path(parent.run_dir), Path(child.run_dir))
     values = _moved(values, parent.run_dir, child.run_dir)
@@ -98,6 +100,16 @@ def fork_run(
         payload={"parent": run_id, "checkpoint_id": found["checkpoint_id"], "patch": patch},
     )
     return service.require(child.id)
+
+
+def check_patched_inputs(old: RunConfig, new: RunConfig, state: dict[str, Any]) -> None:
+    """`InvalidDecision` for a patch a gate edit would be refused for, judged against the state
+    at the fork checkpoint: a local path it changes that does not exist, a local model whose
+    config.json cannot be read, a method that cannot learn from the data already prepared."""
+    try:
+        check_edited_inputs(old, new, state)
+    except DecisionError as exc:  # the gate's words, about a patch here
+        raise InvalidDecision(str(exc).replace("the edit's ", "the patch's ", 1)) from None
 
 
 def _drop_stale(values: dict[str, Any], sections: list[str]) -> None:

@@ -132,5 +132,5 @@ def _http(exc: ChatError) -> Exception:
     """The HTTP error for a chat error: 422 in FastAPI's shape (naming the body), else 404/409."""
     code = HTTP_STATUS.get(exc.code, 400)
     if code == 422:
-        return invalid(("body",), str(exc), None)
+        return invalid(("body", exc.field) if exc.field else ("body",), str(exc), None)
     return HTTPException(code, str(exc))

@@ -12,9 +12,10 @@ from api.confinement import check_paths
 from api.deps import PoolDep, ServiceDep, SettingsDep
 from api.path_strings import refuse_unfit_text
 from api.schemas import RunAccepted
-from llmfinetune_agent.config import RunConfig, apply_patch
+from llmfinetune_agent.config import ConfigError, ConfigIssue, RunConfig, apply_patch
 from llmfinetune_agent.fork import fork_run, run_history
 from llmfinetune_agent.sections import SECTIONS
+from llmfinetune_agent.settings import Settings
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["history"])
 
@@ -96,8 +97,8 @@ def list_history(run_id: str, service: ServiceDep) -> CheckpointsPublic:
     responses={
         404: {"description": "No such run, or no such checkpoint."},
         422: {
-            "description": "The patch is not a valid config, names disallowed paths, or holds "
-            "a NUL byte."
+            "description": "The patch is not a valid config, names disallowed or missing paths, "
+            "switches to a method the prepared data cannot feed, or holds a NUL byte."
         },
     },
     summary="Fork a run from a checkpoint",
@@ -108,9 +109,8 @@ def fork(
     """A new run (linked to this one) continuing from the checkpoint with the patch; it is
     queued for a worker. The parent run is not changed."""
     refuse_unfit_text(body.model_dump(), ("body",))
-    if body.patch and any(SECTIONS[name].paths for name in body.patch if name in SECTIONS):
-        parent = RunConfig.model_validate(service.require(run_id).config)
-        check_paths(apply_patch(parent, body.patch), settings)
+    if body.patch:
+        _check_patch(RunConfig.model_validate(service.require(run_id).config), body.patch, settings)
     child = fork_run(service, run_id, checkpoint_id=body.checkpoint_id, patch=body.patch)
     pool.notify()
     return RunAccepted(
@@ -119,3 +119,19 @@ def fork(
         run_dir=child.run_dir,
         events_url=f"/runs/{child.id}/events",
     )
+
+
+def _check_patch(parent: RunConfig, patch: dict[str, Any], settings: Settings) -> None:
+    """The patch's config errors and disallowed paths, each at its place in the request
+    (`patch.<field>`). What the state at the checkpoint rules out (a method its data cannot
+    feed, a path that does not exist) `fork_run` refuses."""
+    try:
+        patched = apply_patch(parent, patch)
+    except ConfigError as exc:
+        raise ConfigError(exc.source, [_in_patch(i) for i in exc.issues]) from None
+    if any(SECTIONS[name].paths for name in patch if name in SECTIONS):
+        check_paths(patched, settings, under="patch")
+
+
+def _in_patch(issue: ConfigIssue) -> ConfigIssue:
+    return ConfigIssue(f"patch.{issue.path}" if issue.path else "patch", issue.message, issue.hint)

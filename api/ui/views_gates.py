@@ -161,9 +161,7 @@ def check_edit(
     return page(request, "_edit_check.html", session=session, item=item)
 
 
-def _edit_refusals(
-    service, run_id: str, kind: str, patch: dict[str, Any], settings
-) -> list[str]:
+def _edit_refusals(service, run_id: str, kind: str, patch: dict[str, Any], settings) -> list[str]:
     """Why the decision would refuse this edit (nothing when it would accept it): the API's
     check, then the gate's own against the run's state (a method its prepared data cannot
     feed, a path or model that is not there), as `accept_decision` runs them."""

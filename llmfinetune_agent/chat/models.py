@@ -4,7 +4,8 @@ A chat's `model` is a registry id (a model a run produced, or a prompt a prompt 
 registered), a prompt artifact (a `.json` file with `model`, `system_prompt` and optional
 `exemplars`: the base model plus the text added to the chat's system prompt and the
 exemplar turns put before the conversation), or any model reference a run config accepts. `resolve_chat_model` turns it into a
-local folder once, when the chat is created; a bad reference fails there, naming it.
+local folder once, when the chat is created; a bad reference fails there, naming it (a hub
+id must already be in the Hugging Face cache: nothing is downloaded).
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import constants as hf_constants
+from huggingface_hub import try_to_load_from_cache
+from huggingface_hub.errors import HFValidationError
+
 from llmfinetune_agent.chat_model import LocalChatModel
 from models.config import ModelConfig
+from models.loading import ADAPTER_CONFIG
 from models.prompt_artifact import PromptArtifactError, read_prompt_artifact
 
 PROMPT_ARTIFACT_SUFFIX = ".json"
@@ -48,12 +54,35 @@ def resolve_chat_model(reference: str, *, store: Any, cache_dir: Path) -> Resolv
     from models import ModelLoadError, resolve_model_path
 
     try:
-        return ResolvedModel(path=str(resolve_model_path(reference, cache_dir=cache_dir)))
+        path = str(resolve_model_path(reference, cache_dir=cache_dir))
     except ModelLoadError as exc:
-        raise ChatModelUnavailable(
-            f"model {reference!r} is neither a registry id (GET /models) nor a model that can "
-            f"be loaded here: {exc}"
-        ) from None
+        raise _unavailable(reference, str(exc)) from None
+    if not Path(path).exists() and not hub_id_cached(path):
+        # Without network a hub id loads only from the cache: refuse it now, not at every message.
+        raise _unavailable(
+            reference,
+            f"as a hub id it is not in the Hugging Face cache ({hf_constants.HF_HUB_CACHE}), "
+            "where hub ids load from offline; download it there once with network access, or "
+            "give a local model folder or a built-in ('builtin:tiny-llama')",
+        )
+    return ResolvedModel(path=path)
+
+
+def hub_id_cached(repo_id: str) -> bool:
+    """True if the hub model `repo_id` (revision main) is in the local Hugging Face cache:
+    its config.json, or an adapter's adapter_config.json. Nothing is downloaded."""
+    try:
+        found = [try_to_load_from_cache(repo_id, f) for f in ("config.json", ADAPTER_CONFIG)]
+    except HFValidationError:  # 'a--b', 'a..b': a name the hub never gives a model
+        return False
+    return any(isinstance(f, str) for f in found)
+
+
+def _unavailable(reference: str, why: str) -> ChatModelUnavailable:
+    return ChatModelUnavailable(
+        f"model {reference!r} is neither a registry id (GET /models) nor a model that can "
+        f"be loaded here: {why}"
+    )
 
 
 def _prompt_artifact(path: Path, *, store: Any, cache_dir: Path) -> ResolvedModel:

@@ -47,9 +47,11 @@ MAX_MESSAGE_CHARS = 20_000
 
 
 class ChatError(Exception):
-    """A request about a conversation that cannot be done; `code` maps to an HTTP status."""
+    """A request about a conversation that cannot be done; `code` maps to an HTTP status,
+    `field` names the setting at fault (`model`, `tools`) when one is."""
 
     code = "bad_request"
+    field: str | None = None
 
 
 class ChatNotFound(ChatError):
@@ -62,6 +64,10 @@ class ChatBusy(ChatError):
 
 class ChatInvalid(ChatError):
     code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -102,11 +108,14 @@ class ChatService:
         """A new conversation; its model and tools are checked (and the model found) first."""
         try:
             check_tool_names(config.tools, self.settings.tool_modules)
+        except ToolSetupError as exc:
+            raise ChatInvalid(str(exc), field="tools") from None
+        try:  # finds the folder or the hub cache entry; no weights are loaded here
             resolved = resolve_chat_model(
                 config.model, store=self.store, cache_dir=self.settings.models_cache_dir
             )
-        except (ToolSetupError, ChatModelUnavailable) as exc:
-            raise ChatInvalid(str(exc)) from None
+        except ChatModelUnavailable as exc:
+            raise ChatInvalid(str(exc), field="model") from None
         chat_id = CHAT_ID_PREFIX + uuid.uuid4().hex[:12]
         settings = {
             **config.model_dump(),

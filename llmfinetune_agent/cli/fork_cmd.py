@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -47,10 +48,12 @@ def fork(
     """Create a new run continuing from a checkpoint of RUN_ID with a config patch."""
     from llmfinetune_agent.cli.display import RunDisplay
     from llmfinetune_agent.cli.run_cmd import _drive, _finish, exit_code_for
+    from llmfinetune_agent.config import resolve_patch_paths
     from llmfinetune_agent.execution import RunError, open_service
     from llmfinetune_agent.fork import fork_run
 
-    patch = patch_from_sets(sets)
+    # Relative paths are read from the folder the command runs in, as in a gate edit here.
+    patch = resolve_patch_paths(patch_from_sets(sets), Path.cwd())
     display = RunDisplay()
     with open_service() as service:
         try:

@@ -70,6 +70,34 @@ def test_bad_chat_requests_name_what_is_wrong(client, tiny_model_dir) -> None:
     assert client.post("/chats/x/messages", json={"content": ""}).status_code == 422
 
 
+def test_a_model_that_cannot_load_is_refused_when_the_chat_is_created(
+    client, tmp_path, monkeypatch
+) -> None:
+    from huggingface_hub import constants
+
+    # A hub cache holding one model (its config.json: what offline loading reads first).
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--org--cached" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text('{"model_type": "llama"}')
+    (cache / "models--org--cached" / "refs").mkdir()
+    (cache / "models--org--cached" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+
+    for model in ("nope", "foo/bar", "org/other"):
+        refused = client.post("/chats", json={"model": model})
+        assert refused.status_code == 422, refused.text
+        detail = refused.json()["detail"][0]
+        assert detail["loc"] == ["body", "model"]
+        assert detail["msg"].startswith(f"model {model!r} is neither a registry id")
+        assert "Hugging Face cache" in detail["msg"]
+    created = client.post("/chats", json={"model": "org/cached"})  # found, nothing loaded yet
+    assert created.status_code == 201, created.text
+    assert created.json()["model"] == "org/cached"
+    unknown_tool = client.post("/chats", json={"model": "org/cached", "tools": ["search"]})
+    assert unknown_tool.json()["detail"][0]["loc"] == ["body", "tools"]
+
+
 def test_a_chat_is_created_shown_and_answered(client) -> None:
     created = client.post(
         "/chats", json={"model": "builtin:tiny-llama", "preset": "coding", "max_new_tokens": 3}

@@ -27,7 +27,7 @@ def test_history_and_fork(settings) -> None:
             json={"checkpoint_id": at_plan["checkpoint_id"], "patch": {"training": {"epochs": -1}}},
         )
         assert bad.status_code == 422, bad.text
-        assert bad.json()["detail"][0]["loc"] == ["body", "training", "epochs"]
+        assert bad.json()["detail"][0]["loc"] == ["body", "patch", "training", "epochs"]
         outside = client.post(
             url,
             json={

@@ -118,6 +118,11 @@ def test_edit_errors_point_at_the_field_and_an_answered_gate_is_gone(waiting_run
     assert [d["loc"] for d in bad.json()["detail"]] == [
         ["body", "edits", "training", "learning_rate"]
     ]
+    escape = client.post(
+        url, json={"decision": "edit", "edits": {"data": {"train": "/etc/passwd"}}}
+    )
+    assert escape.status_code == 422
+    assert [d["loc"] for d in escape.json()["detail"]] == [["body", "edits", "data", "train"]]
     assert client.get(f"/runs/{run_id}/interrupts").json()["count"] == 1  # still waiting
 
     assert client.post(url, json={"decision": "approve"}).status_code == 202

@@ -122,3 +122,42 @@ def test_history_and_fork_over_the_cli(tmp_path: Path) -> None:
     child_id = forked.output.split("run ", 1)[1].split()[0]
     shown = json.loads(runner.invoke(app, ["runs", "show", child_id, "--json"]).stdout)
     assert shown["parent_run_id"] == parent.id and shown["status"] == "queued"
+
+
+def test_a_patch_is_refused_as_a_gate_edit_is(tmp_path: Path, monkeypatch) -> None:
+    config = json.loads(_config(tmp_path).read_text())
+    config["hitl"].update(approve_data=True)  # stop at the data gate: the data kind is known
+    path = tmp_path / "at-data.json"
+    path.write_text(json.dumps(config))
+    with open_service() as service:
+        parent = service.create_run(load_run_config(path))
+        assert service.start(parent.id).status == "awaiting_approval"
+        assert service.state_values(parent.id)["data"]["kind"] == "chat"
+        latest = run_history(service, parent.id)[0]["checkpoint_id"]
+        with pytest.raises(InvalidDecision, match="the patch's training.method 'dpo' cannot learn"):
+            fork_run(
+                service, parent.id, checkpoint_id=latest, patch={"training": {"method": "dpo"}}
+            )
+        with pytest.raises(InvalidDecision, match="the patch's data.eval: .*no such file"):
+            fork_run(
+                service, parent.id, checkpoint_id=latest, patch={"data": {"eval": "/no.jsonl"}}
+            )
+        runs_before = service.store.list_runs()[1]
+
+    runner = CliRunner()
+    method = runner.invoke(app, ["fork", parent.id, "--at", latest, "--set", "training.method=dpo"])
+    assert method.exit_code == 2 and "cannot learn from this run's 'chat' data" in method.output
+    # A relative path is read from the folder the command runs in, as in a gate edit.
+    monkeypatch.chdir(tmp_path)
+    missing = runner.invoke(app, ["fork", parent.id, "--at", latest, "--set", "data.eval=e.jsonl"])
+    assert missing.exit_code == 2 and f"{tmp_path / 'e.jsonl'}: no such file" in missing.output
+    with open_service() as service:
+        assert service.store.list_runs()[1] == runs_before  # nothing was created
+    (tmp_path / "e.jsonl").write_text((REPO / "configs/data/quickstart/eval.jsonl").read_text())
+    forked = runner.invoke(
+        app, ["fork", parent.id, "--at", latest, "--set", "data.eval=e.jsonl", "--no-run"]
+    )
+    assert forked.exit_code == 0, forked.output
+    child_id = forked.output.split("run ", 1)[1].split()[0]
+    with open_service() as service:
+        assert service.require(child_id).config["data"]["eval"] == str(tmp_path / "e.jsonl")

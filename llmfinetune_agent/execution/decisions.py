@@ -6,6 +6,10 @@ when every worker is busy, so the decision is checked here under the run's claim
 checked, then the claim is released as `queued` with the decision in the run's log. Of two
 racing approvals only one claims the run; the other gets `RunBusy`. The worker that later
 resumes the run re-checks the interrupt under its own claim.
+
+The graph writes a decision into the run's decision log only when its gate resumes with it, so
+a decision accepted for a run that is then cancelled (or fails) before a worker resumes it would
+be missing there; `unapplied_decision` reads it back from the run's log for `describe_run`.
 """
 
 from __future__ import annotations
@@ -22,10 +26,18 @@ from llmfinetune_agent.execution.errors import (
 )
 from llmfinetune_agent.execution.run_log import DECISION_EVENT, all_events
 from llmfinetune_agent.execution.service import RunService
-from llmfinetune_agent.run_store import make_owner
+from llmfinetune_agent.run_store import RunRecord, make_owner
 
 DecisionCheck = Callable[[dict[str, Any], dict[str, Any]], None]
 """The caller's own check of `(decision, run config)`, e.g. the API's path confinement."""
+
+
+NOT_APPLIED = {
+    "cancelled": "accepted, not applied: the run was cancelled",
+    "failed": "accepted, not applied: the run failed",
+}
+"""Why an accepted decision never reached its gate, by how the run ended."""
+NOT_APPLIED_YET = "accepted, not applied yet: the run continues with it"
 
 
 class InterruptUnknown(RunNotFound):
@@ -88,3 +100,29 @@ def accepted_decision(service: RunService, run_id: str, interrupt_id: str) -> di
         if event.kind == DECISION_EVENT and event.payload.get("interrupt_id") == interrupt_id:
             found = event.payload.get("decision")
     return found
+
+
+def unapplied_decision(
+    service: RunService, run: RunRecord, pending: list[dict[str, Any]], values: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The decision log entry of a decision accepted for the gate still pending in the
+    checkpoint (`pending`, the snapshot's interrupts; `values`, its state), marked
+    `applied: false` with why; None when there is none."""
+    if not pending or run.status == "awaiting_approval":  # a waiting gate has no answer yet
+        return None
+    event = service.store.latest_event(run_id=run.id, kind=DECISION_EVENT)
+    if event is None or event.payload.get("interrupt_id") != pending[0]["id"]:
+        return None
+    decision = event.payload.get("decision") or {}
+    extra = {k: decision[k] for k in ("select", "route") if k in decision}
+    return {  # the fields of `improvement.decision_record`, at the time it was accepted
+        "gate": pending[0].get("kind"),
+        "decision": decision.get("decision"),
+        "patch": decision.get("edits") if decision.get("decision") == "edit" else None,
+        "comment": decision.get("comment") or "",
+        "time": event.time.isoformat(timespec="seconds"),
+        "iteration": values.get("iteration", 1),
+        **extra,
+        "applied": False,
+        "note": NOT_APPLIED.get(run.status, NOT_APPLIED_YET),
+    }

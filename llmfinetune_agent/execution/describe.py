@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmfinetune_agent.execution.decisions import unapplied_decision
 from llmfinetune_agent.execution.run_log import NODE_STARTED
 from llmfinetune_agent.execution.service import RunService, interrupts_of, thread
 from llmfinetune_agent.improvement import all_iterations
@@ -26,6 +27,9 @@ def describe_run(service: RunService, run_id: str) -> dict[str, Any]:
     snapshot = service.graph.get_state(thread(run_id))  # read once: each read loads a checkpoint
     values = dict(snapshot.values or {})
     pending = interrupts_of(snapshot)
+    # Every accepted decision is listed, also one its gate never applied (cancelled first).
+    if unapplied := unapplied_decision(service, run, pending, values):
+        values["decisions"] = [*values.get("decisions", []), unapplied]
     evaluation = values.get("evaluation") or {}
     return {
         "id": run.id,

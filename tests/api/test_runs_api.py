@@ -1,4 +1,5 @@
-"""Listing, cancelling, unknown ids, and recovering a run a crashed process left `running`."""
+"""Listing, cancelling (also right after a decision was accepted), unknown ids, and recovering a
+run a crashed process left `running`."""
 
 from __future__ import annotations
 
@@ -39,6 +40,47 @@ def test_list_filter_paginate_and_cancel(settings) -> None:
         # A run that never raised that interrupt: 404, not 409.
         answer = client.post(f"/runs/{ids[0]}/interrupts/{'0' * 32}", json={"decision": "approve"})
         assert answer.status_code == 404
+
+
+def test_a_decision_accepted_then_cancelled_is_listed_with_the_cancelled_run(settings) -> None:
+    """A 202 answer, through our API or LangGraph's, then a 202 cancel before any worker
+    resumed the gate: `GET /runs/{id}` lists the decision (not applied) on the cancelled run."""
+    answers = {
+        "edit": ("interrupts", {"decision": "edit", "edits": {"training": {"max_steps": 2}}}),
+        "approve": ("threads", {"decisions": [{"type": "approve"}]}),
+        "reject": ("interrupts", {"decision": "reject", "comment": "wrong data"}),
+    }
+    with TestClient(create_app(settings, workers=False)) as client:
+        service = client.app.state.service
+        for decision, (route, answer) in answers.items():
+            run_id = client.post("/runs", json=small_config(decision)).json()["id"]
+            assert service.start(run_id).status == "awaiting_approval"
+            gate = client.get(f"/runs/{run_id}/interrupts").json()["data"][0]["id"]
+            if route == "threads":
+                body = {"command": {"resume": answer}}
+                accepted = client.post(f"/threads/{run_id}/runs", json=body)
+                assert accepted.status_code == 200, accepted.text
+            else:
+                accepted = client.post(f"/runs/{run_id}/interrupts/{gate}", json=answer)
+                assert accepted.status_code == 202, accepted.text
+            cancelled = client.post(f"/runs/{run_id}/cancel")
+            assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
+
+            run = client.get(f"/runs/{run_id}").json()
+            assert run["status"] == "cancelled"
+            assert [
+                (d["gate"], d["decision"], d["patch"], d["comment"], d["applied"], d["note"])
+                for d in run["decisions"]
+            ] == [
+                (
+                    "approve_plan",
+                    decision,
+                    answer.get("edits"),
+                    answer.get("comment", ""),
+                    False,
+                    "accepted, not applied: the run was cancelled",
+                )
+            ]
 
 
 def test_listing_shows_a_change_made_by_another_process_at_once(settings) -> None:

@@ -1,6 +1,7 @@
 """`finetune-agent cancel`: a queued or waiting run ends at once, an ended or unknown one is an
-error, and a run cancelled while it trains stops within a few steps with its checkpoint saved,
-ends `cancelled`, and a fork of it resumes training from that checkpoint's step."""
+error, a decision accepted before the cancel stays in the run's decision log, and a run
+cancelled while it trains stops within a few steps with its checkpoint saved, ends `cancelled`,
+and a fork of it resumes training from that checkpoint's step."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from llmfinetune_agent.cli import app
 from llmfinetune_agent.cli.exit_codes import BAD_INPUT, FAILED, OK
 from llmfinetune_agent.config import RunConfig, parse_run_config
-from llmfinetune_agent.execution import RunService, open_service
+from llmfinetune_agent.execution import RunEnded, RunService, open_service
+from llmfinetune_agent.execution.decisions import accept_decision
 from llmfinetune_agent.fork import fork_run, run_history
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,6 +113,40 @@ def test_cancel_ends_an_unexecuted_run_at_once_and_refuses_an_ended_or_unknown_o
     assert f"run {queued.id} has already ended: cancelled" in again.output
     unknown = cli("cancel", "nope")
     assert unknown.exit_code == BAD_INPUT and "no run with id 'nope'" in unknown.output
+
+
+def test_a_decision_accepted_before_a_cancel_stays_in_the_decision_log() -> None:
+    """Accepted (202, the run queued for a worker), then cancelled before a worker resumed the
+    gate with it: the run ends cancelled and `runs show` still lists the decision, unapplied."""
+    edit = {"decision": "edit", "edits": {"training": {"learning_rate": 0.001}}, "comment": "lr"}
+    with open_service() as service:
+        run = service.create_run(run_config(max_steps=4, hitl={"approve_plan": True}))
+        assert service.start(run.id).status == "awaiting_approval"
+        gate = service.pending_interrupts(run.id)[0]
+        accept_decision(service, run_id=run.id, interrupt_id=gate["id"], decision=edit)
+        assert service.require(run.id).status == "queued"
+
+    result = cli("cancel", run.id)
+    assert (result.exit_code, result.output.strip()) == (OK, f"run {run.id} cancelled")
+    shown = json.loads(cli("runs", "show", run.id, "--json").stdout)
+    assert shown["status"] == "cancelled" and shown["pending_interrupt"] is None
+    listed = [
+        {k: d[k] for k in ("gate", "decision", "patch", "comment", "applied", "note")}
+        for d in shown["decisions"]
+    ]
+    assert listed == [
+        {
+            "gate": "approve_plan",
+            "decision": "edit",
+            "patch": {"training": {"learning_rate": 0.001}},
+            "comment": "lr",
+            "applied": False,
+            "note": "accepted, not applied: the run was cancelled",
+        }
+    ]
+    assert shown["iterations"][-1]["decisions"] == shown["decisions"]
+    with open_service() as service, pytest.raises(RunEnded):  # and nothing applies it later
+        service.resume(run.id, decision=edit, interrupt_id=gate["id"])
 
 
 def test_cancel_while_training_stops_at_a_checkpoint_a_fork_resumes_from() -> None:

@@ -139,6 +139,8 @@ def _walk(
     while parts:
         part = parts.pop(0)
         path.append(part)
+        if isinstance(part, int) and current is not None:
+            continue  # an item of a list of models (`rewards.0`): the item's model
         field = current.model_fields.get(str(part)) if current else None
         if field is None:
             current, variants = None, {}

@@ -135,6 +135,14 @@ def test_threshold_must_name_a_computed_metric() -> None:
     assert "bleu" in " ".join(_issues(data).values())
 
 
+def test_an_unknown_key_in_a_list_item_gets_the_items_keys() -> None:
+    rewards = [{"function": "json_valid", "bogus": 1}, {"function": "json_valid", "weigth": 2}]
+    data = {"data": {"train": "d"}, "training": {"method": "grpo", "rewards": rewards}}
+    issues = _issues(data)
+    assert "valid keys here: function, weight," in issues["training.rewards.0.bogus"]
+    assert "did you mean 'weight'?" in issues["training.rewards.1.weigth"]
+
+
 def test_unknown_metric_gets_a_suggestion() -> None:
     data = {"data": {"train": "d"}, "evaluation": {"metrics": ["rouge_l"]}}
     assert "did you mean 'rougeL'" in " ".join(_issues(data).values())

@@ -178,7 +178,11 @@ SECTIONS: dict[str, Section] = {
         approvals=APPROVALS_OF_TRAINING,
         route="retrain",
         trained=(ALL_FIELDS,),
-        paths=(PathField("sft_adapter", from_runs=True),),
+        paths=(
+            PathField("sft_adapter", from_runs=True),
+            # A prompt run's reflection model: same forms as model.name_or_path.
+            PathField("reflection_model", when=looks_local, from_runs=True),
+        ),
     ),
     "evaluation": Section(
         EvaluationConfig, stale=RESULTS_OF_EVALUATION, approvals=APPROVALS_OF_EVALUATION

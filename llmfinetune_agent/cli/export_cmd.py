@@ -43,7 +43,7 @@ def export_interactions(
     if not rows:
         scope = (f" of model {model!r}" if model else "") + (f" since {since}" if since else "")
         _refuse(f"No interactions{scope} to export: serve answers first (generate or chat).")
-    _write(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_export(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     typer.echo(f"Wrote {len(rows)} interactions as messages rows to {out}.")
 
 
@@ -55,11 +55,12 @@ def export_runs(out: Path = typer.Argument(..., help="The JSON file to write."))
 
     with open_service() as service:
         records = run_records(service)
-    _write(out, json.dumps(records, indent=2, default=str) + "\n")
+    write_export(out, json.dumps(records, indent=2, default=str) + "\n")
     typer.echo(f"Wrote {len(records)} runs to {out}.")
 
 
-def _write(out: Path, text: str) -> None:
+def write_export(out: Path, text: str) -> None:
+    """Write `text` to `out` (its folder made); exit 2 naming `out` when that cannot be done."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from llmfinetune_agent.cli.exit_codes import BAD_INPUT
+from llmfinetune_agent.cli.export_cmd import write_export
 
 feedback_app = typer.Typer(
     help="Feedback on served answers, as training data.", no_args_is_help=True
@@ -47,8 +48,6 @@ def feedback_export(
             err=True,
         )
         raise typer.Exit(BAD_INPUT)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
-    )
+    # A folder, an unwritable place or a file on the way: a message, exit 2, as `export` says.
+    write_export(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     typer.echo(f"Wrote {len(rows)} {kind} rows from feedback on {model_id} to {out}.")

@@ -60,6 +60,7 @@ class RunCancelled(RunError):
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean bad input (data, model, config): shown as a message, no traceback."""
+    from llmfinetune_agent.chat_model import ChatModelError  # a configured chat model
     from llmfinetune_agent.config import ConfigError
     from models import ModelLoadError
     from phases.data import DataError
@@ -68,6 +69,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from phases.training.data import TrainingInputError
 
     return (
+        ChatModelError,
         ConfigError,
         DataError,
         ModelLoadError,

@@ -2,6 +2,7 @@
 
     calculate("2 * (3 + 4) ** 2")      # "98"
     calculate("10 / 4")                # "2.5"
+    calculate("1 / 3")                 # "0.333333333333" (12 significant digits)
     calculate("__import__('os')")      # CalculatorError: names are not allowed ...
 
 Numbers, + - * / // % ** and parentheses, unary minus, and a few functions (sqrt, abs, round,
@@ -20,6 +21,7 @@ from typing import Any
 MAX_EXPRESSION_CHARS = 500
 MAX_EXPONENT = 1000
 MAX_MAGNITUDE = 10**100
+SIGNIFICANT_DIGITS = 12  # of a float result: beyond that, a float's rounding shows
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -70,7 +72,7 @@ def calculate(expression: str) -> str:
 
 def _value(node: ast.AST) -> Any:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
+        return _checked_number(node.value)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         return _binary(node)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
@@ -115,14 +117,30 @@ def _checked(value: Any) -> Any:
         raise CalculatorError("the result is not a real number")
     if isinstance(value, float) and not math.isfinite(value):
         raise CalculatorError("the result is not a finite number")
-    if abs(value) > MAX_MAGNITUDE:
+    if _too_large(value):
         raise CalculatorError(f"the result is larger than {MAX_MAGNITUDE:.0e}")
     return value
 
 
+def _too_large(value: int | float) -> bool:
+    # A float is compared with the float nearest the bound: 1e100 itself is allowed.
+    return abs(value) > (float(MAX_MAGNITUDE) if isinstance(value, float) else MAX_MAGNITUDE)
+
+
+def _checked_number(value: int | float) -> int | float:
+    """A number written in the expression, within the same bound as every result (a float
+    literal past about 1.8e308 reads as infinity)."""
+    if _too_large(value):  # infinity included
+        raise CalculatorError(
+            f"a number in the expression is larger than {MAX_MAGNITUDE:.0e}, the calculator's limit"
+        )
+    return value
+
+
 def _as_text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, float):
-        return repr(round(value, 12))
-    return str(value)
+    """Integers exactly (they are bounded); floats to `SIGNIFICANT_DIGITS` significant digits,
+    or shorter when fewer digits read back as the same float (e.g. '1e-320')."""
+    if isinstance(value, int):
+        return str(value)
+    value += 0.0  # -0.0 becomes 0.0
+    return min(f"{value:.{SIGNIFICANT_DIGITS}g}", repr(value), key=len)

@@ -187,14 +187,15 @@ def _run(config: dict[str, Any], workdir: Path, limits: SandboxLimits) -> Sandbo
         process.wait()
     stdout, stderr = (reader.result() for reader in readers)
     isolation, stderr = _isolation_report(stderr)
+    limit = limits.max_output_chars
     code = process.returncode
     return SandboxResult(
-        stdout=stdout,
-        stderr=stderr,
+        stdout=stdout[:limit],
+        stderr=stderr[:limit],
         exit_code=(128 - code) if code is not None and code < 0 else code,
         timed_out=timed_out,
         isolation=isolation,
-        truncated=any(reader.truncated for reader in readers),
+        truncated=any(r.truncated for r in readers) or max(len(stdout), len(stderr)) > limit,
     )
 
 
@@ -207,7 +208,8 @@ def _isolation_report(stderr: str) -> tuple[dict[str, str], str]:
 
 
 class _CappedReader:
-    """Reads a pipe to its end in a thread, keeping at most `limit` characters."""
+    """Reads a pipe to its end in a thread, keeping the bytes of at most `limit` characters
+    (and of the launcher's report line); the caller cuts the decoded text to `limit`."""
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
         self.stream, self.limit = stream, limit
@@ -229,7 +231,4 @@ class _CappedReader:
 
     def result(self) -> str:
         self.thread.join()
-        text = self.kept.decode("utf-8", errors="replace")
-        if len(text) > self.limit + 4096:
-            self.truncated = True
-        return text
+        return self.kept.decode("utf-8", errors="replace")

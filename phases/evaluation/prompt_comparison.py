@@ -63,13 +63,19 @@ def base_prompt_of(prompt: PromptArtifact) -> PromptArtifact:
 
 
 def evaluate_prompt(
-    model, tokenizer, examples: list[EvalExample], config: EvaluationConfig, *, name: str, prompt
+    model,
+    tokenizer,
+    examples: list[EvalExample],
+    config: EvaluationConfig,
+    *,
+    name: str,
+    prompt: PromptArtifact | None,
 ) -> EvaluationResult:
-    """One prompt's metrics and predictions with an already loaded model."""
+    """One prompt's metrics and predictions with an already loaded model (None: the model on
+    the rows as they are, whatever their format)."""
     started = time.perf_counter()
-    metrics, predictions = evaluate_loaded(
-        model, tokenizer, prompted_examples(examples, prompt), config
-    )
+    shown = examples if prompt is None else prompted_examples(examples, prompt)
+    metrics, predictions = evaluate_loaded(model, tokenizer, shown, config)
     return EvaluationResult(
         model=name,
         metrics=metrics,
@@ -138,5 +144,4 @@ def evaluate_with_prompt(
     examples = load_checked_examples(config, eval_path)
     config = metrics_config(config, examples)
     loaded, tokenizer = load_for_generation(model, cache_dir)
-    applied = prompt or PromptArtifact(model=str(model), system_prompt="")
-    return evaluate_prompt(loaded, tokenizer, examples, config, name=name, prompt=applied)
+    return evaluate_prompt(loaded, tokenizer, examples, config, name=name, prompt=prompt)

@@ -55,6 +55,24 @@ def test_data_paths_outside_the_roots_are_422(client, field: str, value: str) ->
     assert client.get("/runs").json()["count"] == 0  # nothing was created
 
 
+def test_a_reflection_model_outside_the_roots_is_422(client) -> None:
+    config = small_config()
+    config["training"] = {"method": "prompt", "reflection_model": "/etc"}
+    response = client.post("/runs", json=config)
+    assert response.status_code == 422
+    (issue,) = response.json()["detail"]
+    assert issue["loc"] == ["body", "training", "reflection_model"]
+    assert "outside the data roots" in issue["msg"]
+    assert client.get("/runs").json()["count"] == 0
+
+
+def test_a_hub_or_builtin_reflection_model_is_accepted(client) -> None:
+    for name in ("builtin:tiny-llama", "HuggingFaceTB/SmolLM2-135M-Instruct"):
+        config = small_config()
+        config["training"] = {"method": "prompt", "reflection_model": name}
+        assert client.post("/runs", json=config).status_code == 202, name
+
+
 def test_symlink_out_of_a_root_is_422(client, settings, tmp_path) -> None:
     root = settings.data_roots[0]
     root.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,39 @@ def test_exported_interactions_read_back_as_chat_data(served, tmp_path: Path) ->
     assert other.exit_code == 2 and "of model 'nope'" in other.output
 
 
+def test_feedback_export_to_a_place_it_cannot_write_is_refused(served, tmp_path: Path) -> None:
+    _, model_id = served
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for out in (tmp_path, a_file / "x.jsonl", Path("/proc/x.jsonl")):
+        refused = _cli("feedback", "export", model_id, "--as", "kto", str(out))
+        assert refused.exit_code == 2, refused.output
+        assert f"cannot write {out}: " in refused.output
+    written = _cli("feedback", "export", model_id, "--as", "kto", str(tmp_path / "kto.jsonl"))
+    assert written.exit_code == 0 and "Wrote 2 kto rows" in written.output, written.output
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        lambda i: {"text": f"hello world {i}"},
+        lambda i: {"prompt": f"q{i}", "chosen": "yes", "rejected": "no"},
+    ],
+    ids=["text", "preference"],
+)
+def test_compare_scores_two_plain_models_on_any_data(tiny_model_dir, tmp_path, row) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(row(i)) + "\n" for i in range(4)))
+    model = str(tiny_model_dir)
+    compared = _cli(
+        "compare", model, model, "--data", str(rows), "--metrics", "perplexity", "--json"
+    )
+    assert compared.exit_code == 0, compared.output
+    result = json.loads(compared.output)
+    assert result["A"]["n_examples"] == 4
+    assert 1.0 < result["A"]["metrics"]["perplexity"] == result["B"]["metrics"]["perplexity"]
+
+
 def test_compare_prints_both_models_on_the_same_rows(served, tiny_model_dir, tmp_path) -> None:
     _, model_id = served
     rows = tmp_path / "rows.jsonl"

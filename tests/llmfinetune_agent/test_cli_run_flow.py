@@ -167,6 +167,24 @@ def test_a_decision_that_cannot_work_keeps_the_run_waiting(tmp_path: Path, monke
     assert resolved["data"]["train"] == str(tmp_path / "mine.jsonl")
 
 
+def test_an_edit_to_a_missing_reflection_model_keeps_the_run_waiting(tmp_path: Path) -> None:
+    config = json.loads(small_config(tmp_path).read_text())
+    config["training"] = {"method": "prompt", "max_metric_calls": 4}
+    path = tmp_path / "prompt.json"
+    path.write_text(json.dumps(config))
+    run_id = run_id_of(cli("run", str(path)).output)
+    pending = show(run_id)["pending_interrupt"]
+    missing = tmp_path / "no-such-model"
+    bad = cli(
+        "resume", run_id, "--edit", json.dumps({"training": {"reflection_model": str(missing)}})
+    )
+    assert bad.exit_code == 2, bad.output
+    assert (
+        f"the edit's training.reflection_model: {missing}: no such file or directory" in bad.output
+    )
+    assert show(run_id)["pending_interrupt"]["id"] == pending["id"]
+
+
 def test_a_method_that_cannot_use_the_data_fails_before_any_gate(tmp_path: Path) -> None:
     result = cli("run", str(small_config(tmp_path, method="dpo")))
     assert result.exit_code == 2, result.output

@@ -142,3 +142,22 @@ def test_the_reflection_model_can_be_any_langchain_chat_model() -> None:
     )
     with pytest.raises(ChatModelError, match="training.reflection_chat_model: cannot import"):
         reflection_chat(missing)
+
+
+@pytest.mark.parametrize("chat_model", ["no_such_mod:Cls", "json:JSONDecoder"])
+def test_a_reflection_chat_model_that_cannot_be_built_is_bad_input(
+    tmp_path: Path, chat_model: str
+) -> None:
+    data = write_jsonl(tmp_path / "people.jsonl", person_rows(8))
+    config = {
+        "model": {"name_or_path": "builtin:tiny-llama"},
+        "data": {"train": str(data), "eval_fraction": 0.25},
+        "training": {"method": "prompt", "reflection_chat_model": chat_model},
+        "debugger": {"enabled": False},
+        "hitl": {"approve_plan": False, "approve_data": False, "approve_evaluation": False},
+    }
+    with open_service() as service:
+        run = service.start(service.create_run(parse_run_config(config)).id)
+    assert run.status == "failed"
+    assert run.error.startswith("bad input: training.reflection_chat_model: "), run.error
+    assert "error.log" not in run.error

@@ -19,6 +19,14 @@ from llmfinetune_agent.tools.calculator import CalculatorError, calculate
         ("3 × 4 ÷ 2", "6"),
         ("2 ^ 10", "1024"),
         ("max(1, 9, 4)", "9"),
+        # Floats keep 12 significant digits, however small; integers stay exact.
+        ("1 / 10**13", "1e-13"),
+        ("1e-320", "1e-320"),
+        ("1 / 3", "0.333333333333"),
+        ("-2 / 3 * 10**-20", "-6.66666666667e-21"),
+        ("0.1 + 0.2", "0.3"),
+        ("2 ** 300", str(2**300)),
+        ("1e100", "1e+100"),
     ],
 )
 def test_arithmetic(expression: str, value: str) -> None:
@@ -37,6 +45,9 @@ def test_arithmetic(expression: str, value: str) -> None:
         ("9 ** 9 ** 9", "larger than 1000"),
         ("10 ** 999", "larger than 1e+100"),
         ("sqrt(-1)", "math domain error"),
+        ("1e400", "a number in the expression is larger than 1e+100"),
+        ("-1e400 * 0", "a number in the expression is larger than 1e+100"),
+        ("9" * 499, "a number in the expression is larger than 1e+100"),
         ("2 +", "cannot read '2 +' as arithmetic"),
         ("", "empty"),
         ("1 + " * 300 + "1", "longer than 500 characters"),

@@ -94,4 +94,12 @@ def test_endless_output_is_cut() -> None:
     result = run_python(
         "while True: print('x' * 1000)", SandboxLimits(timeout_seconds=2, max_output_chars=5000)
     )
-    assert result.truncated and len(result.stdout) < 30_000
+    assert result.truncated and len(result.stdout) == 5000
+
+
+def test_output_keeps_exactly_the_limit_in_characters() -> None:
+    limits = SandboxLimits(max_output_chars=1000)
+    big = run_python("import sys; print('y' * 1_000_000); sys.stderr.write('é' * 5000)", limits)
+    assert (big.stdout, big.stderr, big.truncated) == ("y" * 1000, "é" * 1000, True)
+    fits = run_python("print('é' * 999)", limits)  # 999 characters and a newline: all kept
+    assert (fits.stdout, fits.truncated) == ("é" * 999 + "\n", False)

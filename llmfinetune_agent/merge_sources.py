@@ -35,10 +35,25 @@ def resolve_source(name: str, store: RunStore, run_model: Path | None = None) ->
                 f"merge source {name!r}: no registered model with id {model_id!r} "
                 "(see finetune-agent models list)"
             )
-        return Path(record.path)
+        return _mergeable(name, record)
     path = Path(name).expanduser()
     if not path.exists():
         raise PostTrainingInputError(f"merge source {name!r}: no such folder")
+    return path
+
+
+def _mergeable(name: str, record: Any) -> Path:
+    """A registered model's folder, when it is something a merge can read."""
+    unmergeable = {"prompt": "a prompt", "gguf": "a GGUF file"}
+    what = unmergeable.get(record.kind or "") or unmergeable.get(record.format or "")
+    if what:
+        raise PostTrainingInputError(
+            f"merge source {name} is {what}; merges take safetensors models or LoRA adapters "
+            "(see finetune-agent models list: format safetensors or peft)"
+        )
+    path = Path(record.path)
+    if not path.exists():
+        raise PostTrainingInputError(f"merge source {name}: its files at {path} no longer exist")
     return path
 
 

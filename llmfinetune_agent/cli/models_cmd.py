@@ -161,7 +161,14 @@ def merge_command(
     try:
         sources = [(name, resolve_source(name, store)) for name in job.sources]
         base = resolve_source(job.base, store) if job.base else None
-        row = run_merge_job(job, sources, base=base, cache_dir=cache, say=lambda m: typer.echo(m))
+        row = run_merge_job(
+            job,
+            sources,
+            base=base,
+            cache_dir=cache,
+            protected=_protected(store, merge_config),
+            say=lambda m: typer.echo(m),
+        )
     except user_errors() as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(BAD_INPUT) from None
@@ -170,6 +177,15 @@ def merge_command(
         record = _register_merge(store, row)
         typer.echo(f"registered as model {record.id} (finetune-agent models show {record.id})")
     raise typer.Exit(FAILED if row["verdict"] == "fail" else 0)
+
+
+def _protected(store: Any, merge_config: Path) -> dict[str, Path]:
+    """What a merge's output must not replace besides its inputs: the config file, and every
+    registered model's files (its record would point at other weights)."""
+    kept = {"config": merge_config}
+    for record in store.list_models():
+        kept[f"registered model {record.id} ({record.name or 'model'})"] = Path(record.path)
+    return kept
 
 
 def _anchored(job: Any, folder: Path) -> Any:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from phases.post_training.merge_config import MergeSpec
+from phases.post_training.merge_config import RunMergeSpec
 
 QUANTIZE_TARGETS = ("int8", "gguf:q8_0", "gguf:q4_k_m", "gguf:bf16", "ternary")
 # Which gate thresholds hold a target: 8-bit-or-better ones, or 4-bit-and-below ones.
@@ -82,7 +82,7 @@ class PostTrainingConfig(BaseModel):
         description="gguf:q8_0: `gptq` rounds the blocks' linear weights against their inputs "
         "on the training data (lower error, same format); `nearest` rounds as llama.cpp does.",
     )
-    merge: MergeSpec | None = Field(
+    merge: RunMergeSpec | None = Field(
         None, description="A merge of this run's model with others, gated on `merge.held_out`."
     )
     gates: ReleaseGates = Field(

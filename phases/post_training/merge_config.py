@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from phases.evaluation.config import EvaluationConfig
 
 ADAPTER_METHODS = ("cat", "linear", "ties_svd", "dare_ties_svd")
 MODEL_METHODS = ("linear", "slerp", "ties", "dare_ties", "della", "model_stock", "passthrough")
 DENSITY_METHODS = ("ties_svd", "dare_ties_svd", "ties", "dare_ties", "della")
+# Methods whose result is divided by the sum of the weights (mergekit's linear normalizes).
+NORMALIZING_METHODS = ("linear",)
 MergeMethod = Literal[
     "cat",
     "ties_svd",
@@ -127,6 +129,17 @@ class MergeSpec(BaseModel):
         description="Search the merge weights (and density) with CMA-ES, each trial scored on held_out.",
     )
 
+    @field_validator("weights")
+    @classmethod
+    def _weights_not_cancelling(cls, weights: list[float] | None, info: ValidationInfo):
+        method = info.data.get("method")
+        if weights and method in NORMALIZING_METHODS and abs(sum(weights)) < 1e-8:
+            raise ValueError(
+                f"weights {weights} sum to 0, and {method} divides by their sum (the merge "
+                "would be NaN); use weights with a non-zero sum"
+            )
+        return weights
+
     @model_validator(mode="after")
     def _consistent(self) -> MergeSpec:
         count = len(self.sources)
@@ -151,6 +164,16 @@ class MergeSpec(BaseModel):
         if self.evolve.enabled and self.method in ("cat", "passthrough", "model_stock"):
             raise ValueError(f"{self.method} has no weights to search; use linear or ties_svd")
         return self
+
+
+class RunMergeSpec(MergeSpec):
+    """`post_training.merge` in a run: the merge is a candidate gated on `held_out`."""
+
+    held_out: str = Field(
+        description="Examples (a data file in the eval format) that are neither training nor the "
+        "final eval split: the merge and its parents are scored on them, and the merge must be "
+        "at least as good as its best parent there (required in a run: it is the merge's gate).",
+    )
 
 
 class MergeJob(MergeSpec):

@@ -23,7 +23,9 @@ from phases.evaluation.model_evaluation import (
     metrics_config,
 )
 from phases.post_training.candidate_loading import load_for_generation
+from phases.post_training.errors import PostTrainingInputError
 from phases.post_training.merge_config import DENSITY_METHODS, MergeSpec
+from phases.post_training.merge_output import check_output, claim, finish
 from phases.post_training.merging import (
     add_merged_adapter,
     load_adapters,
@@ -80,7 +82,10 @@ def merge_and_gate(
     `spec.evolve.enabled`, and gate the merge against its parents on `spec.held_out`."""
     say = say or (lambda _m: None)
     if not spec.held_out:
-        raise ValueError("merge.held_out is required to gate a merge")
+        raise PostTrainingInputError(
+            "merge.held_out is required to gate a merge: the examples the merge and its parents "
+            "are scored on"
+        )
     examples = load_checked_examples(evaluation, Path(spec.held_out))
     evaluation = metrics_config(evaluation, examples)
     paths = [path for _, path in sources]
@@ -136,7 +141,10 @@ def _vector_to_merge(
 ) -> tuple[list[float], float | None]:
     clipped = [min(max(float(v), 0.0), 1.0) for v in x]
     density = max(clipped[count], 0.05) if uses_density else None
-    return [round(w, 4) for w in clipped[:count]], (round(density, 4) if density else None)
+    weights = [round(w, 4) for w in clipped[:count]]
+    if not sum(weights):  # all clipped to 0: the limit of equal small weights, not a 0/0 merge
+        weights = [round(1 / count, 4)] * count
+    return weights, (round(density, 4) if density else None)
 
 
 def evolve_merge(
@@ -222,29 +230,26 @@ def run_merge_job(
     *,
     base: Path | None = None,
     cache_dir: Path | None = None,
+    protected: dict[str, Path] | None = None,
     say: Say | None = None,
 ) -> dict[str, Any]:
     """The merge command's entry function (the CLI is a few lines over it): merge `sources`
     into `job.output`, gated on `job.held_out` against its parents when given, and write the
-    exact config and a model card beside it. Returns the merge's row."""
+    exact config and a model card beside it. Returns the merge's row.
+
+    `job.output` is refused before any work when the merge would replace or write into one of
+    its inputs or `protected` paths (label -> path: the config file, registered models), or a
+    folder an earlier merge did not write."""
     from phases.post_training.card import write_card
 
     output = Path(job.output)
+    inputs = {f"merge source {name}": path for name, path in sources}
+    for label, path in (("base", base), ("held_out file", job.held_out)):
+        if path:
+            inputs[label] = Path(path)
+    check_output(output, {**inputs, **(protected or {})})
     if job.held_out:
-        row = merge_and_gate(
-            job,
-            sources,
-            output_dir=output.parent / (output.name + ".work"),
-            evaluation=job.evaluation,
-            index=0,
-            min_gain=job.min_gain,
-            base=base,
-            cache_dir=cache_dir,
-            say=say,
-        )
-        shutil.rmtree(output, ignore_errors=True)
-        Path(row["path"]).rename(output)
-        shutil.rmtree(output.parent / (output.name + ".work"), ignore_errors=True)
+        row = _gated_job(job, sources, output, base=base, cache_dir=cache_dir, say=say)
     else:
         parameters = merge_models(
             job, [p for _, p in sources], output, base=base, cache_dir=cache_dir
@@ -269,4 +274,26 @@ def run_merge_job(
         dataset=Path(job.held_out or "none").name,
         config=job.model_dump(mode="json"),
     )
+    return row
+
+
+def _gated_job(job, sources, output: Path, *, base, cache_dir, say) -> dict[str, Any]:
+    """The merge gated against its parents, made in `<output>.work` (removed after) and moved
+    to `output`."""
+    work = claim(output.parent / (output.name + ".work"))
+    try:
+        row = merge_and_gate(
+            job,
+            sources,
+            output_dir=work,
+            evaluation=job.evaluation,
+            index=0,
+            min_gain=job.min_gain,
+            base=base,
+            cache_dir=cache_dir,
+            say=say,
+        )
+        finish(Path(row["path"]), output)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # ours: claimed above
     return row

@@ -2,7 +2,9 @@
 
 `merge_models(spec, sources, output_dir)` writes one full model (adapters are combined with
 `add_weighted_adapter`, then folded into their base) and returns the exact parameters it used.
-PEFT combines DoRA and rsLoRA adapters wrongly (peft#3761), so those are refused.
+PEFT combines DoRA and rsLoRA adapters wrongly (peft#3761), so those are refused. The output
+never replaces anything but an earlier merge (`merge_output`), and a merge whose weights are
+not finite (weights that cancel out) is refused rather than written.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from phases.post_training.errors import PostTrainingInputError
 from phases.post_training.merge_config import ADAPTER_METHODS, MODEL_METHODS, MergeSpec
+from phases.post_training.merge_output import check_output, claim, finish, staging_folder
 from phases.post_training.quantize import copy_tokenizer
 
 DEFAULT_DENSITY = 0.5
@@ -29,6 +32,8 @@ def source_kinds(sources: list[Path]) -> str:
     missing = [str(s) for s in sources if not Path(s).exists()]
     if missing:
         raise PostTrainingInputError(f"merge source(s) not found: {', '.join(missing)}")
+    for source in sources:
+        _check_readable(Path(source))
     kinds = {"adapter" if is_adapter(s) else "model" for s in sources}
     if len(kinds) > 1:
         raise PostTrainingInputError(
@@ -36,6 +41,20 @@ def source_kinds(sources: list[Path]) -> str:
             "full models (fold the adapters into their base first)"
         )
     return kinds.pop()
+
+
+def _check_readable(source: Path) -> None:
+    """A LoRA adapter folder or a model folder with its config; anything else is named."""
+    if not source.is_dir():
+        raise PostTrainingInputError(
+            f"merge source {source} is a file; merges take safetensors model folders or LoRA "
+            "adapter folders (a GGUF file cannot be merged)"
+        )
+    if not is_adapter(source) and not (source / "config.json").is_file():
+        raise PostTrainingInputError(
+            f"merge source {source} holds neither a LoRA adapter (adapter_config.json) nor a "
+            "model (config.json); merges take safetensors models or LoRA adapters"
+        )
 
 
 def check_adapters(sources: list[Path]) -> dict[str, Any]:
@@ -77,15 +96,36 @@ def merge_models(
         weights = [1.0] * len(sources)  # cat is exact when every adapter keeps its full scale
     density = density if density is not None else spec.density
     kind = source_kinds(sources)
-    staging = Path(output_dir).with_name(Path(output_dir).name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    if kind == "adapter":
-        parameters = _merge_adapters(spec, sources, staging, weights, density, cache_dir)
-    else:
-        parameters = _merge_full(spec, sources, staging, weights, density, base)
-    shutil.rmtree(output_dir, ignore_errors=True)
-    staging.rename(output_dir)
+    inputs = {f"merge source {s}": s for s in sources} | ({"base": Path(base)} if base else {})
+    check_output(Path(output_dir), inputs)
+    staging = claim(staging_folder(Path(output_dir)))
+    try:
+        if kind == "adapter":
+            parameters = _merge_adapters(spec, sources, staging, weights, density, cache_dir)
+        else:
+            parameters = _merge_full(spec, sources, staging, weights, density, base)
+        check_finite(staging)
+        finish(staging, Path(output_dir))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # ours: claimed above
+        raise
     return parameters
+
+
+def check_finite(model_dir: Path) -> None:
+    """Refuse a merged model with NaN or infinite weights (e.g. linear weights summing to 0,
+    which mergekit divides by)."""
+    import torch
+    from safetensors import safe_open
+
+    for file in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as tensors:
+            for name in tensors.keys():  # noqa: SIM118 - safe_open is not a dict
+                if not torch.isfinite(tensors.get_tensor(name)).all():
+                    raise PostTrainingInputError(
+                        f"the merged weights are not finite ({name} holds NaN or infinity): "
+                        "the merge weights cancel out or overflow; change weights (or density)"
+                    )
 
 
 # --- adapters ---------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def run_post_training(
     )
     rows, champion = [reference.row], 0
     if config.merge is not None and merge_step is not None:
-        merged = merge_step(config.merge, rows=rows, output_dir=output_dir / "merge", say=say)
+        merged = _merge_rows(config, merge_step, rows=rows, output_dir=output_dir, say=say)
         rows += merged
         passing = [r for r in merged if r["verdict"] == "pass"]
         if passing:
@@ -109,6 +109,35 @@ def run_post_training(
                 row, base_model=base_model, dataset=Path(eval_path).name, config=_exact(config, row)
             )
     return _table(rows, champion, gated, output_dir)
+
+
+def _merge_rows(
+    config: PostTrainingConfig,
+    merge_step: Callable[..., list[dict[str, Any]]],
+    *,
+    rows: list[dict[str, Any]],
+    output_dir: Path,
+    say: Progress,
+) -> list[dict[str, Any]]:
+    """The merge's rows; a merge that cannot be made (a missing source, models that do not
+    fit together) is one rolled-back row with the reason, as a failed export is."""
+    spec = config.merge
+    try:
+        return merge_step(spec, rows=rows, output_dir=output_dir / "merge", say=say)
+    except Exception as exc:  # a failed merge is a rolled-back candidate, not a lost run
+        say(f"merge:{spec.method}: could not be made ({exc})")
+        row = {
+            "index": len(rows),
+            "name": f"merge:{spec.method}",
+            "kind": "model",
+            "relation": "merge",
+            "operation": spec.method,
+            "parameters": {"sources": list(spec.sources)},
+            "parent": 0,
+            "parent_path": rows[0]["path"],
+            "path": None,
+        }
+        return [{**row, **_fail(f"could not be made: {exc}")}]
 
 
 def _tuned_row(tuned_dir: Path) -> dict[str, Any]:

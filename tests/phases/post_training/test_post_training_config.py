@@ -46,9 +46,9 @@ def test_targets_are_checked_and_null_means_none() -> None:
             "density applies",
         ),
         (
-            {"method": "linear", "sources": ["a", "b"], "evolve": {"enabled": True}},
-            "post_training.merge",
-            "evolve needs held_out",
+            {"method": "linear", "sources": ["a", "b"], "weights": [1, -1]},
+            "post_training.merge.weights",
+            "sum to 0, and linear divides by their sum",
         ),
         (
             {"method": "passthrough", "sources": ["a"]},
@@ -68,8 +68,25 @@ def test_targets_are_checked_and_null_means_none() -> None:
     ],
 )
 def test_merge_mistakes_name_the_field(merge, where, says) -> None:
-    (issue,) = _issues({"merge": merge})
+    (issue,) = _issues({"merge": {**merge, "held_out": "held_out.jsonl"}})
     assert issue.startswith(where + ":") and says in issue, issue
+
+
+@pytest.mark.parametrize("evolve", [False, True])
+def test_a_merge_in_a_run_needs_held_out(evolve) -> None:
+    """The merge is gated on held_out after training: without it the run would fail there."""
+    merge = {"method": "linear", "sources": ["run", "model:3f9c2a71b0de"]}
+    (issue,) = _issues({"merge": {**merge, "evolve": {"enabled": evolve}}})
+    assert issue.startswith("post_training.merge.held_out: Field required"), issue
+
+
+def test_cancelling_weights_are_refused_only_where_they_are_divided_by() -> None:
+    from phases.post_training.merge_config import MergeJob, MergeSpec
+
+    with pytest.raises(ValueError, match="sum to 0"):
+        MergeJob(method="linear", sources=["a", "b"], weights=[0, 0], output="o")
+    assert MergeSpec(method="cat", sources=["a", "b"], weights=[1, -1]).weights == [1, -1]
+    assert MergeJob(method="linear", sources=["a", "b"], output="o").held_out is None
 
 
 def test_merge_paths_are_local_paths_of_the_config(tmp_path) -> None:

@@ -54,7 +54,7 @@ def compare_command(
     with tempfile.TemporaryDirectory() as folder:
         rows = _normalized(data, Path(folder))
         results = {
-            side: _score(ref, resolved, config, rows)
+            side: _score(ref, resolved, config, rows, data)
             for (side, resolved), ref in zip(sides.items(), (model_a, model_b), strict=True)
         }
     if as_json:
@@ -122,8 +122,9 @@ def _resolve(reference: str) -> tuple[str, Any]:
     return resolved.path, prompt
 
 
-def _score(reference: str, resolved: tuple[str, Any], config: Any, rows: Path):
-    """One side's evaluation: its model under its prompt artifact (if any)."""
+def _score(reference: str, resolved: tuple[str, Any], config: Any, rows: Path, data: Path):
+    """One side's evaluation: its model under its prompt artifact (if any). An evaluation
+    error speaks of the run config's file and setting; here they are `--data` and `--metrics`."""
     from llmfinetune_agent.settings import Settings
     from models import ModelLoadError
     from phases.evaluation.errors import EvaluationError
@@ -140,7 +141,8 @@ def _score(reference: str, resolved: tuple[str, Any], config: Any, rows: Path):
             cache_dir=Settings.from_env().models_cache_dir,
         )
     except (EvaluationError, ModelLoadError) as exc:
-        _refuse(f"{reference}: {exc}")
+        message = str(exc).replace(str(rows), f"--data {data}")
+        _refuse(f"{reference}: {message.replace('set evaluation.metrics to', 'pass --metrics')}")
 
 
 def _refuse(message: str) -> None:

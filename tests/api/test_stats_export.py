@@ -109,6 +109,18 @@ def test_compare_scores_two_plain_models_on_any_data(tiny_model_dir, tmp_path, r
     assert 1.0 < result["A"]["metrics"]["perplexity"] == result["B"]["metrics"]["perplexity"]
 
 
+def test_compare_names_its_own_options_in_an_evaluation_error(tiny_model_dir, tmp_path) -> None:
+    rows = tmp_path / "text.jsonl"
+    rows.write_text(
+        "".join(json.dumps({"text": f"Row {i} of plain text."}) + "\n" for i in range(4))
+    )
+    model = str(tiny_model_dir)
+    refused = _cli("compare", model, model, "--data", str(rows))  # rougeL needs references
+    assert refused.exit_code == 2, refused.output
+    assert f"--data {rows}: the eval set has no references" in refused.output
+    assert 'pass --metrics ["perplexity"]' in refused.output and "rows.jsonl" not in refused.output
+
+
 def test_compare_prints_both_models_on_the_same_rows(served, tiny_model_dir, tmp_path) -> None:
     _, model_id = served
     rows = tmp_path / "rows.jsonl"

@@ -20,6 +20,7 @@ from llmfinetune_agent.agents.node_io import emit, run_config, run_path
 from llmfinetune_agent.context import RunContext, run_context
 from llmfinetune_agent.pipeline import prepare_direct
 from llmfinetune_agent.state import RunState
+from phases.data import DataError
 from phases.retrieval import check_sources
 
 # The parts of the generation report that go into state (the rest stays in the report file).
@@ -61,6 +62,13 @@ def prepare_seed_data(state: RunState, cache_dir: Path) -> dict[str, Any]:
     emit("agent", agent="data_generator", message=f"validating {config.data.train}")
     data = prepare_direct(config, Path(state["run_dir"]), cache_dir=cache_dir)
     emit("data_report", summary=data["summary"])
+    if not data["eval_rows"]:  # the evaluator would find nothing, after all the training
+        raise DataError(
+            f"{config.data.train}: no rows are held out for evaluation ({data['train_rows']} "
+            f"training rows, data.eval_fraction {config.data.eval_fraction}, no data.eval): the "
+            "evaluator compares the base and tuned models on held-out rows. Give data.eval, "
+            "raise data.eval_fraction, or add distinct rows."
+        )
     return data
 
 

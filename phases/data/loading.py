@@ -48,8 +48,12 @@ class JsonNumber(str):
 
 
 def json_loads(text: str) -> Any:
-    """`json.loads`, with every number kept as its written text (`JsonNumber`), not a float."""
-    return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber)
+    """`json.loads`, with every number kept as its written text (`JsonNumber`), not a float.
+    JSON nested too deep for Python's parser is a JSONDecodeError like any other bad JSON."""
+    try:
+        return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply to read", text, 0) from None
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,17 @@ def test_a_method_that_cannot_use_the_data_fails_before_any_gate(tmp_path: Path)
     assert show(run_id)["decisions"] == []  # nobody was asked to approve a run that cannot train
 
 
+def test_a_run_with_nothing_held_out_fails_before_any_gate(tmp_path: Path) -> None:
+    path = small_config(tmp_path)
+    config = json.loads(path.read_text())
+    config["data"]["eval_fraction"] = 0.0  # and no data.eval: nothing to evaluate on
+    path.write_text(json.dumps(config))
+    result = cli("run", str(path))
+    assert result.exit_code == 2, result.output
+    assert "no rows are held out for evaluation" in result.output
+    assert show(run_id_of(result.output))["decisions"] == []
+
+
 def test_two_concurrent_resumes_only_one_proceeds(tmp_path: Path) -> None:
     run_id = run_id_of(cli("run", str(small_config(tmp_path))).output)
     barrier, outcomes = threading.Barrier(2), []

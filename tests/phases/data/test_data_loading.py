@@ -71,6 +71,17 @@ def test_invalid_json_names_line_and_column(tmp_path: Path) -> None:
     assert "bad.json line 3, column 16: invalid JSON" in message
 
 
+def test_json_nested_past_pythons_limit_is_invalid_json(tmp_path: Path) -> None:
+    deep = "[" * 5000 + "]" * 5000  # json.loads recurses per level: a RecursionError before
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"text": "a"}\n{"prompt": "a", "completion": ' + deep + "}\n")
+    message = _error(path)
+    assert "deep.jsonl line 2, column 1: invalid JSON: nested too deeply to read" in message
+    path = tmp_path / "deep.json"
+    path.write_text(deep)
+    assert "invalid JSON: nested too deeply to read" in _error(path)
+
+
 def test_invalid_jsonl_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "a"}\n\n{"text": "b"\n', encoding="utf-8")

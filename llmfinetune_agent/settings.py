@@ -19,6 +19,9 @@ LEASE_SECONDS_ENV = "FINETUNE_AGENT_LEASE_SECONDS"
 DATA_ROOTS_ENV = "FINETUNE_AGENT_DATA_ROOTS"
 API_KEY_ENV = "FINETUNE_AGENT_API_KEY"
 MAX_CONCURRENT_RUNS_ENV = "FINETUNE_AGENT_MAX_CONCURRENT_RUNS"
+# Each concurrent run is a process holding its own model: beyond this a machine runs out of
+# memory long before it runs out of runs (100,000 asked for was an out-of-memory kill).
+MAX_CONCURRENT_RUNS = 64
 MAX_JSON_BYTES_ENV = "FINETUNE_AGENT_MAX_JSON_BYTES"
 GENERATION_MAX_BATCH_ENV = "FINETUNE_AGENT_GENERATION_MAX_BATCH"
 GENERATION_BATCH_WINDOW_MS_ENV = "FINETUNE_AGENT_GENERATION_BATCH_WINDOW_MS"
@@ -90,7 +93,7 @@ class Settings:
             lease_seconds=_positive_int_env(LEASE_SECONDS_ENV, 60),
             data_roots=roots,
             api_key=os.environ.get(API_KEY_ENV) or None,
-            max_concurrent_runs=_positive_int_env(MAX_CONCURRENT_RUNS_ENV, 1),
+            max_concurrent_runs=_positive_int_env(MAX_CONCURRENT_RUNS_ENV, 1, MAX_CONCURRENT_RUNS),
             max_json_bytes=_positive_int_env(MAX_JSON_BYTES_ENV, DEFAULT_MAX_JSON_BYTES),
             generation_max_batch=_positive_int_env(GENERATION_MAX_BATCH_ENV, 16),
             generation_batch_window_ms=_positive_int_env(GENERATION_BATCH_WINDOW_MS_ENV, 25),
@@ -137,7 +140,7 @@ def _path_env(name: str) -> Path | None:
     return Path(text).expanduser().resolve() if text else None
 
 
-def _positive_int_env(name: str, default: int) -> int:
+def _positive_int_env(name: str, default: int, most: int | None = None) -> int:
     text = os.environ.get(name)
     if not text:
         return default
@@ -147,6 +150,8 @@ def _positive_int_env(name: str, default: int) -> int:
         raise SettingsError(f"{name}={text!r} is not a whole number.") from None
     if value < 1:
         raise SettingsError(f"{name}={text!r} must be 1 or more.")
+    if most is not None and value > most:
+        raise SettingsError(f"{name}={text!r} must be at most {most}.")
     return value
 
 

@@ -90,6 +90,8 @@ def gate_stats(events: list[Any]) -> dict[str, Any]:
             gate = payload.get("kind") or "?"
             asked[event.run_id] = (gate, event.time)
             gates[gate]["asked"] += 1
+        elif event.kind in ("cancelled", "failed"):  # the run ended: its gate waits no more
+            asked.pop(event.run_id, None)
         elif event.kind == "decision" and event.run_id in asked:  # the gate's own record
             gate, since = asked.pop(event.run_id)
             gate = payload.get("gate") or gate

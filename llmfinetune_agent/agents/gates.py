@@ -52,6 +52,8 @@ def validate_decision(value: Any, config: dict[str, Any]) -> dict[str, Any]:
     if decision not in OPTIONS:
         raise DecisionError(f"decision must be one of {OPTIONS}, got {decision!r}")
     edits = value.get("edits") or None
+    if edits is not None and decision != "edit":  # dropped silently, the edit would be lost
+        raise DecisionError(f"edits go with decision 'edit', not with {decision!r}")
     if decision == "edit":
         if not isinstance(edits, dict) or not edits:
             raise DecisionError("an 'edit' decision needs 'edits': a config patch object")

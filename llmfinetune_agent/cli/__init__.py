@@ -89,10 +89,17 @@ def _options(
 
 
 def main() -> None:
-    """The console script: `app`, with an unreachable database reported in one line (exit 1)
-    instead of a driver traceback, whichever command met it."""
+    """The console script: `app`, with an unreachable database reported in one line (exit 1),
+    and a setting it cannot use (a database URL of no supported kind, say) too (exit 2),
+    instead of a traceback, whichever command met it."""
+    from llmfinetune_agent.cli.exit_codes import BAD_INPUT
+    from llmfinetune_agent.settings import SettingsError
+
     try:
         app()
+    except SettingsError as exc:  # a setting (FINETUNE_AGENT_*) the service cannot use
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(BAD_INPUT) from None
     except Exception as exc:
         problem = database_problem(exc)
         if problem is None:

@@ -117,16 +117,26 @@ def resume(
 
 @runs_app.command("list")
 def runs_list(
-    status: str | None = typer.Option(None, help="Only runs with this status."),
-    limit: int = typer.Option(50, help="At most this many runs."),
+    status: str | None = typer.Option(
+        None, help="Only runs with this status (or 'interrupted': running, its process gone)."
+    ),
+    limit: int = typer.Option(50, min=1, max=500, help="At most this many runs."),
 ) -> None:
     """List runs, newest first."""
-    from llmfinetune_agent.run_store import RunStore
+    from llmfinetune_agent.run_store import RUN_STATUSES, RunStore
     from llmfinetune_agent.settings import Settings
 
+    if status is not None and status not in (*RUN_STATUSES, "interrupted"):
+        _fail_input(
+            f"--status must be one of {', '.join(RUN_STATUSES)}, interrupted; got {status!r}"
+        )
     store = RunStore(Settings.from_env().database_url)
-    runs, total = store.list_runs(status=status, limit=limit)
+    stored = "running" if status == "interrupted" else status
+    runs, total = store.list_runs(status=stored, limit=limit)
     interrupted = [r.id for r in runs if store.is_interrupted(r)]
+    if status == "interrupted":  # derived, not stored: the running runs whose claim is dead
+        runs = [r for r in runs if r.id in interrupted]
+        total = len(runs)
     typer.echo(f"{'id':14}{'status':20}{'node':22}{'created':22}name")
     for r in runs:
         created = r.created_at.strftime("%Y-%m-%d %H:%M:%S")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from llmfinetune_agent.settings import MAX_CONCURRENT_RUNS
+
 if TYPE_CHECKING:
     from llmfinetune_agent.run_store import RunStore
 
@@ -30,6 +32,7 @@ def worker(
         None,
         "--concurrency",
         min=1,
+        max=MAX_CONCURRENT_RUNS,
         help="Runs executed at once (default: FINETUNE_AGENT_MAX_CONCURRENT_RUNS, else 1).",
     ),
     poll_seconds: float = typer.Option(

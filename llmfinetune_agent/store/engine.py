@@ -12,7 +12,12 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from llmfinetune_agent.settings import database_backend, sqlalchemy_url, sqlite_path
+from llmfinetune_agent.settings import (
+    SettingsError,
+    database_backend,
+    sqlalchemy_url,
+    sqlite_path,
+)
 from llmfinetune_agent.store.schema import Base, StoreMetaRow
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -101,7 +106,7 @@ def _create(database_url: str) -> Engine:
         )
     path = sqlite_path(database_url)
     if path == ":memory:":
-        raise ValueError(
+        raise SettingsError(
             "The run store needs a SQLite file (sqlite:///path/to/file.db), not an in-memory "
             "database: every pooled connection would see a different empty database."
         )

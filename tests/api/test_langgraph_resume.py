@@ -75,6 +75,8 @@ def test_each_client_form_reads_as_our_decision(resume, expected) -> None:
             "not valid JSON",
         ),
         ({"type": "edit", "edited_action": "x"}, "the action's arguments"),
+        ([{"type": "response", "args": 5}], "is the reviewer's comment: text, not 5"),
+        ({"type": "edit", "edited_action": {"name": "x", "args": {"edits": "[" * 5000}}}, "deeper"),
     ],
 )
 def test_what_cannot_be_read_says_why(resume, said) -> None:

@@ -45,3 +45,25 @@ def test_an_unreachable_database_is_one_line(args: list[str], says: str, tmp_pat
     assert "Traceback" not in done.stderr and "s3cret" not in done.stderr + done.stdout
     (line,) = [line for line in done.stderr.splitlines() if line.strip()]
     assert line.startswith("error: ") and says in line and "Connection refused" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("garbage", "Unsupported database URL 'garbage' in FINETUNE_AGENT_DATABASE_URL"),
+        ("mysql://x@y/z", "Unsupported database URL"),
+        ("sqlite:///", "The run store needs a SQLite file"),
+    ],
+)
+def test_a_database_url_of_no_usable_kind_is_one_line(url: str, says: str, tmp_path) -> None:
+    env = {**os.environ, "FINETUNE_AGENT_HOME": str(tmp_path), "FINETUNE_AGENT_DATABASE_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "llmfinetune_agent.cli", "runs", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"error: {says}")

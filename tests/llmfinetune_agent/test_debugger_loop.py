@@ -313,6 +313,16 @@ def test_a_decision_route_must_be_retrain_or_continue() -> None:
         validate_decision({"decision": "approve", "route": "sideways"}, {})
 
 
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_edits_go_with_an_edit_only(decision: str) -> None:
+    # Dropped silently before: an approve carrying a patch went on with the old config.
+    with pytest.raises(
+        DecisionError, match=f"edits go with decision 'edit', not with '{decision}'"
+    ):
+        validate_decision({"decision": decision, "edits": {"training": {"epochs": 3}}}, {})
+    assert validate_decision({"decision": decision, "edits": {}}, {})["edits"] is None
+
+
 def quickstart_config() -> dict[str, Any]:
     """configs/quickstart.json on the tiny built-in model, its data paths made absolute."""
     config = json.loads((REPO / "configs" / "quickstart-tiny.json").read_text())

@@ -16,10 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import constants as hf_constants
-from huggingface_hub import try_to_load_from_cache
-from huggingface_hub.errors import HFValidationError
-
 from llmfinetune_agent.chat_model import LocalChatModel
 from models.config import ModelConfig
 from models.loading import ADAPTER_CONFIG
@@ -58,6 +54,8 @@ def resolve_chat_model(reference: str, *, store: Any, cache_dir: Path) -> Resolv
     except ModelLoadError as exc:
         raise _unavailable(reference, str(exc)) from None
     if not Path(path).exists() and not hub_id_cached(path):
+        from huggingface_hub import constants as hf_constants
+
         # Without network a hub id loads only from the cache: refuse it now, not at every message.
         raise _unavailable(
             reference,
@@ -71,6 +69,10 @@ def resolve_chat_model(reference: str, *, store: Any, cache_dir: Path) -> Resolv
 def hub_id_cached(repo_id: str) -> bool:
     """True if the hub model `repo_id` (revision main) is in the local Hugging Face cache:
     its config.json, or an adapter's adapter_config.json. Nothing is downloaded."""
+    # Imported here: huggingface_hub brings tqdm, which reads TQDM_DISABLE once, on import.
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
     try:
         found = [try_to_load_from_cache(repo_id, f) for f in ("config.json", ADAPTER_CONFIG)]
     except HFValidationError:  # 'a--b', 'a..b': a name the hub never gives a model

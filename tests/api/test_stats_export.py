@@ -104,7 +104,7 @@ def test_compare_scores_two_plain_models_on_any_data(tiny_model_dir, tmp_path, r
         "compare", model, model, "--data", str(rows), "--metrics", "perplexity", "--json"
     )
     assert compared.exit_code == 0, compared.output
-    result = json.loads(compared.output)
+    result = json.loads(compared.stdout)  # the JSON; progress bars, if any, go to stderr
     assert result["A"]["n_examples"] == 4
     assert 1.0 < result["A"]["metrics"]["perplexity"] == result["B"]["metrics"]["perplexity"]
 
@@ -148,7 +148,7 @@ def test_compare_prints_both_models_on_the_same_rows(served, tiny_model_dir, tmp
         "--json",
     )
     assert compared.exit_code == 0, compared.output
-    result = json.loads(compared.output)
+    result = json.loads(compared.stdout)  # the JSON; progress bars, if any, go to stderr
     assert result["A"]["n_examples"] == result["B"]["n_examples"] == 3
     assert set(result["A"]["metrics"]) == set(result["B"]["metrics"]) == {"rougeL", "exact_match"}
     for side in ("A", "B"):

@@ -25,15 +25,14 @@ from llmfinetune_agent.improvement import (
     reviewer_rejection,
 )
 from llmfinetune_agent.routing import checkpoint_key
-from llmfinetune_agent.sections import PathField, local_paths, looks_local
+from llmfinetune_agent.sections import local_paths, looks_local
 from llmfinetune_agent.state import RunState
 from models import ModelLoadError
 from models.loading import load_model_config
-from phases.training.config import METHODS, methods_for_kind
+from phases.training.data import kind_advice
 
 OPTIONS = ["approve", "reject", "edit"]
 FIXES = ("approve_fixes",)
-LOCAL_MODEL = PathField("name_or_path", when=looks_local)
 
 
 class DecisionError(ValueError):
@@ -432,20 +431,18 @@ def check_edited_inputs(before: RunConfig, after: RunConfig, state: RunState) ->
         changed = old.get(where) != value and is_local_path(value, path_field)
         if changed and not Path(value).exists():
             raise DecisionError(f"the edit's {where}: {value}: no such file or directory")
-    if after.model != before.model and is_local_path(after.model.name_or_path, LOCAL_MODEL):
+    if after.model != before.model and looks_local(after.model.name_or_path):
         try:  # its config.json only, no weights
             load_model_config(after.model)
         except ModelLoadError as exc:
             raise DecisionError(f"the edit's model: {exc}") from None
     kind = (state.get("data") or {}).get("kind")
     method = after.training.method
-    unusable = kind and kind not in METHODS[method].data_kinds
-    if unusable and before.data == after.data and method != before.training.method:
-        others = " or ".join(f"'{m}'" for m in methods_for_kind(kind))
+    advice = kind_advice(kind, method) if kind else None
+    if advice and before.data == after.data and method != before.training.method:
         raise DecisionError(
-            f"the edit's training.method '{method}' cannot learn from this run's "
-            f"'{kind}' data (it learns from {', '.join(METHODS[method].data_kinds)} data); "
-            f"use method {others}, or edit data too"
+            f"the edit's training.method '{method}' cannot learn from this run's '{kind}' "
+            f"data: {advice}"
         )
 
 

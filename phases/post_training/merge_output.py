@@ -76,6 +76,8 @@ def foreign_entries(folder: Path) -> list[str]:
         manifest = json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
         return entries
+    if not isinstance(manifest, dict):  # not a marker this tool wrote
+        return entries
     if manifest.get("partial"):  # a merge in progress, or one that crashed: all of it is ours
         return []
     ours = set(manifest.get("files") or []) | WRITTEN_BESIDE

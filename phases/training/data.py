@@ -82,17 +82,25 @@ def read_rows(path: Path) -> tuple[str, list[dict]]:
     return kind, rows
 
 
-def check_kind(path: Path, kind: str, method: str) -> None:
-    """Raise TrainingInputError unless `method` can train on data of `kind`."""
+def kind_advice(kind: str, method: str) -> str | None:
+    """None when `method` can train on data of `kind`; else what it learns from and what to
+    do instead."""
     allowed = METHODS[method].data_kinds
     if kind in allowed:
-        return
+        return None
     others = " or ".join(f"'{m}'" for m in methods_for_kind(kind))
-    raise TrainingInputError(
-        f"{path} holds '{kind}' data, which training method '{method}' cannot use: it learns "
-        f"from {', '.join(allowed)} data. Give it such data, or use method {others} for "
-        f"'{kind}' data."
+    return (
+        f"it learns from {', '.join(allowed)} data. Give it such data, or use method {others} "
+        f"for '{kind}' data."
     )
+
+
+def check_kind(path: Path, kind: str, method: str) -> None:
+    """Raise TrainingInputError unless `method` can train on data of `kind`."""
+    if advice := kind_advice(kind, method):
+        raise TrainingInputError(
+            f"{path} holds '{kind}' data, which training method '{method}' cannot use: {advice}"
+        )
 
 
 def load_training_data(path: Path, method: str) -> TrainingData:

@@ -12,7 +12,7 @@ import pytest
 
 from phases.post_training.errors import PostTrainingInputError
 from phases.post_training.merge_config import MergeSpec
-from phases.post_training.merge_output import MARKER
+from phases.post_training.merge_output import MARKER, check_replaceable
 from phases.post_training.merging import merge_models
 
 LINEAR = MergeSpec(method="linear", sources=["a", "b"], weights=[0.5, 0.5])
@@ -119,3 +119,12 @@ def test_gating_a_merge_without_held_out_is_bad_input(models, tmp_path) -> None:
         merge_and_gate(
             LINEAR, pairs, output_dir=tmp_path / "m", evaluation=EvaluationConfig(), index=1
         )
+
+
+def test_a_marker_that_is_not_a_merges_list_does_not_make_a_folder_ours(tmp_path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / MARKER).write_text("[]")  # rewritten by hand: no list of files a merge wrote
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(PostTrainingInputError, match="already holds files a merge did not write"):
+        check_replaceable(folder, "output")

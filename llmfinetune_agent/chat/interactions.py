@@ -14,7 +14,7 @@ from typing import Any
 from llmfinetune_agent.settings import Settings
 
 # TurnRecord fields that are interaction columns; the others go to its details.
-_COLUMNS = ("chat_id", "model", "input", "output")
+_COLUMNS = ("chat_id", "model", "input", "output", "history")
 
 
 @dataclass
@@ -38,6 +38,9 @@ class TurnRecord:
     """A prompt artifact's sha256 (of its system prompt and exemplars), when one is applied."""
     source: str = "chat"
     """Where it was served: `api` or `cli`."""
+    history: list[dict[str, str]] = field(default_factory=list)
+    """The conversation before this turn, as `role`/`content` user and assistant turns (the
+    answers only: tool rounds are in `tool_calls`), so an exported turn carries its context."""
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
 
@@ -52,6 +55,7 @@ def record_chat_turn(record: TurnRecord, *, settings: Settings) -> str:
         chat_id=record.chat_id,
         prompt=record.input,
         output=record.output,
+        messages=[*record.history, {"role": "user", "content": record.input}],
         details=details,
     )
 

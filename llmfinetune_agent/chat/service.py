@@ -149,13 +149,20 @@ class ChatService:
             self._busy.add(chat_id)
         events: queue.Queue[ChatEvent | None] = queue.Queue()
         worker = threading.Thread(
-            target=self._run_turn, args=(chat_id, text, values["settings"], events), daemon=True
+            target=self._run_turn,
+            args=(chat_id, text, values["settings"], conversation(values), events),
+            daemon=True,
         )
         worker.start()
         return _drain(events)
 
     def _run_turn(
-        self, chat_id: str, text: str, settings: dict[str, Any], events: queue.Queue
+        self,
+        chat_id: str,
+        text: str,
+        settings: dict[str, Any],
+        history: list[dict[str, str]],
+        events: queue.Queue,
     ) -> None:
         started = time.monotonic()
         try:
@@ -163,6 +170,7 @@ class ChatService:
             answer = next((m for m in reversed(new_messages) if isinstance(m, AIMessage)), None)
             seconds = round(time.monotonic() - started, 3)
             record = _turn_record(chat_id, text, settings, new_messages, seconds, self.source)
+            record.history = history
             self._count_tokens(record)
             record_chat_turn(record, settings=self.settings)
             events.put(ChatEvent("message", message_view(answer) if answer else {}))
@@ -230,6 +238,18 @@ def message_view(message: BaseMessage) -> dict[str, Any]:
             {"id": c.get("id"), "name": c["name"], "args": c["args"]} for c in message.tool_calls
         ]
     return view
+
+
+def conversation(values: dict[str, Any]) -> list[dict[str, str]]:
+    """A chat's messages so far as user and assistant turns: what was asked and the answers,
+    without the tool rounds in between (a call and its result are not a turn of their own)."""
+    turns = []
+    for message in values.get("messages", []):
+        if isinstance(message, HumanMessage):
+            turns.append({"role": "user", "content": str(message.content)})
+        elif isinstance(message, AIMessage) and not message.tool_calls:
+            turns.append({"role": "assistant", "content": str(message.content)})
+    return turns
 
 
 def _tool_events(message: BaseMessage) -> Iterator[ChatEvent]:

@@ -7,15 +7,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from llmfinetune_agent.chat.config import ChatConfig
 from llmfinetune_agent.chat.graph import graph as studio_graph
 from llmfinetune_agent.chat.interactions import read_chat_turns
-from llmfinetune_agent.chat.service import ChatBusy, ChatInvalid, ChatNotFound, ChatService
+from llmfinetune_agent.chat.service import (
+    ChatBusy,
+    ChatInvalid,
+    ChatNotFound,
+    ChatService,
+    conversation,
+)
 from llmfinetune_agent.chat_model import LocalChatModel, reply_message
 from llmfinetune_agent.checkpointing import open_checkpointer
+from llmfinetune_agent.feedback_store import FeedbackStore
 from llmfinetune_agent.settings import Settings
 from llmfinetune_agent.tools.registry import calculator_tool
 from models.config import ModelConfig
@@ -52,6 +59,27 @@ def test_a_conversation_keeps_its_history_across_a_new_service(settings, tiny_mo
     turns = read_chat_turns(settings)
     assert [t["input"] for t in turns] == ["Hello there", "Tell me more"]
     assert turns[0]["output"] == first_answer["content"] and turns[0]["chat_id"] == chat["id"]
+    # Each recorded turn carries the conversation it answered, so its export has the context.
+    asked = [i["messages"] for i in FeedbackStore(settings.database_url).list_interactions()]
+    assert asked == [after["messages"][:1], after["messages"][:3]]
+
+
+def test_conversation_keeps_the_asked_turns_and_answers_not_the_tool_rounds() -> None:
+    call = {"name": "calculator", "args": {"expression": "2*3"}, "id": "c1"}
+    values = {
+        "messages": [
+            HumanMessage("What is 2*3?"),
+            AIMessage("", tool_calls=[call]),
+            ToolMessage("6", tool_call_id="c1", name="calculator"),
+            AIMessage("It is 6."),
+            HumanMessage("Thanks"),
+        ]
+    }
+    assert conversation(values) == [
+        {"role": "user", "content": "What is 2*3?"},
+        {"role": "assistant", "content": "It is 6."},
+        {"role": "user", "content": "Thanks"},
+    ]
 
 
 def test_bad_settings_are_refused_before_a_chat_exists(settings, tiny_model_dir) -> None:

@@ -28,6 +28,26 @@ def test_rouge_l_partial_match_by_hand() -> None:
     assert scores == pytest.approx([2 / 3, 1.0])
 
 
+def test_rouge_reads_words_of_every_script() -> None:
+    """rouge-score alone keeps only a-z and 0-9: an exact Russian answer scored 0, and two
+    different Russian words followed by the same digit scored 1."""
+    exact = compute_text_metrics(
+        ["rougeL"], ["Привет мир", "नमस्ते दुनिया"], ["Привет мир", "नमस्ते दुनिया"]
+    )
+    assert exact["rougeL"] == pytest.approx(1.0)
+    assert compute_text_metrics(["rouge1"], ["Кошка 5"], ["Собака 5"])["rouge1"] == pytest.approx(
+        0.5
+    )
+    # Chinese and Japanese have no spaces: each character is a token.
+    assert per_example_rouge_l(["東京です", "東京"], ["東京です", "京都"]) == pytest.approx(
+        [1.0, 0.5]
+    )
+    # NFC: an accent written as a combining mark is the same word.
+    assert compute_text_metrics(["rougeL"], ["café"], ["cafe\u0301"])["rougeL"] == pytest.approx(
+        1.0
+    )
+
+
 def test_bleu_partial_match_by_hand() -> None:
     # n-gram precisions 5/6, 3/5, 2/4, 1/3 and equal lengths (brevity penalty 1)
     values = compute_text_metrics(["bleu"], ["the cat sat on the mat"], ["the cat sat on a mat"])

@@ -122,9 +122,15 @@ def uses_base(thresholds: dict[str, Threshold]) -> list[str]:
 def _fmt_pair(value: float, required: float) -> tuple[str, str]:
     """Both numbers rounded to 2 places, or to 4 when 2 would make them look equal."""
     short = (f"{value:.2f}", f"{required:.2f}")
-    return (
-        short if short[0] != short[1] or value == required else (f"{value:.4f}", f"{required:.4f}")
-    )
+    if short[0] != short[1] or _on_line(value, required):
+        return short
+    return (f"{value:.4f}", f"{required:.4f}")
+
+
+def _on_line(value: float, required: float) -> bool:
+    """Equal but for floating-point rounding: 0.2 + 0.1 is 0.30000000000000004, and a mean of
+    per-row scores can land a rounding error short. A value on the line passes."""
+    return math.isclose(value, required, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _required(rule: str, bound: float, base: float | None) -> float | None:
@@ -151,7 +157,7 @@ def check_one(
     elif required is None:
         passed, summary = False, f"{metric}: no base result to compare with ({rule} {bound:g})"
     else:
-        passed = tuned >= required if at_least else tuned <= required
+        passed = _on_line(tuned, required) or (tuned >= required if at_least else tuned <= required)
         shown, needed = _fmt_pair(tuned, required)
         verb = sign if passed else ("<" if at_least else ">")
         summary = f"{metric} {shown} {verb} {needed} required{relative}"

@@ -32,6 +32,21 @@ def test_above_base_needs_the_margin_over_the_base() -> None:
     assert not no_base.passed and "no base result" in no_base.summary
 
 
+def test_a_tuned_model_exactly_on_the_line_passes() -> None:
+    """0.2 + 0.1 is 0.30000000000000004: a tuned 0.3 failed "0.3000 < 0.3000 required"."""
+    (margin,) = _checks({"rougeL": {"above_base": 0.1}}, {"rougeL": 0.3}, {"rougeL": 0.2})
+    assert margin.passed and margin.summary == "rougeL 0.30 ≥ 0.30 required (base 0.20 + 0.1)"
+    mean_of_rows = sum([0.1] * 7) / 7  # 0.09999999999999999
+    (bound,) = _checks({"rougeL": 0.1}, {"rougeL": mean_of_rows})
+    assert bound.passed
+    (under,) = _checks(
+        {"perplexity": {"below_base": 0.1}}, {"perplexity": 0.2}, {"perplexity": 0.3}
+    )
+    assert under.passed
+    (short,) = _checks({"rougeL": {"above_base": 0.1}}, {"rougeL": 0.2999}, {"rougeL": 0.2})
+    assert not short.passed
+
+
 def test_perplexity_is_lower_is_better() -> None:
     (bare,) = _checks({"perplexity": 20.0}, {"perplexity": 25.0})
     assert bare.rule == "max" and not bare.passed

@@ -132,9 +132,10 @@ def drop_too_long(
 
 
 def remove_overlap(train: list[Example], held_out: list[Example]) -> tuple[list[Example], int]:
-    """Train examples identical to none of the held-out ones, and how many were removed."""
-    held = {example.key for example in held_out}
-    kept = [example for example in train if example.key not in held]
+    """Train examples equal to none of the held-out ones (letter case and spacing ignored, as
+    the debugger's leakage check compares them), and how many were removed."""
+    held = {example.near_key for example in held_out}
+    kept = [example for example in train if example.near_key not in held]
     return kept, len(train) - len(kept)
 
 
@@ -142,8 +143,15 @@ def split_train_eval(
     examples: list[Example], eval_fraction: float, seed: int
 ) -> tuple[list[Example], list[Example]]:
     """Hold out round(eval_fraction * distinct examples) examples (at least one when
-    eval_fraction > 0 and there are two or more, never all); both parts keep input order."""
-    keys = list(dict.fromkeys(example.key for example in examples))
+    eval_fraction > 0 and there are two or more, never all); both parts keep input order.
+    Rows equal but for letter case and spacing count as one example and land on the same side,
+    so a variant in training cannot leak its eval twin."""
+    # Each group is ranked by its first row's exact key: data without such variants splits
+    # exactly as it did before groups existed.
+    groups: dict[str, str] = {}
+    for example in examples:
+        groups.setdefault(example.near_key, example.key)
+    keys = list(groups.values())
     if eval_fraction <= 0 or len(keys) < 2:
         return list(examples), []
     n_eval = min(len(keys) - 1, max(1, round(eval_fraction * len(keys))))
@@ -152,8 +160,9 @@ def split_train_eval(
         return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
 
     held = set(sorted(keys, key=rank)[:n_eval])
-    train = [e for e in examples if e.key not in held]
-    return train, [e for e in examples if e.key in held]
+    held_groups = {near for near, key in groups.items() if key in held}
+    train = [e for e in examples if e.near_key not in held_groups]
+    return train, [e for e in examples if e.near_key in held_groups]
 
 
 def token_stats(lengths: list[int]) -> dict[str, float]:

@@ -91,6 +91,28 @@ class Example:
         """The record's canonical text; equal keys are exact duplicates."""
         return json.dumps(self.record, sort_keys=True, ensure_ascii=False)
 
+    @cached_property
+    def near_key(self) -> str:
+        """`key` ignoring letter case and spacing: rows equal but for those are one example
+        where the eval split is concerned (a case-variant of an eval row in training leaks it)."""
+        return near_key(self.record)
+
+
+def near_key(record: dict[str, Any]) -> str:
+    """A record's canonical text with every string lower-cased and its whitespace collapsed;
+    the data check and the debugger's leakage check compare rows by it."""
+
+    def fold(value: Any) -> Any:
+        if isinstance(value, str):
+            return " ".join(value.lower().split())
+        if isinstance(value, dict):
+            return {k: fold(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fold(v) for v in value]
+        return value
+
+    return json.dumps(fold(record), sort_keys=True, ensure_ascii=False)
+
 
 @dataclass
 class DroppedRow:

@@ -16,6 +16,7 @@ from phases.data import (
     read_jsonl,
     tokenizer_token_counter,
 )
+from phases.diagnosis.data_checks import check_leakage
 
 
 def _pc_rows(n: int, start: int = 0) -> list[dict[str, str]]:
@@ -137,6 +138,25 @@ def test_eval_file_rows_are_removed_from_train(tmp_path: Path) -> None:
     assert report.dropped[0].origin == f"{held} line 5"
     assert [(s.role, s.rows) for s in report.sources] == [("train", 10), ("eval", 4)]
     _assert_counts_add_up(report)
+
+
+def test_case_and_spacing_variants_of_eval_rows_count_as_leaks(tmp_path: Path) -> None:
+    """The debugger's leakage check ignores case and spacing; the data check did not, so an
+    upper-cased copy of an eval row trained on and was found only after training."""
+    upper = [{k: v.upper() for k, v in r.items()} for r in _pc_rows(2)]
+    spaced = [{"prompt": "What  is 2 plus 2? ", "completion": "4"}]
+    train = write_rows(tmp_path, "train", _pc_rows(6) + upper + spaced, "jsonl")
+    held = write_rows(tmp_path, "eval", _pc_rows(3), "jsonl")
+    prepared = prepare_data(DataConfig(train=str(train), eval=str(held)))
+    assert prepared.report.overlaps_eval == 3 + 2 + 1  # rows 0-2, upper-cased twins, spacing
+    assert check_leakage(prepared.train, prepared.eval, None) is None
+
+    variants = _pc_rows(20) + [{k: v.upper() for k, v in r.items()} for r in _pc_rows(20)]
+    split = prepare_data(
+        _config(write_rows(tmp_path, "d", variants, "jsonl"), eval_fraction=0.25, seed=3)
+    )
+    assert (len(split.train), len(split.eval)) == (30, 10)  # 5 of 20 pairs, both rows of each
+    assert check_leakage(split.train, split.eval, None) is None
 
 
 def test_eval_file_of_another_kind_is_refused(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ def load_file(*, path: Path) -> list[Record]:
         return _rows_as_records(load_parquet(path), path)
     text = read_text(path)
     if suffix in (".csv", ".tsv"):
-        return _parse_csv(path, text, delimiter="\t" if suffix == ".tsv" else ",")
+        return _parse_csv(path, text, delimiter="\t" if suffix == ".tsv" else _csv_delimiter(text))
     if suffix == ".json":
         return _parse_json(path, text)
     return _parse_jsonl(path, text)
@@ -181,6 +181,13 @@ def _check_exists(path: Path) -> None:
         close = difflib.get_close_matches(path.name, names, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise DataError(f"{path}: no such file or directory.{hint}")
+
+
+def _csv_delimiter(text: str) -> str:
+    """`;` for a .csv whose header line has semicolons and no comma (spreadsheets in locales
+    with a decimal comma save CSV that way), else `,`."""
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    return ";" if ";" in header and "," not in header else ","
 
 
 def _parse_csv(path: Path, text: str, *, delimiter: str) -> list[Record]:

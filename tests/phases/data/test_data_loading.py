@@ -33,6 +33,19 @@ def test_tsv_and_utf8_with_byte_order_mark(tmp_path: Path) -> None:
     assert [r.fields for r in load_records(path)] == [{"text": "café, déjà", "id": "1"}]
 
 
+def test_a_semicolon_separated_csv_is_read(tmp_path: Path) -> None:
+    """Spreadsheets in locales with a decimal comma save CSV with semicolons."""
+    path = tmp_path / "s.csv"
+    path.write_text('prompt;completion\nHalf of 7?;3,5\n"a;b";c\n', encoding="utf-8")
+    assert [r.fields for r in load_records(path)] == [
+        {"prompt": "Half of 7?", "completion": "3,5"},
+        {"prompt": "a;b", "completion": "c"},
+    ]
+    commas = tmp_path / "c.csv"
+    commas.write_text('"note;x",text\na;b,c\n', encoding="utf-8")
+    assert [r.fields for r in load_records(commas)] == [{"note;x": "a;b", "text": "c"}]
+
+
 def test_json_rows_get_the_line_where_each_object_starts(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     path.write_text(

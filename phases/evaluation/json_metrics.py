@@ -37,10 +37,15 @@ def parse_structured(text: str | None) -> Any:
     if fenced:
         stripped = fenced.group(1).strip()
     try:
-        value = json.loads(stripped)
-    except ValueError:
+        value = json.loads(stripped, parse_constant=_not_json)
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, (dict, list)) else None
+
+
+def _not_json(name: str) -> Any:
+    """Python's parser reads NaN and Infinity; JSON has no such values."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def json_equal(left: Any, right: Any) -> bool:

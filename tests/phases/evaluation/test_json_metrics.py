@@ -44,8 +44,10 @@ def test_exact_match_compares_json_as_parsed_values() -> None:
 
 
 def test_invalid_json_scores_zero_and_is_not_valid() -> None:
+    # NaN and Infinity: Python's parser reads them, JSON has no such values.
     answers = ['{"name": "Ann", "age": 31, "city": "Oslo"', "[1, 2]", "Ann, 31, Oslo", ""]
-    values = compute_text_metrics(JSON_METRICS[1:], answers, REFERENCES)
+    answers += ['{"name": "Dee", "age": NaN, "city": "Kyiv"}', '{"name": "Ann", "age": Infinity}']
+    values = compute_text_metrics(JSON_METRICS[1:], answers, REFERENCES + REFERENCES[:2])
     assert values == {"exact_match": 0.0, "json_valid": 0.0, "json_field_accuracy": 0.0}
 
 

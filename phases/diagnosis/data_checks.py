@@ -7,6 +7,8 @@ import re
 from collections import Counter
 from typing import Any
 
+from models.config import MAX_TOKENS
+from phases.data.formats import near_key
 from phases.diagnosis.results import Diagnosis
 
 DUPLICATE_FRACTION = 0.1
@@ -24,6 +26,10 @@ def row_text(row: dict[str, Any]) -> str:
     else:
         text = " ".join(str(row[k]) for k in sorted(row) if k != "kind")
     return " ".join(text.lower().split())
+
+
+def _near(row: dict[str, Any]) -> str:
+    return near_key({k: v for k, v in row.items() if k != "kind"})
 
 
 def _short(row: dict[str, Any], limit: int = 160) -> str:
@@ -86,9 +92,10 @@ def check_leakage(
     eval_rows: list[dict[str, Any]] | None,
     data_report: dict[str, Any] | None,
 ) -> Diagnosis | None:
-    """Eval examples that also appear in the training rows (same text, ignoring case/spaces)."""
-    train_texts = {row_text(r) for r in train_rows or []}
-    leaked = [r for r in eval_rows or [] if row_text(r) in train_texts]
+    """Eval examples that also appear in the training rows (ignoring case and spacing, by the
+    same `near_key` the data check removes overlaps with, so the two agree)."""
+    train_texts = {_near(r) for r in train_rows or []}
+    leaked = [r for r in eval_rows or [] if _near(r) in train_texts]
     if leaked:
         n_eval = len(eval_rows or [])
         return Diagnosis(
@@ -141,8 +148,25 @@ def check_truncation(
         if d.get("reason") == "too_long" and (m := _TOKENS.search(d.get("detail", "")))
     ]
     max_length = config["data"]["max_length"]
-    needed = max(lengths) if lengths else max_length * 2
-    new_length = min(1 << (needed - 1).bit_length(), max(8192, max_length))
+    longest = max(lengths) if lengths else None
+    # The next power of two that holds the longest dropped row. The model's context window is
+    # not known here; MAX_TOKENS is the most data.max_length may be, so it caps the patch.
+    needed = max(longest or max_length * 2, max_length + 1)
+    new_length = min(1 << (needed - 1).bit_length(), MAX_TOKENS)
+    patched = new_length > max_length
+    if patched:
+        rationale = (
+            f"The model never sees the long examples; max_length {new_length} keeps them "
+            "(at the cost of memory per batch)."
+        )
+    else:
+        rationale = (
+            "The model never sees the long examples, and max_length is already "
+            f"{max_length}, the most it may be."
+        )
+    if not patched or (longest or 0) > new_length:
+        # Rows past the cap can only be kept by cutting them down in the data itself.
+        rationale += f" Shorten or remove the rows longer than {MAX_TOKENS} tokens."
     return Diagnosis(
         kind="truncation",
         severity="warning",
@@ -154,14 +178,15 @@ def check_truncation(
             "too_long": too_long,
             "rows_read": read,
             "max_length": max_length,
-            "longest_dropped_tokens": max(lengths) if lengths else None,
+            "longest_dropped_tokens": longest,
         },
-        patch={"data": {"max_length": new_length}},
-        rationale=(
-            f"The model never sees the long examples; max_length {new_length} keeps them "
-            "(at the cost of memory per batch)."
+        patch={"data": {"max_length": new_length}} if patched else None,
+        rationale=rationale,
+        expected_effect=(
+            "The long examples are trained on; behaviour on long inputs improves."
+            if patched
+            else "The shortened examples are trained on instead of dropped."
         ),
-        expected_effect="The long examples are trained on; behaviour on long inputs improves.",
     )
 
 

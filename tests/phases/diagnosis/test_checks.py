@@ -3,6 +3,7 @@
 from typing import Any
 
 from llmfinetune_agent.config import apply_patch, parse_run_config
+from models.config import MAX_TOKENS
 from phases.diagnosis import diagnose_run
 
 CONFIG = parse_run_config({"data": {"train": "t.jsonl"}, "training": {"learning_rate": 2e-4}})
@@ -77,6 +78,34 @@ def test_truncation_and_too_few_from_the_data_report() -> None:
     assert found["truncation"].patch == {"data": {"max_length": 1024}}
     assert found["too_few_examples"].severity == "warning"
     assert found["leakage"].severity == "info" and found["leakage"].patch is None
+
+
+def _truncation(max_length: int, longest: int) -> Any:
+    config = apply_patch(CONFIG, {"data": {"max_length": max_length}})
+    detail = f"{longest} tokens, longer than max_length {max_length}"
+    report = {
+        "rows_read": 100,
+        "dropped_by_reason": {"too_long": 10},
+        "dropped": [{"reason": "too_long", "detail": detail}],
+    }
+    found = {d.kind: d for d in diagnose_run(config=config, data_report=report)}
+    return config, found["truncation"]
+
+
+def test_the_truncation_patch_raises_max_length_past_the_longest_dropped_row() -> None:
+    for max_length, longest, proposed in [(8192, 9000, 16384), (20000, 30000, 32768)]:
+        config, truncation = _truncation(max_length, longest)
+        assert apply_patch(config, truncation.patch).data.max_length == proposed
+    # Past the longest length a config accepts: a patch keeps what it can, the rest is named.
+    config, truncation = _truncation(512, MAX_TOKENS + 1)
+    assert apply_patch(config, truncation.patch).data.max_length == MAX_TOKENS
+    assert "Shorten or remove the rows longer than" in truncation.rationale
+    # Already at that limit: no patch can keep the rows, so there is none.
+    _, truncation = _truncation(MAX_TOKENS, MAX_TOKENS + 1)
+    assert (
+        truncation.patch is None
+        and "Shorten or remove the rows longer than" in truncation.rationale
+    )
 
 
 def test_most_severe_first() -> None:

@@ -14,6 +14,9 @@ MIN_ROWS = 4  # fewer answers than this say nothing about a model's habits
 SAME_ANSWER_SHARE = 0.5  # ignores_input: this share of answers is one and the same text
 SAME_FIELD_SHARE = 0.8  # ... or one JSON field holds the same value in this share of answers
 VARIED_REFERENCES = 0.5  # ... while at least this share of the references are distinct
+# ... and the answers repeat it beyond the references: their share of it closes at least this
+# part of the gap between the references' share and 1 (imbalanced labels answered right don't)
+BEYOND_REFERENCES = 0.5
 JSON_SHARE = 0.6  # format_only: this share of references are JSON objects
 KEYS_MATCH_SHARE = 0.6  # ... this share of answers carry exactly the reference's keys
 FIELD_ACCURACY_FLOOR = 0.5  # ... and fewer than this share of their values are right
@@ -46,6 +49,13 @@ def _value_text(value: Any) -> str:
     return _norm(json.dumps(value, sort_keys=True, ensure_ascii=False))
 
 
+def _beyond_references(answer_share: float, reference_share: float) -> bool:
+    """True when the answers give one value clearly more often than the references do: the
+    model answers it where the reference says otherwise, not only where the data is skewed."""
+    gap = 1 - reference_share
+    return gap > 0 and answer_share - reference_share >= BEYOND_REFERENCES * gap
+
+
 def _constant_fields(pairs: list[tuple[dict, dict]]) -> dict[str, dict[str, Any]]:
     """JSON fields whose answered value barely changes while the references' values do."""
     constant = {}
@@ -54,12 +64,18 @@ def _constant_fields(pairs: list[tuple[dict, dict]]) -> dict[str, dict[str, Any]
         if len(answered) < MIN_ROWS:
             continue
         value, times = Counter(_value_text(g) for _, g in answered).most_common(1)[0]
-        distinct_refs = len({_value_text(r) for r, _ in answered})
-        if times / len(answered) >= SAME_FIELD_SHARE and distinct_refs >= 3:
+        references = [_value_text(r) for r, _ in answered]
+        share, reference_share = times / len(answered), references.count(value) / len(answered)
+        if (
+            share >= SAME_FIELD_SHARE
+            and len(set(references)) >= 3
+            and _beyond_references(share, reference_share)
+        ):
             constant[key] = {
                 "value": value,
-                "share": rounded(times / len(answered), 3),
-                "distinct_references": distinct_refs,
+                "share": rounded(share, 3),
+                "reference_share": rounded(reference_share, 3),
+                "distinct_references": len(set(references)),
             }
     return constant
 
@@ -82,19 +98,23 @@ def check_ignores_input(
         return None
     answer, times = Counter(_norm(p.get("got")) for p in rows).most_common(1)[0]
     same_share = times / len(rows) if answer else 0.0
+    reference_share = sum(_norm(p["expected"]) == answer for p in rows) / len(rows)
+    same_text = same_share >= SAME_ANSWER_SHARE and _beyond_references(same_share, reference_share)
     pairs = [
         (ref, got)
         for p in rows
         if (ref := first_json_object(p["expected"])) and (got := first_json_object(p.get("got")))
     ]
     constant = _constant_fields(pairs)
-    if same_share < SAME_ANSWER_SHARE and not constant:
+    if not same_text and not constant:
         return None
-    if same_share >= SAME_ANSWER_SHARE:
+    if same_text:
         what = f"{times} of {len(rows)} answers ({same_share:.0%}) are the same text"
     else:
         what = "the answers' " + ", ".join(
-            f"{k!r} is {v['value']} in {v['share']:.0%} of them" for k, v in constant.items()
+            f"{k!r} is {v['value']} in {v['share']:.0%} of them "
+            f"({v['reference_share']:.0%} of the references)"
+            for k, v in constant.items()
         )
     examples = [
         {"input": p.get("input"), "expected": p["expected"], "got": p.get("got")}
@@ -113,6 +133,7 @@ def check_ignores_input(
             "distinct_references": distinct_refs,
             "most_common_answer": answer[:200],
             "most_common_answer_share": rounded(same_share, 3),
+            "most_common_answer_reference_share": rounded(reference_share, 3),
             "constant_fields": constant,
             "examples": examples,
         },

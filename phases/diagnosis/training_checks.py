@@ -186,12 +186,11 @@ def check_underfitting(
 ) -> Diagnosis | None:
     """The model did not learn the data: the training loss stayed high, or training stopped
     after a few steps while the loss was still falling and the answers are still poor."""
-    points = train_losses(log_history)
-    losses = [v for _, v in points]
-    steps = (training or {}).get("global_step") or (points[-1][0] if points else 0)
-    if not losses or not steps:
+    losses = [v for _, v in train_losses(log_history)]
+    steps = (training or {}).get("global_step") or _last_logged_step(log_history)
+    if not steps:
         return None
-    first, last = losses[0], mean(losses[-min(3, max(1, len(losses) - 1)) :])
+    first, last = _first_and_last_loss(losses, log_history)
     answer_score = _poor_answers(predictions)
     poor = answer_score is not None and answer_score < POOR_ANSWER_SCORE
     still_falling = _recent_drop(losses) >= STILL_FALLING_DROP
@@ -215,8 +214,8 @@ def check_underfitting(
         severity="warning",
         summary="The model has not learned the data yet: " + "; ".join(signals) + ".",
         evidence={
-            "first_loss": rounded(first),
-            "final_loss": rounded(last),
+            "first_loss": None if first is None else rounded(first),
+            "final_loss": None if last is None else rounded(last),
             "points": len(losses),
             "steps": steps,
             "recent_loss_drop": rounded(_recent_drop(losses), 3),
@@ -234,6 +233,25 @@ def check_underfitting(
         expected_effect="A clearly lower training loss and better eval metrics.",
         route="continue",
     )
+
+
+def _last_logged_step(log_history: list[dict[str, Any]]) -> int:
+    """The last step with a training loss: per-step, or the Trainer's closing `train_loss`
+    (the only one a run shorter than logging_steps has)."""
+    return max(
+        (s for key in ("loss", "train_loss") for s, _ in series(log_history, key)), default=0
+    )
+
+
+def _first_and_last_loss(
+    losses: list[float], log_history: list[dict[str, Any]]
+) -> tuple[float | None, float | None]:
+    """The first logged loss and the mean of the last few. Without per-step losses (a run
+    shorter than logging_steps) the run's mean `train_loss` stands for both; None without it."""
+    if losses:
+        return losses[0], mean(losses[-min(3, max(1, len(losses) - 1)) :])
+    run_means = [float(v) for _, v in series(log_history, "train_loss") if finite(v)]
+    return (run_means[-1], run_means[-1]) if run_means else (None, None)
 
 
 def _recent_drop(losses: list[float]) -> float:

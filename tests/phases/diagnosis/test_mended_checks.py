@@ -65,6 +65,30 @@ def test_three_steps_with_garbage_answers_is_underfitting() -> None:
     assert apply_patch(CONFIG, underfitting.patch).training.epochs == 4  # 3 steps: 4x
 
 
+def test_a_run_shorter_than_one_logging_interval_is_underfitting() -> None:
+    # max_steps 3 < logging_steps 5: the Trainer logs no per-step loss, only the run's mean
+    # train_loss and the eval loss at the end.
+    three_steps = apply_patch(CONFIG, {"training": {"max_steps": 3}})
+    history = [{"eval_loss": 6.6, "step": 3}, {"train_loss": 7.4, "step": 3}]
+    garbage = [{"input": "q", "expected": "Oslo", "got": '" " " "', "score": 0.0}] * 4
+    for training in ({"global_step": 3}, None):  # the step from the train_loss entry
+        found = {
+            d.kind: d
+            for d in diagnose_run(
+                config=three_steps, log_history=history, training=training, predictions=garbage
+            )
+        }
+        underfitting = found["underfitting"]
+        assert underfitting.evidence["steps"] == 3 and underfitting.evidence["final_loss"] == 7.4
+        assert underfitting.route == "continue"
+        assert apply_patch(three_steps, underfitting.patch).training.max_steps == 12  # 4x
+    good = [{"input": "q", "expected": "Oslo", "got": "Oslo", "score": 1.0}] * 4
+    healthy = diagnose_run(
+        config=three_steps, log_history=history, training={"global_step": 3}, predictions=good
+    )
+    assert healthy == []
+
+
 def test_a_steep_loss_at_the_end_is_underfitting_only_when_the_answers_are_poor() -> None:
     history = _losses([7.7, 5.0, 3.5, 2.4, 1.6, 1.1])  # fell well below 70%: no plateau
     poor = [{"input": "q", "expected": "Oslo", "got": "Lima", "score": 0.0}] * 4
@@ -88,6 +112,35 @@ def test_one_json_field_stuck_on_one_value_is_ignores_input() -> None:
     ignores = _kinds(predictions=predictions)["ignores_input"]
     assert ignores.evidence["constant_fields"]["city"]["share"] == 1.0
     assert "name" not in ignores.evidence["constant_fields"]
+
+
+def _reviews(answer) -> list[dict[str, Any]]:
+    """20 reviews, 17 of them positive; `answer(reference)` gives the model's dict."""
+    labels = ["positive"] * 17 + ["negative", "neutral", "negative"]
+    areas = ["battery", "screen", "price", "shipping", "sound", "camera", "size"]
+    references = [{"sentiment": s, "area": areas[i % 7]} for i, s in enumerate(labels)]
+    return [
+        {"input": f"review {i}", "expected": json.dumps(r), "got": json.dumps(answer(r))}
+        for i, r in enumerate(references)
+    ]
+
+
+def test_right_answers_on_imbalanced_labels_are_not_ignores_input() -> None:
+    # The references themselves say "positive" 85% of the time: answering so is right.
+    assert "ignores_input" not in _kinds(predictions=_reviews(lambda ref: ref))
+    # Half the references are one text: so are half of the (right) answers.
+    same = [{"input": f"q{i}", "expected": "no", "got": "no", "score": 1.0} for i in range(10)]
+    varied = [
+        {"input": f"w{i}", "expected": f"yes, {i}", "got": f"yes, {i}", "score": 1.0}
+        for i in range(10)
+    ]
+    assert _kinds(predictions=same + varied) == {}
+
+
+def test_a_label_stuck_on_the_majority_value_is_ignores_input() -> None:
+    stuck = _kinds(predictions=_reviews(lambda ref: {**ref, "sentiment": "positive"}))
+    field = stuck["ignores_input"].evidence["constant_fields"]["sentiment"]
+    assert field["share"] == 1.0 and field["reference_share"] == 0.85
 
 
 def test_right_keys_wrong_values_is_format_only() -> None:

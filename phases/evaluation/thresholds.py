@@ -70,6 +70,12 @@ def _checked_rule(metric: str, rule: dict) -> dict:
             raise ValueError(f"'{metric}.{key}' must be a finite number, got {value!r}.")
     if all(rule.get(key) is None for key in RULE_KEYS):
         raise ValueError(f"'{metric}' is an empty rule; a threshold is {SHAPES}.")
+    low, high = rule.get("min"), rule.get("max")
+    if low is not None and high is not None and low > high:
+        raise ValueError(
+            f"'{metric}' asks for min {low:g} and max {high:g}: no value can be both; "
+            "swap them, or keep the one you meant."
+        )
     return rule
 
 

@@ -84,6 +84,7 @@ def _config_with(thresholds: dict, **evaluation) -> dict:
         ({"rougeL": {"mni": 0.5}}, {}, "'rougeL' has unknown key 'mni' (did you mean 'min'?)"),
         ({"rougeL": "high"}, {}, "'rougeL' is 'high'; a threshold is a number"),
         ({"rougeL": {}}, {}, "'rougeL' is an empty rule"),
+        ({"rougeL": {"min": 0.9, "max": 0.5}}, {}, "'rougeL' asks for min 0.9 and max 0.5"),
         ({"rougeL": {"min": "0.5"}}, {}, "'rougeL.min' must be a finite number"),
         ({"perplexity": {"above_base": 1}}, {}, "use below_base"),
         ({"rougeL": {"below_base": 1}}, {}, "use above_base"),

@@ -22,8 +22,8 @@ from llmfinetune_agent.store.engine import engine_for
 from llmfinetune_agent.store.schema import EventRow, FeedbackRow, InteractionRow, RunRow
 
 ENDED = ("completed", "failed", "cancelled")
-# The events the statistics read from the run event log.
-_EVENT_KINDS = ("interrupt", "decision", "training_result")
+# The events the statistics read from the run event log (an ended run's gate waits no more).
+_EVENT_KINDS = ("interrupt", "decision", "training_result", "cancelled", "failed")
 
 
 def service_stats(database_url: str) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def service_stats(database_url: str) -> dict[str, Any]:
         ).all()
     return {
         "runs": run_stats(runs, events),
-        "gates": gate_stats(events),
+        "gates": gate_stats(events, ended={r.id for r in runs if r.status in ENDED}),
         "interactions": interaction_stats(interactions),
         "feedback": feedback_stats(feedback),
     }
@@ -77,9 +77,10 @@ def run_stats(runs: list[Any], events: list[Any]) -> dict[str, Any]:
     }
 
 
-def gate_stats(events: list[Any]) -> dict[str, Any]:
+def gate_stats(events: list[Any], ended: set[str] | None = None) -> dict[str, Any]:
     """Per gate: how often it was asked and answered, the answers, and how long it waited
-    (from the run pausing there to the decision being accepted)."""
+    (from the run pausing there to the decision being accepted). A gate of a run in `ended`
+    (or one whose run logged its end) is not waiting: not every way a run ends logs an event."""
     asked: dict[str, tuple[str, datetime]] = {}  # run -> (gate, when), the open interrupt
     gates: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"asked": 0, "answered": 0, "decisions": Counter(), "waits": []}
@@ -110,7 +111,7 @@ def gate_stats(events: list[Any]) -> dict[str, Any]:
     waits = [w for g in gates.values() for w in g["waits"]]
     return {
         "answered": len(waits),
-        "waiting": len(asked),
+        "waiting": len(asked.keys() - (ended or set())),
         "wait_seconds": summary(waits),
         "by_gate": by_gate,
     }

@@ -348,3 +348,13 @@ def test_the_interactive_fixes_prompt_asks_for_indexes_and_route() -> None:
     assert b"select: diagnosis indexes like 0,2" in shown
     with CliRunner().isolation(input="reject\nno\n"):
         assert _ask(RunDisplay(), pending) == {"decision": "reject", "comment": "no"}
+
+
+def test_stats_stop_counting_the_gate_of_a_cancelled_run(tmp_path: Path) -> None:
+    """`stats` read only interrupts and decisions from the event log, so a gate whose run
+    was cancelled counted as waiting forever."""
+    started = cli("run", str(small_config(tmp_path)))
+    assert started.exit_code == 3, started.output
+    waiting = json.loads(cli("stats", "--json").stdout)["gates"]["waiting"]
+    assert cli("cancel", run_id_of(started.output)).exit_code == 0
+    assert json.loads(cli("stats", "--json").stdout)["gates"]["waiting"] == waiting - 1

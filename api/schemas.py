@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api import examples as ex
 
@@ -371,6 +371,13 @@ class FeedbackCreate(BaseModel):
         description="A better answer: exported as the chosen reply over the generated one.",
     )
     comment: str | None = Field(None, min_length=1, max_length=5_000, description="Free text.")
+
+    @field_validator("better", "comment")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("is only whitespace: leave it out, or write the text")
+        return value
 
     @model_validator(mode="after")
     def _says_something(self) -> FeedbackCreate:

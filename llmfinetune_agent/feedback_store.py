@@ -145,8 +145,25 @@ class FeedbackStore:
 
     def feedback_rows(self, *, model_id: str, kind: ExportKind) -> list[dict[str, Any]]:
         """`model_id`'s feedback as training rows of `kind` ('preference' or 'kto')."""
+        return self.feedback_export(model_id=model_id, kind=kind)[0]
+
+    def feedback_export(
+        self, *, model_id: str, kind: ExportKind
+    ) -> tuple[list[dict[str, Any]], int]:
+        """`model_id`'s feedback as training rows of `kind`, and how many rated answers were
+        left out because they answered a conversation: a row holds one prompt, and the
+        conversation's earlier turns would be lost, making the pair wrong data."""
         rated = self.feedback_of(model_id=model_id)
-        return preference_rows(rated) if kind == "preference" else kto_rows(rated)
+        single = [(i, said) for i, said in rated if _answers_one_prompt(i)]
+        rows = preference_rows(single) if kind == "preference" else kto_rows(single)
+        return rows, len(rated) - len(single)
+
+
+def _answers_one_prompt(interaction: dict[str, Any]) -> bool:
+    """True when the answer was to one user message, not to a conversation (earlier turns or
+    a system message) that a prompt string cannot hold."""
+    messages = interaction["messages"]
+    return not messages or (len(messages) == 1 and messages[0].get("role") == "user")
 
 
 def preference_rows(rated: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -155,6 +172,8 @@ def preference_rows(rated: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[
     rows, by_prompt = [], {}
     for interaction, said in rated:
         prompt, output = interaction["prompt"], interaction["output"]
+        if not output.strip():  # an empty reply is no row of a preference pair
+            continue
         if said.get("better") and said["better"].strip() != output.strip():
             rows.append({"prompt": prompt, "chosen": said["better"], "rejected": output})
         if said.get("rating") in ("up", "down"):
@@ -175,11 +194,12 @@ def kto_rows(rated: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[dict[st
     rows = []
     for interaction, said in rated:
         prompt, output, rating = interaction["prompt"], interaction["output"], said.get("rating")
-        if rating in ("up", "down"):
+        served = output.strip() != ""  # an empty completion is no KTO row
+        if rating in ("up", "down") and served:
             rows.append({"prompt": prompt, "completion": output, "label": rating == "up"})
         if said.get("better"):
             rows.append({"prompt": prompt, "completion": said["better"], "label": True})
-            if rating is None:
+            if rating is None and served:
                 rows.append({"prompt": prompt, "completion": output, "label": False})
     return rows
 

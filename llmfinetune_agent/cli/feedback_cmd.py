@@ -40,7 +40,13 @@ def feedback_export(
         typer.echo(f"--as {kind!r}: choose 'preference' or 'kto'.", err=True)
         raise typer.Exit(BAD_INPUT)
     store = FeedbackStore(Settings.from_env().database_url)
-    rows = store.feedback_rows(model_id=model_id, kind=kind)
+    rows, conversations = store.feedback_export(model_id=model_id, kind=kind)
+    if conversations:
+        typer.echo(
+            f"Left out {conversations} rated answer(s) to conversations: a {kind} row holds one "
+            "prompt, and the earlier turns would be lost.",
+            err=True,
+        )
     if not rows:
         typer.echo(
             f"No {kind} data from feedback on model {model_id!r}: rate its answers with "

@@ -67,6 +67,8 @@ def test_generations_are_recorded_and_feedback_needs_a_known_id(client_and_model
     assert empty.status_code == 422 and "at least one of 'rating', 'better'" in empty.text
     wrong = client.post(f"/generations/{answer['generation_id']}/feedback", json={"rating": "meh"})
     assert wrong.status_code == 422
+    blank = client.post(f"/generations/{answer['generation_id']}/feedback", json={"better": "  "})
+    assert blank.status_code == 422 and blank.json()["detail"][0]["loc"] == ["body", "better"]
 
 
 def test_feedback_exports_as_preference_and_kto_data_the_data_phase_detects(

@@ -3,6 +3,8 @@ preference pairs from better answers and from thumbs, KTO rows from thumbs."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from llmfinetune_agent.feedback_store import FeedbackStore
@@ -43,3 +45,32 @@ def test_feedback_becomes_pairs_and_kto_rows(store: FeedbackStore) -> None:
     assert said == {"rating": "down", "better": '{"name": "Ann"}', "comment": "JSON please"}
     assert interaction["output"] == "Ann is a person"
     assert store.feedback_rows(model_id="m3", kind="kto") == []
+
+
+def test_empty_answers_and_conversations_make_no_rows(store: FeedbackStore) -> None:
+    """The data phase drops an empty reply ('rejected' is empty), and a prompt string cannot
+    hold a conversation's earlier turns: neither may be written as a row."""
+    model = f"m-{uuid.uuid4().hex[:8]}"  # the PostgreSQL database is shared between tests
+    empty = _served(store, "Ann, 31", "\n\n\n", model=model)
+    store.add_feedback(interaction_id=empty, rating="down", better='{"name": "Ann"}')
+    turns = [
+        {"role": "user", "content": "Ann, 31"},
+        {"role": "assistant", "content": "Noted."},
+        {"role": "user", "content": "Now as JSON."},
+    ]
+    later = store.record_interaction(
+        model_id=model, source="api", prompt="Now as JSON.", output="Ann", messages=turns
+    )
+    store.add_feedback(interaction_id=later, rating="down", better='{"name": "Ann"}')
+    one = store.record_interaction(
+        model_id=model, source="chat", prompt="Bo, 40", output="Bo", messages=turns[:1]
+    )
+    store.add_feedback(interaction_id=one, rating="up")
+    assert store.feedback_export(model_id=model, kind="preference") == ([], 1)
+    assert store.feedback_export(model_id=model, kind="kto") == (
+        [
+            {"prompt": "Ann, 31", "completion": '{"name": "Ann"}', "label": True},
+            {"prompt": "Bo, 40", "completion": "Bo", "label": True},
+        ],
+        1,
+    )

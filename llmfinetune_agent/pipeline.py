@@ -30,6 +30,8 @@ def prepare_direct(
     )
     # Data the method cannot learn from fails now, before any gate, not in the trainer.
     check_kind(Path(config.data.train), prepared.kind, config.training.method)
+    if config.training.method == "prompt":
+        check_prompt_run(config, len(prepared.train), cache_dir=cache_dir)
     if prepared.eval:
         # Eval data the metrics cannot use fails now, not after hours of training.
         from phases.evaluation.model_evaluation import load_checked_examples
@@ -50,6 +52,28 @@ def prepare_direct(
         "summary": prepared.report.summary_lines(),
         "sample": prepared.train[:sample_size],
     }
+
+
+def check_prompt_run(config: RunConfig, train_rows: int, *, cache_dir: Path) -> None:
+    """What a prompt run needs besides data of the right kind, checked with the data rather
+    than in the trainer after the gates: two training rows (some are held out to score
+    candidates on), and a reflection model that exists. Raises a bad-input error naming it."""
+    from models import ModelLoadError
+    from models.loading import load_model_config
+    from phases.training.data import TrainingInputError
+
+    if train_rows < 2:
+        raise TrainingInputError(
+            f"{config.data.train}: a prompt run needs at least 2 training rows (some are held "
+            f"out to score candidates on), got {train_rows}"
+        )
+    reflection_model = config.training.reflection_model
+    if reflection_model:
+        try:  # finds the folder or builds the built-in; reads config.json, not the weights
+            load_model_config(reflection_model, cache_dir=cache_dir)
+        except ModelLoadError as exc:
+            raise TrainingInputError(f"training.reflection_model: {exc}") from None
+    reflection_chat(config)  # builds the chat model: a bad class or argument names its field
 
 
 def train_direct(

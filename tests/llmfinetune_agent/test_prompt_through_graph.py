@@ -161,3 +161,28 @@ def test_a_reflection_chat_model_that_cannot_be_built_is_bad_input(
     assert run.status == "failed"
     assert run.error.startswith("bad input: training.reflection_chat_model: "), run.error
     assert "error.log" not in run.error
+
+
+@pytest.mark.parametrize(
+    ("rows", "training", "error"),
+    [
+        (1, {}, "a prompt run needs at least 2 training rows"),
+        (8, {"reflection_model": "builtin:nope"}, "training.reflection_model: unknown built-in"),
+    ],
+)
+def test_a_prompt_run_that_cannot_work_fails_at_the_data_check(
+    tmp_path: Path, rows: int, training: dict[str, Any], error: str
+) -> None:
+    """These failed in the trainer, after the data gate had been approved."""
+    data = write_jsonl(tmp_path / "people.jsonl", person_rows(rows))
+    held_out = write_jsonl(tmp_path / "held_out.jsonl", person_rows(12)[8:])
+    config = {
+        "model": {"name_or_path": "builtin:tiny-llama"},
+        "data": {"train": str(data), "eval": str(held_out)},
+        "training": {"method": "prompt", **training},
+        "hitl": {"approve_plan": False, "approve_data": True, "approve_evaluation": False},
+    }
+    with open_service() as service:
+        run = service.start(service.create_run(parse_run_config(config)).id)
+    assert run.status == "failed" and run.pending_interrupt is None
+    assert error in run.error, run.error

@@ -52,6 +52,11 @@ def import_user_function(
         raise UserFunctionError(
             f"{what} {spec!r}: cannot import module '{module_name}' ({exc}); is it installed?"
         ) from None
+    except (Exception, SystemExit) as exc:  # the module's own code can fail any way, even exit
+        raise UserFunctionError(
+            f"{what} {spec!r}: importing module '{module_name}' failed: "
+            f"{type(exc).__name__}: {exc}; fix the module, or name another"
+        ) from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise UserFunctionError(

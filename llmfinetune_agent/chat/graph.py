@@ -124,7 +124,9 @@ def run_tool_call(call: dict[str, Any], available: dict[str, BaseTool]) -> ToolM
             f"'{'.'.join(map(str, e['loc'])) or 'arguments'}': {e['msg']}" for e in exc.errors()
         )
         return _error(f"bad arguments for {name}: {problems}", name, call_id)
-    except Exception as exc:  # a user tool can fail any way: the model reads why
+    except (KeyboardInterrupt, GeneratorExit):
+        raise  # the process or the generator is stopping: not the tool's failure
+    except BaseException as exc:  # a user tool can fail any way, even exit: the model reads why
         return _error(f"{name} failed: {type(exc).__name__}: {exc}", name, call_id)
     if isinstance(result, ToolMessage):
         return result

@@ -6,8 +6,9 @@
     calculate("__import__('os')")      # CalculatorError: names are not allowed ...
 
 Numbers, + - * / // % ** and parentheses, unary minus, and a few functions (sqrt, abs, round,
-min, max, floor, ceil, log, exp, sin, cos, tan) with the constants pi and e. Exponents and
-results are bounded so that no expression can take the service's CPU or memory.
+min, max, floor, ceil, log, exp, sin, cos, tan) with the constants pi and e. Numbers, exponents,
+results and round's digits are bounded so that no expression can take the service's CPU or memory
+(the calculator runs in the service's own process: a slow call would stall every request).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import Any
 MAX_EXPRESSION_CHARS = 500
 MAX_EXPONENT = 1000
 MAX_MAGNITUDE = 10**100
+# Past 400 digits rounding changes nothing here (a number has at most 101 digits before the point
+# and the smallest float is 5e-324), while round(7, -10**8) would first build 10**(10**8).
+MAX_ROUND_DIGITS = 400
 SIGNIFICANT_DIGITS = 12  # of a float result: beyond that, a float's rounding shows
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
@@ -48,6 +52,11 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "tan": math.tan,
 }
 CONSTANTS = {"pi": math.pi, "e": math.e}
+# What a function accepts, for the message when an argument is outside it.
+_DOMAINS = {
+    "sqrt": "sqrt takes a number >= 0",
+    "log": "log takes a number > 0 and a base > 0 other than 1",
+}
 
 
 class CalculatorError(ValueError):
@@ -92,11 +101,12 @@ def _binary(node: ast.BinOp) -> Any:
     if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
         raise CalculatorError(f"the exponent {right} is larger than {MAX_EXPONENT}")
     try:
-        return _checked(_BINARY[type(node.op)](left, right))
+        result = _BINARY[type(node.op)](left, right)
     except ZeroDivisionError:
         raise CalculatorError(f"'{ast.unparse(node)}' divides by zero") from None
-    except OverflowError:
+    except ArithmeticError:  # OverflowError, and any other arithmetic failure
         raise CalculatorError(f"'{ast.unparse(node)}' is too large to compute") from None
+    return _checked(result)
 
 
 def _call(node: ast.Call) -> Any:
@@ -106,10 +116,29 @@ def _call(node: ast.Call) -> Any:
             f"'{name}' is not a calculator function; use one of {', '.join(FUNCTIONS)}"
         )
     arguments = [_value(a) for a in node.args]
+    _check_arguments(name, arguments)
     try:
-        return _checked(FUNCTIONS[name](*arguments))
-    except (TypeError, ValueError, OverflowError) as exc:
+        result = FUNCTIONS[name](*arguments)
+    except TypeError as exc:
         raise CalculatorError(f"'{ast.unparse(node)}': {exc}") from None
+    except (ValueError, ZeroDivisionError):
+        # math says only "math domain error"; log(x, 1) divides by log(1) == 0.
+        domain = _DOMAINS.get(name, "the argument is outside what the function accepts")
+        raise CalculatorError(f"'{ast.unparse(node)}': math domain error: {domain}") from None
+    except ArithmeticError:  # OverflowError: exp(1000)
+        raise CalculatorError(f"'{ast.unparse(node)}' is too large to compute") from None
+    return _checked(result)
+
+
+def _check_arguments(name: str, arguments: list[Any]) -> None:
+    """Refuse an argument that would make the call slow. Every number is already at most
+    `MAX_MAGNITUDE`, which keeps the other functions fast; only round's digits are not."""
+    digits = arguments[1] if name == "round" and len(arguments) == 2 else None
+    if isinstance(digits, int) and abs(digits) > MAX_ROUND_DIGITS:
+        raise CalculatorError(
+            f"round to {digits} digits: the calculator rounds to at most {MAX_ROUND_DIGITS} "
+            "digits either side of the point"
+        )
 
 
 def _checked(value: Any) -> Any:

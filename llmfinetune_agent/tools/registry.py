@@ -107,18 +107,37 @@ def user_tool(spec: str, allowed_modules: list[str]) -> BaseTool:
         raise ToolSetupError(str(exc)) from None
     _check_annotated(spec, function)
     try:
+        return _structured_tool(function)
+    except Exception as exc:  # pydantic and typing fail many ways on hints they cannot use
+        raise ToolSetupError(
+            f"tool {spec!r}: its JSON schema cannot be built from its type hints "
+            f"({type(exc).__name__}: {exc}); use types the module defines or imports"
+        ) from None
+
+
+def _structured_tool(function: Callable[..., Any]) -> BaseTool:
+    try:
         return StructuredTool.from_function(function, parse_docstring=True, handle_tool_error=True)
     except ValueError:  # a docstring without a Google-style Args section: the summary only
         return StructuredTool.from_function(function, handle_tool_error=True)
 
 
 def _check_annotated(spec: str, function: Callable[..., Any]) -> None:
+    if inspect.isclass(function):
+        raise ToolSetupError(
+            f"tool {spec!r}: '{function.__name__}' is a class; name a function (with type hints "
+            "and a docstring) instead"
+        )
     if not (inspect.getdoc(function) or "").strip():
         raise ToolSetupError(
             f"tool {spec!r}: the function has no docstring; its first line tells the model "
             "what the tool does"
         )
-    for parameter in inspect.signature(function).parameters.values():
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError) as exc:  # some built-in callables have no readable signature
+        raise ToolSetupError(f"tool {spec!r}: its signature cannot be read ({exc})") from None
+    for parameter in parameters:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise ToolSetupError(f"tool {spec!r}: *args and **kwargs cannot be described")
         if parameter.annotation is parameter.empty:

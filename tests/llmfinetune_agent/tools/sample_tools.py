@@ -21,3 +21,25 @@ def without_hints(city):  # noqa: ANN001 - the test checks that this is refused
 
 def without_docstring(city: str) -> str:
     return city
+
+
+def forecast_for_station(station: "Station") -> str:  # noqa: F821 - refused: no such type
+    """Forecast for a weather station."""
+    return str(station)
+
+
+class WeatherStation:
+    """A weather station: a class, refused as a tool (a tool is a function)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def exit_with(code: int) -> str:
+    """Stop the program with an exit code (a tool's failure: the chat goes on)."""
+    raise SystemExit(code)
+
+
+def press_ctrl_c(reason: str) -> str:
+    """Interrupt the program as Ctrl-C does (that stops the chat, it is no tool failure)."""
+    raise KeyboardInterrupt(reason)

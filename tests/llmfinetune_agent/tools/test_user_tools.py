@@ -4,13 +4,14 @@ its type hints and docstring; anything else is refused before it is imported or 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 
 import pytest
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from llmfinetune_agent.chat.graph import run_tool_call
 from llmfinetune_agent.tools.python_sandbox import SandboxLimits
-from llmfinetune_agent.tools.registry import ToolSetupError, build_tools
+from llmfinetune_agent.tools.registry import ToolSetupError, build_tools, check_tool_names
 
 MODULE = "tests.llmfinetune_agent.tools.sample_tools"
 LIMITS = SandboxLimits()
@@ -60,6 +61,15 @@ def test_bad_arguments_and_unknown_tools_answer_with_an_error_the_model_reads() 
     assert (failing.status, failing.content) == ("error", "'1 / 0' divides by zero")
 
 
+def test_a_tool_that_exits_is_an_error_the_model_reads_but_ctrl_c_stops_the_chat() -> None:
+    names = [f"{MODULE}:exit_with", f"{MODULE}:press_ctrl_c"]
+    tools = {t.name: t for t in build_tools(names, limits=LIMITS, allowed_modules=[MODULE])}
+    exited = run_tool_call({"name": "exit_with", "args": {"code": 3}, "id": "1"}, tools)
+    assert (exited.status, exited.content) == ("error", "exit_with failed: SystemExit: 3")
+    with pytest.raises(KeyboardInterrupt):
+        run_tool_call({"name": "press_ctrl_c", "args": {"reason": "stop"}, "id": "2"}, tools)
+
+
 @pytest.mark.parametrize(
     ("name", "allowed", "message"),
     [
@@ -68,6 +78,17 @@ def test_bad_arguments_and_unknown_tools_answer_with_an_error_the_model_reads() 
         (f"{MODULE}:missing", [MODULE], f"'{MODULE}' has no function 'missing'"),
         (f"{MODULE}:without_hints", [MODULE], "parameter 'city' has no type hint"),
         (f"{MODULE}:without_docstring", [MODULE], "the function has no docstring"),
+        (
+            f"{MODULE}:forecast_for_station",
+            [MODULE],
+            f"tool '{MODULE}:forecast_for_station': its JSON schema cannot be built from its type "
+            "hints (NameError: name 'Station' is not defined)",
+        ),
+        (
+            f"{MODULE}:WeatherStation",
+            [MODULE],
+            f"tool '{MODULE}:WeatherStation': 'WeatherStation' is a class; name a function",
+        ),
         (
             "nonexistent_pkg.tools:run",
             ["nonexistent_pkg"],
@@ -90,3 +111,38 @@ def test_a_module_outside_the_allow_list_is_never_imported() -> None:
             [f"{MODULE}:convert_temperature"], limits=LIMITS, allowed_modules=["tests.other"]
         )
     assert MODULE not in sys.modules
+
+
+@pytest.fixture
+def broken_tools(tmp_path, monkeypatch) -> Iterator[str]:
+    """A package `broken_tools` whose modules fail while they are imported."""
+    package = tmp_path / "broken_tools"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "raises.py").write_text('raise RuntimeError("import fails")\n')
+    (package / "syntax.py").write_text("def f(:\n")
+    (package / "exits.py").write_text("import sys\n\nsys.exit(3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "broken_tools"
+    for name in [m for m in sys.modules if m.split(".")[0] == "broken_tools"]:
+        del sys.modules[name]
+
+
+@pytest.mark.parametrize(
+    ("module", "failure"),
+    [
+        ("raises", "RuntimeError: import fails"),
+        ("syntax", "SyntaxError: "),
+        ("exits", "SystemExit: 3"),
+    ],
+)
+def test_a_module_that_fails_to_import_is_a_refused_tool(
+    broken_tools: str, module: str, failure: str
+) -> None:
+    name = f"{broken_tools}.{module}:f"
+    with pytest.raises(ToolSetupError) as error:
+        check_tool_names([name], allowed_modules=[broken_tools])
+    assert str(error.value).startswith(
+        f"tool '{name}': importing module '{broken_tools}.{module}' failed: {failure}"
+    )
+    assert str(error.value).endswith("; fix the module, or name another")

@@ -3,6 +3,7 @@ signature, every mistake is refused before a model loads, naming the field, and 
 that fails while training is bad input naming its `training.rewards[i]`."""
 
 import json
+import sys
 
 import pytest
 from training_test_data import write_jsonl
@@ -125,6 +126,22 @@ def test_bad_rewards_fail_before_training_naming_the_field(spec, columns, allowe
         build_rewards([RewardFunctionConfig(**spec)], columns=columns, allowed_modules=allowed)
     assert words in str(error.value)
     assert "FINETUNE_AGENT_REWARD_MODULES" in str(error.value) or "allow-listed" not in words
+
+
+def test_a_reward_module_that_fails_to_import_is_bad_input(tmp_path, monkeypatch) -> None:
+    (tmp_path / "failing_rewards.py").write_text('raise RuntimeError("no config")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "failing_rewards", raising=False)
+    with pytest.raises(TrainingInputError) as error:
+        build_rewards(
+            [RewardFunctionConfig(function="failing_rewards:score")],
+            columns=["prompt"],
+            allowed_modules=["failing_rewards"],
+        )
+    assert str(error.value) == (
+        "training.rewards[0].function 'failing_rewards:score': importing module "
+        "'failing_rewards' failed: RuntimeError: no config; fix the module, or name another"
+    )
 
 
 def test_a_causal_lm_is_refused_as_reward_model(tmp_path) -> None:

@@ -19,6 +19,8 @@ of one thread per prompt; it does not fire per-prompt callbacks.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import importlib
 import json
 import threading
@@ -58,6 +60,10 @@ class ChatModelError(ValueError):
     """A configured chat model that cannot be imported or built; the message says what to do."""
 
 
+class PromptTooLong(ValueError):
+    """A conversation whose system message, tools and latest turn leave no room for the reply."""
+
+
 class LocalChatModel(BaseChatModel):
     """Chat replies from a local causal LM, with the tokenizer's chat template (and tools)."""
 
@@ -68,6 +74,11 @@ class LocalChatModel(BaseChatModel):
     temperature: float = Field(0.8, gt=0, description="Default sampling temperature.")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
     batch_size: int = Field(8, gt=0, description="Prompts generated together.")
+    cut_overlong: bool = Field(
+        True,
+        description="A prompt whose system message, tools and last turn leave too little "
+        "room for the reply is cut from the left; False: refused (PromptTooLong).",
+    )
 
     _loaded: tuple[Any, Any] | None = PrivateAttr(None)
     # One generation at a time per loaded model: a model is not shared across threads mid-call.
@@ -222,11 +233,35 @@ class LocalChatModel(BaseChatModel):
     def _prompt_ids(
         self, messages: list[Any], tools: list[dict[str, Any]] | None, max_new: int
     ) -> list[int]:
+        """The prompt's tokens, leaving `max_new` of the context for the reply: the oldest
+        turns go first, never the system message or the tools. If the system message, tools
+        and the last turn alone leave no room, the prompt is cut from the left
+        (`cut_overlong`) or refused."""
         model, tokenizer = self._model()
-        room = max((context_window(model) or 2048) - max_new, 16)
-        text = self.render_prompt(messages, tools)
-        return encode_prompt(
-            tokenizer, text, templated=has_chat_template(tokenizer), max_length=room
+        window = context_window(model) or 2048
+        room = max(window - max_new, 16)
+        templated = has_chat_template(tokenizer)
+        head, turns = conversation_turns([as_message_dict(m) for m in messages])
+
+        @functools.cache
+        def text_from(first: int) -> str:  # the prompt without the turns before `first`
+            return self.render_prompt([*head, *(m for turn in turns[first:] for m in turn)], tools)
+
+        @functools.cache
+        def ids_from(first: int) -> list[int]:
+            return encode_prompt(tokenizer, text_from(first), templated=templated)
+
+        # The fewest oldest turns to drop (a prompt with fewer turns is never longer).
+        first = bisect.bisect_left(range(len(turns)), True, key=lambda k: len(ids_from(k)) <= room)
+        first = min(first, max(len(turns) - 1, 0))
+        if len(ids_from(first)) <= room:
+            return ids_from(first)
+        if self.cut_overlong:
+            return encode_prompt(tokenizer, text_from(first), templated=templated, max_length=room)
+        raise PromptTooLong(
+            f"the system prompt, tools and the latest message are {len(ids_from(first))} "
+            f"tokens, but max_new_tokens {max_new} leaves them {max(window - max_new, 0)} of "
+            f"the model's {window}-token context; reduce max_new_tokens or the message"
         )
 
     def count_tokens(self, text: str) -> int:
@@ -285,6 +320,20 @@ def as_message_dict(message: BaseMessage | dict[str, Any]) -> dict[str, Any]:
     if isinstance(message, ToolMessage):
         turn.update(name=message.name or "", tool_call_id=message.tool_call_id)
     return turn
+
+
+def conversation_turns(
+    messages: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """The leading system messages, and the rest as turns: each from a user message to the
+    next, so a tool call stays with its result when older turns are dropped."""
+    start = next((i for i, m in enumerate(messages) if m["role"] != "system"), len(messages))
+    turns: list[list[dict[str, Any]]] = []
+    for message in messages[start:]:
+        if message["role"] == "user" or not turns:
+            turns.append([])
+        turns[-1].append(message)
+    return messages[:start], turns
 
 
 def _text(message: BaseMessage) -> str:

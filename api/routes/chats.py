@@ -2,8 +2,9 @@
 
 `POST /chats/{id}/messages` answers with server-sent events as the assistant works:
 `token` (text as it is generated), `tool_call`, `tool_result`, `message` (the final answer),
-then `done` (or `error`). The turn finishes even if the client goes away; `GET /chats/{id}`
-shows it afterwards.
+then `done` (or `error`). `done` carries the turn's `generation_id`: rate the answer with
+`POST /generations/{id}/feedback`. The turn finishes even if the client goes away; `GET
+/chats/{id}` shows it afterwards. A turn that fails leaves the conversation as it was.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from fastapi.responses import StreamingResponse
 from api.chat_schemas import ChatCreate, ChatPublic, MessageIn
 from api.confinement import inside
 from api.deps import SettingsDep
-from api.path_strings import invalid, refuse_path, refuse_unfit_text
+from api.error_excerpts import excerpt
+from api.path_strings import invalid, path_problem, refuse_path, refuse_unfit_text
+from llmfinetune_agent.chat.models import PROMPT_ARTIFACT_SUFFIX
 from llmfinetune_agent.chat.service import ChatError, ChatEvent, ChatService
 from llmfinetune_agent.sections import looks_local
 from llmfinetune_agent.settings import Settings
+from models.prompt_artifact import PromptArtifactError, read_prompt_artifact
 
 router = APIRouter(prefix="/chats", tags=["chats"])
 
@@ -34,7 +38,8 @@ SSE_EXAMPLE = (
     '"name": "calculator", "tool_call_id": "call_3f2a", "status": "success"}\n\n'
     'event: token\ndata: {"text": "The answer is 84."}\n\n'
     'event: message\ndata: {"role": "assistant", "content": "The answer is 84."}\n\n'
-    'event: done\ndata: {"chat_id": "chat-5e0b3c9a41d2", "seconds": 1.8}\n\n'
+    'event: done\ndata: {"chat_id": "chat-5e0b3c9a41d2", "seconds": 1.8, '
+    '"generation_id": "4f0c9b1e2a7d4c3b8e6f5a1d2c3b4a59"}\n\n'
 )
 
 
@@ -112,20 +117,44 @@ def _server_sent(events: Iterator[ChatEvent]) -> Iterator[str]:
 
 def _confine_model(reference: str, settings: Settings) -> None:
     """A model given as a local path must lie under the data roots, the runs or the models
-    folder (as in a run config): otherwise any file on the server could be loaded."""
+    folder (as in a run config): otherwise any file on the server could be loaded. So must the
+    model a prompt artifact names."""
     refuse_path(reference, ("body", "model"))  # a name no file can have: 422, not an OSError
-    local = looks_local(reference) or reference.endswith(".json") or Path(reference).exists()
-    if not local:
-        return
-    roots = [*settings.data_roots, settings.runs_dir, settings.models_cache_dir]
-    path = Path(reference)
-    if not path.is_absolute() or not inside(path, roots):
+    if problem := _unconfined(reference, settings):
+        raise invalid(("body", "model"), f"the model path {problem}", reference)
+    inner = _artifact_model(reference)
+    if inner is not None and (problem := path_problem(inner) or _unconfined(inner, settings)):
         raise invalid(
             ("body", "model"),
-            f"the model path is outside the data roots ({', '.join(map(str, roots))}); use an "
-            "absolute path under one of them, a registry id, or a built-in model",
+            f"prompt artifact {reference}: its 'model' {excerpt(inner)!r} {problem}",
             reference,
         )
+
+
+def _unconfined(reference: str, settings: Settings) -> str | None:
+    """Why the local model path `reference` may not be loaded, or None (not local, or inside)."""
+    if not reference.strip():  # no path at all (Path("") is the working folder): the service says
+        return None
+    local = looks_local(reference) or reference.endswith(".json") or Path(reference).exists()
+    roots = [*settings.data_roots, settings.runs_dir, settings.models_cache_dir]
+    path = Path(reference)
+    if not local or (path.is_absolute() and inside(path, roots)):
+        return None
+    return (
+        f"is outside the data roots ({', '.join(map(str, roots))}); use an absolute path "
+        "under one of them, a registry id, or a built-in model"
+    )
+
+
+def _artifact_model(reference: str) -> str | None:
+    """The `model` of the prompt artifact `reference`, if it is one (the service names what is
+    wrong with an artifact it cannot read)."""
+    if not (reference.endswith(PROMPT_ARTIFACT_SUFFIX) and Path(reference).is_file()):
+        return None
+    try:
+        return read_prompt_artifact(Path(reference)).model
+    except PromptArtifactError:
+        return None
 
 
 def _http(exc: ChatError) -> Exception:

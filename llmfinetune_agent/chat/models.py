@@ -92,11 +92,19 @@ def _prompt_artifact(path: Path, *, store: Any, cache_dir: Path) -> ResolvedMode
         artifact = read_prompt_artifact(path)
     except PromptArtifactError as exc:
         raise ChatModelUnavailable(str(exc)) from None
+    if not artifact.model.strip():
+        raise ChatModelUnavailable(
+            f"prompt artifact {path}: its 'model' is empty; give the base model the prompt is "
+            "for (a registry id or a model reference such as 'builtin:tiny-llama')"
+        )
     if artifact.model.endswith(PROMPT_ARTIFACT_SUFFIX):
         raise ChatModelUnavailable(
             f"prompt artifact {path}: its 'model' must be a model, not another prompt artifact"
         )
-    base = resolve_chat_model(artifact.model, store=store, cache_dir=cache_dir)
+    try:
+        base = resolve_chat_model(artifact.model, store=store, cache_dir=cache_dir)
+    except ChatModelUnavailable as exc:
+        raise ChatModelUnavailable(f"prompt artifact {path}: its 'model': {exc}") from None
     return ResolvedModel(
         path=base.path,
         artifact_prompt=artifact.system_prompt,
@@ -122,6 +130,7 @@ class ChatModels:
                     local_model=ModelConfig(name_or_path=path),
                     cache_dir=str(self.cache_dir),
                     do_sample=False,
+                    cut_overlong=False,  # a chat refuses a turn rather than lose its start
                 )
                 self._models[path] = model
                 while len(self._models) > self.capacity:

@@ -9,11 +9,15 @@
 A conversation is a thread of the runs' checkpoint store (`thread_id` = chat id), so it
 survives restarts. A turn runs in a thread of its own and finishes even if its reader goes
 away; one turn per conversation at a time (`ChatBusy` otherwise). Each finished turn is
-recorded as an interaction (`record_chat_turn`).
+recorded as an interaction (`record_chat_turn`) whose id the `done` event carries as
+`generation_id` (`POST /generations/{id}/feedback` rates the turn). A turn that fails is
+removed again, and so is one a server stop left unfinished: the conversation is as it was
+before it, with no unanswered message or tool call without a result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import queue
@@ -30,6 +34,7 @@ from langchain_core.messages import (
     AIMessageChunk,
     BaseMessage,
     HumanMessage,
+    RemoveMessage,
     ToolMessage,
 )
 
@@ -140,42 +145,36 @@ class ChatService:
     def send(self, chat_id: str, text: str) -> Iterator[ChatEvent]:
         """Start a turn answering `text`; iterate the result for its events as they happen.
         ChatNotFound, ChatBusy (a turn is running) or ChatInvalid before anything starts."""
-        if not text.strip() or len(text) > MAX_MESSAGE_CHARS:
-            raise ChatInvalid(f"a message is 1 to {MAX_MESSAGE_CHARS} characters of text")
-        values = self._values(chat_id)
+        check_message(text)
+        self._values(chat_id)
         with self._busy_lock:
             if chat_id in self._busy:
                 raise ChatBusy(f"chat {chat_id} is answering a message; send yours after it")
             self._busy.add(chat_id)
         events: queue.Queue[ChatEvent | None] = queue.Queue()
-        worker = threading.Thread(
-            target=self._run_turn,
-            args=(chat_id, text, values["settings"], conversation(values), events),
-            daemon=True,
-        )
+        worker = threading.Thread(target=self._run_turn, args=(chat_id, text, events), daemon=True)
         worker.start()
         return _drain(events)
 
-    def _run_turn(
-        self,
-        chat_id: str,
-        text: str,
-        settings: dict[str, Any],
-        history: list[dict[str, str]],
-        events: queue.Queue,
-    ) -> None:
+    def _run_turn(self, chat_id: str, text: str, events: queue.Queue) -> None:
         started = time.monotonic()
+        asked = HumanMessage(text, id=uuid.uuid4().hex)
         try:
-            new_messages = self._stream_turn(chat_id, text, events)
+            values = self._drop_unfinished_turn(chat_id)
+            settings = values["settings"]
+            new_messages = self._stream_turn(chat_id, asked, events)
             answer = next((m for m in reversed(new_messages) if isinstance(m, AIMessage)), None)
             seconds = round(time.monotonic() - started, 3)
             record = _turn_record(chat_id, text, settings, new_messages, seconds, self.source)
-            record.history = history
+            record.history = conversation(values)
             self._count_tokens(record)
-            record_chat_turn(record, settings=self.settings)
+            generation_id = record_chat_turn(record, settings=self.settings)
             events.put(ChatEvent("message", message_view(answer) if answer else {}))
-            events.put(ChatEvent("done", {"chat_id": chat_id, "seconds": seconds}))
+            done = {"chat_id": chat_id, "seconds": seconds, "generation_id": generation_id}
+            events.put(ChatEvent("done", done))
         except Exception as exc:  # the reader learns what went wrong; the service goes on
+            with contextlib.suppress(Exception):  # else the next turn drops it
+                self._drop_unfinished_turn(chat_id, asked.id)
             events.put(ChatEvent("error", {"message": f"{type(exc).__name__}: {exc}"}))
         finally:
             with self._busy_lock:
@@ -188,11 +187,27 @@ class ChatService:
         record.input_tokens = model.count_tokens(record.input)
         record.completion_tokens = model.count_tokens(record.output)
 
-    def _stream_turn(self, chat_id: str, text: str, events: queue.Queue) -> list[BaseMessage]:
+    def _drop_unfinished_turn(self, chat_id: str, message_id: str | None = None) -> dict[str, Any]:
+        """The chat's values once a turn that did not finish is removed, from its user message
+        on: the turn that began with `message_id`, else a last turn left without an answer (a
+        server stopped mid-turn). Left in, an unanswered message breaks every later request to
+        a template that wants user and assistant turns to alternate."""
+        values = self._values(chat_id)
+        messages = values.get("messages", [])
+        start = _unfinished_turn_start(messages, message_id)
+        if start is None:
+            return values
+        removed = [RemoveMessage(id=m.id) for m in messages[start:] if m.id]
+        self.graph.update_state(_thread(chat_id), {"messages": removed}, as_node="start")
+        return self._values(chat_id)
+
+    def _stream_turn(
+        self, chat_id: str, asked: HumanMessage, events: queue.Queue
+    ) -> list[BaseMessage]:
         """Run the graph for one user message, putting token and tool events on `events`."""
         new_messages: list[BaseMessage] = []
         stream = self.graph.stream(
-            {"messages": [HumanMessage(text, id=uuid.uuid4().hex)]},
+            {"messages": [asked]},
             _thread(chat_id),
             context=self.context,
             stream_mode=["messages", "updates"],
@@ -219,6 +234,12 @@ class ChatService:
         if not values or "settings" not in values:
             raise ChatNotFound(f"no chat with id '{chat_id}'")
         return values
+
+
+def check_message(text: str) -> None:
+    """ChatInvalid unless `text` is a message a chat takes (some text, not too long)."""
+    if not text.strip() or len(text) > MAX_MESSAGE_CHARS:
+        raise ChatInvalid(f"a message is 1 to {MAX_MESSAGE_CHARS} characters of text")
 
 
 def message_view(message: BaseMessage) -> dict[str, Any]:
@@ -250,6 +271,19 @@ def conversation(values: dict[str, Any]) -> list[dict[str, str]]:
         elif isinstance(message, AIMessage) and not message.tool_calls:
             turns.append({"role": "assistant", "content": str(message.content)})
     return turns
+
+
+def _unfinished_turn_start(messages: list[BaseMessage], message_id: str | None) -> int | None:
+    """Where the turn to remove starts: the user message `message_id`, else the last user
+    message when the conversation does not end with an answer; None if there is none."""
+    if message_id is None:
+        last = messages[-1] if messages else None
+        if last is None or (isinstance(last, AIMessage) and not last.tool_calls):
+            return None
+        starts = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
+    else:
+        starts = [i for i, m in enumerate(messages) if m.id == message_id]
+    return starts[-1] if starts else None
 
 
 def _tool_events(message: BaseMessage) -> Iterator[ChatEvent]:

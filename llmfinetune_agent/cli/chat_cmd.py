@@ -8,7 +8,9 @@ run config accepts), with tools.
 At a terminal it is interactive (an empty line or Ctrl-D ends it). Without one and without
 `--message`, each line of standard input is a message. The answer goes to stdout; tool calls,
 their results and the chat id go to stderr. The conversation is kept in the service's
-database, like runs: continue it later with `--chat ID` (or over REST, `/chats/{id}`).
+database, like runs: continue it later with `--chat ID` (or over REST, `/chats/{id}`), with
+the settings it was created with (another MODEL, --tools, --preset, --system or
+--max-new-tokens beside `--chat` is refused). Bad input exits 2, a failed turn 1.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import sys
 
 import typer
 
-from llmfinetune_agent.cli.exit_codes import BAD_INPUT, FAILED
+from llmfinetune_agent.cli.exit_codes import BAD_INPUT, FAILED, OK
+
+# The options that set up a chat, by ChatConfig field: given with --chat they are refused.
+SETTING_OPTIONS = {
+    "tools": "--tools",
+    "preset": "--preset",
+    "system_prompt": "--system",
+    "max_new_tokens": "--max-new-tokens",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -30,35 +40,49 @@ def chat(
     model: str | None = typer.Argument(
         None, help="A registry model id or a model reference (e.g. builtin:tiny-llama)."
     ),
-    tools: str = typer.Option(
-        "", "--tools", help="Comma-separated tools: calculator, python, package.module:function."
+    tools: str | None = typer.Option(
+        None, "--tools", help="Comma-separated tools: calculator, python, package.module:function."
     ),
-    preset: str = typer.Option(
-        "helpful", "--preset", help="helpful, concise, coding, teacher, friendly (or --system)."
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        help="helpful (default), concise, coding, teacher, friendly; or your own --system.",
     ),
     system: str | None = typer.Option(None, "--system", help="Your own system prompt."),
     message: str | None = typer.Option(
         None, "--message", "-m", help="Send this one message, print the answer, and exit."
     ),
-    chat_id: str | None = typer.Option(None, "--chat", help="Continue this conversation."),
-    max_new_tokens: int = typer.Option(256, min=1, max=4096, help="Tokens per reply at most."),
+    chat_id: str | None = typer.Option(
+        None, "--chat", help="Continue this conversation (with the settings it was created with)."
+    ),
+    max_new_tokens: int | None = typer.Option(
+        None, min=1, max=4096, help="Tokens per reply at most (default 256)."
+    ),
 ) -> None:
     """Chat with a model that can call tools; the conversation is kept (continue it with --chat)."""
-    from llmfinetune_agent.chat.service import ChatError
+    from llmfinetune_agent.chat.service import ChatError, check_message
 
+    settings = {
+        "tools": tools,
+        "preset": preset,
+        "system_prompt": system,
+        "max_new_tokens": max_new_tokens,
+    }
     with _open_chats() as chats:
         try:
-            chat_id = chat_id or _create(chats, model, tools, preset, system, max_new_tokens)
-            chats.describe(chat_id)  # an unknown --chat id fails here, before any input
+            if message is not None:  # before a chat is created for it
+                check_message(message)
+            if chat_id:
+                _continue(chats, chat_id, model, settings)
+            else:
+                chat_id = _create(chats, model, settings)
         except (ChatError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(BAD_INPUT) from None
         typer.echo(f"chat {chat_id}", err=True)
-        ok = True
-        for text in _messages(message):
-            ok = _turn(chats, chat_id, text) and ok
-    if not ok:
-        raise typer.Exit(FAILED)
+        codes = [_turn(chats, chat_id, text) for text in _messages(message)]
+    if any(codes):
+        raise typer.Exit(max(codes))
 
 
 def _open_chats():
@@ -79,25 +103,35 @@ def _open_chats():
     return opened()
 
 
-def _create(chats, model, tools, preset, system, max_new_tokens) -> str:
+def _continue(chats, chat_id: str, model: str | None, settings: dict) -> None:
+    """Check that `--chat ID` exists and is given no settings: they are fixed at creation."""
+    chat = chats.describe(chat_id)  # an unknown id fails here, before any input
+    given = [SETTING_OPTIONS[name] for name, value in settings.items() if value is not None]
+    if model is not None and model != chat["model"]:
+        given.insert(0, f"MODEL {model!r} (the chat's is {chat['model']!r})")
+    if given:
+        raise ValueError(
+            f"{', '.join(given)}: a chat's settings are fixed when it is created; continue "
+            f"{chat_id} without them, or start a new chat"
+        )
+
+
+def _create(chats, model: str | None, settings: dict) -> str:
     from pydantic import ValidationError
 
     from llmfinetune_agent.chat.config import ChatConfig
 
     if not model:
         raise ValueError("give a MODEL (a registry id or a model reference), or --chat ID")
-    fields = {
-        "model": model,
-        "tools": [t.strip() for t in tools.split(",") if t.strip()],
-        "preset": "custom" if system else preset,
-        "system_prompt": system,
-        "max_new_tokens": max_new_tokens,
-    }
+    fields = {name: value for name, value in settings.items() if value is not None}
+    if settings["tools"] is not None:
+        fields["tools"] = [t.strip() for t in settings["tools"].split(",") if t.strip()]
     try:
-        config = ChatConfig(**fields)
+        config = ChatConfig(model=model, **fields)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'chat'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(map(str, e['loc'])) or 'chat'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise ValueError(problems) from None
     return chats.create_chat(config)["id"]
@@ -120,11 +154,18 @@ def _messages(message: str | None):
             yield line.strip()
 
 
-def _turn(chats, chat_id: str, text: str) -> bool:
-    """One message and its answer; False if the turn failed."""
+def _turn(chats, chat_id: str, text: str) -> int:
+    """One message and its answer; the exit code (0, or why the turn failed)."""
+    from llmfinetune_agent.chat.service import ChatError
+
     streaming = sys.stdout.isatty()
     answer, shown = "", ""
-    for event in chats.send(chat_id, text):
+    try:
+        events = chats.send(chat_id, text)
+    except ChatError as exc:  # a message too long, or another turn of the chat is running
+        typer.echo(f"error: {exc}", err=True)
+        return BAD_INPUT
+    for event in events:
         if event.kind == "token" and streaming:
             shown += event.data["text"]
             typer.echo(event.data["text"], nl=False)
@@ -137,6 +178,6 @@ def _turn(chats, chat_id: str, text: str) -> bool:
             answer = event.data.get("content", "")
         elif event.kind == "error":
             typer.echo(f"error: {event.data['message']}", err=True)
-            return False
+            return FAILED
     typer.echo(answer[len(shown) :] if answer.startswith(shown) else answer)
-    return True
+    return OK

@@ -123,6 +123,50 @@ def test_a_chat_is_created_shown_and_answered(client) -> None:
     ]
 
 
+def _upload_artifact(client, artifact: dict) -> str:
+    uploaded = client.post(
+        "/data", params={"filename": "prompt.json"}, content=json.dumps(artifact).encode()
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    return uploaded.json()["path"]
+
+
+def test_a_prompt_artifact_may_only_name_a_model_a_chat_may_load(client, tiny_model_dir) -> None:
+    outside = _upload_artifact(client, {"model": str(tiny_model_dir), "system_prompt": "hi"})
+    refused = client.post("/chats", json={"model": outside})
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"][0]
+    assert detail["loc"] == ["body", "model"]
+    assert detail["msg"].startswith(
+        f"prompt artifact {outside}: its 'model' {str(tiny_model_dir)!r} is outside the data roots"
+    )
+    empty = _upload_artifact(client, {"model": "", "system_prompt": "hi"})
+    refused = client.post("/chats", json={"model": empty})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "model"]
+    assert refused.json()["detail"][0]["msg"].startswith(
+        f"prompt artifact {empty}: its 'model' is empty"
+    )
+    inside = _upload_artifact(client, {"model": "builtin:tiny-llama", "system_prompt": "hi"})
+    assert client.post("/chats", json={"model": inside}).status_code == 201
+
+
+def test_a_chat_turn_can_be_rated(client) -> None:
+    chat = client.post("/chats", json={"model": "builtin:tiny-llama", "max_new_tokens": 3}).json()
+    with client.stream("POST", f"/chats/{chat['id']}/messages", json={"content": "Hi"}) as answer:
+        kind, done = _sse(answer.iter_lines())[-1]
+    assert kind == "done" and done["chat_id"] == chat["id"]
+    rated = client.post(
+        f"/generations/{done['generation_id']}/feedback",
+        json={"rating": "down", "better": "Hello!"},
+    )
+    assert rated.status_code == 201, rated.text
+    assert (rated.json()["generation_id"], rated.json()["rating"]) == (
+        done["generation_id"],
+        "down",
+    )
+
+
 def _sse(lines) -> list[tuple[str, dict]]:
     return list(_sse_events(lines))
 

@@ -4,10 +4,11 @@ as an interaction; the chat model adapter renders bound tools and streams what i
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from llmfinetune_agent.chat.config import ChatConfig
@@ -20,7 +21,7 @@ from llmfinetune_agent.chat.service import (
     ChatService,
     conversation,
 )
-from llmfinetune_agent.chat_model import LocalChatModel, reply_message
+from llmfinetune_agent.chat_model import LocalChatModel, PromptTooLong, reply_message
 from llmfinetune_agent.checkpointing import open_checkpointer
 from llmfinetune_agent.feedback_store import FeedbackStore
 from llmfinetune_agent.settings import Settings
@@ -166,3 +167,134 @@ def test_a_reply_with_calls_becomes_tool_calls() -> None:
     broken = reply_message('<tool_call>{"name": "calculator", "arguments": </tool_call>', tools)
     assert broken.tool_calls == [] and broken.response_metadata["tool_call_problems"]
     assert reply_message("<tool_call>{}</tool_call>", None).content == "<tool_call>{}</tool_call>"
+
+
+def test_each_turn_carries_the_id_feedback_rates(settings, tiny_model_dir) -> None:
+    with open_checkpointer(settings.database_url) as saver:
+        chats = ChatService(settings, saver)
+        chat = chats.create_chat(ChatConfig(model=str(tiny_model_dir), max_new_tokens=2))
+        done = _events(chats, chat["id"], "Hello")[-1]
+    assert done.kind == "done"
+    turn = FeedbackStore(settings.database_url).get_interaction(
+        interaction_id=done.data["generation_id"]
+    )
+    assert (turn["chat_id"], turn["prompt"]) == (chat["id"], "Hello")
+
+
+STRICT_TEMPLATE = (  # as Llama 2's and Mistral's: user and assistant turns must alternate
+    "{% set ns = namespace(last='assistant') %}{% for m in messages %}"
+    "{% if m['role'] != 'system' %}{% if (m['role'] == 'user') == (ns.last == 'user') %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant') }}"
+    "{% endif %}{% set ns.last = m['role'] %}{% endif %}"
+    "{{ '<|' + m['role'] + '|>\\n' + m['content'] + '</s>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
+)
+
+
+@pytest.fixture
+def strict_model_dir(tiny_model_dir, tmp_path) -> Path:
+    """The tiny Llama with a chat template that refuses two user turns in a row."""
+    folder = tmp_path / "strict-llama"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "chat_template.jinja").write_text(STRICT_TEMPLATE)
+    return folder
+
+
+def test_a_failed_turn_leaves_the_conversation_as_it_was(settings, strict_model_dir) -> None:
+    with open_checkpointer(settings.database_url) as saver:
+        chats = ChatService(settings, saver)
+        chat = chats.create_chat(ChatConfig(model=str(strict_model_dir), max_new_tokens=2))
+        strict_model_dir.rename(strict_model_dir.with_name("moved"))  # the folder is gone
+        failed = _events(chats, chat["id"], "hi")
+        assert [e.kind for e in failed] == ["error"]
+        assert chats.describe(chat["id"])["messages"] == []
+        strict_model_dir.with_name("moved").rename(strict_model_dir)
+        answered = _events(chats, chat["id"], "hi again")
+        messages = chats.describe(chat["id"])["messages"]
+    assert [e.kind for e in answered][-2:] == ["message", "done"], answered
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", "hi again"),
+        ("assistant", answered[-2].data["content"]),
+    ]
+    assert [t["input"] for t in read_chat_turns(settings)] == ["hi again"]
+
+
+def test_a_turn_a_server_stop_cut_short_is_dropped_before_the_next(
+    settings, strict_model_dir
+) -> None:
+    call = {"name": "calculator", "args": {"expression": "2*3"}, "id": "call_1"}
+    killed = {  # what the store holds when the server stops mid-turn
+        "before the model answered": [HumanMessage("two")],
+        "before the tool ran": [HumanMessage("two"), AIMessage("", tool_calls=[call])],
+    }
+    with open_checkpointer(settings.database_url) as saver:
+        chats = ChatService(settings, saver)
+        for when, unfinished in killed.items():
+            chat = chats.create_chat(ChatConfig(model=str(strict_model_dir), max_new_tokens=2))
+            _events(chats, chat["id"], "one")
+            before = chats.describe(chat["id"])["messages"]
+            thread = {"configurable": {"thread_id": chat["id"]}}
+            chats.graph.update_state(thread, {"messages": unfinished}, as_node="agent")
+            answered = _events(chats, chat["id"], "three")
+            after = chats.describe(chat["id"])["messages"]
+            assert [e.kind for e in answered][-1] == "done", (when, answered)
+            assert after[:2] == before and after[2] == {"role": "user", "content": "three"}
+            assert [m["role"] for m in after] == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_prompt_that_does_not_fit_beside_the_reply_loses_its_oldest_turns(
+    tiny_model_dir,
+) -> None:
+    model = LocalChatModel(
+        local_model=ModelConfig(name_or_path=str(tiny_model_dir)), cut_overlong=False
+    )
+    tools = [convert_to_openai_tool(calculator_tool())]
+    system = SystemMessage("You answer in one short sentence and never use lists.")
+    turns = [HumanMessage("What is the capital of France? " * 8), AIMessage("Paris. " * 8)]
+    turns += [HumanMessage("And of Italy? " * 8), AIMessage("Rome. " * 8)]
+    latest = HumanMessage("And of Spain?")
+    window = 1024  # the tiny Llama's context
+
+    def ids(messages, max_new=1):
+        return model._prompt_ids(messages, tools, max_new)
+
+    kept = ids([system, *turns[2:], latest])  # the first question and answer dropped
+    assert ids([system, *turns, latest], window - len(kept)) == kept
+    smallest = ids([system, latest])
+    assert ids([system, *turns, latest], window - len(smallest)) == smallest
+    with pytest.raises(PromptTooLong, match="reduce max_new_tokens or the message"):
+        ids([system, *turns, latest], window - len(smallest) + 1)
+    # Other users of the adapter (data generation) keep the end of an overlong prompt.
+    model.cut_overlong = True
+    assert ids([system, latest], window - 16) == smallest[-16:]
+
+
+def test_a_turn_whose_prompt_does_not_fit_is_refused(settings, tiny_model_dir) -> None:
+    with open_checkpointer(settings.database_url) as saver:
+        chats = ChatService(settings, saver)
+        chat = chats.create_chat(ChatConfig(model=str(tiny_model_dir), max_new_tokens=1020))
+        events = _events(chats, chat["id"], "Hello there")
+        messages = chats.describe(chat["id"])["messages"]
+    assert [e.kind for e in events] == ["error"]
+    assert events[0].data["message"].startswith("PromptTooLong: the system prompt, tools and")
+    assert (
+        "max_new_tokens 1020 leaves them 4 of the model's 1024-token context"
+        in (events[0].data["message"])
+    )
+    assert messages == []
+
+
+def test_a_prompt_artifact_names_its_unusable_model(settings, tmp_path) -> None:
+    empty, outside = tmp_path / "empty.json", tmp_path / "nowhere.json"
+    empty.write_text('{"model": "", "system_prompt": "Be terse."}')
+    outside.write_text('{"model": "/no/such/model", "system_prompt": "Be terse."}')
+    with open_checkpointer(settings.database_url) as saver:
+        chats = ChatService(settings, saver)
+        with pytest.raises(ChatInvalid, match=f"prompt artifact {empty}: its 'model' is empty"):
+            chats.create_chat(ChatConfig(model=str(empty)))
+        with pytest.raises(ChatInvalid) as refused:
+            chats.create_chat(ChatConfig(model=str(outside)))
+    assert str(refused.value).startswith(
+        f"prompt artifact {outside}: its 'model': model '/no/such/model' is neither"
+    )
+    assert refused.value.field == "model"

@@ -43,6 +43,7 @@ from llmfinetune_agent.chat.context import ChatContext
 from llmfinetune_agent.chat.graph import build
 from llmfinetune_agent.chat.interactions import TurnRecord, record_chat_turn
 from llmfinetune_agent.chat.models import ChatModels, ChatModelUnavailable, resolve_chat_model
+from llmfinetune_agent.chat.turn_lock import claim_turn, release_turn
 from llmfinetune_agent.settings import Settings
 from llmfinetune_agent.tools.python_sandbox import SandboxLimits
 from llmfinetune_agent.tools.registry import ToolSetupError, check_tool_names
@@ -106,8 +107,6 @@ class ChatService:
             sandbox=sandbox or SandboxLimits(),
             models_=models or ChatModels(cache_dir=settings.models_cache_dir),
         )
-        self._busy: set[str] = set()
-        self._busy_lock = threading.Lock()
 
     def create_chat(self, config: ChatConfig) -> dict[str, Any]:
         """A new conversation; its model and tools are checked (and the model found) first."""
@@ -147,16 +146,17 @@ class ChatService:
         ChatNotFound, ChatBusy (a turn is running) or ChatInvalid before anything starts."""
         check_message(text)
         self._values(chat_id)
-        with self._busy_lock:
-            if chat_id in self._busy:
-                raise ChatBusy(f"chat {chat_id} is answering a message; send yours after it")
-            self._busy.add(chat_id)
+        owner = claim_turn(self.settings.database_url, chat_id)
+        if owner is None:
+            raise ChatBusy(f"chat {chat_id} is answering a message; send yours after it")
         events: queue.Queue[ChatEvent | None] = queue.Queue()
-        worker = threading.Thread(target=self._run_turn, args=(chat_id, text, events), daemon=True)
+        worker = threading.Thread(
+            target=self._run_turn, args=(chat_id, text, owner, events), daemon=True
+        )
         worker.start()
         return _drain(events)
 
-    def _run_turn(self, chat_id: str, text: str, events: queue.Queue) -> None:
+    def _run_turn(self, chat_id: str, text: str, owner: str, events: queue.Queue) -> None:
         started = time.monotonic()
         asked = HumanMessage(text, id=uuid.uuid4().hex)
         try:
@@ -177,8 +177,8 @@ class ChatService:
                 self._drop_unfinished_turn(chat_id, asked.id)
             events.put(ChatEvent("error", {"message": f"{type(exc).__name__}: {exc}"}))
         finally:
-            with self._busy_lock:
-                self._busy.discard(chat_id)
+            with contextlib.suppress(Exception):  # a stale claim is taken over later anyway
+                release_turn(self.settings.database_url, chat_id, owner)
             events.put(None)
 
     def _count_tokens(self, record: TurnRecord) -> None:

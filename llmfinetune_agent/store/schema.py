@@ -158,3 +158,14 @@ class FeedbackRow(Base):
     better: Mapped[str | None] = mapped_column(Text, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChatTurnRow(Base):
+    """The process answering a chat's message now: one turn per conversation at a time, across
+    every process on the database (serve, the CLI, other servers)."""
+
+    __tablename__ = "chat_turns"
+
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(300))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)

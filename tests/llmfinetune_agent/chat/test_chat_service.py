@@ -5,11 +5,15 @@ as an interaction; the chat model adapter renders bound tools and streams what i
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from sqlalchemy import insert
 
 from llmfinetune_agent.chat.config import ChatConfig
 from llmfinetune_agent.chat.graph import graph as studio_graph
@@ -21,10 +25,13 @@ from llmfinetune_agent.chat.service import (
     ChatService,
     conversation,
 )
+from llmfinetune_agent.chat.turn_lock import claim_turn
 from llmfinetune_agent.chat_model import LocalChatModel, PromptTooLong, reply_message
 from llmfinetune_agent.checkpointing import open_checkpointer
 from llmfinetune_agent.feedback_store import FeedbackStore
 from llmfinetune_agent.settings import Settings
+from llmfinetune_agent.store.engine import engine_for
+from llmfinetune_agent.store.schema import ChatTurnRow, utcnow
 from llmfinetune_agent.tools.registry import calculator_tool
 from models.config import ModelConfig
 
@@ -116,6 +123,31 @@ def test_one_turn_at_a_time(settings, tiny_model_dir) -> None:
                 chats.send(chat["id"], "two")
         assert [e.kind for e in first][-1] == "done"
         assert len(_events(chats, chat["id"], "three")) >= 2
+
+
+def test_one_turn_at_a_time_across_processes(settings, tiny_model_dir) -> None:
+    """The busy lock was a set in one process: `chat --chat ID` beside `serve` answered the
+    same chat at once (one answer lost), and each turn's start now drops an unfinished turn."""
+    with open_checkpointer(settings.database_url) as saver:
+        chats = ChatService(settings, saver)
+        chat = chats.create_chat(ChatConfig(model=str(tiny_model_dir), max_new_tokens=2))
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:  # another live process on this host answers the chat
+            live = f"{socket.gethostname()}:{other.pid}:feed"
+            _hold(settings, chat["id"], live)
+            with pytest.raises(ChatBusy, match="is answering a message"):
+                chats.send(chat["id"], "one")
+        finally:
+            other.kill()
+            other.wait()
+        # Its process is gone: the claim is taken over, and released after the turn.
+        assert [e.kind for e in _events(chats, chat["id"], "two")][-1] == "done"
+        assert claim_turn(settings.database_url, chat["id"]) is not None
+
+
+def _hold(settings: Settings, chat_id: str, owner: str) -> None:
+    with engine_for(settings.database_url).begin() as conn:
+        conn.execute(insert(ChatTurnRow).values(chat_id=chat_id, owner=owner, since=utcnow()))
 
 
 def _path(chats: ChatService, chat_id: str) -> str:

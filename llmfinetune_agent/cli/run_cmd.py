@@ -81,6 +81,7 @@ def resume(
     """Continue a run: answer its pending gate, or pick it up after a crash."""
     from llmfinetune_agent.cli.display import RunDisplay
     from llmfinetune_agent.execution import RunError, open_service
+    from llmfinetune_agent.execution.decisions import reopen_gate
 
     decision = _decision_from_flags(approve, reject, edit, comment)
     if select is not None or route is not None:
@@ -88,13 +89,23 @@ def resume(
             _fail_input("--select and --route go with --approve or --edit")
         decision.update(_fix_options(select, route))
     display = RunDisplay(gate_json=as_json)
-    with open_service() as service:
-        service = executor_of(service)
+    with open_service() as stores:
+        service = executor_of(stores)
         try:
             record = service.require(run_id)
             if record.status in ENDED_EXIT:
                 raise typer.Exit(_print_ended(display, record))
-            _check_waiting(record, decision, gate)
+            record, accepted = reopen_gate(stores, record)
+            if accepted is not None:  # a decision no process lived to carry out
+                if decision is not None or gate is not None:
+                    _fail_input(
+                        f"run {run_id} has a decision accepted for its gate "
+                        f"({accepted.get('decision')}) that was not carried out yet: run "
+                        f"finetune-agent resume {run_id} without a decision to carry it out"
+                    )
+                decision = accepted
+            else:
+                _check_waiting(record, decision, gate)
             pending = record.pending_interrupt or {}
             asked = decision is None and record.status == "awaiting_approval" and not auto_approve
             if decision is None and record.status == "awaiting_approval":

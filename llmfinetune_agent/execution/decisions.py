@@ -102,6 +102,37 @@ def accepted_decision(service: RunService, run_id: str, interrupt_id: str) -> di
     return found
 
 
+def wait_again(service: RunService, run_id: str, interrupt: dict[str, Any]) -> bool:
+    """Put a run back to `awaiting_approval` at `interrupt` (a crash left it `running` or a
+    worker found no decision to go on with); False when someone else holds its claim."""
+    owner = make_owner()
+    if not service.store.claim_run(run_id=run_id, owner=owner):
+        return False
+    service.store.release_run(
+        run_id=run_id, owner=owner, status="awaiting_approval", pending_interrupt=interrupt
+    )
+    return True
+
+
+def reopen_gate(service: RunService, run: RunRecord) -> tuple[RunRecord, dict[str, Any] | None]:
+    """A run stopped at a gate without waiting there: a process killed as it applied a
+    decision (`running`, its claim dead), or a decision accepted with no worker left to carry
+    it out (`queued`). Returns the run and the accepted decision to resume with, if any;
+    without one the run waits at its gate again, so a decision can be given. Any other run is
+    returned as it is. (Without this, `resume` said "give a decision" and `resume --approve`
+    said "not waiting at a gate": only a worker's dispatcher could free such a run.)"""
+    stopped = run.status == "queued" or (
+        run.status == "running" and service.store.is_interrupted(run)
+    )
+    pending = service.pending_interrupts(run.id) if stopped else []
+    if not pending:
+        return run, None
+    accepted = accepted_decision(service, run.id, pending[0]["id"])
+    if accepted is None and wait_again(service, run.id, pending[0]):
+        return service.require(run.id), None
+    return run, accepted
+
+
 def unapplied_decision(
     service: RunService, run: RunRecord, pending: list[dict[str, Any]], values: dict[str, Any]
 ) -> dict[str, Any] | None:

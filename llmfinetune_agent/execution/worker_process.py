@@ -20,10 +20,9 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
-from llmfinetune_agent.execution.decisions import accepted_decision
+from llmfinetune_agent.execution.decisions import accepted_decision, wait_again
 from llmfinetune_agent.execution.errors import RunError
 from llmfinetune_agent.execution.service import RunService, open_service
-from llmfinetune_agent.run_store import make_owner
 from llmfinetune_agent.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ def execute_run(service: RunService, run_id: str) -> bool:
         if pending:
             decision = accepted_decision(service, run_id, pending[0]["id"])
             if decision is None:  # nothing to continue with: wait for a human again
-                _wait_again(service, run_id, pending[0])
+                wait_again(service, run_id, pending[0])
                 return False
             how = "resumed with the accepted decision"
             record = service.resume(run_id, decision=decision, interrupt_id=pending[0]["id"])
@@ -115,12 +114,3 @@ def execute_run(service: RunService, run_id: str) -> bool:
     except RunError as exc:
         logger.info("Run %s not executed here: %s", run_id, exc)
         return True
-
-
-def _wait_again(service: RunService, run_id: str, interrupt: dict) -> None:
-    owner = make_owner()
-    store = service.store
-    if store.claim_run(run_id=run_id, owner=owner):
-        store.release_run(
-            run_id=run_id, owner=owner, status="awaiting_approval", pending_interrupt=interrupt
-        )

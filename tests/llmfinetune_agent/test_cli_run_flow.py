@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -358,3 +359,45 @@ def test_stats_stop_counting_the_gate_of_a_cancelled_run(tmp_path: Path) -> None
     waiting = json.loads(cli("stats", "--json").stdout)["gates"]["waiting"]
     assert cli("cancel", run_id_of(started.output)).exit_code == 0
     assert json.loads(cli("stats", "--json").stdout)["gates"]["waiting"] == waiting - 1
+
+
+def _dead_owner() -> str:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return f"{socket.gethostname()}:{gone.pid}:dead"
+
+
+def test_a_run_killed_as_its_decision_starts_waits_at_its_gate_again(tmp_path: Path) -> None:
+    """Killed just after claiming the run to apply a decision, a run sat `running` at its gate:
+    `resume` said "give a decision" and `resume --approve` said "not waiting at a gate"."""
+    started = cli("run", str(small_config(tmp_path)))
+    run_id = run_id_of(started.output)
+    with open_service() as service:
+        assert service.store.claim_run(run_id=run_id, owner=_dead_owner())
+    assert show(run_id)["status"] == "running"
+    again = cli("resume", run_id)
+    assert again.exit_code == 3, again.output
+    assert show(run_id)["status"] == "awaiting_approval"
+    approved = cli("resume", run_id, "--approve", "--gate", "approve_plan")
+    assert approved.exit_code == 3, approved.output
+    assert show(run_id)["pending_interrupt"]["kind"] == "approve_data"
+
+
+def test_a_decision_accepted_with_no_worker_left_is_carried_out_by_resume(tmp_path: Path) -> None:
+    """Accepted over REST by a server without workers that then stopped, a decision left the
+    run `queued` with nothing to carry it out but a worker."""
+    from llmfinetune_agent.execution import accept_decision
+
+    started = cli("run", str(small_config(tmp_path)))
+    run_id = run_id_of(started.output)
+    with open_service() as service:
+        interrupt_id = service.pending_interrupts(run_id)[0]["id"]
+        accept_decision(
+            service, run_id=run_id, interrupt_id=interrupt_id, decision={"decision": "approve"}
+        )
+    assert show(run_id)["status"] == "queued"
+    other = cli("resume", run_id, "--reject")
+    assert other.exit_code == 2 and "has a decision accepted for its gate (approve)" in other.output
+    carried = cli("resume", run_id)
+    assert carried.exit_code == 3, carried.output
+    assert show(run_id)["pending_interrupt"]["kind"] == "approve_data"

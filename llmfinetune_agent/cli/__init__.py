@@ -114,6 +114,9 @@ def database_problem(exc: BaseException) -> str | None:
 
     if isinstance(exc, CheckpointStoreError):
         return str(exc)
+    damaged = _damaged_sqlite(getattr(exc, "orig", None) or exc)
+    if damaged:
+        return damaged
     if not type(exc).__module__.startswith("sqlalchemy"):
         return None
     from sqlalchemy.exc import InterfaceError, OperationalError
@@ -127,4 +130,23 @@ def database_problem(exc: BaseException) -> str | None:
     return (
         f"cannot use the run database {url}: {reason}. "
         "Check FINETUNE_AGENT_DATABASE_URL and that the server is running."
+    )
+
+
+def _damaged_sqlite(exc: BaseException) -> str | None:
+    """A SQLite file that is not a database, or a damaged one ("file is not a database",
+    "database disk image is malformed"): the file named, and what can be done."""
+    import sqlite3
+
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(
+        exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.OperationalError
+    ):
+        return None  # a constraint or a query is a bug; a lock or a missing folder says itself
+    from llmfinetune_agent.settings import Settings, redacted_url
+
+    url = redacted_url(Settings.from_env().database_url)
+    return (
+        f"cannot use the run database {url}: {str(exc).strip()}. The file is damaged or is not "
+        "a SQLite database: restore it from a backup, or move it aside to start an empty one "
+        "(its runs and chats are then not listed)."
     )

@@ -67,3 +67,24 @@ def test_a_database_url_of_no_usable_kind_is_one_line(url: str, says: str, tmp_p
     assert done.returncode == 2, done.stderr
     (line,) = [line for line in done.stderr.splitlines() if line.strip()]
     assert line.startswith(f"error: {says}")
+
+
+@pytest.mark.parametrize(
+    "damage", [b"not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 5000]
+)
+def test_a_damaged_sqlite_file_is_one_line(damage: bytes, tmp_path: Path) -> None:
+    """A truncated or overwritten database file ended every command in a 148-line traceback."""
+    (tmp_path / "finetune-agent.db").write_bytes(damage)
+    env = {**os.environ, "FINETUNE_AGENT_HOME": str(tmp_path)}
+    env.pop("FINETUNE_AGENT_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "llmfinetune_agent.cli", "runs", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: cannot use the run database sqlite:///"), line
+    assert "is damaged or is not a SQLite database" in line

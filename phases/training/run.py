@@ -158,8 +158,10 @@ def train(
         _check_longer_run(continued, total_steps)
     else:
         _check_same_run(resume, total_steps)
+    # A continuation resumed from its own checkpoint (after a crash) still continued from there.
+    began_at = (continued or _recorded_continuation(output_dir)) if continue_from else None
     if trainer.is_world_process_zero():
-        _write_args(output_dir, trainer, config, train_data, total_steps, max_length, continued)
+        _write_args(output_dir, trainer, config, train_data, total_steps, max_length, began_at)
     resumed_from = checkpoint_step(resume)
     if resumed_from < total_steps and resumed_from >= target_step(total_steps, stop_at_fraction):
         # This segment is already done (e.g. the same pause asked twice): train nothing.
@@ -169,10 +171,19 @@ def train(
         with expected_resume_warnings_hidden(trainer.model):
             trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     result = _finish(trainer, callbacks, output_dir, total_steps, resumed_from, config)
-    if continued is not None:
-        result.continued_from = str(continued)
-        result.checkpoint_path = result.checkpoint_path or str(continued)
+    if began_at is not None:
+        result.continued_from = str(began_at)
+        result.checkpoint_path = result.checkpoint_path or str(began_at)
     return result
+
+
+def _recorded_continuation(output_dir: Path) -> str | None:
+    """The checkpoint an earlier attempt of this segment continued from, as it recorded."""
+    try:
+        recorded = json.loads((output_dir / ARGS_FILE).read_text(encoding="utf-8"))
+        return recorded["finetune_agent"]["continued_from"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def reward_functions(

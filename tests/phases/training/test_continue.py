@@ -56,11 +56,15 @@ def test_continue_trains_on_from_the_checkpoint_to_the_longer_total(
     args = json.loads((tmp_path / "more" / "training_args.json").read_text())
     assert args["finetune_agent"]["continued_from"] == first.checkpoint_path
 
-    # A second call into the same directory resumes its own checkpoint, not the earlier one.
+    # A second call into the same directory (a crash, then resume) resumes its own checkpoint,
+    # not the earlier one, and still records where the segment continued from (it said None,
+    # which lost the iteration's origin from the run's record and model card).
     again = _run(
         tiny_model_dir, data, tmp_path / "more", LONGER, continue_from=Path(first.checkpoint_path)
     )
-    assert again.continued_from is None and again.resumed_from_step == 12
+    assert again.resumed_from_step == 12 and again.continued_from == first.checkpoint_path
+    args = json.loads((tmp_path / "more" / "training_args.json").read_text())
+    assert args["finetune_agent"]["continued_from"] == first.checkpoint_path
 
 
 def test_continue_refuses_a_checkpoint_with_nothing_left_or_unusable(

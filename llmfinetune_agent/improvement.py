@@ -157,7 +157,7 @@ def continue_problem(
     state: RunState, new_config: dict[str, Any], sections: list[str]
 ) -> str | None:
     """Why the next iteration cannot train on from this one's last checkpoint (None: it can)."""
-    from phases.training.checkpoints import checkpoint_step, is_valid_checkpoint
+    from phases.training.checkpoints import checkpoint_step, damaged_files, is_valid_checkpoint
 
     training, iteration = state.get("training") or {}, state.get("iteration", 1)
     if training.get("status") not in RESUMABLE:
@@ -166,6 +166,8 @@ def continue_problem(
     checkpoint = training.get("checkpoint_path")
     if not checkpoint or not is_valid_checkpoint(Path(checkpoint)):
         return f"iteration {iteration} left no usable checkpoint"
+    if damaged_files(Path(checkpoint)):
+        return f"iteration {iteration}'s last checkpoint has damaged files"
     if checkpoint_step(Path(checkpoint)) != training.get("global_step"):
         return f"iteration {iteration}'s newest checkpoint is not at its last step"
     other = [s for s in sections if s not in ("training", *untrained_sections())]

@@ -11,11 +11,13 @@ import json
 import logging
 import re
 import shutil
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 TRAINER_STATE = "trainer_state.json"
+logger = logging.getLogger(__name__)
 _CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -32,8 +34,42 @@ def is_valid_checkpoint(directory: Path) -> bool:
     return state.get("global_step") == int(match.group(1))
 
 
+def damaged_files(directory: Path) -> list[str]:
+    """Names of the checkpoint's weight and state files that cannot be read whole: a
+    safetensors file shorter than its header says, or a torch file (optimizer, scheduler, RNG
+    state) that is not a complete zip archive. Damage after the checkpoint was written (a
+    truncated copy, a full disk) that `trainer_state.json` cannot show."""
+    checks = {".safetensors": _whole_safetensors, ".pt": zipfile.is_zipfile}
+    checks.update({".pth": zipfile.is_zipfile, ".bin": zipfile.is_zipfile})
+    return [
+        path.name
+        for path in sorted(directory.iterdir())
+        if path.suffix in checks and not checks[path.suffix](path)
+    ]
+
+
+def _whole_safetensors(path: Path) -> bool:
+    """The 8-byte header length, the JSON header, and as many bytes as its tensors end at."""
+    try:
+        with path.open("rb") as file:
+            size = int.from_bytes(file.read(8), "little")
+            if size <= 0 or size > 100_000_000:
+                return False
+            header = json.loads(file.read(size))
+        ends = [
+            entry["data_offsets"][1]
+            for name, entry in header.items()
+            if name != "__metadata__" and isinstance(entry, dict)
+        ]
+        return path.stat().st_size >= 8 + size + max(ends, default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+
+
 def latest_checkpoint(checkpoints_dir: Path, *, remove_broken: bool = True) -> Path | None:
-    """The valid `checkpoint-N` with the largest N, or None; half-written ones are deleted."""
+    """The valid `checkpoint-N` with the largest N, or None; half-written ones (no trainer
+    state) are deleted. One whose files were damaged later is passed over, not deleted (the
+    user may still want to look at it or restore it), and logged."""
     if not checkpoints_dir.is_dir():
         return None
     best: tuple[int, Path] | None = None
@@ -44,6 +80,10 @@ def latest_checkpoint(checkpoints_dir: Path, *, remove_broken: bool = True) -> P
         if not is_valid_checkpoint(directory):
             if remove_broken:
                 shutil.rmtree(directory, ignore_errors=True)
+            continue
+        damaged = damaged_files(directory)
+        if damaged:
+            logger.warning("Passing over %s: damaged %s", directory, ", ".join(damaged))
             continue
         step = int(match.group(1))
         if best is None or step > best[0]:

@@ -19,6 +19,7 @@ from models.config import ModelConfig
 from phases.training.checkpoints import (
     checkpoint_state,
     checkpoint_step,
+    damaged_files,
     expected_resume_warnings_hidden,
     is_valid_checkpoint,
     latest_checkpoint,
@@ -263,6 +264,13 @@ def _continuation(checkpoint: Path, config: TrainingSettings, data: TrainingData
             f"continue_from={checkpoint} is not a complete Trainer checkpoint (a checkpoint-N "
             "directory with its trainer_state.json). Pass a checkpoint of the earlier run, or "
             "train from the base model."
+        )
+    damaged = damaged_files(checkpoint)
+    if damaged:
+        raise TrainingInputError(
+            f"continue_from={checkpoint}: {', '.join(damaged)} cannot be read whole (damaged or "
+            "cut short after it was saved). Restore the file, pass another checkpoint, or train "
+            "from the base model."
         )
     # The earlier run's training_args.json sits two levels up (<run>/checkpoints/checkpoint-N).
     args_file = checkpoint.parent.parent / ARGS_FILE

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from training_test_data import prompt_completion_rows, write_jsonl
 
 from phases.training import SFTTraining, TrainingInputError, train
-from phases.training.checkpoints import is_valid_checkpoint
+from phases.training.checkpoints import damaged_files, is_valid_checkpoint
 
 CONFIG = SFTTraining(
     max_steps=6, batch_size=4, learning_rate=1e-3, warmup_ratio=0.2, logging_steps=1, save_steps=50
@@ -130,3 +130,20 @@ def test_sigkilled_run_resumes_from_its_checkpoint(tiny_model_dir: Path, tmp_pat
     result = _run(tiny_model_dir, data, out, config=config, should_stop=lambda: True)
     assert result.resumed_from_step >= 2
     assert result.status == "cancelled" and result.global_step == result.resumed_from_step + 1
+
+
+def test_a_checkpoint_damaged_after_saving_is_passed_over(tiny_model_dir: Path, tmp_path) -> None:
+    """A truncated weights file (a copy cut short, a full disk) made resuming fail with
+    "SafetensorError: invalid header length", and the run was lost to `resume`."""
+    data = write_jsonl(tmp_path / "train.jsonl", prompt_completion_rows(8))
+    out = tmp_path / "out"
+    every_2 = CONFIG.model_copy(update={"save_steps": 2, "save_total_limit": 5})
+    _run(tiny_model_dir, data, out, config=every_2, stop_at_fraction=0.7)  # pauses at step 4
+    newest = out / "checkpoints" / "checkpoint-4"
+    weights = next(newest.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert damaged_files(newest) == [weights.name]
+    assert damaged_files(out / "checkpoints" / "checkpoint-2") == []
+    resumed = _run(tiny_model_dir, data, out, config=every_2)
+    assert resumed.status == "completed" and resumed.resumed_from_step == 2
+    assert newest.is_dir()  # passed over, not deleted: the user may still want it

@@ -77,6 +77,7 @@ def fork_run(
         issues = "; ".join(map(str, exc.issues))
         raise InvalidDecision(f"the patch is not a valid config: {issues}") from None
     check_patched_inputs(old, new, values)
+    _check_parent_files(values, changed_sections(old, new), run_id)
     child = service.create_run(new, parent_run_id=run_id)
     _share_artifacts(Path(parent.run_dir), Path(child.run_dir))
     values = _moved(values, parent.run_dir, child.run_dir)
@@ -110,6 +111,33 @@ def check_patched_inputs(old: RunConfig, new: RunConfig, state: dict[str, Any]) 
         check_edited_inputs(old, new, state)
     except DecisionError as exc:  # the gate's words, about a patch here
         raise InvalidDecision(str(exc).replace("the edit's ", "the patch's ", 1)) from None
+
+
+# The files a fork goes on from, by the state result that names them.
+_NEEDED_FILES = {"data": ("train_path", "eval_path"), "training": ("model_path",)}
+
+
+def _check_parent_files(values: dict[str, Any], sections: list[str], run_id: str) -> None:
+    """`InvalidDecision` when a file the child would go on from (prepared data, the trained
+    model) is gone from the parent's folder; else the child was made and failed on its own
+    copy's path, which named no parent file."""
+    kept = {**values}
+    _drop_stale(kept, sections)
+    missing = [
+        path
+        for result, keys in _NEEDED_FILES.items()
+        for key in keys
+        if isinstance(kept.get(result), dict)
+        and (path := kept[result].get(key))
+        and not (key == "eval_path" and not kept[result].get("eval_rows"))
+        and not Path(path).exists()
+    ]
+    if missing:
+        raise InvalidDecision(
+            f"run {run_id}'s files at this checkpoint are gone ({', '.join(missing)}): the "
+            "fork would go on from them. Fork at an earlier checkpoint (before they were made), "
+            "or patch the section that makes them (e.g. training) so they are made again."
+        )
 
 
 def _drop_stale(values: dict[str, Any], sections: list[str]) -> None:

@@ -161,3 +161,28 @@ def test_a_patch_is_refused_as_a_gate_edit_is(tmp_path: Path, monkeypatch) -> No
     child_id = forked.output.split("run ", 1)[1].split()[0]
     with open_service() as service:
         assert service.require(child_id).config["data"]["eval"] == str(tmp_path / "e.jsonl")
+
+
+def test_a_fork_from_files_that_are_gone_is_refused_before_a_run_is_made(tmp_path: Path) -> None:
+    """With the parent's model or data deleted, the child was made and then failed on its own
+    copy's path ("model path not found: <child>/training/...")."""
+    import shutil
+
+    with open_service() as service:
+        parent = service.create_run(load_run_config(_config(tmp_path)))
+        assert service.start(parent.id).status == "awaiting_approval"
+        at_gate = next(
+            c for c in run_history(service, parent.id) if c["next"] == ["gate_evaluation"]
+        )
+        state = service.state_values(parent.id)
+        shutil.rmtree(state["training"]["model_path"])
+        runs_before = service.store.list_runs(limit=500)[1]
+        with pytest.raises(InvalidDecision, match="files at this checkpoint are gone"):
+            fork_run(service, parent.id, checkpoint_id=at_gate["checkpoint_id"])
+        assert service.store.list_runs(limit=500)[1] == runs_before
+        # A patch that trains again needs only the data, which is still there.
+        patch = {"training": {"learning_rate": 1e-4}}
+        fork_run(service, parent.id, checkpoint_id=at_gate["checkpoint_id"], patch=patch)
+        Path(state["data"]["train_path"]).unlink()
+        with pytest.raises(InvalidDecision, match="train.jsonl"):
+            fork_run(service, parent.id, checkpoint_id=at_gate["checkpoint_id"], patch=patch)

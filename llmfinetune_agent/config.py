@@ -60,11 +60,14 @@ class _RunBase(BaseModel):
 
 
 def _post_training_fits(config: Any) -> None:
-    """A reward model scores text: post-training (merge, quantize, GGUF) makes language models."""
-    if config.training.method == "reward" and config.post_training.has_work():
+    """Post-training (merge, quantize, GGUF) makes language models: a reward model scores text,
+    and a prompt run changes no weights (it failed after training and evaluation)."""
+    makes = {"reward": "trains a scorer", "prompt": "writes a prompt and changes no weights"}
+    method = config.training.method
+    if method in makes and config.post_training.has_work():
         raise ValueError(
             "post_training.quantize and post_training.merge make language models; training.method "
-            "'reward' trains a scorer: remove them, or train with sft or dpo"
+            f"'{method}' {makes[method]}: remove them, or train with sft or dpo"
         )
 
 

@@ -132,3 +132,17 @@ def test_a_reward_model_is_not_post_trained() -> None:
         )
     (issue,) = caught.value.issues
     assert "training.method 'reward' trains a scorer" in str(issue)
+
+
+def test_a_prompt_run_is_not_post_trained() -> None:
+    """It validated, then failed after training and evaluation ("this run has prompt artifact")."""
+    with pytest.raises(ConfigError) as caught:
+        parse_run_config(
+            {
+                "data": {"train": "t.jsonl"},
+                "training": {"method": "prompt"},
+                "post_training": {"quantize": ["int8"]},
+            }
+        )
+    (issue,) = caught.value.issues
+    assert "training.method 'prompt' writes a prompt and changes no weights" in str(issue)

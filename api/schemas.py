@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from api import examples as ex
 
@@ -167,7 +167,7 @@ class DecisionIn(BaseModel):
     decision: Literal["approve", "reject", "edit"]
     edits: dict[str, Any] | None = Field(None, description="A config patch (for 'edit').")
     comment: str = Field("", max_length=10_000, description="Recorded with the decision.")
-    select: list[int] | None = Field(
+    select: list[StrictInt] | None = Field(
         None,
         description="approve_fixes: apply just these diagnoses' patches, by index; "
         "approve_release: register just these candidates (by index; default: every passing one).",

@@ -75,13 +75,19 @@ def validate_decision(value: Any, config: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(select, list) or not all(
             isinstance(i, int) and not isinstance(i, bool) for i in select
         ):
-            raise DecisionError("select must be a list of diagnosis indexes, e.g. [0, 2]")
+            raise DecisionError(
+                "select must be a list of indexes (of diagnoses, or of release candidates), "
+                "e.g. [0, 2]"
+            )
         normalized["select"] = select
     route = value.get("route")
     if route is not None:  # approve_fixes only: how the next iteration trains
         if route not in ASKABLE_ROUTES:
             raise DecisionError(f"route must be one of {list(ASKABLE_ROUTES)}, got {route!r}")
         normalized["route"] = route
+    if decision == "reject" and ("select" in normalized or "route" in normalized):
+        # Dropped silently before (the CLI refused them): a reject applies and registers nothing.
+        raise DecisionError("select and route go with decision 'approve' or 'edit', not 'reject'")
     return normalized
 
 

@@ -408,7 +408,7 @@ def _fix_options(
         try:
             options["select"] = [int(part) for part in select.split(",") if part.strip()]
         except ValueError:
-            problem = f"select: diagnosis indexes like 0,2 (got {select!r})"
+            problem = f"select: indexes like 0,2 (got {select!r})"
     if route is not None:
         if route in ("retrain", "continue"):
             options["route"] = route

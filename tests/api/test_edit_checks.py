@@ -121,3 +121,18 @@ def test_the_dashboard_check_gives_the_decisions_verdict(at_data_gate, settings)
     )
     assert "Valid: training.epochs would change." in fine.text
     assert client.get(f"/runs/{run_id}").json()["status"] == "awaiting_approval"
+
+
+def test_a_reject_with_a_selection_and_a_boolean_index_are_refused(at_data_gate) -> None:
+    """`{"decision": "reject", "select": [1]}` was accepted with the selection dropped (the CLI
+    refused it), and `select: [true]` was read as index 1."""
+    client, run_id, gate = at_data_gate
+    reject = client.post(
+        f"/runs/{run_id}/interrupts/{gate}", json={"decision": "reject", "select": [1]}
+    )
+    assert reject.status_code == 422 and "not 'reject'" in reject.text
+    boolean = client.post(
+        f"/runs/{run_id}/interrupts/{gate}", json={"decision": "approve", "select": [True]}
+    )
+    assert boolean.status_code == 422
+    assert boolean.json()["detail"][0]["loc"] == ["body", "select", 0]

@@ -346,7 +346,7 @@ def test_the_interactive_fixes_prompt_asks_for_indexes_and_route() -> None:
         "route": "continue",
         "comment": "longer",
     }
-    assert b"select: diagnosis indexes like 0,2" in shown
+    assert b"select: indexes like 0,2" in shown
     with CliRunner().isolation(input="reject\nno\n"):
         assert _ask(RunDisplay(), pending) == {"decision": "reject", "comment": "no"}
 

@@ -60,8 +60,11 @@ def test_what_a_release_may_select() -> None:
     state = {"config": config, "post_training": TABLE}
     with pytest.raises(DecisionError, match="select must be a list"):
         validate_gate_decision({"decision": "approve", "select": "2"}, state, "approve_release")
-    value = validate_gate_decision({"decision": "reject", "select": [3]}, state, "approve_release")
-    assert value["decision"] == "reject"  # a rejection releases nothing, whatever it selects
+    # A rejection releases nothing: a selection with it was dropped silently over REST.
+    with pytest.raises(DecisionError, match="select and route go with decision 'approve'"):
+        validate_gate_decision({"decision": "reject", "select": [3]}, state, "approve_release")
+    with pytest.raises(DecisionError, match="select must be a list of indexes"):
+        validate_gate_decision({"decision": "approve", "select": [True]}, state, "approve_release")
 
 
 def test_the_interactive_release_prompt_asks_which_candidates() -> None:

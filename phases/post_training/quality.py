@@ -53,23 +53,39 @@ def measure(
 def tokens_per_second(
     model: Any, tokenizer: Any, examples: list[EvalExample], tokens: int
 ) -> float:
-    """Generated tokens per second, one prompt at a time, every run forced to `tokens` tokens."""
+    """Generated tokens per second, one prompt at a time, every run forced to `tokens` tokens
+    (fewer where the prompt and `tokens` would not fit the model's context: past it the
+    position embeddings end and generation failed with an IndexError)."""
     import torch
 
+    context = _context_length(model)
     prompts = [prompt_ids(tokenizer, e) for e in examples[:SPEED_PROMPTS]]
     generated, started = 0, time.perf_counter()
     with torch.no_grad():
         for ids in prompts:
+            forced = min(tokens, context - len(ids)) if context else tokens
+            if forced < 1:
+                continue
             output = model.generate(
                 input_ids=torch.tensor([ids], device=model.device),
                 attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=model.device),
-                max_new_tokens=tokens,
-                min_new_tokens=tokens,
+                max_new_tokens=forced,
+                min_new_tokens=forced,
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
             )
             generated += output.shape[1] - len(ids)
     return round(generated / max(time.perf_counter() - started, 1e-9), 2)
+
+
+def _context_length(model: Any) -> int | None:
+    """The most positions the model takes, from its config (None when it does not say)."""
+    config = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def next_token_agreement(

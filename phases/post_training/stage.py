@@ -207,12 +207,15 @@ def _candidate(
     except Exception as exc:  # a failed export is a rolled-back candidate, not a lost run
         return {**row, "path": None, "parameters": {}, **_fail(f"could not be made: {exc}")}
     row.update(path=str(path), parameters=parameters)
-    model, tokenizer = load_for_generation(path, cache_dir=cache_dir)
+    model = None
     try:
+        model, tokenizer = load_for_generation(path, cache_dir=cache_dir)
         problems = tokenizer_problems(reference.tokenizer, tokenizer, examples)
         measured = measure(model, tokenizer, examples, evaluation, config.speed_tokens)
         agreement = next_token_agreement(reference.model, model, reference.tokenizer, examples)
         row.update(_sizes(str(path), model, reference.row.get("parameter_count")))
+    except Exception as exc:  # a candidate that cannot be loaded or measured is rolled back
+        return {**row, **_fail(f"could not be measured: {type(exc).__name__}: {exc}")}
     finally:
         del model
         gc.collect()

@@ -17,8 +17,10 @@ from langgraph.runtime import Runtime
 
 from llmfinetune_agent.agents.knowledge_agent import retrieved_passage_texts
 from llmfinetune_agent.agents.node_io import emit, run_config, run_path
+from llmfinetune_agent.config import is_local_path
 from llmfinetune_agent.context import RunContext, run_context
 from llmfinetune_agent.pipeline import prepare_direct
+from llmfinetune_agent.sections import local_paths
 from llmfinetune_agent.state import RunState
 from phases.data import DataError
 from phases.retrieval import check_sources
@@ -59,6 +61,7 @@ def prepare_seed_data(state: RunState, cache_dir: Path) -> dict[str, Any]:
     config = run_config(state)
     if config.knowledge.enabled:  # a typo in a source fails now, not after the plan gate
         check_sources(config.knowledge.sources)
+    check_config_paths(config)
     emit("agent", agent="data_generator", message=f"validating {config.data.train}")
     data = prepare_direct(config, Path(state["run_dir"]), cache_dir=cache_dir)
     emit("data_report", summary=data["summary"])
@@ -70,6 +73,23 @@ def prepare_seed_data(state: RunState, cache_dir: Path) -> dict[str, Any]:
             "raise data.eval_fraction, or add distinct rows."
         )
     return data
+
+
+def check_config_paths(config: Any) -> None:
+    """`DataError` naming every local path of the config that does not exist and is read only
+    later (a merge's held_out or sources, an SFT adapter, a reflection model): found now,
+    before any gate, not by the phase that reads it after training. (The API refuses them at
+    submission; the CLI took them.) The model and the data are read right after this, by
+    checks that say more (a close file name, say)."""
+    missing = [
+        f"{where}: {value}"
+        for where, value, path_field in local_paths(config.model_dump(mode="json"))
+        if not where.startswith(("model.", "data."))
+        and is_local_path(value, path_field)
+        and not Path(value).exists()
+    ]
+    if missing:
+        raise DataError(f"{'; '.join(missing)}: no such file or directory")
 
 
 def generate_synthetic_data(state: RunState, cache_dir: Path) -> dict[str, Any]:

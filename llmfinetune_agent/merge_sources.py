@@ -14,7 +14,7 @@ from typing import Any
 from llmfinetune_agent.artifacts import current_artifact
 from llmfinetune_agent.run_store import RunStore
 from phases.post_training.errors import PostTrainingInputError
-from phases.post_training.merge_config import MergeSpec
+from phases.post_training.merge_config import MergeSpec, run_merged_sources
 
 REGISTRY_PREFIX = "model:"
 
@@ -59,7 +59,8 @@ def _mergeable(name: str, record: Any) -> Path:
 
 def run_merge_step(state: dict[str, Any], context: Any) -> Callable[..., list[dict[str, Any]]]:
     """The stage's merge step for this run: sources resolved (the run's adapter when it trained
-    one, else its full model), the merge made and gated on `merge.held_out`."""
+    one, else its full model; 'run' first when not listed, the list validation checked), the
+    merge made and gated on `merge.held_out`."""
 
     def step(
         spec: MergeSpec, *, rows: list[dict[str, Any]], output_dir: Path, say
@@ -69,7 +70,7 @@ def run_merge_step(state: dict[str, Any], context: Any) -> Callable[..., list[di
         config = state["config"]
         artifact = current_artifact(state) or {}
         own = Path(artifact["path"]) if artifact.get("kind") == "adapter" else Path(rows[0]["path"])
-        names = spec.sources if "run" in spec.sources else ["run", *spec.sources]
+        names = run_merged_sources(spec.sources)
         sources = [(name, resolve_source(name, context.store, own)) for name in names]
         from phases.evaluation.config import EvaluationConfig
         from phases.post_training.config import ReleaseGates

@@ -39,7 +39,9 @@ class LayerSlice(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: int = Field(ge=0, le=63, description="Index into `sources`.")
+    source: int = Field(
+        ge=0, le=63, description="Index into `sources`, as written (0 is the first)."
+    )
     layers: tuple[int, int] = Field(
         description="[first, end) layer range of that source, e.g. [0, 16]."
     )
@@ -85,12 +87,15 @@ class MergeSpec(BaseModel):
         min_length=1,
         max_length=64,
         description=(
-            "What to merge: 'run' (this run's tuned model; first by default in a run), "
-            "'model:<registry id>', or a local adapter/model folder."
+            "What to merge: 'run' (this run's tuned model; in a run it is put first when not "
+            "listed, and weights and slerp's t count it), 'model:<registry id>', or a local "
+            "adapter/model folder."
         ),
     )
     weights: list[float] | None = Field(
-        None, description="One weight per source (default: equal weights). Ignored by evolve."
+        None,
+        description="One weight per source, in order (in a run with 'run' first when not "
+        "listed; default: equal weights). Ignored by evolve.",
     )
     density: float | None = Field(
         None,
@@ -140,21 +145,54 @@ class MergeSpec(BaseModel):
             )
         return weights
 
+    @classmethod
+    def merged_sources(cls, sources: list[str]) -> list[str]:
+        """The sources a merge reads, in the order weights and slerp's t count them."""
+        return list(sources)
+
+    @field_validator("weights")
+    @classmethod
+    def _one_weight_per_source(cls, weights: list[float] | None, info: ValidationInfo):
+        names = cls.merged_sources(info.data.get("sources") or [])
+        if weights is not None and names and len(weights) != len(names):
+            raise ValueError(
+                f"{len(weights)} weights for {_counted(names)}; give one weight per source, "
+                f"in that order{_implicit_run_note(info.data['sources'], names)}"
+            )
+        return weights
+
+    @field_validator("slices")
+    @classmethod
+    def _slices_name_listed_sources(cls, slices: list[LayerSlice], info: ValidationInfo):
+        written = info.data.get("sources") or []
+        names = cls.merged_sources(written)
+        if slices and names != written:
+            # the user counts from the sources they wrote; an unlisted 'run' at 0 shifts them all
+            raise ValueError(
+                f"a run merges {_counted(names)}: 'run' is put first when sources do not list "
+                f"it, so slices[].source 0 would be this run's model, not {written[0]!r}; "
+                "list 'run' in sources (e.g. first; no slice need use it) so the indices "
+                "count what you wrote"
+            )
+        bad = [s.source for s in slices if s.source >= len(names)]
+        if names and bad:
+            raise ValueError(f"slices name source(s) {bad}, but there are {_counted(names)}")
+        return slices
+
     @model_validator(mode="after")
     def _consistent(self) -> MergeSpec:
-        count = len(self.sources)
-        if self.weights is not None and len(self.weights) != count:
-            raise ValueError(f"weights has {len(self.weights)} values for {count} sources")
+        names = self.merged_sources(self.sources)
+        count = len(names)
         if self.method == "slerp" and count != 2:
-            raise ValueError(f"slerp merges exactly 2 sources, got {count}")
+            raise ValueError(
+                f"slerp merges exactly 2 sources, got {_counted(names)}"
+                f"{_implicit_run_note(self.sources, names)}"
+            )
         if self.method == "passthrough":
             if not self.slices:
                 raise ValueError("passthrough needs slices: [{'source': 0, 'layers': [0, 8]}, ...]")
-            bad = [s.source for s in self.slices if s.source >= count]
-            if bad:
-                raise ValueError(f"slices name source(s) {bad}, but there are {count} sources")
-        elif count < 2 and self.method != "passthrough":
-            raise ValueError(f"{self.method} merges at least 2 sources, got {count}")
+        elif count < 2:
+            raise ValueError(f"{self.method} merges at least 2 sources, got {_counted(names)}")
         if self.density is not None and self.method not in DENSITY_METHODS:
             raise ValueError(f"density applies to {', '.join(DENSITY_METHODS)}, not {self.method}")
         if self.evolve.enabled and not self.held_out:
@@ -166,6 +204,21 @@ class MergeSpec(BaseModel):
         return self
 
 
+def run_merged_sources(sources: list[str]) -> list[str]:
+    """What a merge in a run reads: the sources, with this run's model first when not listed."""
+    return list(sources) if "run" in sources else ["run", *sources]
+
+
+def _counted(names: list[str]) -> str:
+    return f"{len(names)} source{'s' if len(names) != 1 else ''} ({', '.join(names)})"
+
+
+def _implicit_run_note(written: list[str], names: list[str]) -> str:
+    if names == written:
+        return ""
+    return " ('run', this run's model, is put first when sources do not list it)"
+
+
 class RunMergeSpec(MergeSpec):
     """`post_training.merge` in a run: the merge is a candidate gated on `held_out`."""
 
@@ -174,6 +227,10 @@ class RunMergeSpec(MergeSpec):
         "final eval split: the merge and its parents are scored on them, and the merge must be "
         "at least as good as its best parent there (required in a run: it is the merge's gate).",
     )
+
+    @classmethod
+    def merged_sources(cls, sources: list[str]) -> list[str]:
+        return run_merged_sources(sources)
 
 
 class MergeJob(MergeSpec):

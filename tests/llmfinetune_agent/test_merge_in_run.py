@@ -1,6 +1,7 @@
 """A merge in a run that cannot be made (a source that does not exist) is a rolled-back
 candidate with its reason, as a failed export is: the run's post-training stage still ends
-with its table and the accepted model stays the champion."""
+with its table and the accepted model stays the champion. A merge that can be made reads the
+sources validation checked: 'run' first when not listed, the weights counted with it."""
 
 from __future__ import annotations
 
@@ -69,3 +70,84 @@ def test_a_merge_that_cannot_be_made_is_rolled_back(
     assert merge["name"] == "merge:linear" and merge["path"] is None
     assert merge["verdict"] == "fail" and merge["alias"] == "rolled_back"
     assert merge["reason"].startswith("could not be made: merge source") and says in merge["reason"]
+
+
+def test_a_missing_held_out_fails_the_run_at_the_data_check(tmp_path: Path) -> None:
+    """The API refused it at submission; a CLI run took it, trained, and then rolled the merge
+    back ("Eval data file not found")."""
+    from llmfinetune_agent.execution import open_service
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in ROWS * 4))
+    config = parse_run_config(
+        {
+            "model": {"name_or_path": "builtin:tiny-llama"},
+            "data": {"train": str(train), "eval": str(train)},
+            "post_training": {
+                "merge": {
+                    "method": "linear",
+                    "sources": ["run", "builtin:tiny-llama"],
+                    "held_out": str(tmp_path / "nope.jsonl"),
+                }
+            },
+            "hitl": {"approve_plan": False, "approve_data": True},
+        }
+    )
+    with open_service() as service:
+        run = service.start(service.create_run(config).id)
+    assert run.status == "failed" and run.pending_interrupt is None
+    assert f"post_training.merge.held_out: {tmp_path / 'nope.jsonl'}: no such file" in run.error
+
+
+def _weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return {k: v for f in sorted(folder.glob("*.safetensors")) for k, v in load_file(f).items()}
+
+
+def test_weights_count_the_unlisted_run_at_run_time(
+    tiny_model_dir: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`sources: [other], weights: [0, 1]` is (run, other) both when validated and when merged:
+    the merge is the other model, not the run's own."""
+    import torch
+
+    from models.builtin import build_tiny_llama
+
+    other = build_tiny_llama(tmp_path_factory.mktemp("other"), seed=1)
+    (tmp_path / "held_out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    config = parse_run_config(
+        {
+            "data": {"train": "t.jsonl"},
+            "evaluation": {"metrics": ["rougeL"], "max_new_tokens": 4},
+            "post_training": {
+                "merge": {
+                    "method": "linear",
+                    "sources": [str(other)],
+                    "weights": [0.0, 1.0],
+                    "held_out": str(tmp_path / "held_out.jsonl"),
+                    "score": "loss",
+                }
+            },
+        }
+    )
+    state = {
+        "config": config.model_dump(mode="json"),
+        "artifact": {"kind": "model", "path": str(tiny_model_dir)},
+    }
+    step = run_merge_step(state, RunContext(settings=Settings.from_env()))
+    (row,) = step(
+        config.post_training.merge,
+        rows=[{"path": str(tiny_model_dir)}],
+        output_dir=tmp_path / "merge",
+        say=print,
+    )
+    models = row["parameters"]["mergekit_config"]["models"]
+    assert [(m["model"], m["parameters"]["weight"]) for m in models] == [
+        (str(tiny_model_dir), 0.0),
+        (str(other), 1.0),
+    ]
+    merged, wanted, own = _weights(Path(row["path"])), _weights(other), _weights(tiny_model_dir)
+    assert merged.keys() == wanted.keys()
+    assert all(torch.equal(merged[k], wanted[k]) for k in wanted)
+    assert not all(torch.equal(merged[k], own[k]) for k in own)

@@ -37,8 +37,8 @@ def test_targets_are_checked_and_null_means_none() -> None:
         ({"method": "slerp", "sources": ["a", "b", "c"]}, "post_training.merge", "exactly 2"),
         (
             {"method": "ties", "sources": ["a", "b"], "weights": [1.0]},
-            "post_training.merge",
-            "1 values for 2",
+            "post_training.merge.weights",
+            "1 weights for 3 sources (run, a, b)",
         ),
         (
             {"method": "cat", "sources": ["a", "b"], "density": 0.5},

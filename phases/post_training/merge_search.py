@@ -113,7 +113,8 @@ def merge_and_gate(
         "operation": spec.method,
         "parameters": {**parameters, "sources": [name for name, _ in sources]},
         "parent": parent_index,
-        "parent_path": str(paths[0]),
+        # The run's model when it is one of the sources (the parent row), wherever it is listed.
+        "parent_path": str(dict(sources).get("run", paths[0])),
         "sources": [{"name": name, "path": str(path)} for name, path in sources],
         "path": str(merged),
         "held_out": str(spec.held_out),

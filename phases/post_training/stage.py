@@ -132,7 +132,7 @@ def _merge_rows(
             "kind": "model",
             "relation": "merge",
             "operation": spec.method,
-            "parameters": {"sources": list(spec.sources)},
+            "parameters": {"sources": spec.merged_sources(list(spec.sources))},
             "parent": 0,
             "parent_path": rows[0]["path"],
             "path": None,

@@ -151,3 +151,32 @@ def test_weights_count_the_unlisted_run_at_run_time(
     assert merged.keys() == wanted.keys()
     assert all(torch.equal(merged[k], wanted[k]) for k in wanted)
     assert not all(torch.equal(merged[k], own[k]) for k in own)
+
+
+def test_the_merge_parent_is_the_runs_model_wherever_it_is_listed(
+    tiny_model_dir: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """parent_path was the first source's path while parent named the run's row."""
+    from models.builtin import build_tiny_llama
+
+    other = build_tiny_llama(tmp_path_factory.mktemp("other"), seed=1)
+    (tmp_path / "held_out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    merge = {
+        "method": "linear",
+        "sources": [str(other), "run"],
+        "held_out": str(tmp_path / "held_out.jsonl"),
+        "score": "loss",
+    }
+    config = parse_run_config({"data": {"train": "t.jsonl"}, "post_training": {"merge": merge}})
+    state = {
+        "config": config.model_dump(mode="json"),
+        "artifact": {"kind": "model", "path": str(tiny_model_dir)},
+    }
+    step = run_merge_step(state, RunContext(settings=Settings.from_env()))
+    (row,) = step(
+        config.post_training.merge,
+        rows=[{"path": str(tiny_model_dir)}],
+        output_dir=tmp_path / "merge",
+        say=print,
+    )
+    assert row["parent"] == 0 and Path(row["parent_path"]) == tiny_model_dir

@@ -1,5 +1,7 @@
-"""What finalize registers, with lineage: the run's tuned model, and the post-training
-candidates released at the release gate (plus their sources, so every parent id resolves).
+"""What finalize registers, with lineage: the run's tuned model, the post-training
+candidates released at the release gate and the rolled-back ones (plus the sources of both, so
+every parent id resolves and no lineage skips a step). Registering again after a crash completes
+the registration instead of duplicating it.
 
 Each row gets its relation (`adapter`, `finetune`, `merge`, `quantized`), parent ids, the
 operation and its parameters, format, sha256 and bytes of its weights, its evaluation with
@@ -82,16 +84,12 @@ def _tuned_lineage(state: RunState, final_dir: Path) -> dict[str, Any]:
 
 
 def register_run_models(state: RunState, final_dir: Path, store: RunStore) -> dict[str, Any]:
-    """Register this run's models once (a re-run of finalize after a crash finds them) and
-    return `{model_id (the champion), model_path, registered: [ids]}`."""
-    existing = store.list_models(run_id=state["run_id"])
-    if existing:
-        champion = next((m for m in existing if m.alias == "champion"), existing[0])
-        return {
-            "model_id": champion.id,
-            "model_path": champion.path,
-            "registered": [m.id for m in existing],
-        }
+    """Register this run's models and return `{model_id (the champion), model_path,
+    registered: [ids]}`.
+
+    Safe to run again: finalize re-run after a crash, even one between two rows, reuses the
+    rows already registered (this run's, same name and path), adds the missing ones and sets
+    every alias as one uninterrupted registration would."""
     common = {
         "run_id": state["run_id"],
         "base_model": state["config"]["model"]["name_or_path"],
@@ -100,14 +98,16 @@ def register_run_models(state: RunState, final_dir: Path, store: RunStore) -> di
     }
     table = state.get("post_training")
     rows = released_rows(state) if table else []
-    tuned_lineage = _tuned_lineage(state, final_dir)
-    champion_index = max((r["index"] for r in rows if r["verdict"] == "pass"), default=0)
-    ids: dict[int, str] = {}
-    tuned_lineage["alias"] = "champion" if champion_index == 0 else "candidate"
-    tuned = _register(
-        store, common, final_dir, tuned_lineage, (state.get("evaluation") or {}).get("tuned")
+    selected = _selected(state) if table else set()
+    # The champion is a selected one: a source pulled in for lineage's sake is no release.
+    champion_index = max(
+        (r["index"] for r in rows if r["index"] in selected and r["verdict"] == "pass"), default=0
     )
-    ids[0] = tuned.id
+    existing = {(m.name, m.path): m for m in store.list_models(run_id=state["run_id"])}
+    tuned_lineage = _tuned_lineage(state, final_dir)
+    tuned_lineage["alias"] = "champion" if champion_index == 0 else "candidate"
+    tuned_metrics = (state.get("evaluation") or {}).get("tuned")
+    ids = {0: _register_once(store, existing, common, final_dir, tuned_lineage, tuned_metrics)}
     for row in rows:
         if row["index"] == 0 or not row.get("path"):
             continue
@@ -117,12 +117,30 @@ def register_run_models(state: RunState, final_dir: Path, store: RunStore) -> di
             else ("champion" if row["index"] == champion_index else "candidate")
         )
         lineage = _candidate_lineage(row, ids, table["candidates"], alias)
-        ids[row["index"]] = _register(
-            store, common, Path(row["path"]), lineage, row.get("metrics")
-        ).id
+        ids[row["index"]] = _register_once(
+            store, existing, common, Path(row["path"]), lineage, row.get("metrics")
+        )
     champion_id = ids[champion_index]
     champion_path = next((r["path"] for r in rows if r["index"] == champion_index), str(final_dir))
     return {"model_id": champion_id, "model_path": champion_path, "registered": list(ids.values())}
+
+
+def _register_once(
+    store: RunStore,
+    existing: dict[tuple[str | None, str], Any],
+    common: dict[str, Any],
+    path: Path,
+    lineage: dict[str, Any],
+    metrics: Any,
+) -> str:
+    """The id of this row: the one an interrupted registration already made (its alias set as
+    planned now), else a new row's."""
+    found = existing.get((lineage["name"], str(path)))
+    if found is None:
+        return _register(store, common, path, lineage, metrics).id
+    if found.alias != lineage["alias"]:
+        store.set_model_alias(model_ids=[found.id], alias=lineage["alias"])
+    return found.id
 
 
 def _register(
@@ -137,21 +155,28 @@ def _register(
     )
 
 
+def _selected(state: RunState) -> set[int]:
+    """The candidates released: those the release gate selected, or the champion alone when
+    no one was asked."""
+    table, release = state.get("post_training") or {}, state.get("release")
+    return set(release["select"]) if release else {table.get("champion", 0)}
+
+
 def released_rows(state: RunState) -> list[dict[str, Any]]:
     """The table rows finalize registers: the selected candidates (every passing one when the
-    gate said approve; the champion alone when no one was asked), their ancestors, and the
-    rolled-back candidates (on record), in the order they were made."""
+    gate said approve; the champion alone when no one was asked), the rolled-back candidates
+    that were made (on record), and the sources of both (so a rolled-back candidate's lineage
+    is true even when its source was not selected), in the order they were made."""
     table = state.get("post_training") or {}
     rows = {r["index"]: r for r in table.get("candidates") or []}
-    release = state.get("release")
-    chosen = set(release["select"]) if release else {table.get("champion", 0)}
+    rolled_back = {i for i, r in rows.items() if r["verdict"] != "pass"}
+    chosen = _selected(state) | {i for i in rolled_back if rows[i].get("path")}
     for index in list(chosen):
         parent = rows[index].get("parent")
         while parent is not None and parent in rows:
             chosen.add(parent)
             parent = rows[parent].get("parent")
-    chosen |= {i for i, r in rows.items() if r["verdict"] != "pass"}
-    return [rows[i] for i in sorted(chosen)]
+    return [rows[i] for i in sorted(chosen | rolled_back)]
 
 
 def _candidate_lineage(

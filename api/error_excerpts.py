@@ -12,6 +12,9 @@ import reprlib
 from typing import Any
 
 EXCERPT_CHARS = 200
+# Our own messages name paths and give advice (two absolute paths pass 200 characters); the
+# bound is for a message that echoes a huge value.
+MESSAGE_CHARS = 2000
 MAX_ERRORS = 20
 
 _repr = reprlib.Repr()
@@ -40,12 +43,12 @@ def excerpt(value: Any) -> Any:
     return _cut(str(value))  # a string, or an exception in an error's `ctx`
 
 
-def _cut(text: str) -> str:
+def _cut(text: str, limit: int = EXCERPT_CHARS) -> str:
     # A lone surrogate (valid in a JSON string, not in UTF-8) is shown escaped: `\ud800`.
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    if len(text) <= EXCERPT_CHARS:
+    if len(text) <= limit:
         return text
-    return f"{text[:EXCERPT_CHARS]}... ({len(text)} characters)"
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def bounded_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -66,7 +69,7 @@ def _bounded(error: dict[str, Any]) -> dict[str, Any]:
     bounded = {
         **error,
         "loc": [excerpt(part) for part in error.get("loc", ())],
-        "msg": _cut(str(error.get("msg", ""))),
+        "msg": _cut(str(error.get("msg", "")), MESSAGE_CHARS),
     }
     if "input" in error:
         bounded["input"] = excerpt(error["input"])

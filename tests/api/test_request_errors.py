@@ -132,3 +132,15 @@ def test_edit_errors_point_at_the_field_and_an_answered_gate_is_gone(waiting_run
     assert run["status"] == "queued" and run["pending_interrupt"] is None
     assert client.get("/runs").json()["data"][0]["pending_interrupt"] is None
     assert client.post(url, json={"decision": "approve"}).status_code == 409
+
+
+def test_a_long_message_of_ours_is_kept_and_a_huge_one_bounded() -> None:
+    """Messages were cut at 200 characters, like inputs: one naming two absolute paths lost its
+    end (the test that checks one failed only where pytest's temp paths were long)."""
+    from api.error_excerpts import MESSAGE_CHARS, bounded_errors
+
+    ours = "prompt artifact /" + "a" * 150 + ": its 'model' '/" + "b" * 150 + "' is outside"
+    huge = "x" * 50_000
+    kept, cut = bounded_errors([{"loc": ["body"], "msg": ours}, {"loc": ["body"], "msg": huge}])
+    assert kept["msg"] == ours
+    assert cut["msg"] == "x" * MESSAGE_CHARS + "... (50000 characters)"

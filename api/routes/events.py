@@ -64,7 +64,7 @@ def run_events(
     `Last-Event-ID` (sent by a reconnecting `EventSource`) wins over `after`; either must be
     a whole number from 0 to 2^31-1, else the answer is 422.
     """
-    start = after if not last_event_id else _position(last_event_id)
+    start = after if not last_event_id else last_event_position(last_event_id)
     service.require(run_id)
     return StreamingResponse(
         _stream(service, run_id, start),
@@ -73,7 +73,7 @@ def run_events(
     )
 
 
-def _position(text: str) -> int:
+def last_event_position(text: str) -> int:
     """`Last-Event-ID` as a seq, or a 422 naming the header (`str.isdigit` takes '²')."""
     digits = text.strip()
     if digits.isascii() and digits.isdigit() and len(digits) <= 19 and int(digits) <= MAX_SEQ:

@@ -18,6 +18,8 @@ from llmfinetune_agent.config import RunConfig
 
 PLAIN_TYPES = ("string", "number", "integer", "boolean")
 
+DEFAULT_METHOD = "sft"  # training.method when a config leaves it out
+
 
 @dataclass
 class FormField:
@@ -94,8 +96,10 @@ def _section(name: str, prop: dict, root: dict, values: dict, method: str | None
     if "discriminator" in prop:  # a union chosen by one field (training.method)
         mapping = prop["discriminator"]["mapping"]
         methods = list(mapping)
-        chosen = method or values.get(prop["discriminator"]["propertyName"]) or methods[0]
-        target = _resolve({"$ref": mapping.get(chosen, mapping[methods[0]])}, root)
+        # Not the mapping's first (alphabetical: dpo): what a config without a method trains.
+        default = DEFAULT_METHOD if DEFAULT_METHOD in mapping else methods[0]
+        chosen = method or values.get(prop["discriminator"]["propertyName"]) or default
+        target = _resolve({"$ref": mapping.get(chosen, mapping[default])}, root)
         help_text = prop.get("description", "")
     else:
         target = _resolve(prop, root)

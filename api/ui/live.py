@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep
 from api.event_feed import follow_run
-from api.routes.events import MAX_SEQ
+from api.routes.events import MAX_SEQ, last_event_position
 from api.ui.deps import SessionDep
 from api.ui.rendering import TEMPLATES
 from api.ui.run_view import PROGRESS, STATE_KINDS, progress_view, tail_entry
@@ -41,7 +41,8 @@ def live(
 ) -> StreamingResponse:
     """HTML fragments for the run page as the run's events arrive; ends with the run."""
     service.require(run_id)
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    # The REST stream's reading: `str.isdigit` takes '²', and int() of 5,000 digits raises.
+    start = last_event_position(last_event_id) if last_event_id else after
     return StreamingResponse(
         _fragments(service, run_id, min(start, MAX_SEQ)),
         media_type="text/event-stream",

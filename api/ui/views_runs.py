@@ -173,9 +173,9 @@ def _nest(form: dict[str, str]) -> dict[str, Any]:
     nested: dict[str, Any] = {}
     for key, value in form.items():
         *parents, last = key.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
+        node: Any = nested
+        for part in parents:  # 'a.b' typed beside 'a.b.c.d': the text one wins, the other drops
+            node = node.setdefault(part, {}) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node[last] = _json_or_text(value)
     return nested

@@ -209,3 +209,30 @@ def test_a_new_gate_kind_shows_from_its_generic_payload() -> None:
     assert "Release the merged model as champion?" in html
     assert "<dt>candidate</dt><dd>m-7</dd>" in html and "<dt>exact match</dt><dd>0.91</dd>" in html
     assert 'value="approve"' in html and 'value="reject"' in html and "Edit" not in html
+
+
+def test_the_new_run_form_trains_sft_unless_told_otherwise(locked: TestClient) -> None:
+    """The method select showed 'dpo' (the first of an alphabetical mapping), so a run started
+    with the form's defaults on chat data failed."""
+    sign_in(locked)
+    page = locked.get("/ui/runs/new").text
+    method = re.search(r'name="training.method".*?</select>', page, re.DOTALL).group(0)
+    assert re.findall(r'<option value="([a-z_]+)"\s+selected', method) == ["sft"]
+
+
+def test_odd_form_names_and_event_ids_are_refused_not_500(locked: TestClient) -> None:
+    """A field name nested under another's ('training.epochs.a.b' beside 'training.epochs')
+    and a Last-Event-ID of 5,000 digits or '²' gave 500s."""
+    token = sign_in(locked)
+    nested = locked.post(
+        "/ui/runs",
+        data={"csrf_token": token, "training.epochs": "abc", "training.epochs.a.b": "1"},
+    )
+    assert nested.status_code == 422
+    form = {"csrf_token": token, "data.train": "data/quickstart/train.jsonl"}
+    started = locked.post("/ui/runs", data=form, follow_redirects=False)
+    assert started.status_code == 303, started.text
+    live = started.headers["location"] + "/live"
+    for odd in ("9" * 5000, "²".encode("latin-1")):  # a header is bytes: '²' is one byte
+        stream = locked.get(live, headers={"Last-Event-ID": odd})
+        assert stream.status_code == 422, stream.text

@@ -21,11 +21,13 @@ from pydantic import (
     Tag,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 
 from llmfinetune_agent import sections
 from llmfinetune_agent.sections import SECTIONS, Section
+from models.config import BUILTIN_MODELS, BUILTIN_PREFIX
 from phases.data.formats import KIND_OF_FORMAT
 from phases.training.config import for_method, methods_for_kind
 
@@ -42,6 +44,17 @@ class _RunBase(BaseModel):
         "",
         description="What the fine-tuned model should do, in plain words (feeds data generation and the model card).",
     )
+
+    @field_validator("model", check_fields=False)
+    @classmethod
+    def _known_builtin(cls, model: Any) -> Any:
+        """The built-in models are a closed list: an unknown one is refused with the config,
+        not when the run first loads it, after its gates."""
+        name = getattr(model, "name_or_path", "")
+        if name.startswith(BUILTIN_PREFIX) and name[len(BUILTIN_PREFIX) :] not in BUILTIN_MODELS:
+            available = ", ".join(BUILTIN_PREFIX + m for m in BUILTIN_MODELS)
+            raise ValueError(f"unknown built-in model {name!r}; available: {available}")
+        return model
 
     @model_validator(mode="after")
     def _method_fits_data(self) -> RunConfig:

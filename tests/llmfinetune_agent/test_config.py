@@ -209,3 +209,10 @@ def test_cli_schema_prints_json() -> None:
     result = _cli("config", "schema")
     assert result.returncode == 0
     assert "training" in json.loads(result.stdout)["properties"]
+
+
+def test_an_unknown_builtin_model_is_refused_with_the_config() -> None:
+    """It validated (REST 202, a gate edit accepted), then the run failed when it loaded it."""
+    issues = _issues({"model": {"name_or_path": "builtin:nope"}, "data": {"train": "d.jsonl"}})
+    assert issues["model"].startswith("unknown built-in model 'builtin:nope'; available: ")
+    assert "builtin:smollm2-135m-instruct" in issues["model"]

@@ -72,9 +72,11 @@ def _from_typed(value: dict[str, Any]) -> dict[str, Any]:
         )
     decision: dict[str, Any] = {"decision": _TYPES[kind]}
     comment = value.get("message", value.get("args"))
-    # A response's args are the reviewer's answer: refused, not dropped, when they are no text
-    # (an accept may carry the action's own args, which say nothing).
-    if kind == "response" and comment is not None and not isinstance(comment, str):
+    # A message (LangChain's reject carries the reviewer's reason there) and a response's args
+    # are the reviewer's answer: refused, not dropped, when they are no text (an accept may
+    # carry the action's own args, which say nothing).
+    said = "message" in value or kind == "response"
+    if said and comment is not None and not isinstance(comment, str):
         raise ResumeError(
             f"a {kind}'s {'message' if 'message' in value else 'args'} is the reviewer's comment: "
             f"text, not {_excerpt(comment)}"

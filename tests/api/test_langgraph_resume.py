@@ -76,6 +76,10 @@ def test_each_client_form_reads_as_our_decision(resume, expected) -> None:
         ),
         ({"type": "edit", "edited_action": "x"}, "the action's arguments"),
         ([{"type": "response", "args": 5}], "is the reviewer's comment: text, not 5"),
+        (  # LangChain's reject gives its reason as message: it was dropped when not text
+            {"decisions": [{"type": "reject", "message": {"x": 1}}]},
+            "a reject's message is the reviewer's comment: text",
+        ),
         ({"type": "edit", "edited_action": {"name": "x", "args": {"edits": "[" * 5000}}}, "deeper"),
     ],
 )

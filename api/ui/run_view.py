@@ -42,6 +42,9 @@ def run_context(service: RunService, run_id: str) -> dict[str, Any]:
     events = all_events(service.store, run_id)
     training = record.config.get("training") or {}
     gate = run.get("pending_interrupt")
+    progress = progress_of(events)
+    if progress and run.get("interrupted"):  # a dead process's last step, but no time left
+        progress = {**progress, "eta": None}
     return {
         "run": run,
         "method": training.get("method", "?"),
@@ -52,7 +55,7 @@ def run_context(service: RunService, run_id: str) -> dict[str, Any]:
         "tail": [tail_entry(e) for e in reversed(events[-TAIL_LENGTH:])],
         "last_seq": events[-1].seq if events else 0,
         "chart_points": chart_points(events),
-        "progress": progress_of(events),
+        "progress": progress,
         "metric_rows": metric_rows(run.get("metrics") or {}, state_checks(service, run_id)),
     }
 

@@ -236,3 +236,21 @@ def test_odd_form_names_and_event_ids_are_refused_not_500(locked: TestClient) ->
     for odd in ("9" * 5000, "²".encode("latin-1")):  # a header is bytes: '²' is one byte
         stream = locked.get(live, headers={"Last-Event-ID": odd})
         assert stream.status_code == 422, stream.text
+
+
+def test_a_run_whose_process_is_gone_says_so_on_its_page(locked: TestClient) -> None:
+    """The runs list said "process gone"; the run's own page showed it running, with time left."""
+    import socket
+    import subprocess
+    import sys
+
+    token = sign_in(locked)
+    form = {"csrf_token": token, "data.train": "data/quickstart/train.jsonl"}
+    run_page = locked.post("/ui/runs", data=form, follow_redirects=False).headers["location"]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store = locked.app.state.service.store
+    run_id = run_page.rsplit("/", 1)[-1]
+    assert store.claim_run(run_id=run_id, owner=f"{socket.gethostname()}:{gone.pid}:x")
+    page = locked.get(run_page).text
+    assert "process gone" in page and f"finetune-agent resume {run_id}" in page

@@ -33,7 +33,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
     },
     responses={
         413: {"description": "The file is larger than the upload limit (checked as it arrives)."},
-        422: {"description": "The file name has an unsupported extension or a NUL byte."},
+        415: {"description": "A multipart or urlencoded form instead of the file's own bytes."},
+        422: {
+            "description": "The file name has an unsupported extension or a NUL byte; or the "
+            "body is empty."
+        },
     },
 )
 async def upload_data(
@@ -54,6 +58,14 @@ async def upload_data(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"filename '{filename}' must end with one of {', '.join(SUFFIXES)}",
         )
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        # The form's envelope would be stored as the data file, boundaries and all.
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"the body is the file's own bytes, not a {kind} form: send it as "
+            "application/octet-stream (curl --data-binary @train.jsonl)",
+        )
     folder = settings.data_roots[0] / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{uuid.uuid4().hex[:8]}-{name}"
@@ -67,4 +79,9 @@ async def upload_data(
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+    if size == 0:
+        target.unlink(missing_ok=True)
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "the body is empty: send the file's bytes"
+        )
     return DataUploaded(path=str(target), size=size)

@@ -104,6 +104,12 @@ def test_uploaded_data_can_be_used_by_a_run(client, settings) -> None:
     assert len(list((settings.data_roots[0] / "uploads").iterdir())) == 1  # no partial file
     bad_type = client.post("/data", params={"filename": "run.sh"}, content=b"echo")
     assert bad_type.status_code == 422
+    # A form (curl -F) was stored as the data file, boundaries and all; an empty body too.
+    form = client.post("/data", params={"filename": "f.jsonl"}, files={"file": ("f.jsonl", line)})
+    assert form.status_code == 415 and "--data-binary" in form.text
+    empty = client.post("/data", params={"filename": "e.jsonl"}, content=b"")
+    assert empty.status_code == 422 and "the body is empty" in empty.text
+    assert len(list((settings.data_roots[0] / "uploads").iterdir())) == 1
 
 
 def test_artifact_downloads_stay_in_the_run_directory(client) -> None:

@@ -52,6 +52,8 @@ def test_a_gate_answered_in_the_inbox(settings) -> None:
 
         approved = browser.post(gate, data={"decision": "approve", "comment": "ok"}, headers=write)
         assert "Approved — the run continues" in approved.text
+        # Not the name the poll deletes once the gate stops waiting: the outcome stays in view.
+        assert f'id="answered-{plan}"' in approved.text and f'id="gate-{plan}"' not in approved.text
         again = browser.post(gate, data={"decision": "approve"}, headers=write)
         assert re.search(
             r'class="outcome error"[^>]*>[^<]*(already answered|no longer pending)', again.text

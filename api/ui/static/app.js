@@ -82,7 +82,8 @@
   });
 
   // --- the inbox: j/k move, a approves, r rejects, e opens the edit ---------------------------
-  function gates() { return Array.prototype.slice.call(document.querySelectorAll("[data-gate]")); }
+  // An answered card stays in view with its outcome; the keys move over the waiting ones.
+  function gates() { return Array.prototype.slice.call(document.querySelectorAll("[data-gate]:not([data-answered])")); }
 
   function selected() {
     var all = gates();

@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.confinement import check_paths
 from api.deps import PoolDep, ServiceDep, SettingsDep
-from api.path_strings import refuse_unfit_text
+from api.path_strings import invalid, refuse_unfit_text
 from api.schemas import RunAccepted
 from llmfinetune_agent.config import ConfigError, ConfigIssue, RunConfig, apply_patch
-from llmfinetune_agent.fork import fork_run, run_history
+from llmfinetune_agent.execution import InvalidDecision
+from llmfinetune_agent.fork import find_checkpoint, fork_run, run_history
 from llmfinetune_agent.sections import SECTIONS
 from llmfinetune_agent.settings import Settings
 
@@ -109,6 +110,10 @@ def fork(
     """A new run (linked to this one) continuing from the checkpoint with the patch; it is
     queued for a worker. The parent run is not changed."""
     refuse_unfit_text(body.model_dump(), ("body",))
+    try:  # an ambiguous prefix is the checkpoint_id's fault, not a decision's
+        find_checkpoint(service, run_id, body.checkpoint_id)
+    except InvalidDecision as exc:
+        raise invalid(("body", "checkpoint_id"), str(exc), body.checkpoint_id) from None
     if body.patch:
         _check_patch(RunConfig.model_validate(service.require(run_id).config), body.patch, settings)
     child = fork_run(service, run_id, checkpoint_id=body.checkpoint_id, patch=body.patch)

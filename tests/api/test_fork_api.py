@@ -22,6 +22,16 @@ def test_history_and_fork(settings) -> None:
 
         url = f"/runs/{parent.id}/fork"
         assert client.post(url, json={"checkpoint_id": "ffff"}).status_code == 404
+        ids = [c["checkpoint_id"] for c in history["data"]]
+        shared = next(  # a prefix several checkpoints start with (they share a time prefix)
+            i[:n]
+            for n in range(12, 0, -1)
+            for i in ids
+            if sum(j.startswith(i[:n]) for j in ids) > 1
+        )
+        ambiguous = client.post(url, json={"checkpoint_id": shared})
+        assert ambiguous.status_code == 422 and "is ambiguous" in ambiguous.text
+        assert ambiguous.json()["detail"][0]["loc"] == ["body", "checkpoint_id"]
         bad = client.post(
             url,
             json={"checkpoint_id": at_plan["checkpoint_id"], "patch": {"training": {"epochs": -1}}},

@@ -104,6 +104,7 @@ def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if _nothing_new(summary):
         summary, stop_at, update = _skip_passed_gates(state, summary, segment)
     _report(summary)
+    _warn_if_restarted(state.get("training") or {}, summary)
     summary["fraction"] = stop_at if summary["status"] == "paused" else None
     summary["eta_seconds"] = last_progress.get("eta_seconds")
     summary["recent_losses"] = _recent_losses(summary["log_history_path"])
@@ -112,6 +113,26 @@ def trainer(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         summary["sample_completions"] = _last_samples(summary["completions_path"])
     artifact = trained_artifact(state, summary)
     return {**update, "training": summary, "artifact": artifact, "evaluation": None}
+
+
+def _warn_if_restarted(paused: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Say so when a segment meant to go on from a paused one started further back: its
+    checkpoint was deleted (or damaged) while the run waited at the gate, and the steps done
+    before the pause are trained again."""
+    if paused.get("status") != "paused" or summary.get("continued_from"):
+        return
+    lost = (paused.get("global_step") or 0) - (summary.get("resumed_from_step") or 0)
+    if lost > 0:
+        summary["steps_trained_again"] = lost
+        emit(
+            "agent",
+            agent="trainer",
+            message=(
+                f"the checkpoint at step {paused['global_step']} is gone (deleted or damaged "
+                f"while the run waited): training went on from step "
+                f"{summary.get('resumed_from_step') or 0}, so {lost} step(s) were trained again"
+            ),
+        )
 
 
 def _nothing_new(summary: dict[str, Any]) -> bool:

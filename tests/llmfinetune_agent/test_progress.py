@@ -250,3 +250,29 @@ def test_a_continued_iteration_asks_at_its_gate_only_after_new_steps(tmp_path: P
     assert gate["details"]["step"] == 9 > paused["resumed_from_step"]
     assert paused["gates_passed_at_start"] == [0.5]
     assert isinstance(gate["details"]["eta_seconds"], float)
+
+
+def test_a_paused_checkpoint_deleted_at_the_gate_is_said_when_training_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Training silently started again from step 0 when the checkpoint approved at the 50%
+    gate had been deleted meanwhile."""
+    import shutil
+
+    from llmfinetune_agent.config import load_run_config
+    from llmfinetune_agent.execution import open_service
+
+    with open_service() as service:
+        run = service.create_run(load_run_config(_write_config(tmp_path)))
+        service.start(run.id)
+        paused = service.state_values(run.id)["training"]
+        shutil.rmtree(Path(paused["checkpoint_path"]).parent)
+        service.resume(run.id, decision={"decision": "approve"})
+        training = service.state_values(run.id)["training"]
+        messages = [
+            e.payload.get("message", "")
+            for e in service.store.list_events(run_id=run.id)
+            if e.kind == "agent"
+        ]
+    assert training["resumed_from_step"] == 0 and training["steps_trained_again"] == 3
+    assert any("the checkpoint at step 3 is gone" in m for m in messages), messages

@@ -105,6 +105,11 @@ def _prompt_artifact(path: Path, *, store: Any, cache_dir: Path) -> ResolvedMode
         base = resolve_chat_model(artifact.model, store=store, cache_dir=cache_dir)
     except ChatModelUnavailable as exc:
         raise ChatModelUnavailable(f"prompt artifact {path}: its 'model': {exc}") from None
+    if base.artifact_prompt or base.exemplars:  # a registered prompt: its own text was dropped
+        raise ChatModelUnavailable(
+            f"prompt artifact {path}: its 'model' {artifact.model!r} is a registered prompt, "
+            "not a model; name that prompt's base model"
+        )
     return ResolvedModel(
         path=base.path,
         artifact_prompt=artifact.system_prompt,

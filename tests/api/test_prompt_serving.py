@@ -110,3 +110,16 @@ def test_the_chat_adapter_opens_with_the_prompt_and_its_exemplars(
     assert turn["model"] == registered.id and turn["input"] == QUESTION
     assert turn["input_tokens"] > 0 and turn["completion_tokens"] >= 0 and turn["seconds"] > 0
     assert len(turn["prompt_version"]) == 12  # the prompt applied is on record
+
+
+def test_a_prompt_artifact_over_a_registered_prompt_is_refused(served, tmp_path) -> None:
+    """Its inner prompt was dropped silently: only the outer one reached the model."""
+    from llmfinetune_agent.chat.models import ChatModelUnavailable
+
+    client, _, _, prompt_id = served
+    outer = write_prompt_artifact(
+        PromptArtifact(model=prompt_id, system_prompt="OUTER"), tmp_path / "outer.json"
+    )
+    store = client.app.state.service.store
+    with pytest.raises(ChatModelUnavailable, match=f"'{prompt_id}' is a registered prompt"):
+        resolve_chat_model(str(outer), store=store, cache_dir=tmp_path / "cache")

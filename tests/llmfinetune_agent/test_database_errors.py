@@ -14,6 +14,21 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _cli(home: Path, database_url: str | None, *args: str) -> subprocess.CompletedProcess:
+    """The CLI in a fresh process on `home`, with `database_url` (None: the home's SQLite)."""
+    env = {**os.environ, "FINETUNE_AGENT_HOME": str(home)}
+    env.pop("FINETUNE_AGENT_DATABASE_URL", None)
+    if database_url is not None:
+        env["FINETUNE_AGENT_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "llmfinetune_agent.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -29,18 +44,8 @@ def _closed_port() -> int:
     ],
 )
 def test_an_unreachable_database_is_one_line(args: list[str], says: str, tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "FINETUNE_AGENT_HOME": str(tmp_path),
-        "FINETUNE_AGENT_DATABASE_URL": f"postgresql://agent:s3cret@127.0.0.1:{_closed_port()}/x",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "llmfinetune_agent.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    url = f"postgresql://agent:s3cret@127.0.0.1:{_closed_port()}/x"
+    done = _cli(tmp_path, url, *args)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "s3cret" not in done.stderr + done.stdout
     (line,) = [line for line in done.stderr.splitlines() if line.strip()]
@@ -56,14 +61,7 @@ def test_an_unreachable_database_is_one_line(args: list[str], says: str, tmp_pat
     ],
 )
 def test_a_database_url_of_no_usable_kind_is_one_line(url: str, says: str, tmp_path) -> None:
-    env = {**os.environ, "FINETUNE_AGENT_HOME": str(tmp_path), "FINETUNE_AGENT_DATABASE_URL": url}
-    done = subprocess.run(
-        [sys.executable, "-m", "llmfinetune_agent.cli", "runs", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _cli(tmp_path, url, "runs", "list")
     assert done.returncode == 2, done.stderr
     (line,) = [line for line in done.stderr.splitlines() if line.strip()]
     assert line.startswith(f"error: {says}")
@@ -75,15 +73,7 @@ def test_a_database_url_of_no_usable_kind_is_one_line(url: str, says: str, tmp_p
 def test_a_damaged_sqlite_file_is_one_line(damage: bytes, tmp_path: Path) -> None:
     """A truncated or overwritten database file ended every command in a 148-line traceback."""
     (tmp_path / "finetune-agent.db").write_bytes(damage)
-    env = {**os.environ, "FINETUNE_AGENT_HOME": str(tmp_path)}
-    env.pop("FINETUNE_AGENT_DATABASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "llmfinetune_agent.cli", "runs", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _cli(tmp_path, None, "runs", "list")
     assert done.returncode == 1, done.stderr
     (line,) = [line for line in done.stderr.splitlines() if line.strip()]
     assert line.startswith("error: cannot use the run database sqlite:///"), line

@@ -105,6 +105,26 @@ def _weights(folder: Path) -> dict:
     return {k: v for f in sorted(folder.glob("*.safetensors")) for k, v in load_file(f).items()}
 
 
+def _merged_row(merge: dict, tuned: Path, tmp_path: Path) -> dict:
+    """The row a run's merge step makes from `merge` (held_out: ROWS, scored by loss), with
+    `tuned` as the run's own model."""
+    (tmp_path / "held_out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    merge = {**merge, "held_out": str(tmp_path / "held_out.jsonl"), "score": "loss"}
+    config = parse_run_config({"data": {"train": "t.jsonl"}, "post_training": {"merge": merge}})
+    state = {
+        "config": config.model_dump(mode="json"),
+        "artifact": {"kind": "model", "path": str(tuned)},
+    }
+    step = run_merge_step(state, RunContext(settings=Settings.from_env()))
+    (row,) = step(
+        config.post_training.merge,
+        rows=[{"path": str(tuned)}],
+        output_dir=tmp_path / "merge",
+        say=print,
+    )
+    return row
+
+
 def test_weights_count_the_unlisted_run_at_run_time(
     tiny_model_dir: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -115,33 +135,8 @@ def test_weights_count_the_unlisted_run_at_run_time(
     from models.builtin import build_tiny_llama
 
     other = build_tiny_llama(tmp_path_factory.mktemp("other"), seed=1)
-    (tmp_path / "held_out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    config = parse_run_config(
-        {
-            "data": {"train": "t.jsonl"},
-            "evaluation": {"metrics": ["rougeL"], "max_new_tokens": 4},
-            "post_training": {
-                "merge": {
-                    "method": "linear",
-                    "sources": [str(other)],
-                    "weights": [0.0, 1.0],
-                    "held_out": str(tmp_path / "held_out.jsonl"),
-                    "score": "loss",
-                }
-            },
-        }
-    )
-    state = {
-        "config": config.model_dump(mode="json"),
-        "artifact": {"kind": "model", "path": str(tiny_model_dir)},
-    }
-    step = run_merge_step(state, RunContext(settings=Settings.from_env()))
-    (row,) = step(
-        config.post_training.merge,
-        rows=[{"path": str(tiny_model_dir)}],
-        output_dir=tmp_path / "merge",
-        say=print,
-    )
+    merge = {"method": "linear", "sources": [str(other)], "weights": [0.0, 1.0]}
+    row = _merged_row(merge, tiny_model_dir, tmp_path)
     models = row["parameters"]["mergekit_config"]["models"]
     assert [(m["model"], m["parameters"]["weight"]) for m in models] == [
         (str(tiny_model_dir), 0.0),
@@ -160,23 +155,7 @@ def test_the_merge_parent_is_the_runs_model_wherever_it_is_listed(
     from models.builtin import build_tiny_llama
 
     other = build_tiny_llama(tmp_path_factory.mktemp("other"), seed=1)
-    (tmp_path / "held_out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    merge = {
-        "method": "linear",
-        "sources": [str(other), "run"],
-        "held_out": str(tmp_path / "held_out.jsonl"),
-        "score": "loss",
-    }
-    config = parse_run_config({"data": {"train": "t.jsonl"}, "post_training": {"merge": merge}})
-    state = {
-        "config": config.model_dump(mode="json"),
-        "artifact": {"kind": "model", "path": str(tiny_model_dir)},
-    }
-    step = run_merge_step(state, RunContext(settings=Settings.from_env()))
-    (row,) = step(
-        config.post_training.merge,
-        rows=[{"path": str(tiny_model_dir)}],
-        output_dir=tmp_path / "merge",
-        say=print,
+    row = _merged_row(
+        {"method": "linear", "sources": [str(other), "run"]}, tiny_model_dir, tmp_path
     )
     assert row["parent"] == 0 and Path(row["parent_path"]) == tiny_model_dir

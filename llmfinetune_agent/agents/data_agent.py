@@ -80,11 +80,12 @@ def check_config_paths(config: Any) -> None:
     later (a merge's held_out or sources, an SFT adapter, a reflection model): found now,
     before any gate, not by the phase that reads it after training. (The API refuses them at
     submission; the CLI took them.) The model and the data are read right after this, by
-    checks that say more (a close file name, say)."""
+    checks that say more (a close file name, say); knowledge sources by `check_sources`, when
+    retrieval is on."""
     missing = [
         f"{where}: {value}"
         for where, value, path_field in local_paths(config.model_dump(mode="json"))
-        if not where.startswith(("model.", "data."))
+        if not where.startswith(("model.", "data.", "knowledge."))
         and is_local_path(value, path_field)
         and not Path(value).exists()
     ]

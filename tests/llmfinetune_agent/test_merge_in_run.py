@@ -159,3 +159,20 @@ def test_the_merge_parent_is_the_runs_model_wherever_it_is_listed(
         {"method": "linear", "sources": [str(other), "run"]}, tiny_model_dir, tmp_path
     )
     assert row["parent"] == 0 and Path(row["parent_path"]) == tiny_model_dir
+
+
+def test_the_early_path_check_leaves_what_other_checks_read(tmp_path: Path) -> None:
+    """The model and data are checked by their own phase right after, knowledge sources by
+    retrieval when it is on: a disabled retrieval's missing folder is no reason to fail."""
+    from llmfinetune_agent.agents.data_agent import check_config_paths
+    from phases.data import DataError
+
+    missing = str(tmp_path / "gone")
+    check_config_paths(
+        parse_run_config(
+            {"data": {"train": missing}, "knowledge": {"enabled": False, "sources": [missing]}}
+        )
+    )
+    prompt = {"method": "prompt", "reflection_model": missing}
+    with pytest.raises(DataError, match=f"training.reflection_model: {missing}: no such file"):
+        check_config_paths(parse_run_config({"data": {"train": missing}, "training": prompt}))

@@ -19,15 +19,6 @@ SHOWN = 3
 _TOKENS = re.compile(r"(\d+) tokens")
 
 
-def row_text(row: dict[str, Any]) -> str:
-    """All the text of a normalized row, lower-cased with whitespace collapsed."""
-    if "messages" in row:
-        text = " ".join(f"{m.get('role')}: {m.get('content')}" for m in row["messages"])
-    else:
-        text = " ".join(str(row[k]) for k in sorted(row) if k != "kind")
-    return " ".join(text.lower().split())
-
-
 def _near(row: dict[str, Any]) -> str:
     return near_key({k: v for k, v in row.items() if k != "kind"})
 

@@ -11,7 +11,9 @@ useful work from the architecture, never what the implementation spends on top:
   (2 x 2 x weights), attention scores and values over the causal prefix (forward, and twice that
   backward), LoRA's A and B forward, input gradient and weight gradient (3 x 2 x LoRA weights);
 - completion tokens only: the LM head forward and its input gradient (2 x 2 x vocab x hidden),
-  since the loss is on the completion alone (its backward recomputation is not counted).
+  since the loss is on the completion alone (its backward recomputation is not counted);
+- a prefix every row of a batch shares (the chat template's system turn: 24 tokens here) once
+  per batch, as `share_prefix` computes it, not once per row.
 
     python benchmarks/mfu.py [--rows 160] [--threads N] [--precision bfloat16] [--profile]
                              [--processes 2]
@@ -98,13 +100,15 @@ def model_flops(config, tokens: int, completion_tokens: int, mean_length: float,
     return tokens * per_token + completion_tokens * head
 
 
-def token_counts(model_dir: Path, data: Path) -> tuple[int, int, float]:
-    """(tokens, completion tokens, mean row length) of one pass over the chat rows."""
+def token_counts(model_dir: Path, data: Path) -> tuple[int, int, float, int]:
+    """(tokens, completion tokens, mean row length, tokens every row starts with) of one pass
+    over the chat rows."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     total = completion = 0
     rows = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
+    common: list[int] | None = None
     for row in rows:
         full = tokenizer.apply_chat_template(row["messages"], tokenize=False)
         prompt = tokenizer.apply_chat_template(
@@ -115,7 +119,19 @@ def token_counts(model_dir: Path, data: Path) -> tuple[int, int, float]:
         )
         total += len(full_ids)
         completion += len(full_ids) - len(prompt_ids)
-    return total, completion, total / len(rows)
+        common = full_ids if common is None else os.path.commonprefix([common, full_ids])
+    return total, completion, total / len(rows), len(common or [])
+
+
+def shared_tokens(rows: int, batch: int, common: int) -> int:
+    """Tokens the training does not compute: with `share_prefix`, each batch computes the
+    prefix all its rows share once. Counted at the prefix every row of the data shares (a batch
+    sharing more by chance saves a little more, not counted)."""
+    from phases.training.shared_prefix import MIN_SHARED_TOKENS
+
+    if common < MIN_SHARED_TOKENS:
+        return 0
+    return (rows - -(-rows // batch)) * common
 
 
 def train_child(
@@ -238,10 +254,12 @@ def main() -> None:
         child = run_child(
             model_dir, data, root / "out", args.threads, False, args.precision, args.processes
         )
-        tokens, completion, mean_length = token_counts(model_dir, data)
+        tokens, completion, mean_length, common = token_counts(model_dir, data)
         config = AutoConfig.from_pretrained(model_dir)
         disk_mb = sum(f.stat().st_size for f in model_dir.glob("*.safetensors")) / 2**20
-    flops = model_flops(config, tokens, completion, mean_length, LoraSettings(**LORA))
+    skipped = shared_tokens(args.rows, 8 // args.processes, common)
+    computed = tokens - skipped
+    flops = model_flops(config, computed, completion, mean_length, LoraSettings(**LORA))
     batch_tokens = round(8 * mean_length)
     ceiling = shape_ceiling(batch_tokens, config.hidden_size, config.intermediate_size)
     achieved = flops / child["runtime"] / 1e9
@@ -249,8 +267,12 @@ def main() -> None:
     print(
         f"training: {child['steps']} steps, {child['tokens']} tokens in {child['runtime']:.1f} s "
         f"({child['tokens'] / child['runtime']:.0f} tokens/s; {completion} completion tokens), "
-        f"{flops / tokens / 1e9:.3f} GFLOP per token, {achieved:.0f} GFLOP/s, {precision}, "
-        f"{args.processes} process(es)"
+        f"{flops / computed / 1e9:.3f} GFLOP per computed token, {achieved:.0f} GFLOP/s, "
+        f"{precision}, {args.processes} process(es)"
+    )
+    print(
+        f"shared prefix: every row starts with the same {common} tokens; {skipped} of the "
+        f"{tokens} tokens are computed once per batch instead of once per row, not counted"
     )
     for name, value in peaks.items():
         print(f"MFU against the {name} peak: {achieved / value:.3f}")

@@ -211,6 +211,15 @@ class SFTTraining(TrainingSettings):
         True,
         description="Take the loss on the completion / assistant reply only, not on the prompt.",
     )
+    share_prefix: bool = Field(
+        True,
+        description=(
+            "Compute the tokens that every row of a batch starts with (a chat template's "
+            "system turn, a shared instruction) once per batch instead of once per row. The "
+            "losses are the same up to rounding. Applies without dropout only (LoRA dropout 0), "
+            "where every row computes that prefix alike; never with packing."
+        ),
+    )
 
 
 class DPOTraining(TrainingSettings):

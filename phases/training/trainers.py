@@ -16,6 +16,7 @@ from phases.training.config import DPOTraining, RewardTraining, SFTTraining, Tra
 from phases.training.data import TrainingData, text_lengths, tool_chat_records
 from phases.training.hardware import cpu_precision
 from phases.training.model_access import is_adapter, load_causal_lm, load_reward_model
+from phases.training.shared_prefix import share_common_prefix
 
 # Coefficient of variation of example lengths above which packing pays (less padding to waste).
 _VARIABLE_LENGTH_CV = 0.3
@@ -225,7 +226,7 @@ def lean_sft_trainer_class():
     score_labelled_positions_only()
 
     class LeanSFTTrainer(SFTTrainer):
-        def __init__(self, *args, **kwargs):
+        def __init__(self, *args, share_prefix: bool = False, **kwargs):
             super().__init__(*args, **kwargs)
             base = self.model.get_base_model() if is_peft_model(self.model) else self.model
             add_fused_lm_head(base, outputs=("log_probs",))
@@ -240,6 +241,8 @@ def lean_sft_trainer_class():
                 return out
 
             base.forward = forward
+            if share_prefix:
+                share_common_prefix(base.base_model)
 
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
             for metrics in self._metrics.values():
@@ -280,6 +283,7 @@ def build_sft(
         **datasets_and_tokenizer(train_data, eval_data, work_dir, tokenizer),
         peft_config=None if is_adapter(causal_lm) else lora_config(config, "CAUSAL_LM"),
         callbacks=callbacks,
+        share_prefix=config.share_prefix and not packing,
     )
 
 

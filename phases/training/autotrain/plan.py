@@ -37,7 +37,8 @@ def autotrain_unused(config: TrainingSettings) -> list[str]:
     ]
     if config.method == "sft":
         unused.append(
-            "training.packing, training.completion_only_loss: AutoTrain's SFT packs the examples "
+            "training.packing, training.completion_only_loss, training.share_prefix: "
+            "AutoTrain's SFT packs the examples "
             "into blocks of data.max_length tokens and takes the loss on the whole text (the "
             "estimate counts those blocks)"
         )

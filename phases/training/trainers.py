@@ -15,6 +15,7 @@ from phases.training.callbacks import StepMonitor
 from phases.training.config import DPOTraining, RewardTraining, SFTTraining, TrainingSettings
 from phases.training.data import TrainingData, text_lengths, tool_chat_records
 from phases.training.hardware import cpu_precision
+from phases.training.lm_head import use_plain_head_when_small
 from phases.training.model_access import is_adapter, load_causal_lm, load_reward_model
 from phases.training.shared_prefix import share_common_prefix
 
@@ -224,6 +225,7 @@ def lean_sft_trainer_class():
     from trl.trainer.utils import add_fused_lm_head
 
     score_labelled_positions_only()
+    use_plain_head_when_small()
 
     class LeanSFTTrainer(SFTTrainer):
         def __init__(self, *args, share_prefix: bool = False, **kwargs):

@@ -52,6 +52,9 @@ RL_FILES = (COMPLETIONS_FILE, GUARD_FILE)
 appended to by the next, so they travel between `output_dir` and each call's scratch."""
 
 RESULT_FILE = "ray_result.json"
+INPUT_ERROR_FILE = "input_error.json"
+"""In the run's storage (every node reaches it): a worker's input error, for the workers whose
+next collective that worker then breaks."""
 SCRATCH_ENV = "FINETUNE_AGENT_TRAIN_SCRATCH"
 """Where workers keep their checkpoints on their node (default: the system's temp folder)."""
 STOP_CHECK_SECONDS = 1.0
@@ -102,6 +105,7 @@ def train_on_ray(
         "reward_modules": reward_modules,
     }
     (Path(output_dir) / RESULT_FILE).unlink(missing_ok=True)
+    _input_error_file(request).unlink(missing_ok=True)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={
@@ -150,6 +154,11 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     first = context.get_world_rank() == 0
     request = loop_config["request"]
     output_dir = Path(request["output_dir"])
+    recorded = _recorded_input_error(request)
+    if recorded is not None:  # Ray's restart after a worker's input error: nothing to retry
+        if first:
+            _write_outcome(output_dir, {"input_error": recorded})
+        return
     scratch = scratch_dir(request["name"])
     resumed_from = _restore(
         scratch / CHECKPOINTS_SUBDIR,
@@ -186,14 +195,40 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             reward_modules=request.get("reward_modules"),
         )
     except TrainingInputError as exc:  # not worth a retry: the same input fails again
-        if first:
-            _write_outcome(output_dir, {"input_error": str(exc)})
+        _record_input_error(request, str(exc), output_dir if first else None)
+        if context.get_world_size() > 1:
+            # The other workers wait in their next collective until its 30-minute timeout:
+            # failing this worker has Ray end them now, and the restart ends at once (above).
+            raise RuntimeError(f"training input error, recorded for the run: {exc}") from exc
         return
     if first:
         _write_outcome(output_dir, {"result": _publish(scratch, output_dir, result)})
     _barrier()  # published: the scratch copies are no longer needed
     if context.get_local_rank() == 0:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _input_error_file(request: dict[str, Any]) -> Path:
+    return Path(request["storage_path"]) / request["name"] / INPUT_ERROR_FILE
+
+
+def _record_input_error(request: dict[str, Any], error: str, output_dir: Path | None) -> None:
+    """Keep a worker's input error where every worker and a restarted one find it."""
+    path = _input_error_file(request)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + f".{os.getpid()}.part")
+    partial.write_text(json.dumps({"input_error": error}), encoding="utf-8")
+    partial.replace(path)
+    if output_dir is not None:
+        _write_outcome(output_dir, {"input_error": error})
+
+
+def _recorded_input_error(request: dict[str, Any]) -> str | None:
+    """The input error a worker recorded in this call, if any."""
+    path = _input_error_file(request)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))["input_error"]
 
 
 def _barrier() -> None:

@@ -259,3 +259,50 @@ def test_a_killed_driver_is_resumed_by_another_with_one_job_per_attempt(
     assert [w["resumed_from_step"] for w in workers] == [0]
     [result] = _events(store, run_id, "training_result")
     assert result["status"] == "completed" and result["global_step"] == 200
+
+
+def test_an_input_error_in_one_worker_ends_the_training_at_once(
+    cluster, tiny_model_dir, tmp_path
+) -> None:
+    """A user reward that fails in the second of two workers only: the first, waiting in its
+    next all-reduce, is let go at once (not after the process group's 30-minute timeout and
+    Ray's retries), and the call ends with the reward's own error as bad input."""
+    from phases.training import TrainingInputError, parse_training_config
+    from phases.training.ray_train import train_on_ray
+
+    rewards_dir = REPO / "tests" / "phases" / "training"  # sample_rewards, imported by workers
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        "".join(json.dumps({"prompt": f"Question {i}: say yes."}) + "\n" for i in range(8))
+    )
+    config = parse_training_config(
+        {
+            "method": "grpo",
+            "rewards": [{"function": "sample_rewards:fails_in_the_second_process"}],
+            "max_steps": 4,
+            "batch_size": 4,
+            "num_generations": 4,
+            "max_completion_length": 4,
+            "lora": None,
+            "num_processes": 2,
+        }
+    )
+    ray.init(address=cluster.address, runtime_env={"env_vars": {"PYTHONPATH": str(rewards_dir)}})
+    started = time.monotonic()
+    try:
+        with pytest.raises(TrainingInputError) as failure:
+            train_on_ray(
+                config,
+                model=str(tiny_model_dir),
+                train_path=prompts,
+                eval_path=None,
+                output_dir=tmp_path / "out",
+                name="one-worker-fails",
+                storage_path=tmp_path / "storage",
+                reward_modules=["sample_rewards"],
+            )
+    finally:
+        ray.shutdown()
+    assert "KeyError: 'only process 1 fails'" in str(failure.value)
+    assert "gloo" not in str(failure.value)
+    assert time.monotonic() - started < 300  # the collective's timeout is 1800 s

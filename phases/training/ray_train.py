@@ -53,8 +53,8 @@ appended to by the next, so they travel between `output_dir` and each call's scr
 
 RESULT_FILE = "ray_result.json"
 INPUT_ERROR_FILE = "input_error.json"
-"""In the run's storage (every node reaches it): a worker's input error, for the workers whose
-next collective that worker then breaks."""
+"""In the run's storage (every node reaches it): a worker's input error, which the workers Ray
+restarts after that worker fails find and end on."""
 SCRATCH_ENV = "FINETUNE_AGENT_TRAIN_SCRATCH"
 """Where workers keep their checkpoints on their node (default: the system's temp folder)."""
 STOP_CHECK_SECONDS = 1.0

@@ -76,9 +76,9 @@ def _shared_length(input_ids=None, attention_mask=None, position_ids=None, **kwa
     tuple_asked = kwargs.get("return_dict") is False
     if asked - {"return_dict"} or tuple_asked or position_ids is not None or input_ids is None:
         return 0
-    if input_ids.dim() != 2 or input_ids.shape[0] < 2 or attention_mask is None:
+    if attention_mask is None or attention_mask.dim() != 2 or input_ids.dim() != 2:
         return 0
-    if attention_mask.dim() != 2:
+    if input_ids.shape[0] < 2:
         return 0
     return common_prefix_length(input_ids, attention_mask)
 

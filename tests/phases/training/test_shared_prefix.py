@@ -15,6 +15,15 @@ from phases.training.shared_prefix import common_prefix_length, share_common_pre
 VOCAB = 120
 
 
+@pytest.fixture
+def shared_lengths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The prefix length of each batch the shared path computes once, recorded as it runs."""
+    lengths: list[int] = []
+    once = shared_prefix._prefix_once
+    monkeypatch.setattr(shared_prefix, "_prefix_once", lambda *a: lengths.append(a[-1]) or once(*a))
+    return lengths
+
+
 def _tiny(family: str, dropout: float = 0.0) -> torch.nn.Module:
     """A 2-layer, 32-wide causal LM of `family`, random weights."""
     import transformers
@@ -77,16 +86,11 @@ def _loss_and_grads(model, ids, mask, labels) -> tuple[float, list[torch.Tensor]
 
 @pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "qwen3", "gpt2"])
 def test_the_prefix_computed_once_gives_the_plain_losses_and_gradients(
-    family: str, monkeypatch: pytest.MonkeyPatch
+    family: str, shared_lengths: list[int]
 ) -> None:
     plain = _tiny(family)
     shared = copy.deepcopy(plain)
     assert share_common_prefix(shared.base_model)
-    shared_lengths: list[int] = []
-    once = shared_prefix._prefix_once
-    monkeypatch.setattr(
-        shared_prefix, "_prefix_once", lambda *a: shared_lengths.append(a[-1]) or once(*a)
-    )
     batch = _padded_batch()
     loss, grads, hidden = _loss_and_grads(plain, *batch)
     shared_loss, shared_grads, shared_hidden = _loss_and_grads(shared, *batch)
@@ -166,14 +170,9 @@ def _system_chats(count: int) -> list[dict]:
 
 
 def test_lora_training_with_the_shared_prefix_follows_the_plain_one(
-    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model_dir: Path, tmp_path: Path, shared_lengths: list[int]
 ) -> None:
     data = write_jsonl(tmp_path / "train.jsonl", _system_chats(16))
-    shared_lengths: list[int] = []
-    once = shared_prefix._prefix_once
-    monkeypatch.setattr(
-        shared_prefix, "_prefix_once", lambda *a: shared_lengths.append(a[-1]) or once(*a)
-    )
     losses = {}
     for share in (False, True):
         config = SFTTraining(

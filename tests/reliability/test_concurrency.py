@@ -105,10 +105,13 @@ def test_twenty_queued_runs_complete_on_two_workers_across_a_service_kill(
             executing(service, run_ids)  # keeps the peak up to date
             return all(service.require(i).status in ENDED for i in run_ids)
 
+        # A run the dead service was executing can still end in the moment (0.5-2 s) its worker
+        # process takes to notice; only those it left running are the restarted one's to finish.
+        orphaned = [i for i, status in at_kill.items() if status == "running"]
         worker = start_worker(logs[1], concurrency=2)
         try:
             wait_until("all 20 runs to end", all_ended, timeout=420, every=0.3)
-            wait_until_logged(list(cut), [logs[1]])
+            wait_until_logged([i for i, s in at_kill.items() if s != "completed"], [logs[1]])
         finally:
             texts = [logs[0].read_text(), stop_worker(worker, logs[1])]
         final = records(service, run_ids)
@@ -139,9 +142,15 @@ def test_twenty_queued_runs_complete_on_two_workers_across_a_service_kill(
     }
     assert peak == 2  # two at once, never more
     assert len(cut) == 2 and orphaned_s < 5
-    for run_id in cut:  # the restarted service finished what the killed one was executing
-        assert completions(texts[1])[run_id] == 1
-    assert sum(completions(texts[0]).values()) + sum(completions(texts[1]).values()) == 20
+    assert 1 <= len(orphaned) <= 2 and set(cut) <= set(orphaned) | {
+        i for i, status in at_kill.items() if status == "completed"
+    }
+    done_before, done_after = completions(texts[0]), completions(texts[1])
+    for run_id in run_ids:  # each run executed to its end once: before the kill or after it
+        if at_kill[run_id] == "completed":  # its completion line may have died with the worker
+            assert done_before[run_id] <= 1 and done_after[run_id] == 0
+        else:  # the restarted service finished it, including what the killed one left running
+            assert done_before[run_id] == 0 and done_after[run_id] == 1
 
 
 @pytest.mark.postgres
@@ -165,8 +174,18 @@ def test_two_services_on_one_database_one_killed_the_other_takes_over(
 
         wait_until("both services to execute a run", lambda: held_by("A") and held_by("B"), 300)
         taken = held_by("A")
+        taken_pid = executor_pid(service.require(taken[0]))
         workers["A"].kill()
         workers["A"].wait()
+        wait_until(
+            "service A's worker process to exit",
+            lambda: executor_pid(service.require(taken[0])) != taken_pid,
+            timeout=10,
+        )
+        # Ended by then: by A before the kill (or in the moment its worker process takes
+        # to notice), or by B. Every other run is B's to finish and log.
+        at_kill = {i: r.status for i, r in records(service, run_ids).items()}
+        left = [i for i in run_ids if at_kill[i] not in ENDED]
         try:
             wait_until(
                 "all runs to end",
@@ -174,7 +193,7 @@ def test_two_services_on_one_database_one_killed_the_other_takes_over(
                 timeout=300,
                 every=0.3,
             )
-            wait_until_logged(run_ids, list(logs.values()))
+            wait_until_logged(left, [logs["B"]])
         finally:
             log_b = stop_worker(workers["B"], logs["B"])
         log_a = logs["A"].read_text()
@@ -200,8 +219,11 @@ def test_two_services_on_one_database_one_killed_the_other_takes_over(
     print(f"wall {time.monotonic() - began:.0f} s")
     assert [r.status for r in final.values()] == ["completed"] * len(run_ids)
     assert len(taken) == 1
-    assert done_b[taken[0]] == 1 and done_a[taken[0]] == 0  # B finished A's run
-    assert all(done_a[i] + done_b[i] == 1 for i in run_ids)  # each completed exactly once
+    assert taken[0] in left or at_kill[taken[0]] == "completed"
+    for run_id in left:  # B finished A's run and every other one still to do, each once
+        assert done_b[run_id] == 1 and done_a[run_id] == 0
+    # A completion just before the kill may have lost its log line with service A.
+    assert all(done_a[i] + done_b[i] <= 1 for i in run_ids)
 
 
 def test_twenty_double_approvals_accept_one_and_refuse_the_other(tiny_model_dir: Path) -> None:

@@ -39,6 +39,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
 from llmfinetune_agent.config import RunConfig
+from llmfinetune_agent.settings import CHAT_MODEL_MODULES_ENV
 from models.config import ModelConfig
 from models.generation import (
     context_window,
@@ -51,6 +52,7 @@ from models.generation import (
 )
 from models.tool_calls import parse_tool_calls, shown_length
 from models.tool_chat import fallback_messages, render_tool_chat
+from phases.user_functions import module_allowed, modules_from_env
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 ToolLike = dict[str, Any] | type | Callable[..., Any] | BaseTool
@@ -362,12 +364,29 @@ def generator_chat_model(config: RunConfig, *, cache_dir: Path | None = None) ->
     )
 
 
+def chat_model_module_allowed(module: str) -> bool:
+    """Whether a config may name a chat model class from `module`: LangChain's packages (where
+    every provider's class lives) and this project's, else the operator's allow-list. A name in
+    a config is code the service imports, as with tools, rewards and metrics."""
+    top = module.split(".")[0]
+    return (
+        top.startswith("langchain")
+        or top == "llmfinetune_agent"
+        or module_allowed(module, modules_from_env(CHAT_MODEL_MODULES_ENV))
+    )
+
+
 def load_chat_model(
     path: str, kwargs: dict[str, Any], *, field: str = "data_generation.chat_model"
 ) -> BaseChatModel:
     """Build a langchain-core chat model from 'module:Class' and its keyword arguments;
     errors name the config `field` it came from."""
     module_name, _, class_name = path.partition(":")
+    if not chat_model_module_allowed(module_name):
+        raise ChatModelError(
+            f"{field}: module '{module_name}' is neither a LangChain package (langchain_*) nor "
+            f"allow-listed; the operator allows others with {CHAT_MODEL_MODULES_ENV}=module1,module2"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

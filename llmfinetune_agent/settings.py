@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from models.paths import BACKENDS_DIR_ENV, DEFAULT_HOME, HOME_ENV
+from phases.user_functions import METRIC_MODULES_SETTING, modules_from_env
 
 DATABASE_URL_ENV = "FINETUNE_AGENT_DATABASE_URL"
 LEASE_SECONDS_ENV = "FINETUNE_AGENT_LEASE_SECONDS"
@@ -30,6 +31,10 @@ RAY_ADDRESS_ENV = "FINETUNE_AGENT_RAY_ADDRESS"
 CORS_ORIGINS_ENV = "FINETUNE_AGENT_CORS_ORIGINS"
 TOOL_MODULES_ENV = "FINETUNE_AGENT_TOOL_MODULES"
 REWARD_MODULES_ENV = "FINETUNE_AGENT_REWARD_MODULES"
+METRIC_MODULES_ENV = METRIC_MODULES_SETTING
+"""Read where a metric is computed (a worker process, the CLI's `evaluate`), not kept here."""
+CHAT_MODEL_MODULES_ENV = "FINETUNE_AGENT_CHAT_MODEL_MODULES"
+"""Modules beyond LangChain's packages whose chat model classes a config may name."""
 DEFAULT_MAX_JSON_BYTES = 4 * 1024 * 1024
 BACKENDS = ("local", "ray")
 
@@ -101,8 +106,8 @@ class Settings:
             ray_address=os.environ.get(RAY_ADDRESS_ENV) or None,
             backends_root=_path_env(BACKENDS_DIR_ENV),
             cors_origins=_origins_env(CORS_ORIGINS_ENV),
-            tool_modules=_modules_env(TOOL_MODULES_ENV),
-            reward_modules=_modules_env(REWARD_MODULES_ENV),
+            tool_modules=modules_from_env(TOOL_MODULES_ENV),
+            reward_modules=modules_from_env(REWARD_MODULES_ENV),
         )
 
     @property
@@ -128,11 +133,6 @@ class Settings:
             path = sqlite_path(self.database_url)
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _modules_env(name: str) -> list[str]:
-    """A comma-separated list of module names."""
-    return [m.strip() for m in os.environ.get(name, "").split(",") if m.strip()]
 
 
 def _path_env(name: str) -> Path | None:

@@ -13,15 +13,23 @@ A prefix allows the module itself and its submodules (`my_tools` allows `my_tool
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+METRIC_MODULES_SETTING = "FINETUNE_AGENT_METRIC_MODULES"
+"""Modules whose functions `evaluation.metrics` may name (read where the metric is computed)."""
 _SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 class UserFunctionError(ValueError):
     """A named function that may not or cannot be used; the message says why and what to do."""
+
+
+def modules_from_env(name: str) -> list[str]:
+    """The comma-separated module names an operator set in environment variable `name`."""
+    return [m.strip() for m in os.environ.get(name, "").split(",") if m.strip()]
 
 
 def module_allowed(module: str, allowed: Iterable[str]) -> bool:

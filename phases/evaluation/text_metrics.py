@@ -2,7 +2,9 @@
 
 Built-in names: rouge1, rouge2, rougeL, bleu, bertscore (shipped modules), and exact_match,
 json_valid, json_field_accuracy (computed here, see `json_metrics`). A user metric is named
-"package.module:function"; the function takes (predictions, references) and returns a float.
+"package.module:function", from a module the operator allow-lists with
+FINETUNE_AGENT_METRIC_MODULES (a config names code the service will run, as with tools and
+rewards); the function takes (predictions, references) and returns a float.
 Perplexity is not a text metric: the evaluation phase computes it from the model's loss.
 """
 
@@ -16,6 +18,12 @@ from pathlib import Path
 from phases.evaluation.errors import MetricUnavailableError
 from phases.evaluation.json_metrics import JSON_ROW_METRICS, json_metric_value, row_exact_match
 from phases.evaluation.tool_metrics import TOOL_METRICS, tool_metric_value
+from phases.user_functions import (
+    METRIC_MODULES_SETTING,
+    UserFunctionError,
+    import_user_function,
+    modules_from_env,
+)
 
 METRIC_MODULES_DIR = Path(__file__).resolve().parent / "metrics"
 # metric name -> (module directory under metrics/, key of the value in the module's result)
@@ -46,27 +54,24 @@ def load_metric_module(module: str):
 
 
 def resolve_user_metric(name: str) -> UserMetric:
-    """Import the user metric "package.module:function", or say clearly why it cannot be used."""
-    module_name, _, function_name = name.partition(":")
-    if not module_name or not function_name:
+    """Import the user metric "package.module:function" from an allow-listed module (read from
+    FINETUNE_AGENT_METRIC_MODULES where it runs, so worker processes see the operator's list),
+    or say clearly why it cannot be used."""
+    if ":" not in name:
         raise MetricUnavailableError(
             f"Unknown metric '{name}'. Use one of "
             f"{', '.join([*TEXT_METRICS, *ROW_METRICS, *MODEL_METRICS])}, "
             "or a user metric written as 'package.module:function'."
         )
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise MetricUnavailableError(
-            f"User metric '{name}': cannot import module '{module_name}' ({err}). Make sure it "
-            "is installed or on PYTHONPATH."
-        ) from err
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise MetricUnavailableError(
-            f"User metric '{name}': module '{module_name}' has no function '{function_name}'."
+        return import_user_function(
+            name,
+            allowed=modules_from_env(METRIC_MODULES_SETTING),
+            what="user metric",
+            setting=METRIC_MODULES_SETTING,
         )
-    return function
+    except UserFunctionError as exc:
+        raise MetricUnavailableError(str(exc)) from None
 
 
 def check_metrics(names: list[str]) -> None:

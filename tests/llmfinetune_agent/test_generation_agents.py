@@ -205,7 +205,22 @@ def test_configured_chat_models_are_built_or_explained(
     assert isinstance(local, LocalChatModel) and local.local_model.name_or_path == str(
         tiny_model_dir
     )
-    with pytest.raises(ChatModelError, match="pip install no-such-package"):
-        load_chat_model("no_such_package:ChatX", {})
+    with pytest.raises(ChatModelError, match="pip install langchain-no-such-package"):
+        load_chat_model("langchain_no_such_package:ChatX", {})
+    with pytest.raises(ChatModelError, match="not a langchain-core chat model"):
+        load_chat_model("langchain_core.messages:AIMessage", {})
+
+
+def test_a_chat_model_from_outside_langchain_needs_the_operators_allow_list(monkeypatch) -> None:
+    monkeypatch.delitem(sys.modules, "antigravity", raising=False)  # imported = a browser opens
+    with pytest.raises(ChatModelError) as caught:
+        load_chat_model("antigravity:Chat", {}, field="data_generation.chat_model")
+    assert str(caught.value) == (
+        "data_generation.chat_model: module 'antigravity' is neither a LangChain package "
+        "(langchain_*) nor allow-listed; the operator allows others with "
+        "FINETUNE_AGENT_CHAT_MODEL_MODULES=module1,module2"
+    )
+    assert "antigravity" not in sys.modules
+    monkeypatch.setenv("FINETUNE_AGENT_CHAT_MODEL_MODULES", "json")
     with pytest.raises(ChatModelError, match="not a langchain-core chat model"):
         load_chat_model("json:JSONDecoder", {})

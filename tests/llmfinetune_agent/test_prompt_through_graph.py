@@ -138,7 +138,10 @@ def test_the_reflection_model_can_be_any_langchain_chat_model() -> None:
     assert reflect("How should the prompt change?") == "```Answer in JSON.```"
     assert reflection_chat(parse_run_config({**base, "training": {"method": "prompt"}})) is None
     missing = parse_run_config(
-        {**base, "training": {"method": "prompt", "reflection_chat_model": "no_such_pkg:Chat"}}
+        {
+            **base,
+            "training": {"method": "prompt", "reflection_chat_model": "langchain_no_such_pkg:Chat"},
+        }
     )
     with pytest.raises(ChatModelError, match="training.reflection_chat_model: cannot import"):
         reflection_chat(missing)

@@ -87,27 +87,42 @@ def test_reward_model_then_grpo_on_it_raises_its_reward(tiny_model_dir: Path, tm
     assert state["training"]["sample_completions"][0]["rewards"].keys() == {"reward_model"}
 
 
-def test_a_reward_outside_the_allow_list_fails_the_run_before_training(
-    tiny_model_dir: Path, tmp_path: Path
-):
+def _error_before_training(
+    model_dir: Path, tmp_path: Path, training: dict, metrics: list[str] | None = None
+) -> str:
+    """Start a run on prompt rows; it must fail before a plan or training: its error."""
     rows = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in preference_rows(10)]
-    data = write_jsonl(tmp_path / "prompts.jsonl", rows)
-    config = _config(
-        tiny_model_dir,
-        data,
-        {"method": "grpo", "rewards": [{"function": "os.path:exists"}], "max_steps": 2},
-    )
+    config = _config(model_dir, write_jsonl(tmp_path / "prompts.jsonl", rows), training)
     config["data"]["format"] = "auto"
+    config["evaluation"]["metrics"] = metrics or config["evaluation"]["metrics"]
     with open_service() as service:
         run = service.create_run(parse_run_config(config))
         service.start(run.id)
         record, state = service.require(run.id), service.state_values(run.id)
     assert (record.status, state.get("plan"), state.get("training")) == ("failed", None, None)
+    return record.error
+
+
+def test_a_reward_outside_the_allow_list_fails_the_run_before_training(
+    tiny_model_dir: Path, tmp_path: Path
+):
+    grpo = {"method": "grpo", "rewards": [{"function": "os.path:exists"}], "max_steps": 2}
+    error = _error_before_training(tiny_model_dir, tmp_path, grpo)
     assert (
         "training.rewards[0].function 'os.path:exists': module 'os.path' is not allow-listed"
-        in (record.error)
+        in (error)
     )
-    assert "FINETUNE_AGENT_REWARD_MODULES" in record.error
+    assert "FINETUNE_AGENT_REWARD_MODULES" in error
+
+
+def test_a_metric_outside_the_allow_list_fails_the_run_before_training(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FINETUNE_AGENT_METRIC_MODULES", "my_metrics")
+    sft = {"method": "sft", "max_steps": 2}
+    error = _error_before_training(tiny_model_dir, tmp_path, sft, ["rougeL", "os:getcwd"])
+    assert "user metric 'os:getcwd': module 'os' is not allow-listed (my_metrics)" in error
+    assert "FINETUNE_AGENT_METRIC_MODULES" in error
 
 
 def test_rloo_run_through_the_graph_trains_logs_rewards_and_is_evaluated(

@@ -6,7 +6,11 @@ import sys
 import pytest
 
 from phases.evaluation import MetricUnavailableError, compute_text_metrics
-from phases.evaluation.text_metrics import load_metric_module, per_example_rouge_l
+from phases.evaluation.text_metrics import (
+    METRIC_MODULES_SETTING,
+    load_metric_module,
+    per_example_rouge_l,
+)
 
 SENTENCES = ["the cat sat on the mat", "Alice is 30 years old and lives in Paris."]
 
@@ -91,6 +95,7 @@ def test_user_metric_by_name(tmp_path, monkeypatch) -> None:
         "    return sum(len(p) > len(r) for p, r in pairs) / len(pairs)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(METRIC_MODULES_SETTING, "other_metrics, my_eval_metrics")
     values = compute_text_metrics(
         ["my_eval_metrics:longer_share", "exact_match"], ["abcd", "a"], ["ab", "a"]
     )
@@ -103,8 +108,32 @@ def test_user_metric_by_name(tmp_path, monkeypatch) -> None:
         ("no_such_package.metrics:score", "cannot import module 'no_such_package.metrics'"),
         ("json:no_such_function", "has no function 'no_such_function'"),
         ("rougeX", "Unknown metric 'rougeX'"),
+        ("json:", "write it as 'package.module:function'"),
     ],
 )
-def test_bad_metric_names_error_clearly(name: str, message: str) -> None:
+def test_bad_metric_names_error_clearly(name: str, message: str, monkeypatch) -> None:
+    monkeypatch.setenv(METRIC_MODULES_SETTING, "no_such_package,json")
     with pytest.raises(MetricUnavailableError, match=message):
         compute_text_metrics([name], ["a"], ["a"])
+
+
+@pytest.mark.parametrize(
+    ("allowed", "name", "listed"),
+    [
+        ("", "os:getcwd", "none are allowed yet"),
+        ("os.path", "os:getcwd", "os.path"),  # a submodule does not allow its package
+        ("my_metrics", "my_metrics_evil:score", "my_metrics"),  # nor a longer name
+    ],
+)
+def test_a_user_metric_outside_the_allow_list_is_refused_before_its_module_is_imported(
+    allowed: str, name: str, listed: str, monkeypatch
+) -> None:
+    monkeypatch.setenv(METRIC_MODULES_SETTING, allowed)
+    module = name.split(":")[0]
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    with pytest.raises(MetricUnavailableError) as caught:
+        compute_text_metrics([name], ["a"], ["a"])
+    assert f"module '{module}' is not allow-listed ({listed})" in str(caught.value)
+    assert METRIC_MODULES_SETTING in str(caught.value)
+    if module != "os":  # os is imported by everything; the others must not have been
+        assert module not in sys.modules

@@ -117,6 +117,9 @@ def run_tool_call(call: dict[str, Any], available: dict[str, BaseTool]) -> ToolM
     if tool is None:
         known = ", ".join(available) or "none"
         return _error(f"unknown tool {name!r}; this chat's tools are: {known}", name, call_id)
+    unexpected = _unexpected_arguments(call.get("args"), tool)
+    if unexpected:
+        return _error(f"bad arguments for {name}: {unexpected}", name, call_id)
     try:
         result = tool.invoke({**call, "type": "tool_call"})
     except ValidationError as exc:
@@ -131,6 +134,24 @@ def run_tool_call(call: dict[str, Any], available: dict[str, BaseTool]) -> ToolM
     if isinstance(result, ToolMessage):
         return result
     return ToolMessage(content=str(result), name=name, tool_call_id=call_id)
+
+
+def _unexpected_arguments(args: Any, tool: BaseTool) -> str:
+    """What is wrong with arguments the tool does not take ("" when there are none).
+
+    The tool's schema would drop them silently, and the model would read a result computed
+    without what it meant to ask (a unit, a date), so the call is refused, naming them.
+    """
+    if not isinstance(args, dict):
+        return ""  # not a mapping: the schema's own validation says so
+    unexpected = [key for key in args if key not in tool.args]
+    if not unexpected:
+        return ""
+    takes = ", ".join(tool.args) or "no arguments"
+    required = tool.tool_call_schema.model_json_schema().get("required", [])
+    missing = [f"'{key}': Field required" for key in required if key not in args]
+    listed = ", ".join(repr(key) for key in unexpected)
+    return "; ".join([f"unexpected {listed} (it takes: {takes})", *missing])
 
 
 def _error(text: str, name: str, call_id: str) -> ToolMessage:

@@ -50,8 +50,20 @@ def test_bad_arguments_and_unknown_tools_answer_with_an_error_the_model_reads() 
     assert wrong_type.content.startswith(
         "bad arguments for convert_temperature: 'celsius': Input should be a valid number"
     )
-    missing = run_tool_call({"name": "calculator", "args": {"expr": "1+1"}, "id": "2"}, tools)
+    missing = run_tool_call({"name": "calculator", "args": {}, "id": "2"}, tools)
     assert missing.content == "bad arguments for calculator: 'expression': Field required"
+    misnamed = run_tool_call({"name": "calculator", "args": {"expr": "1+1"}, "id": "2"}, tools)
+    assert misnamed.content == (
+        "bad arguments for calculator: unexpected 'expr' (it takes: expression); "
+        "'expression': Field required"
+    )
+    # An argument the tool does not take is refused, not dropped: 100 C is not 212 in kelvin.
+    extra = {"celsius": 100, "unit": "kelvin"}
+    extra_call = run_tool_call({"name": "convert_temperature", "args": extra, "id": "5"}, tools)
+    assert (extra_call.status, extra_call.content) == (
+        "error",
+        "bad arguments for convert_temperature: unexpected 'unit' (it takes: celsius, to)",
+    )
     unknown = run_tool_call({"name": "weather", "args": {}, "id": "3"}, tools)
     assert (
         unknown.content

@@ -260,9 +260,51 @@ def issues_from_validation(
 def parse_run_config(data: Any, source: str = "<config>") -> RunConfig:
     """Validate a config mapping; raise `ConfigError` listing every mistake."""
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, issues_from_validation(exc)) from None
+    flags = booleans_read_as_numbers(data, config)
+    if flags:
+        raise ConfigError(source, flags)
+    return config
+
+
+def booleans_read_as_numbers(raw: Any, parsed: Any, path: str = "") -> list[ConfigIssue]:
+    """Where a JSON `true`/`false` was read as a number (`"batch_size": true` is 1 to pydantic).
+
+    Pydantic's lax mode keeps "8" -> 8 (forms send numbers as text), but a boolean in a number's
+    place is a mistake, never a count, so it is found here by walking the input beside the
+    validated model. It runs once the config validates, so it adds to pydantic's list only
+    when that list is empty; a `false` where 0 is out of bounds is already among pydantic's.
+    """
+    if isinstance(raw, bool):
+        numeric = isinstance(parsed, (int, float)) and not isinstance(parsed, bool)
+        return [ConfigIssue(path, f"expected a number, got {str(raw).lower()}")] if numeric else []
+    if isinstance(parsed, BaseModel) and isinstance(raw, dict):
+        pairs = [
+            (field.alias or name, getattr(parsed, name))
+            for name, field in type(parsed).model_fields.items()
+        ]
+        items = [(key, value) for key, value in pairs if key in raw]
+        return [
+            issue
+            for key, value in items
+            for issue in booleans_read_as_numbers(raw[key], value, f"{path}.{key}".lstrip("."))
+        ]
+    if isinstance(parsed, dict) and isinstance(raw, dict):
+        return [
+            issue
+            for key, value in parsed.items()
+            if key in raw
+            for issue in booleans_read_as_numbers(raw[key], value, f"{path}.{key}".lstrip("."))
+        ]
+    if isinstance(parsed, (list, tuple)) and isinstance(raw, list) and len(raw) == len(parsed):
+        return [
+            issue
+            for i, (raw_item, item) in enumerate(zip(raw, parsed, strict=True))
+            for issue in booleans_read_as_numbers(raw_item, item, f"{path}[{i}]")
+        ]
+    return []
 
 
 def read_config_json(path: str | Path) -> Any:

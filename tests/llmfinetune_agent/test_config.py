@@ -69,6 +69,31 @@ def test_three_mistakes_are_reported_together() -> None:
     assert set(issues) == {"data.eval_fraction", "training.epochs", "hitl.training_checkpoints"}
 
 
+def test_a_boolean_in_a_numbers_place_is_refused_not_read_as_one() -> None:
+    issues = _issues(
+        {
+            "data": {"train": "d.jsonl", "max_length": True},
+            "training": {"batch_size": True, "lora": {"r": True, "alpha": 16}},
+            "evaluation": {"max_new_tokens": True, "max_examples": 4},
+        }
+    )
+    assert issues == {
+        "data.max_length": "expected a number, got true ",
+        "training.batch_size": "expected a number, got true ",
+        "training.lora.r": "expected a number, got true ",
+        "evaluation.max_new_tokens": "expected a number, got true ",
+    }
+    # false where 0 is out of bounds says so, found with the config's other mistakes.
+    assert _issues({"data": {"train": "d.jsonl"}, "training": {"epochs": False}}) == {
+        "training.epochs": "must be greater than 0 got False"
+    }
+    # Numbers written as text still read as numbers, and flags stay flags.
+    config = parse_run_config(
+        {"data": {"train": "d.jsonl"}, "training": {"batch_size": "8"}, "hitl": {"approve_plan": 0}}
+    )
+    assert (config.training.batch_size, config.hitl.approve_plan) == (8, False)
+
+
 def test_dpo_needs_preference_data() -> None:
     issues = _issues(
         {"data": {"train": "d.jsonl", "format": "alpaca"}, "training": {"method": "dpo"}}

@@ -162,6 +162,9 @@ SECTIONS: dict[str, Section] = {
         stale=("data", *RESULTS_OF_TRAINING, *RESULTS_OF_EVALUATION),
         approvals=APPROVALS_OF_DATA,
         route="regenerate_data",
+        # A local generator is a model folder read like model.name_or_path: anchored, kept
+        # under the data roots over the API, and checked to exist before the plan gate.
+        paths=(PathField("generator", when=looks_local, from_runs=True),),
     ),
     "knowledge": Section(
         KnowledgeConfig,

@@ -189,9 +189,13 @@ def gate_data(state: RunState) -> dict[str, Any]:
         "report": data.get("report", {}),
     }
     generated = (data.get("generation") or {}).get("message")
+    knowledge = _retrieval_note(data.get("retrieval") or {})
     message = (
         f"Training data ready: {data.get('train_rows')} train / {data.get('eval_rows')} eval "
-        f"examples ({data.get('kind')}). " + (f"{generated} " if generated else "") + "Train on it?"
+        f"examples ({data.get('kind')}). "
+        + (f"{generated} " if generated else "")
+        + (f"{knowledge} " if knowledge else "")
+        + "Train on it?"
     )
     report, generation = data.get("report") or {}, data.get("generation") or {}
     summary = {
@@ -205,6 +209,24 @@ def gate_data(state: RunState) -> dict[str, Any]:
         summary.update(_generation_summary(generation))
     value = interrupt(_payload("approve_data", message, details, summary=summary))
     return _record(state, "approve_data", "approve_data", value, reject_ends=True)
+
+
+def _retrieval_note(retrieval: dict[str, Any]) -> str:
+    """A sentence for the data gate's message when knowledge sources were skipped: with none
+    readable, nothing was grounded on the user's documents, which the counts alone hide."""
+    skipped = retrieval.get("unreadable_sources") or []
+    if retrieval.get("status") == "empty":
+        why = f" (skipped: {'; '.join(skipped[:3])}{'; ...' if len(skipped) > 3 else ''})"
+        return (
+            f"Knowledge retrieval found no passages in knowledge.sources"
+            f"{why if skipped else ''}: no passage from your documents is used."
+        )
+    if skipped:
+        return (
+            f"Knowledge retrieval skipped {len(skipped)} unreadable source(s) "
+            "(retrieval.unreadable_sources)."
+        )
+    return ""
 
 
 def _generation_summary(generation: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The `knowledge` section of a run config (local documents to retrieve passages from)."""
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class KnowledgeConfig(BaseModel):
@@ -40,6 +40,18 @@ class KnowledgeConfig(BaseModel):
             "context (RAG-style training examples)."
         ),
     )
+
+    @field_validator("sources")
+    @classmethod
+    def _no_blank_source(cls, sources: list[str]) -> list[str]:
+        # An empty path is the current folder (or, anchored, the config's folder or a whole
+        # data root): every file there would be indexed, none of them the user's choice.
+        blank = [
+            f"knowledge.sources[{i}]" for i, source in enumerate(sources) if not source.strip()
+        ]
+        if blank:
+            raise ValueError(f"{', '.join(blank)} is empty: give a file or folder of documents")
+        return sources
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> "KnowledgeConfig":

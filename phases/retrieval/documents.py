@@ -88,7 +88,9 @@ def read_sources(sources: list[str]) -> tuple[list[Document], list[SourceIssue]]
         elif not path.exists():
             issues.append(SourceIssue(source, "not found (no such file or folder)"))
         elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+            # Not only regular files: a broken link, a pipe or a device in the folder is
+            # named as skipped (read_document says why) rather than left out silently.
+            files = sorted(p for p in path.rglob("*") if not p.is_dir() and not _hidden(p, path))
             if not files:
                 issues.append(SourceIssue(source, "the folder holds no files"))
             for file in files:
@@ -114,6 +116,8 @@ def read_document(path: Path) -> Document | SourceIssue:
         return SourceIssue(
             name, f"unsupported file type '{path.suffix or '(none)'}'; use txt, md, html, json, csv"
         )
+    if not path.is_file():  # a pipe or a device (/dev/zero) would block or never end
+        return SourceIssue(name, "not a regular file (a broken link, a pipe or a device)")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -129,6 +133,8 @@ def read_document(path: Path) -> Document | SourceIssue:
         plain = _plain_text(path.suffix.lower(), text)
     except ValueError as exc:
         return SourceIssue(name, str(exc))
+    except RecursionError:  # JSON nested deeper than Python's parser (or our walk) can go
+        return SourceIssue(name, "JSON nested too deeply to read")
     if not plain.strip():
         return SourceIssue(name, "no text left after removing markup")
     return Document(name, plain.strip(), hashlib.sha256(raw).hexdigest())
@@ -158,7 +164,12 @@ def _plain_text(suffix: str, text: str) -> str:
         return "\n".join(_json_strings(data))
     if suffix == ".csv":
         rows = csv.reader(io.StringIO(text))
-        return "\n".join(", ".join(cell.strip() for cell in row if cell.strip()) for row in rows)
+        try:
+            return "\n".join(
+                ", ".join(cell.strip() for cell in row if cell.strip()) for row in rows
+            )
+        except csv.Error as exc:  # e.g. an unclosed quote running into csv's field size limit
+            raise ValueError(f"invalid CSV at line {rows.line_num}: {exc}") from None
     return text
 
 
@@ -182,19 +193,32 @@ class _TextCollector(HTMLParser):
 
     _SKIP = {"script", "style", "noscript", "template", "head"}
     _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "pre"}
+    # What may stand in <head>; any other start tag (<body>, <p>) ends it, as in a browser:
+    # HTML lets `</head>` out, and waiting for it would drop the whole page's text.
+    _HEAD_CONTENT = {"title", "meta", "link", "base", "style", "script", "noscript", "template"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skipping = 0
+        self._in_head = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._in_head and tag not in self._HEAD_CONTENT and tag != "head":
+            self._in_head = False
+            self._skipping -= 1
+        if tag == "head" and self._in_head:
+            return  # a second <head> inside the first
+        self._in_head = self._in_head or tag == "head"
         if tag in self._SKIP:
             self._skipping += 1
         elif tag in self._BLOCK:
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "head" and not self._in_head:
+            return  # `</head>` after the head was already ended by a body tag
+        self._in_head = self._in_head and tag != "head"
         if tag in self._SKIP and self._skipping:
             self._skipping -= 1
         elif tag in self._BLOCK:

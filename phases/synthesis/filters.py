@@ -218,7 +218,7 @@ def _value_in_input(source: str, output: str, key: str) -> bool:
     """Whether the words of the JSON output's `key` value all occur in the input."""
     try:
         value = json.loads(output).get(key)
-    except (json.JSONDecodeError, ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return False
     words = _WORD.findall(str(value).lower())
     available = set(_WORD.findall(source.lower()))
@@ -228,7 +228,7 @@ def _value_in_input(source: str, output: str, key: str) -> bool:
 def _json_keys(text: str) -> list[str] | None:
     try:
         value = json.loads(text)
-    except (json.JSONDecodeError, ValueError):
+    except (ValueError, RecursionError):  # nested past the parser's depth: not a JSON object
         return None
     return sorted(value) if isinstance(value, dict) else None
 
@@ -245,7 +245,7 @@ def grounding(source: str, output: str) -> float:
 def _json_values_text(text: str) -> str:
     try:
         value = json.loads(text)
-    except (json.JSONDecodeError, ValueError):
+    except (ValueError, RecursionError):
         return text
     if isinstance(value, dict):
         return " ".join(str(v) for v in value.values())

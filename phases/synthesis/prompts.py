@@ -204,7 +204,7 @@ def _json_end(text: str, start: int) -> int | None:
         return None
     try:
         return _JSON.raw_decode(text, index)[1]
-    except ValueError:
+    except (ValueError, RecursionError):  # a generator's reply can nest past the parser's depth
         return None
 
 

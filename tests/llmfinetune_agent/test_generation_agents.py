@@ -4,6 +4,7 @@ The format-following generator is the built-in tiny Llama briefly trained on gen
 of a structured task (tests/phases/synthesis/review_generator.py), once per session.
 """
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -149,6 +150,48 @@ def test_knowledge_reports_bad_sources_by_name_and_keeps_ids_in_state(
     assert {p["id"] for p in passages} == set(retrieval["passage_ids"])
     assert all(Path(p["source"]).name == "reviews.md" for p in passages)
     assert "Battery complaints" not in json.dumps(state["data"])  # passages stay in the run dir
+    # the gate's message says so too, not only its details (the dashboard shows the message)
+    assert "Knowledge retrieval skipped 3 unreadable source(s)" in interrupt["message"]
+
+
+def test_knowledge_with_nothing_readable_says_so_at_the_data_gate(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "empty.txt").write_text("")
+    knowledge = {"enabled": True, "sources": [str(docs)], "embedding_weight": 0.0}
+    interrupt, _ = _run_to_data_gate(_config(tmp_path, tiny_model_dir, knowledge=knowledge))
+    assert interrupt["details"]["retrieval"]["status"] == "empty"
+    assert (
+        f"Knowledge retrieval found no passages in knowledge.sources (skipped: "
+        f"{docs / 'empty.txt'}: the file is empty): no passage from your documents is used."
+    ) in interrupt["message"]
+
+
+def test_a_local_generator_is_a_checked_and_confined_path(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from api.confinement import PathNotAllowed, confine_config
+    from llmfinetune_agent.settings import Settings
+
+    missing = tmp_path / "generator"  # a typo: found before the plan gate, not after it
+    generation = {"enabled": True, "generator": str(missing)}
+    with open_service() as service:
+        run = service.create_run(_config(tmp_path, tiny_model_dir, data_generation=generation))
+        service.start(run.id)
+        record = service.require(run.id)
+    assert (record.status, record.pending_interrupt) == ("failed", None)
+    assert (
+        record.error
+        == f"bad input: data_generation.generator: {missing}: no such file or directory"
+    )
+    # over the API a local generator is a model folder like model.name_or_path: under the roots
+    settings = Settings.from_env()
+    roots = dataclasses.replace(settings, data_roots=[tmp_path])
+    outside = {"enabled": True, "generator": str(tiny_model_dir)}  # a real model, elsewhere
+    with pytest.raises(PathNotAllowed, match="data_generation.generator: path .* is outside"):
+        confine_config(_config(tmp_path, tmp_path, data_generation=outside), roots)
 
 
 def test_a_missing_knowledge_source_fails_the_run_as_bad_input_naming_it(

@@ -1,7 +1,10 @@
 """Retrieval: recall on a labelled corpus, chunking, caching, unreadable sources reported by
 name, and a local source that does not exist refused naming its setting."""
 
+import csv
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -137,3 +140,54 @@ def test_a_local_source_that_does_not_exist_is_refused_naming_it(tmp_path: Path)
         "knowledge.sources."
     )
     assert not (tmp_path / "out").exists()  # refused before anything was indexed or written
+
+
+@pytest.fixture
+def default_csv_field_limit():
+    """csv's field size limit is process-wide, and our data loader raises it: the default here."""
+    previous = csv.field_size_limit(131_072)
+    yield
+    csv.field_size_limit(previous)
+
+
+@pytest.mark.usefixtures("default_csv_field_limit")
+def test_odd_files_are_skipped_by_name_never_read_forever_or_raised(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Refunds are paid within five days.", encoding="utf-8")
+    os.mkfifo(folder / "pipe.txt")  # reading it would wait for a writer forever
+    os.symlink(folder / "gone.txt", folder / "dangling.md")
+    (folder / "deep.json").write_text("[" * 5000 + "]" * 5000)  # RecursionError in json
+    (folder / "quote.csv").write_text('a,"unclosed\n' + "x" * 200_000 + "\n")  # csv.Error
+    # `</head>` may be left out (HTML5): the body's text is still the document's
+    (folder / "page.html").write_text(
+        "<html><head><title>T</title><body><p>Express orders ship the same day.</p>"
+    )
+    config = KnowledgeConfig(sources=[str(folder), str(folder / "pipe.txt")], embedding_weight=0)
+    results: list = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            retrieve_passages(config, ["when are refunds paid"], output_dir=tmp_path / "out")
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=20)
+    if worker.is_alive():  # blocked opening the pipe: give it a writer so the thread can end
+        os.close(os.open(folder / "pipe.txt", os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading the knowledge sources waited on a named pipe")
+    [result] = results
+    reasons = {Path(i.source).name: i.reason for i in result.issues}
+    for name in ("pipe.txt", "dangling.md"):  # a device (/dev/zero) takes the pipe's path
+        assert reasons[name] == "not a regular file (a broken link, a pipe or a device)"
+    assert reasons["deep.json"] == "JSON nested too deeply to read"
+    assert reasons["quote.csv"].startswith("invalid CSV at line 2: field larger than")
+    assert len(result.issues) == 5  # the pipe once from the folder, once named itself
+    documents, _ = read_sources([str(folder / "page.html")])
+    assert [d.text for d in documents] == ["Express orders ship the same day."]
+    assert result.documents == 2
+
+
+def test_a_blank_source_is_refused_not_read_as_the_current_folder() -> None:
+    with pytest.raises(ValueError, match=r"knowledge.sources\[1\] is empty"):
+        KnowledgeConfig(sources=["docs", " "])

@@ -306,3 +306,23 @@ def test_the_generation_batch_is_sized_to_the_machine_unless_set() -> None:
     machine = GPU_BATCH if torch.cuda.is_available() else CPU_BATCH
     assert DataGenerationConfig().generation_batch_size() == machine
     assert DataGenerationConfig(batch_size=3).generation_batch_size() == 3
+
+
+def test_a_reply_nested_past_the_json_parsers_depth_is_judged_not_a_crash() -> None:
+    # json's decoder raises RecursionError (not ValueError) past ~1000 levels: it ended the run.
+    deep = "[" * 1400 + "]" * 1400
+    text = " ".join(f"word{i}" for i in range(150))  # outputs copy their inputs: extractive
+    copying = [chat(f"{text} {i}", f"{text} {i}".replace("word0 ", "")) for i in range(4)]
+    for seeds, bad in (
+        (SEEDS, f"Input: Ana is 20 years old and lives in Rome.\nOutput: {deep * 50}"),
+        (copying, f"Input: {text.replace('word', 'term')}\nOutput: {deep}"),  # its grounding
+    ):
+        _, report = generate_examples(
+            DataGenerationConfig(enabled=True, num_examples=1, batch_size=1, give_up_after=1),
+            task="",
+            kind="chat",
+            seeds=seeds,
+            complete=Replay([bad]),
+            generator_name="replay",
+        )
+        assert report.replies == report.generated == 1

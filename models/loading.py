@@ -52,6 +52,11 @@ def resolve_device(device: str = "auto") -> str:
 def _as_config(config_or_path: ModelConfig | str | os.PathLike) -> ModelConfig:
     if isinstance(config_or_path, ModelConfig):
         return config_or_path
+    if not str(config_or_path).strip():  # `--model ""`: ModelConfig would raise a pydantic dump
+        raise ModelLoadError(
+            "the model reference is empty; give a model directory, a .gguf file, a hub id like "
+            "'org/model' or a built-in ('builtin:tiny-llama')."
+        )
     return ModelConfig(name_or_path=str(config_or_path))
 
 
@@ -83,6 +88,11 @@ def resolve_model_path(config: ModelConfig | str, *, cache_dir: Path | None = No
             return str(_imported_gguf_path(path.resolve(), cache_dir))
         raise ModelLoadError(
             f"model path {name!r} is a file; give a model directory, a .gguf file or a hub id."
+        )
+    if path.exists():  # a pipe or a device: not a hub id either, though it may look like one
+        raise ModelLoadError(
+            f"model path {name!r} is not a regular file or directory (a pipe, a socket or a "
+            "device); give a model directory, a .gguf file or a hub id."
         )
     if not _HUB_ID.match(name) or name.lower().endswith(".gguf"):
         raise ModelLoadError(
@@ -282,7 +292,19 @@ def load_tokenizer(
     has_own_tokenizer = any((Path(path) / name).is_file() for name in _TOKENIZER_FILES)
     if _is_adapter_dir(path) and not has_own_tokenizer:
         path = _adapter_base(Path(path), cache_dir)
-    tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, path, **_hub_kwargs(config, path))
+    try:
+        tokenizer = _from_pretrained(
+            AutoTokenizer.from_pretrained, path, **_hub_kwargs(config, path)
+        )
+    except ModelLoadError:
+        # Without its tokenizer files transformers says to install sentencepiece or tiktoken,
+        # which would not help: say which files are missing instead.
+        if Path(path).is_dir() and not any((Path(path) / n).is_file() for n in _TOKENIZER_FILES):
+            raise ModelLoadError(
+                f"cannot load the tokenizer of model {path}: the directory has none of "
+                f"{', '.join(_TOKENIZER_FILES)}; copy the model's tokenizer files into it."
+            ) from None
+        raise
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     if tokenizer.pad_token is None:

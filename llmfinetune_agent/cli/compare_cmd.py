@@ -9,6 +9,7 @@ file, or any model reference a run config accepts; FILE is any data file `data i
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,16 +41,20 @@ def compare_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Score MODEL_A and MODEL_B on the same rows and print their metrics side by side."""
+    from pydantic import ValidationError
+
     from phases.evaluation.config import EvaluationConfig
 
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics is not None else []
+    if metrics and not names:  # `--metrics ,` would silently score neither rougeL nor another
+        _refuse(f"--metrics {metrics!r} names no metric; give e.g. --metrics rougeL,exact_match")
     try:
         config = EvaluationConfig(
-            metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else ["rougeL"],
-            max_examples=max_examples,
-            max_new_tokens=max_new_tokens,
+            metrics=names or ["rougeL"], max_examples=max_examples, max_new_tokens=max_new_tokens
         )
-    except ValueError as exc:
-        _refuse(f"--metrics: {exc}")
+    except ValidationError as exc:  # pydantic's dump is many lines; its messages are enough
+        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        _refuse(f"--metrics: {reasons}")
     sides = {"A": _resolve(model_a), "B": _resolve(model_b)}  # both checked before any loads
     with tempfile.TemporaryDirectory() as folder:
         rows = _normalized(data, Path(folder))
@@ -142,7 +147,13 @@ def _score(reference: str, resolved: tuple[str, Any], config: Any, rows: Path, d
         )
     except (EvaluationError, ModelLoadError) as exc:
         message = str(exc).replace(str(rows), f"--data {data}")
-        _refuse(f"{reference}: {message.replace('set evaluation.metrics to', 'pass --metrics')}")
+        # The config's JSON list (`["perplexity"]`) becomes the flag's comma-separated form.
+        message = re.sub(
+            r"set evaluation\.metrics to (\[[^\]]*\])",
+            lambda m: "pass --metrics " + re.sub(r'[\[\]" ]', "", m.group(1)),
+            message,
+        )
+        _refuse(f"{reference}: {message}")
 
 
 def _refuse(message: str) -> None:

@@ -58,12 +58,21 @@ def evaluate_command(
     from llmfinetune_agent.cli.display import RunDisplay
     from llmfinetune_agent.pipeline import evaluate_direct, prepare_direct
     from llmfinetune_agent.settings import Settings
+    from models import resolve_model_path
 
     display = RunDisplay()
     with _user_errors(display):
         config, out = _load(config_file, output)
         cache = Settings.from_env().models_cache_dir
+        # A --model that is not there fails now, not after the base model's whole pass.
+        resolve_model_path(model, cache_dir=cache)
         data = prepare_direct(config, out, cache_dir=cache)
+        if not data["eval_rows"]:
+            display.error(
+                f"{config_file}: no eval rows to evaluate on: set data.eval (a file) or a "
+                "data.eval_fraction above 0 that holds out at least one row."
+            )
+            raise typer.Exit(BAD_INPUT)
         report = evaluate_direct(
             config, out, data, tuned=model, progress=display.on_event, cache_dir=cache
         )
@@ -103,5 +112,13 @@ def _load(config_file: Path, output: Path | None) -> tuple[Any, Path]:
 
     config = load_run_config(config_file)
     out = output or Settings.from_env().home / "direct" / config.name
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission, a read-only disk
+        where = "--output" if output else "the output directory"
+        typer.echo(
+            f"error: {where} {out}: cannot create the directory ({exc.strerror or exc}).",
+            err=True,
+        )
+        raise typer.Exit(BAD_INPUT) from None
     return config, out

@@ -173,8 +173,13 @@ def read_text(path: Path) -> str:
 
 
 def _check_exists(path: Path) -> None:
-    if path.exists():
+    if path.is_file() or path.is_dir():
         return
+    if path.exists():  # reading a pipe waits for a writer, /dev/zero never ends: both hang
+        raise DataError(
+            f"{path}: not a regular file (a pipe, a socket or a device); give a data file "
+            "or a folder of them."
+        )
     hint = ""
     if path.parent.is_dir():
         names = [p.name for p in path.parent.iterdir()]

@@ -136,23 +136,32 @@ def train(
     # One process at a time builds the model cache and the tokenized datasets; the others
     # then read what it wrote.
     with main_process_first():
-        trainer = {**BUILDERS, **RL_BUILDERS}[config.method](
-            config,
-            model=model,
-            train_data=train_data,
-            eval_data=eval_data,
-            base_args=common_args(
+        try:
+            trainer = {**BUILDERS, **RL_BUILDERS}[config.method](
                 config,
-                checkpoints_dir=checkpoints_dir,
-                max_length=max_length,
-                has_eval=bool(eval_data),
-            ),
-            work_dir=output_dir,
-            callbacks=[*callbacks.values(), *(extra_callbacks or [])],
-            monitor=callbacks["monitor"],
-            cache_dir=cache_dir,
-            **builder_extra,
-        )
+                model=model,
+                train_data=train_data,
+                eval_data=eval_data,
+                base_args=common_args(
+                    config,
+                    checkpoints_dir=checkpoints_dir,
+                    max_length=max_length,
+                    has_eval=bool(eval_data),
+                ),
+                work_dir=output_dir,
+                callbacks=[*callbacks.values(), *(extra_callbacks or [])],
+                monitor=callbacks["monitor"],
+                cache_dir=cache_dir,
+                **builder_extra,
+            )
+        except ValueError as error:
+            if not _no_lora_target(error, config):
+                raise
+            raise TrainingInputError(
+                f"training.lora.target_modules {config.lora.target_modules!r}: no layer of model "
+                f"{getattr(model, 'name_or_path', model)} has such a name ({error}). Name its "
+                "linear layers (q_proj, v_proj, ... in Llama-like models) or use 'all-linear'."
+            ) from None
     quiet(trainer)
     total_steps = total_training_steps(trainer)
     if continued is not None:
@@ -244,6 +253,12 @@ def total_training_steps(trainer) -> int:
     """The whole run's optimizer steps, as Trainer computes them (epochs or max_steps)."""
     dataloader = trainer.get_train_dataloader()
     return int(trainer.set_initial_training_values(trainer.args, dataloader)[-1])
+
+
+def _no_lora_target(error: ValueError, config: TrainingSettings) -> bool:
+    """True if `error` is peft's refusal of LoRA target modules the model does not have: a
+    config mistake to report as bad input, not a crash."""
+    return config.lora is not None and type(error).__name__ == "NoMatchingPeftModuleError"
 
 
 def _check_same_run(checkpoint: Path | None, total_steps: int) -> None:

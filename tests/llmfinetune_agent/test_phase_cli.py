@@ -54,6 +54,66 @@ def test_train_stops_on_bad_input_before_loading_a_model(tmp_path: Path) -> None
     assert not (tmp_path / "out" / "training" / "model").exists()
 
 
+def small_config(tmp_path: Path, model: Path, **sections: dict) -> Path:
+    """The quickstart on 20 rows of a local tiny model, with `sections` merged in."""
+    config = json.loads(QUICKSTART.read_text())
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(QUICKSTART_DATA.read_text().splitlines(True)[:20]))
+    config["data"]["train"] = str(rows)
+    config["model"]["name_or_path"] = str(model)
+    config["training"].update({"max_steps": 1, "batch_size": 4})
+    for name, values in sections.items():
+        config[name].update(values)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_train_refuses_an_output_path_that_is_a_file(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    result = cli("train", QUICKSTART, "--output", taken)
+    assert result.exit_code == 2, result.output
+    assert f"--output {taken}: cannot create the directory (File exists)" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_evaluate_refuses_an_empty_model_reference(tmp_path: Path) -> None:
+    result = cli("evaluate", QUICKSTART, "--model", "", "--output", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "the model reference is empty" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_evaluate_checks_the_tuned_model_before_evaluating_the_base(
+    tmp_path: Path, tiny_model_dir: Path, _isolated_home: Path
+) -> None:
+    missing = tmp_path / "no-such-model"
+    result = cli("evaluate", small_config(tmp_path, tiny_model_dir), "--model", missing)
+    assert result.exit_code == 2, result.output
+    assert f"model path not found: '{missing}'" in result.output
+    assert not list(_isolated_home.rglob("eval_cache")), "the base model was evaluated first"
+
+
+def test_evaluate_without_eval_rows_names_the_setting(tmp_path: Path, tiny_model_dir: Path) -> None:
+    config = small_config(tmp_path, tiny_model_dir, data={"eval_fraction": 0.0})
+    result = cli("evaluate", config, "--model", tiny_model_dir, "--output", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert f"{config}: no eval rows to evaluate on" in result.output
+    assert "data.eval_fraction" in result.output
+
+
+def test_train_refuses_lora_target_modules_the_model_lacks(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    lora = {"lora": {"r": 2, "target_modules": ["nope_proj"]}}
+    config = small_config(tmp_path, tiny_model_dir, training=lora)
+    result = cli("train", config, "--output", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "training.lora.target_modules ['nope_proj']: no layer of model" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 @pytest.mark.slow
 def test_a_format_copier_fails_its_thresholds_and_is_diagnosed(tmp_path: Path) -> None:
     """The tiny model learns the JSON shape of the quickstart but not to read the input: ROUGE

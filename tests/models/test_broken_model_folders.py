@@ -99,6 +99,21 @@ def test_truncated_adapter_weights_name_the_file(tmp_path: Path, tiny_model_dir:
         load_model(str(adapter))
 
 
+def test_a_folder_without_tokenizer_files_names_them(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Not transformers' advice to install sentencepiece or tiktoken, which would not help."""
+    folder = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_model_dir, folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    result = cli("train", str(run_config(tmp_path, name_or_path=str(folder))))
+    assert result.exit_code == 2, result.output
+    assert (
+        f"error: cannot load the tokenizer of model {folder}: the directory has none of "
+        "tokenizer.json, tokenizer_config.json, tokenizer.model, vocab.json" in result.output
+    )
+    assert "sentencepiece" not in result.output
+
+
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_evaluate_refuses_a_broken_folder(
     broken: dict[str, Path], name: str, tmp_path: Path

@@ -1,6 +1,7 @@
 """Resolving model references and loading models/tokenizers: devices, padding, adapters, errors."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -60,6 +61,19 @@ def test_local_paths(tmp_path: Path, tiny_model_dir: Path) -> None:
     with pytest.raises(ModelLoadError, match="is a file"):
         resolve_model_path(str(text_file))
     assert resolve_model_path("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB/SmolLM2-135M"
+
+
+def test_an_empty_reference_or_a_pipe_is_not_a_model(tmp_path: Path) -> None:
+    """`--model ""` (a pydantic dump before) and a path that exists but is a pipe or a device
+    ("not found" before, or a hub id when it looked like one) say what they are."""
+    for empty in ("", "  "):
+        with pytest.raises(ModelLoadError, match="the model reference is empty"):
+            resolve_model_path(empty)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    for name in (str(pipe), "/dev/null"):
+        with pytest.raises(ModelLoadError, match="is not a regular file or directory"):
+            resolve_model_path(name)
 
 
 def test_hub_id_offline_names_the_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,8 @@
 """Loading CSV, TSV, JSON, JSONL and directories, and the error each kind of bad file gives."""
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,6 +69,31 @@ def test_read_jsonl_returns_the_objects(tmp_path: Path) -> None:
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
     )
     assert read_jsonl(path) == rows
+
+
+def test_a_pipe_or_a_device_is_refused_not_read_forever(tmp_path: Path) -> None:
+    """`--data` or `data.train` naming a FIFO (reading waits for a writer) or a device
+    (/dev/zero never ends; /dev/null stands for it here, so a regression cannot eat memory):
+    refused by what it is, read in a thread so a regression cannot hang the tests."""
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    (tmp_path / "device.jsonl").symlink_to("/dev/null")
+    messages: list[str] = []
+
+    def load_both() -> None:
+        messages.extend(_error(tmp_path / name) for name in ("pipe.jsonl", "device.jsonl"))
+
+    worker = threading.Thread(target=load_both, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    if worker.is_alive():  # blocked opening the pipe: give it a writer so the thread can end
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading a data path that is a pipe waited for a writer")
+    for name, message in zip(("pipe.jsonl", "device.jsonl"), messages, strict=True):
+        assert message == (
+            f"{tmp_path / name}: not a regular file (a pipe, a socket or a device); give a data "
+            "file or a folder of them."
+        )
 
 
 def test_missing_file_is_named_with_a_suggestion(tmp_path: Path) -> None:

@@ -307,15 +307,28 @@ def booleans_read_as_numbers(raw: Any, parsed: Any, path: str = "") -> list[Conf
     return []
 
 
+MAX_CONFIG_BYTES = 16 * 2**20
+"""The most a config file may hold: reading stops there (a device such as /dev/zero never ends)."""
+
+
 def read_config_json(path: str | Path) -> Any:
     """Read a JSON config file; a missing file or bad JSON becomes a `ConfigError` with the line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:  # a pipe (`<(...)`, /dev/stdin) reads too
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), [ConfigIssue("", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [ConfigIssue("", f"cannot read the file: {exc}")]) from None
+    if len(raw) > MAX_CONFIG_BYTES:  # /dev/zero, or a data file named by mistake
+        issue = ConfigIssue(
+            "",
+            f"the file holds more than {MAX_CONFIG_BYTES // 2**20} MiB; a run config is a "
+            "few KB (data goes in files it names)",
+        )
+        raise ConfigError(str(path), [issue])
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

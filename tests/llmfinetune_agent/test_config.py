@@ -1,8 +1,10 @@
 """RunConfig validation, error reporting, patches, and the `config` CLI commands."""
 
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -185,6 +187,18 @@ def test_relative_data_paths_resolve_against_the_config_file(tmp_path: Path) -> 
     path = tmp_path / "cfg" / "run.json"
     path.write_text(json.dumps({"data": {"train": "data/train.csv"}}))
     assert load_run_config(path).data.train == str(tmp_path / "cfg" / "data" / "train.csv")
+
+
+def test_a_config_that_never_ends_is_refused_and_a_piped_one_is_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="holds more than 16 MiB; a run config is a few KB"):
+        load_run_config("/dev/zero")
+    pipe = tmp_path / "config.json"
+    os.mkfifo(pipe)  # as `finetune-agent run <(generate-config)` hands it over
+    text = json.dumps({"data": {"train": "d.jsonl"}})
+    writer = threading.Thread(target=lambda: pipe.write_text(text), daemon=True)
+    writer.start()
+    assert load_run_config(pipe).data.train == str(tmp_path / "d.jsonl")
+    writer.join(timeout=10)
 
 
 def test_invalid_json_names_the_line(tmp_path: Path) -> None:

@@ -280,17 +280,9 @@ def booleans_read_as_numbers(raw: Any, parsed: Any, path: str = "") -> list[Conf
     if isinstance(raw, bool):
         numeric = isinstance(parsed, (int, float)) and not isinstance(parsed, bool)
         return [ConfigIssue(path, f"expected a number, got {str(raw).lower()}")] if numeric else []
-    if isinstance(parsed, BaseModel) and isinstance(raw, dict):
-        pairs = [
-            (field.alias or name, getattr(parsed, name))
-            for name, field in type(parsed).model_fields.items()
-        ]
-        items = [(key, value) for key, value in pairs if key in raw]
-        return [
-            issue
-            for key, value in items
-            for issue in booleans_read_as_numbers(raw[key], value, f"{path}.{key}".lstrip("."))
-        ]
+    if isinstance(parsed, BaseModel):  # its fields by the keys the input used
+        fields = type(parsed).model_fields.items()
+        parsed = {field.alias or name: getattr(parsed, name) for name, field in fields}
     if isinstance(parsed, dict) and isinstance(raw, dict):
         return [
             issue

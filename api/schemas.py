@@ -324,6 +324,14 @@ class GenerateRequest(BaseModel):
     top_k: int = Field(50, ge=0, le=1000)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="For reproducible sampling.")
 
+    @field_validator("max_new_tokens", "temperature", "top_p", "top_k", "seed", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        # pydantic reads true as 1: "max_new_tokens": true answered with one token.
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
+
     @model_validator(mode="after")
     def _one_input(self) -> GenerateRequest:
         if (self.prompt is None) == (self.messages is None):

@@ -34,6 +34,10 @@ class CheckpointNotFound(RunNotFound):
     """No checkpoint of the run matches the given id."""
 
 
+class CheckpointWithoutState(RunError):
+    """The checkpoint holds no run state (the run's first, written before it began)."""
+
+
 def run_history(service: RunService, run_id: str) -> list[dict[str, Any]]:
     """The run's checkpoints, newest first: id, node that wrote it, time, step, next nodes."""
     service.require(run_id)
@@ -69,7 +73,10 @@ def fork_run(
     cfg = {"configurable": {"thread_id": run_id, "checkpoint_id": found["checkpoint_id"]}}
     values = dict(service.graph.get_state(cfg).values or {})
     if not values.get("config"):
-        raise RunError(f"checkpoint {found['checkpoint_id']} holds no run state to fork from")
+        raise CheckpointWithoutState(
+            f"checkpoint {found['checkpoint_id']} holds no run state to fork from: it was "
+            "written before the run began; fork from a later one"
+        )
     old = RunConfig.model_validate(values["config"])
     try:
         new = apply_patch(old, patch) if patch else old
@@ -78,29 +85,33 @@ def fork_run(
         raise InvalidDecision(f"the patch is not a valid config: {issues}") from None
     check_patched_inputs(old, new, values)
     _check_parent_files(values, changed_sections(old, new), run_id)
-    child = service.create_run(new, parent_run_id=run_id)
-    _share_artifacts(Path(parent.run_dir), Path(child.run_dir))
-    values = _moved(values, parent.run_dir, child.run_dir)
-    values.update(run_id=child.id, run_dir=child.run_dir, config=new.model_dump(mode="json"))
-    values.update(outcome="running", reason="")
-    _drop_stale(values, changed_sections(old, new))
-    values["log"] = [
-        *values.get("log", []),
-        {
-            "next": "orchestrator",
-            "reason": f"forked from run {run_id} at checkpoint {found['checkpoint_id']}",
-            "iteration": values.get("iteration", 1),
-            "patch": patch,
-        },
-    ]
-    child_cfg = {"configurable": {"thread_id": child.id}}
-    service.graph.update_state(child_cfg, values, as_node="__start__")
-    service.store.append_event(
-        run_id=child.id,
-        kind="forked",
-        payload={"parent": run_id, "checkpoint_id": found["checkpoint_id"], "patch": patch},
-    )
-    return service.require(child.id)
+
+    def prepare(child_id: str, child_dir: Path) -> None:
+        # Before the child is queued: a worker polling meanwhile would find it without this
+        # state and start it from scratch, and this write would then land on its checkpoints.
+        _share_artifacts(Path(parent.run_dir), child_dir)
+        state = _moved(values, parent.run_dir, str(child_dir))
+        state.update(run_id=child_id, run_dir=str(child_dir), config=new.model_dump(mode="json"))
+        state.update(outcome="running", reason="")
+        _drop_stale(state, changed_sections(old, new))
+        state["log"] = [
+            *state.get("log", []),
+            {
+                "next": "orchestrator",
+                "reason": f"forked from run {run_id} at checkpoint {found['checkpoint_id']}",
+                "iteration": state.get("iteration", 1),
+                "patch": patch,
+            },
+        ]
+        child_cfg = {"configurable": {"thread_id": child_id}}
+        service.graph.update_state(child_cfg, state, as_node="__start__")
+        service.store.append_event(
+            run_id=child_id,
+            kind="forked",
+            payload={"parent": run_id, "checkpoint_id": found["checkpoint_id"], "patch": patch},
+        )
+
+    return service.create_run(new, parent_run_id=run_id, prepare=prepare)
 
 
 def check_patched_inputs(old: RunConfig, new: RunConfig, state: dict[str, Any]) -> None:

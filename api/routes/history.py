@@ -14,7 +14,12 @@ from api.path_strings import invalid, refuse_unfit_text
 from api.schemas import RunAccepted
 from llmfinetune_agent.config import ConfigError, ConfigIssue, RunConfig, apply_patch
 from llmfinetune_agent.execution import InvalidDecision
-from llmfinetune_agent.fork import find_checkpoint, fork_run, run_history
+from llmfinetune_agent.fork import (
+    CheckpointWithoutState,
+    find_checkpoint,
+    fork_run,
+    run_history,
+)
 from llmfinetune_agent.sections import SECTIONS
 from llmfinetune_agent.settings import Settings
 
@@ -116,7 +121,10 @@ def fork(
         raise invalid(("body", "checkpoint_id"), str(exc), body.checkpoint_id) from None
     if body.patch:
         _check_patch(RunConfig.model_validate(service.require(run_id).config), body.patch, settings)
-    child = fork_run(service, run_id, checkpoint_id=body.checkpoint_id, patch=body.patch)
+    try:
+        child = fork_run(service, run_id, checkpoint_id=body.checkpoint_id, patch=body.patch)
+    except CheckpointWithoutState as exc:  # the run's first checkpoint: listed, but empty
+        raise invalid(("body", "checkpoint_id"), str(exc), body.checkpoint_id) from None
     pool.notify()
     return RunAccepted(
         id=child.id,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmfinetune_agent.chat.prompts import PRESETS, TOOLS_HINT
 
@@ -51,6 +51,14 @@ class ChatConfig(BaseModel):
     temperature: float | None = Field(
         None, gt=0, le=10, description="Sampling temperature; unset: greedy decoding."
     )
+
+    @field_validator("max_iterations", "max_new_tokens", "temperature", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        # pydantic reads true as 1: "max_new_tokens": true gave replies of one token.
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
 
     @model_validator(mode="after")
     def _custom_prompt(self) -> ChatConfig:

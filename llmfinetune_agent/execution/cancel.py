@@ -50,13 +50,15 @@ def cancel_run(store: RunStore, run_id: str, *, by: str) -> CancelOutcome:
     run = _require(store, run_id)
     if run.status in ENDED:
         raise RunEnded(run)
-    if _cancel_now(store, run_id, by=by):
+    if cancel_now(store, run_id, by=by):
         return CancelOutcome(run_id, "cancelled", "cancelled")
     store.append_event(run_id=run_id, kind=CANCEL_EVENT, payload={"by": by})
-    if _cancel_now(store, run_id, by=by):  # it paused or its executor died while we asked
+    if cancel_now(store, run_id, by=by):  # it paused or its executor died while we asked
         return CancelOutcome(run_id, "cancelled", "cancelled")
     now = _require(store, run_id)
-    if now.status in ENDED:  # it ended meanwhile, by itself or by our request
+    if now.status == "cancelled":  # by our request, honoured by whoever held the run
+        return CancelOutcome(run_id, "cancelled", "cancelled")
+    if now.status in ENDED:  # it ended meanwhile, by itself
         return CancelOutcome(
             run_id, now.status, f"the run ended {now.status} before it could be cancelled"
         )
@@ -65,8 +67,9 @@ def cancel_run(store: RunStore, run_id: str, *, by: str) -> CancelOutcome:
     )
 
 
-def _cancel_now(store: RunStore, run_id: str, *, by: str) -> bool:
-    """Claim an unexecuted run (queued, waiting, or running with a dead claim) and end it."""
+def cancel_now(store: RunStore, run_id: str, *, by: str) -> bool:
+    """Claim an unexecuted run (queued, waiting, or running with a dead claim) and end it;
+    False when someone holds it (or it has ended)."""
     owner = make_owner()
     allowed = ("queued", "awaiting_approval", "running")
     if not store.claim_run(run_id=run_id, owner=owner, allowed_from=allowed):

@@ -18,13 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from llmfinetune_agent.agents.gates import DecisionError, validate_gate_decision
+from llmfinetune_agent.execution.cancel import cancel_now
 from llmfinetune_agent.execution.errors import (
     InterruptNotPending,
     InvalidDecision,
     RunBusy,
     RunNotFound,
 )
-from llmfinetune_agent.execution.run_log import DECISION_EVENT, all_events
+from llmfinetune_agent.execution.run_log import CANCEL_EVENT, DECISION_EVENT, all_events
 from llmfinetune_agent.execution.service import RunService
 from llmfinetune_agent.run_store import RunRecord, make_owner
 
@@ -64,6 +65,10 @@ def accept_decision(
     run = service.require(run_id)
     if interrupt_id not in known_interrupt_ids(service, run_id):
         raise InterruptUnknown(f"run {run_id} has no interrupt '{interrupt_id}'")
+    # A cancel asked while this claim is held cannot claim the run and only leaves a request
+    # in its log, which the worker that later takes the run does not count (its watch reads
+    # requests made after it began): honoured below, once the run is released.
+    asked_before = service.store.latest_event(run_id=run_id, kind=CANCEL_EVENT)
     owner = make_owner()
     if not service.store.claim_run(run_id=run_id, owner=owner, allowed_from=("awaiting_approval",)):
         raise RunBusy(
@@ -91,6 +96,11 @@ def accept_decision(
         payload={"interrupt_id": interrupt_id, "decision": decision},
     )
     service.store.release_run(run_id=run_id, owner=owner, status="queued", pending_interrupt=None)
+    asked = service.store.latest_event(
+        run_id=run_id, kind=CANCEL_EVENT, after_seq=asked_before.seq if asked_before else 0
+    )
+    if asked is not None:
+        cancel_now(service.store, run_id, by=asked.payload.get("by") or "request")
 
 
 def accepted_decision(service: RunService, run_id: str, interrupt_id: str) -> dict[str, Any] | None:

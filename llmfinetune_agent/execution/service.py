@@ -9,6 +9,7 @@ for a cancel request, and settles the run's status from the graph state.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 import traceback
 import uuid
@@ -64,12 +65,29 @@ class RunService:
 
     # --- creating and reading ---------------------------------------------------------
 
-    def create_run(self, config: RunConfig, *, parent_run_id: str | None = None) -> RunRecord:
-        """A queued run with its directory and the resolved config written there."""
+    def create_run(
+        self,
+        config: RunConfig,
+        *,
+        parent_run_id: str | None = None,
+        prepare: Callable[[str, Path], None] | None = None,
+    ) -> RunRecord:
+        """A queued run with its directory and the resolved config written there.
+
+        `prepare(run_id, run_dir)` runs before the run is queued, while no worker can see it:
+        a fork writes its first checkpoint there (a worker that took the run before would
+        start it from scratch). If it raises, no run is created.
+        """
         run_id = uuid.uuid4().hex[:12]
         run_dir = self.settings.runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
+        if prepare is not None:
+            try:
+                prepare(run_id, run_dir)
+            except BaseException:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
         return self.store.create_run(
             run_id=run_id,
             name=config.name,

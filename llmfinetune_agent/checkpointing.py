@@ -12,13 +12,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from llmfinetune_agent.settings import database_backend, psycopg_conninfo, sqlite_path
+from llmfinetune_agent.settings import (
+    database_backend,
+    make_sqlite_folder,
+    psycopg_conninfo,
+    sqlite_path,
+)
 
 SQLITE_TIMEOUT_SECONDS = 30
 CONNECT_TIMEOUT_SECONDS = 10
@@ -55,7 +59,7 @@ def _open_sqlite(path: str) -> Iterator[BaseCheckpointSaver]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        make_sqlite_folder(path)
     try:
         conn = sqlite3.connect(path, check_same_thread=False, timeout=SQLITE_TIMEOUT_SECONDS)
     except sqlite3.Error as exc:

@@ -30,7 +30,13 @@ def parse_since(text: str) -> datetime:
             f"--since {text!r} is not a date: write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM "
             "(UTC unless an offset is given)"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    try:  # compared in UTC: an offset must not carry it past year 1 or 9999
+        return when.astimezone(timezone.utc)
+    except OverflowError:
+        raise ExportError(
+            f"--since {text!r} is out of range: in UTC it falls before year 1 or after 9999"
+        ) from None
 
 
 def interaction_rows(

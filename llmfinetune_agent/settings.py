@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from models.paths import BACKENDS_DIR_ENV, DEFAULT_HOME, HOME_ENV
+from models.paths import BACKENDS_DIR_ENV, DEFAULT_HOME, HOME_ENV, why_not_made
 from phases.user_functions import METRIC_MODULES_SETTING, modules_from_env
 
 DATABASE_URL_ENV = "FINETUNE_AGENT_DATABASE_URL"
@@ -126,13 +126,34 @@ class Settings:
         return self.backends_root or self.home / "backends"
 
     def ensure_dirs(self) -> None:
-        """Create the home, runs and model-cache directories (and the SQLite file's folder)."""
+        """Create the home, runs and model-cache directories (and the SQLite file's folder);
+        a `SettingsError` naming the setting when one cannot be a folder."""
         for directory in (self.home, self.runs_dir, self.models_cache_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+            make_folder(directory, HOME_ENV)
         if database_backend(self.database_url) == "sqlite":
             path = sqlite_path(self.database_url)
             if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                make_sqlite_folder(path)
+
+
+def make_folder(directory: Path, setting: str) -> None:
+    """`directory` and its parents, made; a `SettingsError` naming `setting` when a file (or
+    a device, or a folder it may not write) is in the way, instead of an OSError traceback."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot make the folder {directory}: {why_not_made(exc, directory)}. Check {setting}"
+            + (f"={os.environ[setting]!r}" if os.environ.get(setting) else "")
+            + "."
+        ) from None
+
+
+def make_sqlite_folder(path: str | Path) -> None:
+    """The folder of a SQLite database file, made (see `make_folder`); the setting named is
+    the database URL when one is set, else the home the default database lives in."""
+    setting = DATABASE_URL_ENV if os.environ.get(DATABASE_URL_ENV) else HOME_ENV
+    make_folder(Path(path).parent, setting)
 
 
 def _path_env(name: str) -> Path | None:

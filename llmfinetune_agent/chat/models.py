@@ -44,6 +44,11 @@ def resolve_chat_model(reference: str, *, store: Any, cache_dir: Path) -> Resolv
     if record is not None and record.kind == "prompt":
         return _prompt_artifact(Path(record.path), store=store, cache_dir=cache_dir)
     if record is not None:
+        if not Path(record.path).exists():  # refused now, not at every message of the chat
+            raise ChatModelUnavailable(
+                f"model {reference!r} is registered, but its files are gone ({record.path}): "
+                "restore them, or chat with another model"
+            )
         return ResolvedModel(path=record.path)
     if reference.endswith(PROMPT_ARTIFACT_SUFFIX) and Path(reference).is_file():
         return _prompt_artifact(Path(reference), store=store, cache_dir=cache_dir)

@@ -76,6 +76,10 @@ def remove(name: str = typer.Argument(..., help="The backend: 'autotrain'.")) ->
     from phases.training.autotrain.install import remove_autotrain
 
     _known(name)
-    removed = remove_autotrain(Settings.from_env().backends_dir)
+    try:
+        removed = remove_autotrain(Settings.from_env().backends_dir)
+    except OSError as exc:  # a folder it may not delete, a file where a folder goes
+        typer.echo(f"error: cannot remove {name}: {exc.strerror or exc}: {exc.filename}", err=True)
+        raise typer.Exit(FAILED) from None
     typer.echo(f"{name} removed" if removed else f"{name} was not installed")
     raise typer.Exit(OK)

@@ -15,6 +15,7 @@ the settings it was created with (another MODEL, --tools, --preset, --system or
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 
@@ -68,11 +69,24 @@ def chat(
         "system_prompt": system,
         "max_new_tokens": max_new_tokens,
     }
+    messages = _messages(message)
+    if message is None and not sys.stdin.isatty():
+        # Piped lines: the first is read before a chat is made for it; none is a mistake
+        # (an empty pipe or </dev/null), not an empty chat and exit 0.
+        message = next(messages, None)
+        if message is None:
+            typer.echo(
+                "error: no message: standard input held none; give --message TEXT, or pipe "
+                "the messages in, one a line",
+                err=True,
+            )
+            raise typer.Exit(BAD_INPUT)
+        messages = itertools.chain([message], messages)
     with _open_chats() as chats:
         try:
             if message is not None:  # before a chat is created for it
                 check_message(message)
-            if chat_id:
+            if chat_id is not None:  # `--chat ''` is an unknown chat, not "no --chat"
                 _continue(chats, chat_id, model, settings)
             else:
                 chat_id = _create(chats, model, settings)
@@ -80,7 +94,7 @@ def chat(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(BAD_INPUT) from None
         typer.echo(f"chat {chat_id}", err=True)
-        codes = [_turn(chats, chat_id, text) for text in _messages(message)]
+        codes = [_turn(chats, chat_id, text) for text in messages]
     if any(codes):
         raise typer.Exit(max(codes))
 
@@ -125,7 +139,8 @@ def _create(chats, model: str | None, settings: dict) -> str:
         raise ValueError("give a MODEL (a registry id or a model reference), or --chat ID")
     fields = {name: value for name, value in settings.items() if value is not None}
     if settings["tools"] is not None:
-        fields["tools"] = [t.strip() for t in settings["tools"].split(",") if t.strip()]
+        names = (t.strip() for t in settings["tools"].split(","))
+        fields["tools"] = list(dict.fromkeys(t for t in names if t))  # each tool once
     try:
         config = ChatConfig(model=model, **fields)
     except ValidationError as exc:

@@ -1,7 +1,6 @@
 """`finetune-agent data inspect`: the data report before any compute is spent."""
 
 import json
-from pathlib import Path
 
 import typer
 
@@ -19,7 +18,7 @@ FORMATS = (
 
 @app.command("inspect")
 def inspect(
-    file: Path = typer.Argument(
+    file: str = typer.Argument(  # text, not Path: an empty FILE would become "." (this folder)
         ...,
         help="A CSV, TSV, JSON, JSONL or Parquet file, a directory of them, or a save_to_disk folder.",
     ),
@@ -39,14 +38,22 @@ def inspect(
     from phases.data import DataError, prepare_data
     from phases.data.config import DataConfig
 
+    if not file.strip():
+        typer.echo(f"error: FILE {file!r}: give a data file or a folder of them", err=True)
+        raise typer.Exit(BAD_INPUT)
     try:
         config = DataConfig(
-            train=str(file), format=format, max_length=max_length, eval_fraction=eval_fraction
+            train=file, format=format, max_length=max_length, eval_fraction=eval_fraction
         )
     except ValidationError as exc:
         for issue in issues_from_validation(exc, DataConfig):
             typer.echo(f"error: {issue}", err=True)
         raise typer.Exit(BAD_INPUT) from None
+    if tokenizer is not None and not tokenizer.strip():
+        typer.echo(
+            f"error: --tokenizer {tokenizer!r}: give a model reference, or leave it out", err=True
+        )
+        raise typer.Exit(BAD_INPUT)
     try:
         count_tokens = _token_counter(tokenizer) if tokenizer else None
         prepared = prepare_data(config, count_tokens=count_tokens)
@@ -62,8 +69,9 @@ def inspect(
 
 
 def _token_counter(model_ref: str):
-    """A `count_tokens` function backed by a real tokenizer (imports transformers)."""
+    """The `count_tokens` a run uses with this tokenizer (chat rows through its chat
+    template), so the rows reported kept are the rows a run keeps (imports transformers)."""
     from models import load_tokenizer
+    from phases.data import tokenizer_token_counter
 
-    tok = load_tokenizer(model_ref)
-    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+    return tokenizer_token_counter(load_tokenizer(model_ref))

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from llmfinetune_agent.cli.exit_codes import BAD_INPUT
+from models.paths import not_a_folder
 
 export_app = typer.Typer(help="Export interactions or runs.", no_args_is_help=True)
 
@@ -33,15 +34,19 @@ def export_interactions(
     from llmfinetune_agent.feedback_store import FeedbackStore
     from llmfinetune_agent.settings import Settings
 
-    try:
-        when = parse_since(since) if since else None
+    if model is not None and not model.strip():
+        _refuse("--model '': give a model's registry id (or leave --model out for every model).")
+    try:  # an empty --since is no date either, not "from the beginning"
+        when = parse_since(since) if since is not None else None
     except ExportError as exc:
         _refuse(str(exc))
-    rows = interaction_rows(
-        FeedbackStore(Settings.from_env().database_url), model_id=model, since=when
-    )
+    store = FeedbackStore(Settings.from_env().database_url)
+    rows = interaction_rows(store, model_id=model, since=when)
     if not rows:
         scope = (f" of model {model!r}" if model else "") + (f" since {since}" if since else "")
+        served = len(store.list_interactions(model_id=model, since=when))
+        if served:  # each answer was empty: there is nothing to learn from
+            _refuse(f"No interactions{scope} to export: the {served} served had empty answers.")
         _refuse(f"No interactions{scope} to export: serve answers first (generate or chat).")
     write_export(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     typer.echo(f"Wrote {len(rows)} interactions as messages rows to {out}.")
@@ -60,10 +65,21 @@ def export_runs(out: Path = typer.Argument(..., help="The JSON file to write."))
 
 
 def write_export(out: Path, text: str) -> None:
-    """Write `text` to `out` (its folder made); exit 2 naming `out` when that cannot be done."""
+    """Write `text` to `out` (its folder made); exit 2 naming `out` when that cannot be done,
+    or when `out` is the run database (writing would destroy every run, chat and model)."""
+    from llmfinetune_agent.settings import Settings, database_backend, sqlite_path
+
+    url = Settings.from_env().database_url
+    if database_backend(url) == "sqlite" and sqlite_path(url) != ":memory:":
+        database = Path(sqlite_path(url)).resolve()
+        kept = [database.with_name(database.name + end) for end in ("", "-wal", "-shm")]
+        if out.resolve() in kept:
+            _refuse(f"cannot write {out}: it is the run database ({database}); name another file")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
+    except (FileExistsError, NotADirectoryError):  # a file where a folder on the way goes
+        _refuse(f"cannot write {out}: {not_a_folder(out.parent)} is not a folder")
     except OSError as exc:
         _refuse(f"cannot write {out}: {exc.strerror or exc}")
 

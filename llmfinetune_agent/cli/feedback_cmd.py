@@ -36,6 +36,9 @@ def feedback_export(
     from llmfinetune_agent.feedback_store import FeedbackStore
     from llmfinetune_agent.settings import Settings
 
+    if not model_id.strip():
+        typer.echo("MODEL_ID '': give the registry id of the model the feedback is on.", err=True)
+        raise typer.Exit(BAD_INPUT)
     if kind not in ("preference", "kto"):
         typer.echo(f"--as {kind!r}: choose 'preference' or 'kto'.", err=True)
         raise typer.Exit(BAD_INPUT)

@@ -73,6 +73,7 @@ def fork(
 def patch_from_sets(sets: list[str]) -> dict[str, Any]:
     """`a.b=value` items as a nested patch; values are JSON when they parse, else strings."""
     patch: dict[str, Any] = {}
+    keys: dict[tuple[str, ...], str] = {}  # each key path set so far, with its --set item
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -82,7 +83,19 @@ def patch_from_sets(sets: list[str]) -> dict[str, Any]:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        *parents, leaf = key.strip().split(".")
+        path = tuple(key.strip().split("."))
+        *parents, leaf = path
+        # `a.b=1` twice, or `training=...` beside `training.epochs=...`, contradict: one
+        # would silently replace (or crash on) the other, whichever came first.
+        clash = next((o for k, o in keys.items() if k[: len(path)] == path[: len(k)]), None)
+        if clash is not None:
+            typer.echo(
+                f"error: --set {clash!r} and --set {item!r} set the same field (or one "
+                "inside the other): give it once",
+                err=True,
+            )
+            raise typer.Exit(BAD_INPUT)
+        keys[path] = item
         node = patch
         for part in parents:
             node = node.setdefault(part, {})

@@ -54,7 +54,11 @@ def models_list(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON."),
 ) -> None:
     """Registered models, newest first: alias, relation, parents, format, size, verdict."""
-    records = _store().list_models(run_id=run)
+    store = _store()
+    if run is not None and store.get_run(run_id=run) is None:  # not "0 models": no such run
+        typer.echo(f"error: --run: no run with id {run!r} (see finetune-agent runs list)", err=True)
+        raise typer.Exit(BAD_INPUT)
+    records = store.list_models(run_id=run)
     if as_json:
         typer.echo(json.dumps([model_json(r) for r in records], indent=2))
         return

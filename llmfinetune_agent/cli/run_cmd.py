@@ -191,8 +191,9 @@ def executor_of(service: Any) -> Any:
 
 
 def exit_code_for(exc: Any) -> int:
-    """A `RunError`'s exit code: the user's mistake (unknown run, invalid decision) is 2."""
-    return BAD_INPUT if exc.code in ("invalid", "not_found") else FAILED
+    """A `RunError`'s exit code: the user's mistake (unknown run, invalid decision, a
+    request that cannot be served as asked, e.g. a fork at a checkpoint holding no run) is 2."""
+    return BAD_INPUT if exc.code in ("invalid", "not_found", "bad_request") else FAILED
 
 
 def read_run(read: Any, run_id: str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
@@ -15,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from llmfinetune_agent.settings import (
     SettingsError,
     database_backend,
+    make_sqlite_folder,
     sqlalchemy_url,
     sqlite_path,
 )
@@ -110,7 +110,7 @@ def _create(database_url: str) -> Engine:
             "The run store needs a SQLite file (sqlite:///path/to/file.db), not an in-memory "
             "database: every pooled connection would see a different empty database."
         )
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    make_sqlite_folder(path)
     engine = create_engine(
         database_url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},

@@ -21,6 +21,7 @@ import difflib
 import io
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -179,6 +180,11 @@ def _check_exists(path: Path) -> None:
         raise DataError(
             f"{path}: not a regular file (a pipe, a socket or a device); give a data file "
             "or a folder of them."
+        )
+    if path.is_symlink():  # it is there, but what it points at is not (or it loops)
+        raise DataError(
+            f"{path}: a symbolic link to {os.readlink(path)}, which does not exist (or the "
+            "links loop); link a data file or a folder of them."
         )
     hint = ""
     if path.parent.is_dir():

@@ -105,6 +105,37 @@ def test_unknown_backend_names_are_refused(no_backends: Path) -> None:
     assert "unknown backend 'ludwig'; known: autotrain" in result.output
 
 
+def test_a_backends_folder_that_is_a_file_is_named(tmp_path: Path, monkeypatch) -> None:
+    """`install` ended in a mkdir traceback (NotADirectoryError) before any pip step."""
+    from phases.training.autotrain import install
+
+    monkeypatch.setattr(install, "_check_platform", lambda: None)  # refused elsewhere anyway
+    blocker = tmp_path / "backends"
+    blocker.write_text("")
+    monkeypatch.setenv("FINETUNE_AGENT_BACKENDS_DIR", str(blocker))
+    result = CliRunner().invoke(app, ["backends", "install", "autotrain"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"error: cannot make the environment's folder {blocker / 'autotrain'}: {blocker} is not "
+        f"a folder. Set FINETUNE_AGENT_BACKENDS_DIR to a folder you can write (now: {blocker})\n"
+    )
+    assert blocker.read_text() == ""
+
+
+def test_remove_takes_a_file_or_link_in_the_environments_place(no_backends: Path) -> None:
+    """A file there ended `remove` in an rmtree traceback; a link is removed, not followed."""
+    kept = no_backends / "kept"
+    kept.mkdir(parents=True)
+    (kept / "mine.txt").write_text("mine")
+    for make in (lambda p: p.write_text("x"), lambda p: p.symlink_to(kept)):
+        make(no_backends / "autotrain")
+        result = CliRunner().invoke(app, ["backends", "remove", "autotrain"])
+        assert result.exit_code == 0 and result.output == "autotrain removed\n", result.output
+        assert not (no_backends / "autotrain").is_symlink()
+        assert not (no_backends / "autotrain").exists()
+    assert (kept / "mine.txt").read_text() == "mine"
+
+
 def test_a_crashed_training_ends_the_run_failed_with_its_message() -> None:
     config = parse_run_config({"data": {"train": "d.jsonl"}}).model_dump(mode="json")
     message = "AutoTrain failed: KeyError: 'answer' (its process exited 0; ...)"

@@ -78,3 +78,41 @@ def test_a_damaged_sqlite_file_is_one_line(damage: bytes, tmp_path: Path) -> Non
     (line,) = [line for line in done.stderr.splitlines() if line.strip()]
     assert line.startswith("error: cannot use the run database sqlite:///"), line
     assert "is damaged or is not a SQLite database" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["runs", "list"],
+        ["stats"],
+        ["runs", "history", "x"],
+        ["cancel", "x"],
+        ["export", "runs", "out.json"],
+        ["chat", "--chat", "x", "-m", "hi"],
+    ],
+)
+def test_a_home_that_is_a_file_is_one_line(args: list[str], tmp_path: Path) -> None:
+    """FINETUNE_AGENT_HOME naming a file (or /dev/null) ended every command in a mkdir
+    traceback (FileExistsError); now one line names the file and the setting, exit 2."""
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+    done = _cli(home, None, *args)
+    assert done.returncode == 2, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line == (
+        f"error: cannot make the folder {home}: {home} is not a folder. "
+        f"Check FINETUNE_AGENT_HOME='{home}'."
+    )
+
+
+def test_a_sqlite_url_under_a_file_names_the_url(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    url = f"sqlite:///{blocker}/sub/run.db"
+    done = _cli(tmp_path / "home", url, "runs", "list")
+    assert done.returncode == 2, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line == (
+        f"error: cannot make the folder {blocker}/sub: {blocker} is not a folder. "
+        f"Check FINETUNE_AGENT_DATABASE_URL='{url}'."
+    )

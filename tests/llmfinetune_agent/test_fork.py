@@ -114,6 +114,10 @@ def test_history_and_fork_over_the_cli(tmp_path: Path) -> None:
     checkpoint = line.split()[0]
     bad = runner.invoke(app, ["fork", parent.id, "--at", checkpoint, "--set", "training.lr=1"])
     assert bad.exit_code == 2 and "training.lr" in bad.output
+    # The run's first checkpoint, written before it began, is the user's wrong pick: exit 2.
+    first = shown.output.splitlines()[-2].split()[0]
+    empty = runner.invoke(app, ["fork", parent.id, "--at", first, "--no-run"])
+    assert empty.exit_code == 2 and "holds no run state to fork from" in empty.output
     forked = runner.invoke(
         app,
         ["fork", parent.id, "--at", checkpoint, "--set", "evaluation.max_new_tokens=4", "--no-run"],
@@ -186,3 +190,23 @@ def test_a_fork_from_files_that_are_gone_is_refused_before_a_run_is_made(tmp_pat
         Path(state["data"]["train_path"]).unlink()
         with pytest.raises(InvalidDecision, match="train.jsonl"):
             fork_run(service, parent.id, checkpoint_id=at_gate["checkpoint_id"], patch=patch)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("training=1", "training.learning_rate=2"),  # was a TypeError traceback
+        ("training.learning_rate=2", 'training={"epochs": 1}'),  # dropped the learning rate
+        ("training.epochs=2", "training.epochs=3"),
+    ],
+)
+def test_sets_that_contradict_each_other_are_refused(first: str, second: str) -> None:
+    """Checked before the run is looked up: no run is needed to be refused."""
+    result = CliRunner().invoke(
+        app, ["fork", "no-run", "--at", "x", "--set", first, "--set", second]
+    )
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: --set {first!r} and --set {second!r} set the same field (or one inside the "
+        "other): give it once\n"
+    )

@@ -120,3 +120,10 @@ def test_bad_merge_configs_and_sources_are_refused(registered, tmp_path: Path) -
     broken.write_text('{"method": ')
     result = runner.invoke(app, ["merge", str(broken)])
     assert result.exit_code == 2 and "invalid JSON at line 1" in result.output
+
+
+def test_models_of_an_unknown_run_are_refused_not_listed_as_none() -> None:
+    """`--run` with a mistyped id (or a model's id) listed "0 model(s)" and ended 0."""
+    refused = CliRunner().invoke(app, ["models", "list", "--run", "nope"])
+    assert refused.exit_code == 2
+    assert refused.stderr == "error: --run: no run with id 'nope' (see finetune-agent runs list)\n"

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from models.paths import why_not_made
 from phases.training.autotrain.environment import (
     CONSTRAINTS,
     NAME,
@@ -64,10 +65,15 @@ def install_autotrain(
             raise BackendInstallError(f"{exc}. Rebuild it with --force.") from None
         return existing
     _check_platform()
-    if target.exists():
-        log(f"removing the previous environment in {target}")
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
+    try:
+        if remove_autotrain(backends_dir):
+            log(f"removed the previous environment in {target}")
+        target.mkdir(parents=True)
+    except OSError as exc:  # a file where the backends folder goes, or no right to write
+        raise BackendInstallError(
+            f"cannot make the environment's folder {target}: {why_not_made(exc, target)}. Set "
+            f"FINETUNE_AGENT_BACKENDS_DIR to a folder you can write (now: {backends_dir})"
+        ) from None
     started = time.monotonic()
     install_log = target / INSTALL_LOG
     log(f"creating a virtual environment in {target}")
@@ -102,6 +108,9 @@ def install_autotrain(
 def remove_autotrain(backends_dir: Path) -> bool:
     """Delete the backend's environment; False when there was none."""
     target = backend_dir(backends_dir)
+    if target.is_symlink() or target.is_file():  # not an environment: only the name is ours
+        target.unlink()
+        return True
     if not target.exists():
         return False
     shutil.rmtree(target)

@@ -86,3 +86,47 @@ def test_a_prompt_artifact_with_an_empty_model_is_named(tmp_path: Path) -> None:
     )
     assert compared.exit_code == BAD_INPUT, compared.output
     assert f"prompt artifact {artifact}: its 'model' is empty" in compared.stderr
+
+
+def test_no_message_on_standard_input_is_refused_before_a_chat_exists(tiny_model_dir) -> None:
+    """`</dev/null` (or an empty pipe) made an empty chat and ended 0, answering nothing."""
+    for stdin in ("", "\n  \n"):
+        refused = cli(str(tiny_model_dir), stdin=stdin)
+        assert refused.exit_code == BAD_INPUT, refused.output
+        assert refused.stderr.startswith("error: no message: standard input held none")
+    assert chat_ids() == set()
+
+
+def test_an_empty_chat_id_is_an_unknown_chat_not_a_missing_option(tiny_model_dir) -> None:
+    refused = cli(str(tiny_model_dir), "--chat", "", "-m", "hi")
+    assert refused.exit_code == BAD_INPUT
+    assert refused.stderr == "error: no chat with id ''\n"
+    assert chat_ids() == set()
+
+
+def test_a_registered_model_whose_files_are_gone_is_refused_at_once(tmp_path: Path) -> None:
+    """The chat was made, then every message failed (exit 1) on the missing folder."""
+    from llmfinetune_agent.run_store import RunStore
+
+    gone = tmp_path / "deleted-model"
+    record = RunStore(Settings.from_env().database_url).register_model(
+        run_id=None, path=str(gone), base_model="builtin:tiny-llama"
+    )
+    refused = cli(record.id, "-m", "hi")
+    assert refused.exit_code == BAD_INPUT
+    assert refused.stderr == (
+        f"error: model '{record.id}' is registered, but its files are gone ({gone}): restore "
+        "them, or chat with another model\n"
+    )
+    assert chat_ids() == set()
+
+
+def test_a_tool_named_twice_is_given_once(tiny_model_dir) -> None:
+    from llmfinetune_agent.cli.chat_cmd import _open_chats
+
+    made = cli(
+        str(tiny_model_dir), "--tools", "calculator,calculator", "-m", "hi", "--max-new-tokens", "1"
+    )
+    assert made.exit_code == 0, made.output
+    with _open_chats() as chats:
+        assert chats.describe(created_chat(made))["tools"] == ["calculator"]

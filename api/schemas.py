@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from api import examples as ex
+from llmfinetune_agent.config import refuse_boolean
 
 RunStatus = Literal["queued", "running", "awaiting_approval", "completed", "failed", "cancelled"]
 
@@ -328,9 +329,7 @@ class GenerateRequest(BaseModel):
     @classmethod
     def _not_a_boolean(cls, value: Any) -> Any:
         # pydantic reads true as 1: "max_new_tokens": true answered with one token.
-        if isinstance(value, bool):
-            raise ValueError(f"expected a number, got {str(value).lower()}")
-        return value
+        return refuse_boolean(value)
 
     @model_validator(mode="after")
     def _one_input(self) -> GenerateRequest:

@@ -269,6 +269,14 @@ def parse_run_config(data: Any, source: str = "<config>") -> RunConfig:
     return config
 
 
+def refuse_boolean(value: Any) -> Any:
+    """A pydantic "before" validator for number fields: `value`, or a ValueError for JSON
+    true/false, which pydantic's lax mode would read as 1 or 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
 def booleans_read_as_numbers(raw: Any, parsed: Any, path: str = "") -> list[ConfigIssue]:
     """Where a JSON `true`/`false` was read as a number (`"batch_size": true` is 1 to pydantic).
 

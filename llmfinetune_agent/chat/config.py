@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmfinetune_agent.chat.prompts import PRESETS, TOOLS_HINT
+from llmfinetune_agent.config import refuse_boolean
 
 PresetName = Literal["helpful", "concise", "coding", "teacher", "friendly", "custom"]
 
@@ -56,9 +57,7 @@ class ChatConfig(BaseModel):
     @classmethod
     def _not_a_boolean(cls, value: Any) -> Any:
         # pydantic reads true as 1: "max_new_tokens": true gave replies of one token.
-        if isinstance(value, bool):
-            raise ValueError(f"expected a number, got {str(value).lower()}")
-        return value
+        return refuse_boolean(value)
 
     @model_validator(mode="after")
     def _custom_prompt(self) -> ChatConfig:

@@ -59,6 +59,12 @@ class ChatConfig(BaseModel):
         # pydantic reads true as 1: "max_new_tokens": true gave replies of one token.
         return refuse_boolean(value)
 
+    @field_validator("tools")
+    @classmethod
+    def _each_tool_once(cls, tools: list[str]) -> list[str]:
+        # Named twice (over REST or the CLI), a tool would be offered to the model twice.
+        return list(dict.fromkeys(tools))
+
     @model_validator(mode="after")
     def _custom_prompt(self) -> ChatConfig:
         if self.system_prompt is not None and self.preset not in ("helpful", "custom"):

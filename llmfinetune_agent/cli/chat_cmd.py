@@ -139,8 +139,7 @@ def _create(chats, model: str | None, settings: dict) -> str:
         raise ValueError("give a MODEL (a registry id or a model reference), or --chat ID")
     fields = {name: value for name, value in settings.items() if value is not None}
     if settings["tools"] is not None:
-        names = (t.strip() for t in settings["tools"].split(","))
-        fields["tools"] = list(dict.fromkeys(t for t in names if t))  # each tool once
+        fields["tools"] = [t.strip() for t in settings["tools"].split(",") if t.strip()]
     try:
         config = ChatConfig(model=model, **fields)
     except ValidationError as exc:

@@ -330,3 +330,10 @@ def test_a_prompt_artifact_names_its_unusable_model(settings, tmp_path) -> None:
         f"prompt artifact {outside}: its 'model': model '/no/such/model' is neither"
     )
     assert refused.value.field == "model"
+
+
+def test_a_tool_named_twice_is_offered_once_whoever_sets_the_chat_up() -> None:
+    """The REST API and the CLI both build a ChatConfig: a repeated tool name is kept once
+    there (it was de-duplicated by the CLI only, so a POST /chats offered it twice)."""
+    config = ChatConfig(model="m", tools=["calculator", "python", "calculator"])
+    assert config.tools == ["calculator", "python"]
